@@ -1,0 +1,1 @@
+"""optgan's click command-line interface (installed as the `optgan_cli` package)."""

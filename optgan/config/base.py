@@ -1,0 +1,221 @@
+"""Typed, frozen config dataclasses built from plain dicts (YAML) with strict validation.
+
+`from_dict(Cls, data)` walks the dataclass's type hints: unknown keys, wrong types and
+values outside a `Literal[...]` are :class:`~optgan.errors.ConfigError` s that name the full
+key path and the allowed values. Range checks live in each dataclass's `__post_init__`
+(use :func:`check_range`). `to_dict` is the inverse; `apply_overrides` applies
+`--set a.b=value` strings (values parsed as YAML) to a dict before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from optgan.errors import ConfigError
+
+T = TypeVar("T")
+
+__all__ = ["from_dict", "to_dict", "apply_overrides", "check_range", "load_yaml"]
+
+
+def check_range(
+    key: str,
+    value: float | int | None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> None:
+    """Raise a ConfigError naming `key` unless `value` lies in the given interval (None passes)."""
+    if value is None:
+        return
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high:
+        lo = "-inf" if low is None else f"{low}"
+        hi = "inf" if high is None else f"{high}"
+        lb = "[" if low_inclusive else "("
+        hb = "]" if high_inclusive else ")"
+        raise ConfigError(f"`{key}` = {value!r} is out of range; allowed: {lb}{lo}, {hi}{hb}")
+
+
+def from_dict(cls: type[T], data: Any, path: str = "") -> T:
+    """Build dataclass `cls` from `data`, validating keys and types recursively."""
+    if isinstance(data, cls):
+        return data
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"`{path or cls.__name__}` must be a mapping, got {_tname(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(map(str, data)) - set(fields))
+    if unknown:
+        where = f" in `{path}`" if path else ""
+        raise ConfigError(
+            f"unknown key `{_join(path, unknown[0])}`{where}; allowed keys: {', '.join(sorted(fields))}"
+        )
+    hints = get_type_hints(cls)
+    kwargs = {name: _convert(hints[name], data[name], _join(path, name)) for name in data}
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a required field is missing
+        missing = [n for n, f in fields.items() if n not in data and _is_required(f)]
+        if missing:
+            raise ConfigError(f"missing required key `{_join(path, missing[0])}`") from e
+        raise
+
+
+def to_dict(obj: Any) -> Any:
+    """Inverse of :func:`from_dict`: plain dicts / lists / scalars, suitable for YAML or JSON."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return a deep copy of `data` with each `a.b.c=value` applied (value parsed as YAML)."""
+    out = _deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like `key.path=value`")
+        key, raw = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"override {item!r} has an empty key")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({e.problem})") from e
+        node = out
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {item!r}: `{p}` is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    """Read a YAML mapping from `path`, turning I/O and syntax problems into one-line errors."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must contain a mapping at top level")
+    return data
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"`{path}` = {value!r} has the wrong type; expected {_tname_t(tp)}")
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed or type(value) is bool and not any(a is value for a in allowed):
+            raise ConfigError(
+                f"`{path}` = {value!r} is not allowed; allowed values: {', '.join(map(repr, allowed))}"
+            )
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin in (tuple, list, typing.Sequence):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"`{path}` must be a list, got {_tname(value)}")
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"`{path}` must have {len(args)} elements, got {len(value)}")
+            return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        inner = args[0] if args else Any
+        return tuple(_convert(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping, typing.Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"`{path}` must be a mapping, got {_tname(value)}")
+        _, vt = get_args(tp) or (Any, Any)
+        return {str(k): _convert(vt, v, _join(path, str(k))) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"`{path}` must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"`{path}` must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str):
+                try:
+                    return float(value)  # YAML 1.1 reads `1e-4` as a string
+                except ValueError:
+                    pass
+            raise ConfigError(f"`{path}` must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"`{path}` must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {path}")  # programming error
+
+
+def _is_required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _tname(value: Any) -> str:
+    return type(value).__name__
+
+
+def _tname_t(tp: Any) -> str:
+    return " or ".join(getattr(a, "__name__", repr(a)) for a in get_args(tp))
+
+
+def _deepcopy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deepcopy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deepcopy(v) for v in d]
+    return d

@@ -1,0 +1,44 @@
+"""Network widths: channel counts, latent size and bottom width (image size = 8 × bottom width)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optgan.config.base import check_range
+from optgan.errors import ConfigError
+
+__all__ = ["Widths", "CIFAR10_WIDTHS", "STL10_WIDTHS"]
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Widths of G and D (SPEC §1.2–1.3). CIFAR-10: 256/128/120/4; STL-10: bottom width 6."""
+
+    gf_dim: int = 256
+    df_dim: int = 128
+    latent_dim: int = 120
+    bottom_width: int = 4
+
+    def __post_init__(self) -> None:
+        check_range("widths.gf_dim", self.gf_dim, low=1)
+        check_range("widths.df_dim", self.df_dim, low=1)
+        check_range("widths.latent_dim", self.latent_dim, low=3)
+        check_range("widths.bottom_width", self.bottom_width, low=1)
+        if self.latent_dim % 3:
+            raise ConfigError(
+                f"`widths.latent_dim` = {self.latent_dim} must be divisible by 3 "
+                "(the latent is split into one chunk per cell)"
+            )
+
+    @property
+    def img_size(self) -> int:
+        """Side of the generated images: three ×2 up-cells on top of the bottom width."""
+        return 8 * self.bottom_width
+
+    @property
+    def latent_chunk(self) -> int:
+        return self.latent_dim // 3
+
+
+CIFAR10_WIDTHS = Widths()
+STL10_WIDTHS = Widths(bottom_width=6)
