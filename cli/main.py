@@ -1,0 +1,74 @@
+"""The `optgan` command: a click group whose user errors are one line on stderr, exit code 2.
+
+Each command lives in its own module (`cli/*_cmd.py`) and adds itself through `register`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+import optgan
+from optgan.errors import OptganError
+
+log = logging.getLogger("optgan")
+
+
+class OneLineErrors(click.Group):
+    """A group that turns user mistakes into one line on stderr and exit code 2, no traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401 - click API
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except OptganError as e:
+            _fail(str(e))
+        except click.exceptions.NoArgsIsHelpError as e:
+            click.echo(e.ctx.get_help() if e.ctx else str(e))
+            sys.exit(2)
+        except click.UsageError as e:
+            hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+            _fail(f"{e.format_message()}{hint}")
+        except click.ClickException as e:
+            _fail(e.format_message())
+        except click.Abort:
+            _fail("aborted", code=130)
+        except KeyboardInterrupt:
+            _fail("interrupted", code=130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message.splitlines()[0] if message else 'unknown error'}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(optgan.__version__, "--version", prog_name="optgan")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """optgan: multi-objective neural architecture search for GANs (EAGAN + SCGAN) on Optuna."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose == 0:
+        logging.getLogger("optgan").setLevel(logging.INFO)
+
+
+def _register_all() -> None:
+    from optgan_cli import arch_cmd
+
+    arch_cmd.register(main)
+    for name in ("train_cmd", "study_cmd", "run_cmd", "inspect_cmd", "dashboard_cmd"):
+        try:
+            module = __import__(f"optgan_cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name != f"optgan_cli.{name}":
+                raise
+            continue
+        module.register(main)
+
+
+_register_all()

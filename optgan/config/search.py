@@ -1,0 +1,71 @@
+"""Hyper-parameters of the two search stages (SPEC §2–§3); defaults are the EAGAN code's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from optgan.config.base import check_range
+
+__all__ = ["GenStageConfig", "DiscStageConfig", "EvaluationConfig"]
+
+
+@dataclass(frozen=True)
+class _StageCommon:
+    rounds: int = 16
+    epochs_per_round: int = 10
+    #: iterations per epoch; None = one pass over the training set at the D batch size
+    iters_per_epoch: int | None = None
+    batch_size_d: int = 40
+    batch_size_g: int = 80
+    lr_g: float = 2e-4
+    lr_d: float = 4e-5
+    beta1: float = 0.0
+    beta2: float = 0.9
+    n_critic: int = 1
+
+    def _check(self, stage: str) -> None:
+        check_range(f"{stage}.rounds", self.rounds, low=1)
+        check_range(f"{stage}.epochs_per_round", self.epochs_per_round, low=0)
+        check_range(f"{stage}.iters_per_epoch", self.iters_per_epoch, low=1)
+        check_range(f"{stage}.batch_size_d", self.batch_size_d, low=1)
+        check_range(f"{stage}.batch_size_g", self.batch_size_g, low=1)
+        check_range(f"{stage}.lr_g", self.lr_g, low=0, low_inclusive=False)
+        check_range(f"{stage}.lr_d", self.lr_d, low=0, low_inclusive=False)
+        check_range(f"{stage}.beta1", self.beta1, low=0, high=1, high_inclusive=False)
+        check_range(f"{stage}.beta2", self.beta2, low=0, high=1, high_inclusive=False)
+        check_range(f"{stage}.n_critic", self.n_critic, low=1)
+
+
+@dataclass(frozen=True)
+class GenStageConfig(_StageCommon):
+    """Stage `gen`: many-to-one training of the G supernet against one fixed D."""
+
+    warmup_epochs: int = 40
+    #: `simple` (the code's DCGAN-style D) or a D genotype (JSON string / file path)
+    discriminator: str = "simple"
+
+    def __post_init__(self) -> None:
+        self._check("gen_stage")
+        check_range("gen_stage.warmup_epochs", self.warmup_epochs, low=0)
+
+
+@dataclass(frozen=True)
+class DiscStageConfig(_StageCommon):
+    """Stage `disc`: one-to-one training of D candidates with weight-resetting G copies."""
+
+    rounds: int = 15
+    lr_d: float = 2e-4
+    n_critic: int = 5
+    #: how G* is chosen from stage `gen` (overridable by `--gen-trial` / `--gen-arch`)
+    gen_choice: Literal["min_fid_pareto"] = "min_fid_pareto"
+
+    def __post_init__(self) -> None:
+        self._check("disc_stage")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """`real` = supernet training + metrics; `synthetic` = deterministic values, no training."""
+
+    kind: Literal["real", "synthetic"] = "real"

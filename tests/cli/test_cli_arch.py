@@ -1,0 +1,76 @@
+"""`optgan --help/--version` and `optgan arch info`, including bad input (exit 2, one line)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import optgan
+from optgan_cli.main import main
+
+G = "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"
+D = "[[3,0,3,0,2,0,0],[1,0,3,0,1,-1,-1],[3,0,3,0,1,-1,-1]]"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_help_and_version() -> None:
+    assert run("--help").exit_code == 0
+    r = run("--version")
+    assert r.exit_code == 0 and optgan.__version__ in r.output
+
+
+def test_arch_info_json_reproduces_paper_numbers() -> None:
+    r = run("arch", "info", "--net", "gen", "--genotype", G, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["params_M"] == 7.142403
+    assert abs(out["flops_M"] - 1891.6) / 1891.6 < 0.005
+    assert len(out["params_per_cell_M"]) == 3 and out["feasible"] and out["violations"] == []
+    d = json.loads(run("arch", "info", "--net", "disc", "--genotype", D, "--json").stdout)
+    assert d["params_M"] == 0.90624
+
+
+def test_arch_info_human_output_and_file(tmp_path) -> None:
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps({"net": "gen", "cells": json.loads(G)}))
+    r = run("arch", "info", "--net", "gen", "--genotype", str(path))
+    assert r.exit_code == 0 and "params: 7.142403 M" in r.stdout and "feasible" in r.stdout
+
+
+def test_arch_info_caps_from_config(tmp_path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("caps:\n  gen:\n    params_M: [null, 7.0]\n")
+    out = json.loads(run("arch", "info", "--net", "gen", "--genotype", G, "--config", str(cfg), "--json").stdout)
+    assert not out["feasible"] and out["violations"] == ["params_M = 7.1424 is above the limit 7"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["arch", "info", "--net", "gen", "--genotype", "[[1,1]]"], "gen genotype must have 3 cells"),
+        (["arch", "info", "--net", "gen", "--genotype", "nope.json"], "neither JSON nor an existing file"),
+        (["arch", "info", "--net", "disc", "--genotype", "[[0,0,3,0,2,0,0],[1,0,3,0,1,-1,-1],[3,0,3,0,1,-1,-1]]"], "disc genotype, cell 1, edge e0"),
+        (["arch", "info", "--net", "gen", "--genotype", G, "--config", "missing.yaml"], "config file not found"),
+        (["arch", "info", "--net", "xyz", "--genotype", G], "'xyz' is not one of"),
+        (["arch", "info", "--genotype", G], "Missing option '--net'"),
+        (["nosuchcommand"], "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], needle: str) -> None:
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert needle in r.stderr and r.stderr.startswith("error: ")
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_console_script_runs_as_installed() -> None:
+    p = subprocess.run([sys.executable, "-m", "optgan_cli", "arch", "info", "--net", "gen", "--genotype", "[]"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr

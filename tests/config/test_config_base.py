@@ -1,0 +1,83 @@
+"""The strict config loader: unknown keys, wrong types, Literals, ranges, overrides, YAML errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from optgan.config.base import apply_overrides, check_range, from_dict, load_yaml, to_dict
+from optgan.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Inner:
+    size: int = 3
+    rate: float = 0.5
+    mode: Literal["a", "b"] = "a"
+
+    def __post_init__(self) -> None:
+        check_range("inner.rate", self.rate, low=0, high=1)
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str
+    inner: Inner = field(default_factory=Inner)
+    pair: tuple[float | None, float | None] | None = None
+    tags: tuple[str, ...] = ()
+    flag: bool = False
+
+
+def test_round_trip_and_defaults() -> None:
+    cfg = from_dict(Outer, {"name": "x", "inner": {"size": 4}, "pair": [1, None], "tags": ["a"]})
+    assert cfg == Outer("x", Inner(size=4), (1.0, None), ("a",))
+    assert from_dict(Outer, to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "x", "inner": {"sise": 4}}, "unknown key `inner.sise` in `inner`; allowed keys: mode, rate, size"),
+        ({"name": "x", "inner": {"size": "4"}}, "`inner.size` must be an integer, got '4'"),
+        ({"name": "x", "inner": {"mode": "c"}}, "`inner.mode` = 'c' is not allowed; allowed values: 'a', 'b'"),
+        ({"name": "x", "inner": {"rate": 2}}, "`inner.rate` = 2.0 is out of range; allowed: [0, 1]"),
+        ({"name": "x", "flag": "yes"}, "`flag` must be true or false, got 'yes'"),
+        ({"name": "x", "pair": [1, 2, 3]}, "`pair` must have 2 elements, got 3"),
+        ({"inner": {}}, "missing required key `name`"),
+        ({"name": "x", "inner": [1]}, "`inner` must be a mapping, got list"),
+    ],
+)
+def test_errors_name_the_key(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        from_dict(Outer, data)
+    assert str(info.value) == message
+
+
+def test_yaml_scientific_notation_string_is_a_float() -> None:
+    assert from_dict(Inner, {"rate": "1e-4"}).rate == 1e-4
+
+
+def test_overrides() -> None:
+    data = {"name": "x", "inner": {"size": 1}}
+    out = apply_overrides(data, ["inner.size=5", "inner.mode=b", "tags=[p, q]"])
+    assert out == {"name": "x", "inner": {"size": 5, "mode": "b"}, "tags": ["p", "q"]}
+    assert data["inner"]["size"] == 1  # input untouched
+    with pytest.raises(ConfigError, match="must look like `key.path=value`"):
+        apply_overrides(data, ["inner.size"])
+    with pytest.raises(ConfigError, match="`name` is not a section"):
+        apply_overrides(data, ["name.x=1"])
+
+
+def test_load_yaml_errors(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_yaml(str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"is not valid YAML \(line"):
+        load_yaml(str(bad))
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- 1\n")
+    with pytest.raises(ConfigError, match="must contain a mapping"):
+        load_yaml(str(lst))
