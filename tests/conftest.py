@@ -13,3 +13,30 @@ from pathlib import Path
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+
+# ---------------------------------------------------------------- storage back ends
+import os as _os
+import uuid as _uuid
+
+import pytest as _pytest
+
+POSTGRES_ENV = "OPTGAN_TEST_POSTGRES_URL"
+
+
+@_pytest.fixture(params=["sqlite", "postgres"])
+def storage_url(request, tmp_path) -> str:
+    """An empty-namespace storage URL: SQLite in tmp_path, and PostgreSQL when
+    `OPTGAN_TEST_POSTGRES_URL` is set (CI sets it; the test skips otherwise)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'optgan.db'}"
+    url = _os.environ.get(POSTGRES_ENV)
+    if not url:
+        _pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (set by .ci/run)")
+    return url
+
+
+@_pytest.fixture
+def unique_name() -> str:
+    """A study name no other test uses (PostgreSQL databases are shared between tests)."""
+    return f"t{_uuid.uuid4().hex[:10]}"

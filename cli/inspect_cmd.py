@@ -1,0 +1,101 @@
+"""`optgan status|best|export`: read a search back from storage."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from optgan_cli.options import stage_option, storage_option
+
+
+def register(group: click.Group) -> None:
+    for cmd in (status, best, export):
+        group.add_command(cmd)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@storage_option
+def status(name: str, as_json: bool, storage: str | None) -> None:
+    """Rounds done per stage, per-round best and mean of each objective, current Pareto set."""
+    from optgan.study.search import STAGES, load_search
+    from optgan.study.summary import stage_status
+
+    search = load_search(name, storage)
+    out = {"search": name, "objectives": list(search.config.objectives),
+           "stages": [stage_status(search, s) for s in STAGES]}
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    for st in out["stages"]:
+        click.echo(f"stage {st['stage']}: {st['rounds_done']}/{st['rounds_total']} rounds")
+        for r in st["rounds"]:
+            best = "  ".join(f"{k}={v:.4g}" for k, v in r["best"].items())
+            mean = "  ".join(f"{k}={v:.4g}" for k, v in r["mean"].items())
+            click.echo(f"  round {r['generation'] + 1:>3}: {r['complete']} ok, {r['failed']} failed | best {best} | mean {mean}")
+        for p in st["pareto"]:
+            vals = "  ".join(f"{k}={v:.4g}" for k, v in p["values"].items() if v is not None)
+            click.echo(f"  pareto: trial {p['trial']:>4}  {vals}")
+
+
+@click.command()
+@click.argument("name")
+@stage_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@storage_option
+def best(name: str, stage: str, as_json: bool, storage: str | None) -> None:
+    """The last round's Pareto set of a stage, with genotypes."""
+    from optgan.search_space import Genotype
+    from optgan.study.results import choose_best, pareto_trials, trial_record
+    from optgan.study.search import load_search
+
+    search = load_search(name, storage)
+    study = search.study(stage)
+    net = "gen" if stage == "gen" else "disc"
+    front = [trial_record(t, net, search.config.objectives) for t in pareto_trials(study)]
+    chosen = choose_best(study, search.config.objectives).number if front else None
+    if as_json:
+        click.echo(json.dumps({"search": name, "stage": stage, "chosen": chosen, "pareto": front}))
+        return
+    if not front:
+        click.echo(f"stage {stage} has no completed trial yet")
+    for p in front:
+        mark = "*" if p["trial"] == chosen else " "
+        vals = "  ".join(f"{k}={v:.4g}" for k, v in p["values"].items() if v is not None)
+        click.echo(f"{mark} trial {p['trial']:>4}  {vals}")
+        click.echo(f"    {Genotype.from_json(p['genotype'])}")
+
+
+@click.command()
+@click.argument("name")
+@stage_option
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Architecture JSON to write.")
+@click.option("--trial", "trial_number", type=int, default=None,
+              help="Export this trial (default: lowest FID on the last round's Pareto front).")
+@storage_option
+def export(name: str, stage: str, output: str, trial_number: int | None, storage: str | None) -> None:
+    """Write a stage's chosen architecture as JSON (accepted by `arch info` and `train`)."""
+    from optgan.config.base import to_dict
+    from optgan.errors import OptganError
+    from optgan.study.results import choose_best, trial_record
+    from optgan.study.search import load_search
+    from optgan.trainer.checkpoint import atomic_write_bytes
+
+    search = load_search(name, storage)
+    study = search.study(stage)
+    net = "gen" if stage == "gen" else "disc"
+    if trial_number is None:
+        trial = choose_best(study, search.config.objectives)
+    else:
+        match = [t for t in study.get_trials(deepcopy=False) if t.number == trial_number and t.params]
+        if not match:
+            raise OptganError(f"--trial {trial_number}: no such trial in study {study.study_name}")
+        trial = match[0]
+    record = trial_record(trial, net, search.config.objectives)
+    doc = {**record["genotype"], "source": {"search": name, "stage": stage, "trial": trial.number,
+                                             "values": record["values"], "params_M": record["params_M"]},
+           "widths": to_dict(search.config.widths)}
+    atomic_write_bytes(output, (json.dumps(doc, indent=2) + "\n").encode())
+    click.echo(f"wrote {net} architecture of trial {trial.number} to {output}")

@@ -1,0 +1,85 @@
+"""`optgan study create|list|delete`: searches in a storage."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import yaml
+
+from optgan_cli.options import storage_option
+
+
+def register(group: click.Group) -> None:
+    group.add_command(study)
+
+
+@click.group()
+def study() -> None:
+    """Create, list and delete searches (two linked Optuna studies each)."""
+
+
+@study.command("create")
+@click.argument("name")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Study config YAML (see studies/).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set sampler.population_size=16 (repeatable).")
+@click.option("--data-root", default=None, type=click.Path(file_okay=False),
+              help="Folder holding the torchvision data set (same as --set data.root=DIR).")
+@click.option("--run-dir", default=None, help="Checkpoints and artifacts (default: optgan-runs/NAME next to the database).")
+@click.option("--dry-run", is_flag=True, help="Resolve, validate and print the config; create nothing.")
+@storage_option
+def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: str | None, run_dir: str | None,
+           dry_run: bool, storage: str | None) -> None:
+    """Resolve and validate a config, print it, and store it with a new search NAME."""
+    from optgan.config.base import to_dict
+    from optgan.config.study import load_study_config
+    from optgan.study.preflight import preflight
+    from optgan.study.search import create_search
+
+    if data_root is not None:
+        overrides = (*overrides, f"data.root={data_root}")
+    config = load_study_config(config_path, overrides)
+    preflight(config)
+    click.echo(yaml.safe_dump(to_dict(config), sort_keys=False).rstrip())
+    if dry_run:
+        return
+    search = create_search(name, config, storage, run_dir)
+    click.echo(f"created search {name!r}: studies {name}:gen and {name}:disc, run directory {search.run_dir}")
+    click.echo(f"next: optgan run {name}" + (f" --storage {storage}" if storage else ""))
+
+
+@study.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@storage_option
+def list_(as_json: bool, storage: str | None) -> None:
+    """List the searches in the storage."""
+    from optgan.study.search import list_searches
+
+    rows = list_searches(storage)
+    if as_json:
+        click.echo(json.dumps(rows))
+    elif not rows:
+        click.echo("no searches")
+    for r in rows if not as_json else []:
+        click.echo(f"{r['name']:<24} gen trials {r['gen_trials']:>5}   disc trials {r['disc_trials']:>5}   "
+                   f"started {r.get('started', '-')}")
+
+
+@study.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@storage_option
+def delete(name: str, yes: bool, storage: str | None) -> None:
+    """Delete both studies of search NAME (its run directory is left on disk)."""
+    import optuna
+
+    from optgan.study.search import STAGES, load_search, stage_study_name
+
+    search = load_search(name, storage)
+    if not yes:
+        click.confirm(f"delete search {name!r} (studies {name}:gen, {name}:disc)?", abort=True)
+    for stage in STAGES:
+        optuna.delete_study(study_name=stage_study_name(name, stage), storage=search.storage)
+    click.echo(f"deleted search {name!r}; run directory kept at {search.run_dir}")

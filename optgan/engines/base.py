@@ -1,0 +1,76 @@
+"""The engine interface the runner drives, and the factory that picks one for a stage."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from optgan.search_space import Genotype, Widths
+
+if TYPE_CHECKING:
+    from optgan.study.search import Search
+
+__all__ = ["Engine", "Evaluation", "make_engine", "stage_net"]
+
+
+def stage_net(stage: str) -> str:
+    """The network a stage searches: `gen` searches generators, `disc` discriminators."""
+    return "gen" if stage == "gen" else "disc"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one candidate: metric objectives by name (`IS`, `FID`, `KID`), or why it failed."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+    #: extra trial user attrs (e.g. IS std, labelled metric names)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(abc.ABC):
+    """One stage's training and evaluation state across rounds, with its own checkpoint."""
+
+    def __init__(self, search: "Search", stage: str) -> None:
+        self.search = search
+        self.stage = stage
+        self.net = stage_net(stage)
+        cfg = search.config
+        self.widths: Widths = cfg.widths
+        self.rounds_total: int = (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
+        self.rounds_done: int = 0
+        self.stage_dir = search.stage_dir(stage)
+
+    #: label stored with every trial (which extractor produced the scores)
+    extractor_label: str = "synthetic"
+
+    def prepare(self) -> None:
+        """Work before the first round still to run (e.g. warm-up); must be resumable."""
+
+    @abc.abstractmethod
+    def train(self, population: Sequence[Genotype]) -> None:
+        """Train the round's population (E epochs)."""
+
+    @abc.abstractmethod
+    def evaluate(self, population: Sequence[Genotype]) -> list[Evaluation]:
+        """Score every candidate of the round in one batched call."""
+
+    def end_round(self, population: Sequence[Genotype], evaluations: Sequence[Evaluation]) -> None:
+        """Hook after the tells (stage `disc`: weight-resetting)."""
+
+    @abc.abstractmethod
+    def save(self, rounds_done: int) -> None:
+        """Write the checkpoint atomically: the state after `rounds_done` rounds."""
+
+
+def make_engine(search: "Search", stage: str, gen_star: Genotype | None = None) -> Engine:
+    """The engine of `stage` for the search's evaluation kind, restored from its checkpoint."""
+    if search.config.evaluation.kind == "synthetic":
+        from optgan.engines.synthetic import SyntheticEngine
+
+        return SyntheticEngine(search, stage)
+    from optgan.engines.real import RealEngine
+
+    return RealEngine(search, stage, gen_star=gen_star)

@@ -1,0 +1,181 @@
+"""①→⑥ The whole search flow in one place: ask → train → evaluate → tell → checkpoint.
+
+One round of a stage is one generation of the sampler: P trials are asked at its start and
+told at its end, then the stage's engine writes an atomic checkpoint. A rerun restores the
+last checkpoint and continues — an interrupted round is re-run with the same proposals
+(its RUNNING trials are reused and told by number, missing asks are completed).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from optgan import keys
+from optgan.engines import Engine, Evaluation, make_engine
+from optgan.errors import OptganError
+from optgan.search_space import Genotype, count_flops, count_params, param_distributions
+from optgan.study.search import Search
+
+__all__ = ["StageResult", "run_stage", "run_search", "population_trials"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """Where a stage stands after a call: rounds done before it, after it, and in total."""
+
+    stage: str
+    rounds_before: int
+    rounds_done: int
+    rounds_total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.rounds_done >= self.rounds_total
+
+
+def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = None,
+               gen_override: Genotype | None = None) -> list[StageResult]:
+    """Run `stages` in order; `max_rounds` bounds the rounds run by this call over all stages."""
+    results = []
+    budget = max_rounds
+    for stage in stages:
+        if budget is not None and budget <= 0:
+            break
+        result = run_stage(search, stage, max_rounds=budget, gen_override=gen_override)
+        results.append(result)
+        if budget is not None:
+            budget -= result.rounds_done - result.rounds_before
+        if not result.finished:
+            break
+    return results
+
+
+def run_stage(search: Search, stage: str, max_rounds: int | None = None,
+              gen_override: Genotype | None = None) -> StageResult:
+    """Run (or resume) one stage until its last round or `max_rounds` more rounds."""
+    study = search.study(stage)
+    g_star = fix_gen_star(search, study, gen_override) if stage == "disc" else None
+    engine = make_engine(search, stage, gen_star=g_star)
+    total = engine.rounds_total
+    start = engine.rounds_done
+    stop = total if max_rounds is None else min(total, start + max_rounds)
+    net = engine.net
+    if start < stop:
+        engine.prepare()
+    for rnd in range(start, stop):
+        trials = population_trials(study, rnd, search.config.sampler.population_size, net)
+        population = [Genotype.from_params(net, t.params) for t in trials]
+        log.info("stage %s round %d/%d: training %d candidates", stage, rnd + 1, total, len(population))
+        engine.train(population)
+        evaluations = engine.evaluate(population)
+        _tell(study, trials, population, evaluations, search, engine)
+        engine.end_round(population, evaluations)
+        engine.save(rounds_done=rnd + 1)
+        log.info("stage %s round %d/%d done", stage, rnd + 1, total)
+    return StageResult(stage, start, max(start, stop), total)
+
+
+def population_trials(study: optuna.Study, generation: int, size: int, net: str) -> list[optuna.trial.FrozenTrial]:
+    """The `size` trials of `generation`: existing ones (resume) first, the rest asked now."""
+    dists = param_distributions(net)
+    mine = [t for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get(keys.GENERATION) == generation]
+    done_or_running = [t for t in mine if t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL)]
+    if len(done_or_running) > size:
+        raise OptganError(f"generation {generation} of study {study.study_name!r} has "
+                          f"{len(done_or_running)} trials, more than the population size {size}")
+    for _ in range(size - len(done_or_running)):
+        study.ask(dists)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(keys.GENERATION) == generation
+              and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL)]
+    trials.sort(key=lambda t: t.user_attrs.get(keys.SLOT, t.number))
+    return trials
+
+
+def _tell(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial], population: Sequence[Genotype],
+          evaluations: Sequence[Evaluation], search: Search, engine: Engine) -> None:
+    objectives = search.config.objectives
+    for trial, genotype, ev in zip(trials, population, evaluations):
+        if trial.state != TrialState.RUNNING:
+            continue  # told before an interruption: the re-run must not tell twice
+        size = count_params(genotype, engine.widths)
+        attrs = {
+            keys.PARAMS_M: size.total / 1e6,
+            keys.FLOPS_M: count_flops(genotype, engine.widths) / 1e6,
+            keys.GENOTYPE: str(genotype),
+            keys.GENOTYPE_ARRAY: genotype.to_array(),
+            keys.EXTRACTOR: engine.extractor_label,
+        }
+        attrs.update(ev.attrs)
+        values = [_objective(o, ev, attrs) for o in objectives]
+        bad = [o for o, v in zip(objectives, values) if v is None or not math.isfinite(v)]
+        live = optuna.Trial(study, trial._trial_id)
+        for k, v in attrs.items():
+            live.set_user_attr(k, v)
+        if ev.reason or bad:
+            reason = ev.reason or f"non-finite objective(s): {', '.join(bad)}"
+            live.set_user_attr(keys.FAIL_REASON, reason)
+            study.tell(trial.number, state=TrialState.FAIL)
+            log.warning("trial %d failed: %s", trial.number, reason)
+        else:
+            study.tell(trial.number, values)
+
+
+def _objective(name: str, ev: Evaluation, attrs: dict) -> float | None:
+    if name == "params_M":
+        return attrs[keys.PARAMS_M]
+    if name == "flops_M":
+        return attrs[keys.FLOPS_M]
+    return ev.values.get(name)
+
+
+def fix_gen_star(search: Search, disc_study: optuna.Study, override: Genotype | None) -> Genotype:
+    """G* of stage `disc`: fixed at its first run (stored on the study), so resumes agree.
+
+    Default rule: lowest FID on the Pareto front of stage `gen`'s last round
+    (`optgan.study.results.choose_best`); `--gen-trial` / `--gen-arch` override it before
+    stage `disc` has started, and are refused afterwards if they disagree.
+    """
+    from optgan.study.results import choose_best
+
+    stored = disc_study.user_attrs.get(keys.GEN_STAR)
+    if stored is not None:
+        fixed = Genotype.from_json(stored, "gen")
+        if override is not None and override != fixed:
+            raise OptganError(f"stage disc of {search.name!r} already runs with G* = {fixed}; "
+                              "a different --gen-trial/--gen-arch needs a new search")
+        return fixed
+    if override is None:
+        trial = choose_best(search.study("gen"), search.config.objectives)
+        override = Genotype.from_params("gen", trial.params)
+        source = f"trial {trial.number} of {search.name}:gen"
+    else:
+        source = "user override"
+    disc_study.set_user_attr(keys.GEN_STAR, override.to_json_dict())
+    disc_study.set_user_attr(keys.GEN_STAR_SOURCE, source)
+    log.info("stage disc: G* = %s (%s)", override, source)
+    return override
+
+
+def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | None) -> Genotype | None:
+    """G* for stage `disc` from `--gen-trial N` or `--gen-arch FILE` (None = the default rule)."""
+    from optgan.search_space import load_genotype
+
+    if gen_arch is not None:
+        return load_genotype(gen_arch, "gen")
+    if gen_trial is None:
+        return None
+    trials = search.study("gen").get_trials(deepcopy=False)
+    match = [t for t in trials if t.number == gen_trial]
+    if not match or not match[0].params:
+        raise OptganError(f"--gen-trial {gen_trial}: no such trial in study {search.name}:gen "
+                          f"(it has trials 0..{len(trials) - 1})")
+    return Genotype.from_params("gen", match[0].params)

@@ -1,0 +1,36 @@
+"""Checks run before a search is created, so a bad set-up writes nothing.
+
+Every check raises the library's one-line error: an unreadable data set, an extractor that
+cannot give the requested objectives (e.g. IS with pool3-only Inception weights), a fixed
+discriminator genotype that does not fit the space, caps that admit no architecture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optgan.config.study import StudyConfig
+from optgan.sampler.constrained import ConstrainedDraw
+from optgan.search_space import load_genotype, random_genotype
+
+__all__ = ["preflight"]
+
+
+def preflight(config: StudyConfig) -> None:
+    """Validate everything a run of `config` will need, without training anything."""
+    if config.gen_stage.discriminator != "simple":
+        load_genotype(config.gen_stage.discriminator, "disc")
+    for net in ("gen", "disc"):
+        caps = config.caps.for_net(net)
+        if caps.is_empty:
+            continue
+        rng = np.random.default_rng(config.seed)
+        draw = ConstrainedDraw(config.widths, caps, config.sampler.max_tries)
+        draw(lambda: (random_genotype(net, rng), None), (), f"the {net} search space")
+    if config.evaluation.kind != "real":
+        return
+    from optgan.metrics import check_objectives_available
+    from optgan.trainer.data import load_images
+
+    load_images(config.data, config.widths.img_size)
+    check_objectives_available(config.metrics, config.objectives)

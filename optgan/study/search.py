@@ -1,0 +1,130 @@
+"""A search = two linked Optuna studies (`NAME:gen`, `NAME:disc`) plus a run directory.
+
+`create_search` validates, stores the resolved config on both studies (a later `optgan run`
+reads it from there, never from flags), sets objective names and the link between stages.
+`load_search` reopens it with the sampler rebuilt from the stored config, so a resumed study
+never silently falls back to Optuna's default sampler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from optgan import keys
+from optgan.config.base import to_dict
+from optgan.config.study import StudyConfig, study_config_from_dict
+from optgan.errors import StorageError
+from optgan.sampler import make_sampler
+from optgan.study.storage import default_run_root, open_storage, redact, resolve_storage_url
+
+__all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "stage_study_name"]
+
+log = logging.getLogger(__name__)
+
+STAGES = ("gen", "disc")
+
+
+def stage_study_name(name: str, stage: str) -> str:
+    """The Optuna study name of one stage of search `name`."""
+    return f"{name}:{stage}"
+
+
+@dataclass
+class Search:
+    """An opened search: its config, storage, run directory and the two stage studies."""
+
+    name: str
+    config: StudyConfig
+    storage: optuna.storages.RDBStorage
+    storage_url: str
+    run_dir: pathlib.Path
+
+    def study(self, stage: str) -> optuna.Study:
+        """The Optuna study of `stage`, with the sampler rebuilt from the stored config."""
+        net = "gen" if stage == "gen" else "disc"
+        sampler = make_sampler(self.config, net=net)
+        return optuna.load_study(
+            study_name=stage_study_name(self.name, stage), storage=self.storage, sampler=sampler
+        )
+
+    def stage_dir(self, stage: str) -> pathlib.Path:
+        path = self.run_dir / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def objective_names(config: StudyConfig) -> list[str]:
+    """Names shown in the dashboard; classifier-based scores are labelled as such."""
+    from optgan.metrics import objective_display_name
+
+    return [objective_display_name(o, config.metrics.extractor) for o in config.objectives]
+
+
+def create_search(name: str, config: StudyConfig, storage_url: str | None = None,
+                  run_dir: str | None = None) -> Search:
+    """Create both stage studies of a new search; refuses an existing name."""
+    _check_name(name)
+    url = resolve_storage_url(storage_url)
+    storage = open_storage(url)
+    existing = {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
+    if stage_study_name(name, "gen") in existing:
+        raise StorageError(f"a search named {name!r} already exists in {redact(url)}; "
+                           "pick another name (or `optgan study delete` it)")
+    root = pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).resolve()
+    stored = json.dumps(to_dict(config))
+    names = objective_names(config)
+    for stage in STAGES:
+        study = optuna.create_study(study_name=stage_study_name(name, stage), storage=storage,
+                                    directions=config.directions)
+        study.set_metric_names(names)
+        study.set_user_attr(keys.SEARCH_NAME, name)
+        study.set_user_attr(keys.STAGE, stage)
+        study.set_user_attr(keys.CONFIG, stored)
+        study.set_user_attr(keys.RUN_DIR, str(root))
+        other = STAGES[1 - STAGES.index(stage)]
+        study.set_user_attr(keys.LINKED_STUDY, stage_study_name(name, other))
+    root.mkdir(parents=True, exist_ok=True)
+    log.info("created search %r in %s (run directory %s)", name, redact(url), root)
+    return Search(name, config, storage, url, root)
+
+
+def load_search(name: str, storage_url: str | None = None) -> Search:
+    """Reopen search `name`; its config comes from storage."""
+    url = resolve_storage_url(storage_url)
+    storage = open_storage(url, create=False)
+    summaries = {s.study_name: s for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
+    gen = summaries.get(stage_study_name(name, "gen"))
+    if gen is None:
+        known = sorted({n.rsplit(":", 1)[0] for n in summaries if n.endswith(":gen")})
+        hint = f"; known searches: {', '.join(known)}" if known else "; create one with `optgan study create`"
+        raise StorageError(f"no search named {name!r} in {redact(url)}{hint}")
+    attrs: dict[str, Any] = gen.user_attrs
+    config = study_config_from_dict(json.loads(attrs[keys.CONFIG]))
+    return Search(name, config, storage, url, pathlib.Path(attrs[keys.RUN_DIR]))
+
+
+def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
+    """One row per search: name, trials per stage, creation time."""
+    storage = open_storage(resolve_storage_url(storage_url), create=False)
+    rows: dict[str, dict[str, Any]] = {}
+    for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False):
+        search = s.user_attrs.get(keys.SEARCH_NAME)
+        stage = s.user_attrs.get(keys.STAGE)
+        if search is None or stage not in STAGES:
+            continue
+        row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0})
+        row[f"{stage}_trials"] = s.n_trials
+        if s.datetime_start is not None:
+            row["started"] = s.datetime_start.isoformat(timespec="seconds")
+    return sorted(rows.values(), key=lambda r: r["name"])
+
+
+def _check_name(name: str) -> None:
+    if not name or ":" in name or name.strip() != name:
+        raise StorageError(f"search name {name!r} must be non-empty, without ':' or surrounding spaces")

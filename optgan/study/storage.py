@@ -1,0 +1,109 @@
+"""Study storage: resolve the URL, open Optuna's RDB storage, and report problems in one line.
+
+Resolution order: `--storage URL`, else `$OPTGAN_STORAGE`, else `sqlite:///optgan.db`.
+SQLite databases are switched to WAL journaling with a long busy timeout, so a dashboard can
+read while a run writes. PostgreSQL URLs (`postgresql://…`) use psycopg 3 with
+`pool_pre_ping`. Passwords never appear in messages: use :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import sqlite3
+import warnings
+
+import optuna
+import sqlalchemy
+import sqlalchemy.exc
+from sqlalchemy.engine import make_url
+
+from optgan.errors import StorageError
+
+__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage_url", "redact", "open_storage",
+           "default_run_root", "sqlite_path"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORAGE = "sqlite:///optgan.db"
+STORAGE_ENV = "OPTGAN_STORAGE"
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def resolve_storage_url(url: str | None = None) -> str:
+    """The storage URL to use: explicit, else `$OPTGAN_STORAGE`, else `sqlite:///optgan.db`."""
+    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by `***` (safe for logs and error messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparsable URLs are reported by open_storage
+        return url.split("@")[-1] if "@" in url else url
+
+
+def sqlite_path(url: str) -> pathlib.Path | None:
+    """The database file of an SQLite URL (None for other back ends or in-memory SQLite)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return pathlib.Path(u.database)
+
+
+def default_run_root(url: str) -> pathlib.Path:
+    """Where run directories go by default: `optgan-runs/` next to an SQLite file, else cwd."""
+    path = sqlite_path(url)
+    base = path.resolve().parent if path is not None else pathlib.Path.cwd()
+    return base / "optgan-runs"
+
+
+def open_storage(url: str | None = None, *, create: bool = True) -> optuna.storages.RDBStorage:
+    """Open (and create, for SQLite) the RDB storage at `url`; failures become StorageError."""
+    url = resolve_storage_url(url)
+    safe = redact(url)
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError as e:
+        raise StorageError(f"storage URL {safe!r} is not a database URL (e.g. sqlite:///optgan.db "
+                           "or postgresql://user@host/db)") from e
+    backend = parsed.get_backend_name()
+    engine_kwargs: dict = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        _prepare_sqlite(url, create=create)
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    elif backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    else:
+        raise StorageError(f"storage back end {backend!r} of {safe!r} is not supported; "
+                           "use sqlite:///FILE or postgresql://USER@HOST/DB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise StorageError(f"cannot open storage {safe}: {_scrub(reason, url)}") from None
+
+
+def _prepare_sqlite(url: str, *, create: bool) -> None:
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if not path.parent.exists():
+        raise StorageError(f"cannot open storage {url}: folder {path.parent} does not exist")
+    if not path.exists() and not create:
+        raise StorageError(f"storage {url} does not exist (no file {path}); "
+                           "create a study first with `optgan study create`")
+    try:
+        with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+    except sqlite3.DatabaseError as e:
+        raise StorageError(f"cannot open storage {url}: {e}") from None
+
+
+def _scrub(text: str, url: str) -> str:
+    password = make_url(url).password
+    return text.replace(str(password), "***") if password else text

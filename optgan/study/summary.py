@@ -1,0 +1,48 @@
+"""Human summaries of a search: what `optgan run` prints at the end and `optgan status` shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from optgan.study.results import choose_best, completed_rounds, pareto_trials, round_summaries, trial_record
+from optgan.study.search import STAGES, Search
+from optgan.study.storage import redact
+
+__all__ = ["stage_status", "print_summary"]
+
+
+def stage_status(search: Search, stage: str) -> dict[str, Any]:
+    """JSON-ready status of one stage: rounds, per-round best/mean, current Pareto set."""
+    study = search.study(stage)
+    cfg = search.config
+    net = "gen" if stage == "gen" else "disc"
+    total = (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
+    done = completed_rounds(study, cfg.sampler.population_size)
+    rounds = round_summaries(study, cfg.objectives, cfg.directions)
+    front = [trial_record(t, net, cfg.objectives) for t in pareto_trials(study)]
+    return {
+        "stage": stage,
+        "study": study.study_name,
+        "rounds_done": len(done),
+        "rounds_total": total,
+        "rounds": [{"generation": r.round, "complete": r.n_complete, "failed": r.n_failed,
+                    "best": r.best, "mean": r.mean} for r in rounds],
+        "pareto": front,
+    }
+
+
+def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
+    """A few lines per stage: progress, the chosen architecture and how to look further."""
+    cfg = search.config
+    for stage in STAGES:
+        status = stage_status(search, stage)
+        if not status["rounds"]:
+            continue
+        echo(f"[{stage}] {status['rounds_done']}/{status['rounds_total']} rounds, "
+             f"{len(status['pareto'])} architectures on the last round's Pareto front")
+        best = choose_best(search.study(stage), cfg.objectives)
+        values = ", ".join(f"{o}={v:.4g}" for o, v in zip(cfg.objectives, best.values))
+        echo(f"[{stage}] chosen: trial {best.number} ({values})")
+    echo(f"export:    optgan export {search.name} --stage gen -o best_g.json")
+    echo(f"dashboard: optgan dashboard --storage {redact(search.storage_url)}")
