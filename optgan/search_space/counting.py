@@ -119,7 +119,7 @@ def _down_out(size: int, op: str) -> int:
     if op in _DOWN_GEOMETRY:
         k, d, p = _DOWN_GEOMETRY[op]
         return (size + 2 * p - d * (k - 1) - 1) // 2 + 1
-    return size // 2  # 2×2 pooling, stride 2
+    return (size + 1) // 2  # 2×2 pooling, stride 2, ceil_mode (matches the stride-2 convs)
 
 
 @lru_cache(maxsize=1 << 16)

@@ -1,0 +1,117 @@
+"""The candidate operations of the AdversarialNAS cells (SPEC §1.1) and their one factory.
+
+Every op module is built by :func:`make_op`, used alike by the supernets (all candidates of an
+edge) and the standalone networks (the genotype's op only), so a subnet's state-dict keys are
+the standalone network's keys. Conventions (the reference code's):
+
+- ``normal`` ops: pre-activated ReLU → ``Conv2d(C, C)`` with bias (dilated: dilation 2,
+  padding 2 / 4); ``skip_connect`` = identity; ``none`` has no module (the edge is skipped).
+- ``up`` ops: ``nearest`` / ``bilinear`` = interpolate ×2 → ReLU → 1×1 conv with bias;
+  ``conv_transpose`` = ReLU → depthwise ``ConvTranspose2d(k3, s2, p1, output_padding 1)`` →
+  1×1 conv, neither with bias.
+- ``down`` ops: 2×2 stride-2 avg / max pooling (``ceil_mode``, so odd sizes round up like the
+  stride-2 convs do; no difference for even sizes), or ReLU → stride-2 conv.
+
+Spectral norm is the classic ``torch.nn.utils.spectral_norm`` (parameter ``weight_orig``,
+buffers ``weight_u`` / ``weight_v``; the module stays a plain ``nn.Conv2d``). ReLUs are never
+in place: an op's input is shared with the other edges leaving the same node.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from optgan.search_space.ops import DOWN_OPS, NORMAL_OPS, UP_OPS
+
+__all__ = ["ConvOp", "InterpUp", "ConvTransposeUp", "PoolOp", "make_op", "sn"]
+
+# name → (kernel, dilation); padding keeps the size at stride 1
+_CONV_GEOMETRY = {
+    "conv_1x1": (1, 1),
+    "conv_3x3": (3, 1),
+    "conv_5x5": (5, 1),
+    "dil_conv_3x3": (3, 2),
+    "dil_conv_5x5": (5, 2),
+}
+
+
+def sn(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """`module` with classic spectral norm (``weight_orig``) when `enabled`."""
+    return nn.utils.spectral_norm(module) if enabled else module
+
+
+class ConvOp(nn.Module):
+    """(ReLU →) Conv2d(C, C) with bias; optional stride 2 and spectral norm."""
+
+    def __init__(self, c: int, kernel: int, dilation: int = 1, stride: int = 1,
+                 spectral: bool = False, pre_relu: bool = True) -> None:
+        super().__init__()
+        self.pre_relu = pre_relu
+        pad = dilation * (kernel - 1) // 2
+        self.conv = sn(nn.Conv2d(c, c, kernel, stride, pad, dilation), spectral)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.relu(x) if self.pre_relu else x)
+
+
+class InterpUp(nn.Module):
+    """Interpolate ×2 (`mode` nearest / bilinear) → ReLU → 1×1 conv with bias."""
+
+    def __init__(self, c: int, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.align = False if mode == "bilinear" else None
+        self.conv = nn.Conv2d(c, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=self.align)
+        return self.conv(F.relu(x))
+
+
+class ConvTransposeUp(nn.Module):
+    """ReLU → depthwise ConvTranspose2d(k3, s2, p1, output_padding 1) → 1×1 conv, no biases."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(c, c, 3, 2, 1, output_padding=1, groups=c, bias=False)
+        self.conv = nn.Conv2d(c, c, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.deconv(F.relu(x)))
+
+
+class PoolOp(nn.Module):
+    """2×2 stride-2 average or max pooling (no parameters, no ReLU)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.avg = kind == "avg_pool"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.avg:
+            return F.avg_pool2d(x, 2, 2, ceil_mode=True)
+        return F.max_pool2d(x, 2, 2, ceil_mode=True)
+
+
+def make_op(kind: str, name: str, c: int, *, spectral: bool = False,
+            pre_relu: bool = True) -> nn.Module:
+    """The module of op `name` of vocabulary `kind` (``up``, ``normal``, ``down``) at width `c`.
+
+    `spectral` wraps every conv in spectral norm (the discriminator); `pre_relu=False` drops the
+    leading ReLU of a normal conv (a discriminator cell's e4). ``none`` / ``no_down`` have no
+    module: the caller skips those edges.
+    """
+    vocab = {"up": UP_OPS, "normal": NORMAL_OPS, "down": DOWN_OPS}.get(kind)
+    if vocab is None or name not in vocab or name == "none":
+        raise ValueError(f"no module for op {name!r} of kind {kind!r}")
+    if kind == "up":
+        return ConvTransposeUp(c) if name == "conv_transpose" else InterpUp(c, name)
+    if name == "skip_connect":
+        return nn.Identity()
+    if name in ("avg_pool", "max_pool"):
+        return PoolOp(name)
+    kernel, dilation = _CONV_GEOMETRY[name]
+    stride = 2 if kind == "down" else 1
+    return ConvOp(c, kernel, dilation, stride, spectral, pre_relu)
