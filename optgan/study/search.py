@@ -61,7 +61,7 @@ class Search:
 
 def objective_names(config: StudyConfig) -> list[str]:
     """Names shown in the dashboard; classifier-based scores are labelled as such."""
-    from optgan.metrics import objective_display_name
+    from optgan.metrics.keys import objective_display_name
 
     return [objective_display_name(o, config.metrics.extractor) for o in config.objectives]
 

@@ -1,0 +1,127 @@
+"""`evaluation: {kind: real}`: supernet training + batched metrics, with an atomic checkpoint.
+
+The checkpoint (`<run_dir>/<stage>/checkpoint.pt`) holds the trainer's whole state (supernets,
+optimizers, G copies, RNG states, data position), the number of completed rounds and whether
+warm-up is done; it is written after warm-up and after every round, so a crash costs at most
+the round in progress, which a rerun repeats identically.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pathlib
+from collections.abc import Sequence
+
+import torch
+
+from optgan.engines.base import Engine, Evaluation
+from optgan.errors import CheckpointError, OptganError
+from optgan.search_space import Genotype
+from optgan.trainer.checkpoint import atomic_torch_save, load_checkpoint
+from optgan.trainer.data import load_images
+from optgan.trainer.search_training import make_stage_trainer
+
+__all__ = ["RealEngine", "resolve_device", "CHECKPOINT_NAME"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+_FORMAT = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → CUDA when available, else CPU; explicit names are checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise OptganError(f"`device` = {name!r} but CUDA is not available here; use `device: auto` or `cpu`")
+    return torch.device(name)
+
+
+class RealEngine(Engine):
+    def __init__(self, search, stage: str, gen_star: Genotype | None = None) -> None:  # noqa: ANN001
+        super().__init__(search, stage)
+        cfg = search.config
+        self.device = resolve_device(cfg.device)
+        self.images = load_images(cfg.data, cfg.widths.img_size)
+        self.path = self.stage_dir / CHECKPOINT_NAME
+        self.warmup_done = False
+        gen_state = self._gen_supernet_state() if stage == "disc" else None
+        self.trainer = make_stage_trainer(cfg, stage, device=self.device, images=self.images,
+                                          gen_genotype=gen_star, gen_supernet_state=gen_state)
+        self.evaluator = _make_evaluator(search, self.images, self.device)
+        self.extractor_label = self.evaluator.label
+        if self.path.exists():
+            self._restore()
+
+    # ------------------------------------------------------------------ round steps
+    def prepare(self) -> None:
+        if self.stage != "gen" or self.warmup_done:
+            return
+        epochs = self.search.config.gen_stage.warmup_epochs
+        if epochs:
+            log.info("stage gen: warm-up, %d epochs", epochs)
+            stats = self.trainer.warmup(epochs)
+            _check_stats(stats, "warm-up")
+        self.warmup_done = True
+        self.save(self.rounds_done)
+
+    def train(self, population: Sequence[Genotype]) -> None:
+        cfg = self.search.config
+        epochs = (cfg.gen_stage if self.stage == "gen" else cfg.disc_stage).epochs_per_round
+        stats = self.trainer.train_round(population, epochs)
+        _check_stats(stats, f"round {self.rounds_done + 1}")
+
+    def evaluate(self, population: Sequence[Genotype]) -> list[Evaluation]:
+        candidates = self.trainer.candidates(population)
+        return self.evaluator.evaluate(candidates, round_index=self.rounds_done, stage=self.stage)
+
+    def end_round(self, population: Sequence[Genotype], evaluations: Sequence[Evaluation]) -> None:
+        self.trainer.end_round(population, best_index(evaluations, self.search.config.objectives))
+
+    def save(self, rounds_done: int) -> None:
+        self.rounds_done = rounds_done
+        atomic_torch_save({"format": _FORMAT, "stage": self.stage, "rounds_done": rounds_done,
+                           "warmup_done": self.warmup_done, "trainer": self.trainer.state_dict()},
+                          str(self.path))
+
+    # ------------------------------------------------------------------ checkpoint
+    def _restore(self) -> None:
+        state = load_checkpoint(str(self.path))
+        if state.get("format") != _FORMAT or state.get("stage") != self.stage:
+            raise CheckpointError(f"{self.path} is not a stage-{self.stage} checkpoint of this optgan version")
+        self.trainer.load_state_dict(state["trainer"])
+        self.rounds_done = int(state["rounds_done"])
+        self.warmup_done = bool(state["warmup_done"])
+        log.info("stage %s: resumed from %s after %d rounds", self.stage, self.path, self.rounds_done)
+
+    def _gen_supernet_state(self) -> dict:
+        path = pathlib.Path(self.search.stage_dir("gen")) / CHECKPOINT_NAME
+        if not path.exists():
+            raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
+                              f"run `optgan run {self.search.name} --stage gen` first")
+        return load_checkpoint(str(path))["trainer"]
+
+
+def best_index(evaluations: Sequence[Evaluation], objectives: Sequence[str]) -> int:
+    """The round's best candidate for weight-resetting: lowest FID (else KID, else highest IS)."""
+    key, sign = next(((k, s) for k, s in (("FID", 1.0), ("KID", 1.0), ("IS", -1.0))
+                      if any(k in e.values for e in evaluations)), ("", 1.0))
+    scores = [sign * e.values.get(key, math.nan) if e.reason is None else math.nan for e in evaluations]
+    finite = [(s, i) for i, s in enumerate(scores) if math.isfinite(s)]
+    return min(finite)[1] if finite else 0
+
+
+def _check_stats(stats, what: str) -> None:  # noqa: ANN001 - RoundStats
+    if stats.iterations and stats.nonfinite_steps:
+        log.warning("%s: %d optimizer steps skipped on non-finite losses", what, stats.nonfinite_steps)
+    if stats.iterations and not math.isfinite(stats.loss_d) and not math.isfinite(stats.loss_g):
+        raise OptganError(f"{what}: every training loss was non-finite; the search stopped and can be "
+                          "resumed from the last checkpoint (lower the learning rates?)")
+
+
+def _make_evaluator(search, images, device):  # noqa: ANN001, ANN202
+    from optgan.engines.scoring import PopulationScorer
+
+    return PopulationScorer(search.config, images, device, cache_dir=search.run_dir.parent / "cache")
