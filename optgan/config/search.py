@@ -23,6 +23,13 @@ class _StageCommon:
     beta1: float = 0.0
     beta2: float = 0.9
     n_critic: int = 1
+    #: training arithmetic: `auto` = bf16 autocast on CUDA, fp32 on the CPU; `tf32` = fp32 with
+    #: TF32 matrix units; `fp32` = plain fp32 (TF32 off) — the reference path of bench/train.py
+    precision: Literal["auto", "fp32", "tf32", "bf16"] = "auto"
+    #: channels-last memory format for the networks and images (CUDA only)
+    channels_last: bool = True
+    #: replay one CUDA graph per population member / pair during rounds (CUDA only)
+    cuda_graphs: bool = True
 
     def _check(self, stage: str) -> None:
         check_range(f"{stage}.rounds", self.rounds, low=1)

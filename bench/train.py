@@ -1,0 +1,252 @@
+"""Speed of the supernet search's training loop (issue 5, item 8); prints one JSON object.
+
+    python bench/train.py                 # CUDA when present (paper widths), else CPU (small widths)
+    python bench/train.py --device cpu    # the quick CPU run CI uses (< 60 s on 2 cores)
+
+Measures stage-`gen` iterations/s (one D step at D's batch size + one G step at G's batch size,
+n_critic 1, `simple` D) in the warm-up phase (a new random architecture every iteration: eager)
+and the round phase (P = 32 members; CUDA graphs replayed per member on the fast path), for the
+fast path (bf16 autocast + channels-last [+ graphs]) and the plain fp32 path (TF32 off). It also
+trains both paths from the same seed for a few hundred iterations (half warm-up, half round) and
+compares their loss curves, and estimates the seconds per round at P = 32 (training at the
+measured rate for 10 epochs of 50,000 images at batch 40 = 12,500 iterations, plus generating
+the 5,000 evaluation images of every member; the metrics themselves are not timed yet — see
+`round_seconds.note`). `--blocks N` makes every phase at most N blocks (the CI smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from optgan.config.search import GenStageConfig
+from optgan.config.study import StudyConfig
+from optgan.search_space.random import random_genotype
+from optgan.search_space.widths import Widths
+from optgan.trainer.data import ImageSet
+from optgan.trainer.search_training import SearchTrainer, make_stage_trainer
+
+REFERENCE_ITS = 16.0  # EAGAN's stage-1 loop on one H100 (SPEC §7)
+EPOCHS_PER_ROUND = 10  # SPEC §2 (paper)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    widths: Widths
+    batch_d: int
+    batch_g: int
+    num_images: int
+    warm_blocks: int  # untimed blocks before each timed phase
+    blocks: int  # timed blocks per phase
+    fp32_blocks: int
+    compare_steps: int
+    eval_images: int  # images generated per member for the round estimate
+    population: int = 32
+
+
+GPU_PLAN = _Plan(Widths(), 40, 80, 50_000, 400, 1500, 300, 400, 5000)
+CPU_PLAN = _Plan(Widths(gf_dim=16, df_dim=16, latent_dim=12, bottom_width=2), 8, 16, 512, 2, 8, 6, 16, 50)
+
+
+def _images(plan: _Plan, path: str | None) -> ImageSet:
+    side = plan.widths.img_size
+    if path:
+        arr = np.load(path)["images"]
+        images = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()[:, :, :side, :side]
+    else:
+        gen = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (plan.num_images, 3, side, side), dtype=torch.uint8, generator=gen)
+    return ImageSet(images.contiguous(), None, None, "bench", "bench")
+
+
+def _trainer(plan: _Plan, images: ImageSet, device: torch.device, precision: str, channels_last: bool,
+             graphs: bool) -> SearchTrainer:
+    stage = GenStageConfig(batch_size_d=plan.batch_d, batch_size_g=plan.batch_g, precision=precision,
+                           channels_last=channels_last, cuda_graphs=graphs)
+    trainer = make_stage_trainer(StudyConfig(widths=plan.widths, gen_stage=stage), "gen", device=device, images=images)
+    trainer.progress = False
+    return trainer
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(device: torch.device, fn: Any) -> tuple[float, Any]:
+    _sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return time.perf_counter() - t0, out
+
+
+def _rate(trainer: SearchTrainer, device: torch.device, blocks: int, warm: int, population: list | None) -> float:
+    """Iterations/s of `blocks` blocks (warm-up phase when population is None), after `warm` untimed."""
+    def run(n: int) -> Any:
+        trainer.iters_per_epoch = n * trainer.n_critic
+        return trainer.warmup(1) if population is None else trainer.train_round(population, 1)
+
+    run(warm)
+    seconds, stats = _timed(device, lambda: run(blocks))
+    rate = stats.iterations / seconds
+    print(f"{'warm-up' if population is None else 'round'}: {rate:.2f} it/s ({trainer.runner.precision})",
+          file=sys.stderr, flush=True)
+    return rate
+
+
+def _curve(trainer: SearchTrainer, population: list, steps: int) -> list[tuple[float, float]]:
+    trainer.iters_per_epoch = trainer.n_critic
+    out = []
+    for i in range(steps):
+        s = trainer.warmup(1) if i < steps // 2 else trainer.train_round(population, 1)
+        out.append((s.loss_d, s.loss_g))
+    return out
+
+
+def _compare(curves: dict[str, list[tuple[float, float]]], window: int) -> dict[str, Any]:
+    """Windowed means of both paths' losses and their largest / mean absolute differences."""
+    arr = {k: np.asarray(v, dtype=np.float64) for k, v in curves.items()}
+    n = min(len(v) for v in arr.values()) // window * window
+    means = {k: v[:n].reshape(-1, window, 2).mean(axis=1) for k, v in arr.items()}
+    diff = np.abs(means["fp32"] - means["fast"])
+    corr = [float(np.corrcoef(arr["fp32"][:n, j], arr["fast"][:n, j])[0, 1]) for j in (0, 1)]
+    return {
+        "steps": n, "window": window,
+        "loss_d_windows": {k: np.round(m[:, 0], 4).tolist() for k, m in means.items()},
+        "loss_g_windows": {k: np.round(m[:, 1], 4).tolist() for k, m in means.items()},
+        "max_abs_window_diff": {"loss_d": float(diff[:, 0].max()), "loss_g": float(diff[:, 1].max())},
+        "mean_abs_window_diff": {"loss_d": float(diff[:, 0].mean()), "loss_g": float(diff[:, 1].mean())},
+        "per_step_correlation": {"loss_d": corr[0], "loss_g": corr[1]},
+        "nonfinite": {k: int(np.sum(~np.isfinite(v))) for k, v in arr.items()},
+    }
+
+
+def _generation_seconds(trainer: SearchTrainer, population: list, images: int, device: torch.device) -> float:
+    latent = trainer.runner._buf.z_g.shape[1]  # = widths.latent_dim
+    batch = min(250, images)
+
+    def gen_all() -> None:
+        for cand in trainer.candidates(population):
+            for _ in range(math.ceil(images / batch)):
+                cand(torch.randn(batch, latent, device=device))
+
+    return _timed(device, gen_all)[0]
+
+
+def _profile(trainer: SearchTrainer, device: torch.device, population: list, path: str) -> None:
+    """Kernel table of a few warm-up and round blocks, and host vs device time per iteration."""
+    from torch.profiler import ProfilerActivity, profile
+
+    lines = []
+    for phase in ("warmup", "round"):
+        trainer.iters_per_epoch = 20
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            seconds, _ = _timed(device, lambda: trainer.warmup(1) if phase == "warmup" else trainer.train_round(population, 1))
+        events = prof.key_averages()
+        dev_us = sum(e.self_device_time_total for e in events)
+        lines.append(f"== {phase}: wall {seconds / 20 * 1e3:.2f} ms/it, device busy {dev_us / 20 / 1e3:.2f} ms/it")
+        lines.append(events.table(sort_by="self_device_time_total", row_limit=30))
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def _safe(fn: Any, errors: dict[str, str], name: str) -> Any:
+    try:
+        return fn()
+    except Exception as e:  # keep measuring the other phases; report the failure
+        errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        return None
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--data", default=None, help=".npz with `images` (N×H×W×3 uint8); default: random")
+    ap.add_argument("--blocks", type=int, default=None, help="timed iterations per phase")
+    ap.add_argument("--compare-steps", type=int, default=None)
+    ap.add_argument("--skip", default="", help="comma list of: fp32,compare,generation")
+    ap.add_argument("--variants", default="auto+cl", help="CUDA only: extra paths, precision[+cl][+graphs], comma list")
+    ap.add_argument("--profile", default=None, help="CUDA only: write a torch.profiler table to this file")
+    args = ap.parse_args(argv)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    plan = GPU_PLAN if device.type == "cuda" else CPU_PLAN
+    if args.blocks:  # a short run (CI smoke test): every phase at most `--blocks` blocks
+        plan = replace(plan, blocks=args.blocks, fp32_blocks=min(plan.fp32_blocks, args.blocks),
+                       warm_blocks=min(plan.warm_blocks, args.blocks), eval_images=min(plan.eval_images, 10))
+    plan = replace(plan, compare_steps=args.compare_steps or plan.compare_steps)
+    skip = set(filter(None, args.skip.split(",")))
+    images = _images(plan, args.data)
+    rng = np.random.default_rng(1)
+    population = [random_genotype("gen", rng) for _ in range(plan.population)]
+    errors: dict[str, str] = {}
+    t_start = time.perf_counter()
+
+    fast = _trainer(plan, images, device, "auto", True, True)
+    res: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "widths": {"gf_dim": plan.widths.gf_dim, "df_dim": plan.widths.df_dim, "latent_dim": plan.widths.latent_dim,
+                   "img_size": plan.widths.img_size},
+        "batch_size_d": plan.batch_d, "batch_size_g": plan.batch_g, "population": plan.population,
+        "fast_path": {"precision": fast.runner.precision.dtype, "channels_last": fast.runner.precision.channels_last,
+                      "cuda_graphs": fast.runner.precision.cuda_graphs},
+    }
+    its: dict[str, Any] = {}
+    its["warmup_fast"] = _safe(lambda: _rate(fast, device, plan.blocks, plan.warm_blocks, None), errors, "warmup_fast")
+    its["round_fast"] = _safe(lambda: _rate(fast, device, plan.blocks, plan.warm_blocks, population), errors, "round_fast")
+    res["cuda_graphs_captured"] = fast.runner.num_graphs
+    variants = [v for v in args.variants.split(",") if v] if device.type == "cuda" else []
+    for name in variants + ([] if "fp32" in skip else ["fp32"]):
+        parts = name.split("+")
+        blocks = plan.fp32_blocks if parts[0] in ("fp32", "tf32") else max(1, plan.blocks // 2)
+        warm = min(3, plan.warm_blocks) if parts[0] in ("fp32", "tf32") else plan.warm_blocks
+        t = _trainer(plan, images, device, parts[0], "cl" in parts, "graphs" in parts)
+        its[f"warmup_{name}"] = _safe(lambda: _rate(t, device, blocks, warm, None), errors, f"warmup_{name}")
+        its[f"round_{name}"] = _safe(lambda: _rate(t, device, blocks, warm, population), errors, f"round_{name}")
+        del t
+    res["iterations_per_s"] = {k: (round(v, 2) if v is not None else None) for k, v in its.items()}
+    if device.type == "cuda" and its.get("round_fast"):
+        res["speedup_vs_reference_16its"] = {k: round(v / REFERENCE_ITS, 2) for k, v in its.items() if v}
+    if args.profile and device.type == "cuda":
+        _safe(lambda: _profile(fast, device, population, args.profile), errors, "profile")
+    if "generation" not in skip:
+        gen_s = _safe(lambda: _generation_seconds(fast, population, plan.eval_images, device), errors, "generation")
+        iters = EPOCHS_PER_ROUND * (plan.num_images // plan.batch_d)
+        train_s = iters / its["round_fast"] if its.get("round_fast") else None
+        res["round_seconds"] = {
+            "train": None if train_s is None else round(train_s, 1),
+            "generate_eval_images": None if gen_s is None else round(gen_s, 2),
+            "train_plus_generation": None if None in (train_s, gen_s) else round(train_s + gen_s, 1),
+            "iterations_per_round": iters, "eval_images_per_member": plan.eval_images,
+            "note": "training at the measured round rate for 10 epochs + generating every member's evaluation "
+                    "images; the metrics (IS/FID/KID) and tell are not timed: optgan.metrics has no population "
+                    "evaluator yet",
+        }
+    del fast
+    if "compare" not in skip:
+        curves = {}
+        for name, precision, is_fast in (("fp32", "fp32", False), ("fast", "auto", True)):
+            trainer = _trainer(plan, images, device, precision, is_fast, is_fast)
+            curves[name] = _safe(lambda: _curve(trainer, population[:8], plan.compare_steps), errors, f"curve_{name}")
+            del trainer
+        if all(curves.values()):
+            res["loss_match"] = _compare(curves, window=max(plan.compare_steps // 16, 2))
+    res["bench_seconds"] = round(time.perf_counter() - t_start, 1)
+    if errors:
+        res["errors"] = errors
+    return res
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=1))
+    sys.stdout.flush()

@@ -1,0 +1,273 @@
+"""One training block of the supernet search, fast on a GPU: n_critic D steps, then one G step.
+
+A block trains one :class:`Pair` (a generator and a discriminator, each with its Adam) the way the
+EAGAN code does: every iteration one D step on a real batch and a fake batch of D's batch size
+(fakes made without a graph), and after the block's last D step one G step with G's batch size
+(D's parameters frozen for it, so no D weight gradients are computed). Hinge loss.
+
+Speed without changing the arithmetic's meaning:
+- inputs (real batch, latents) are drawn eagerly into fixed device buffers, in the same order on
+  every path, so the plain and the fast paths see identical numbers;
+- bf16 autocast (or fp32 / tf32) and channels-last are settings of :class:`Precision`;
+- no host synchronisation per step: a non-finite loss is detected on the device and passed to
+  the fused Adam as ``found_inf`` (the mechanism ``GradScaler`` uses), which skips the update
+  and the step count; loss sums and counters accumulate in device tensors read once per round;
+- with ``cuda_graphs``, a block of a pair seen before is captured once as a CUDA graph and
+  replayed (all graphs share one memory pool). Graphs hold the addresses of parameters, optimizer
+  states and buffers: anything that replaces such tensors must call :meth:`BlockRunner.forget`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from optgan.trainer.data import BatchStream
+from optgan.trainer.losses import hinge_d_loss, hinge_g_loss
+
+__all__ = ["Pair", "Precision", "BlockRunner", "BlockStats", "make_adam"]
+
+Net = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """What one block trains. `key` names the computation (None: never captured as a graph)."""
+
+    key: Hashable | None
+    gen: Net
+    disc: Net
+    opt_g: torch.optim.Adam
+    opt_d: torch.optim.Adam
+    d_params: tuple[nn.Parameter, ...]  #: frozen during the G step
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Arithmetic settings of the training steps (resolved for one device)."""
+
+    dtype: Literal["fp32", "tf32", "bf16"] = "fp32"
+    channels_last: bool = False
+    cuda_graphs: bool = False
+
+    @staticmethod
+    def resolve(device: torch.device, precision: str, channels_last: bool, cuda_graphs: bool) -> Precision:
+        """`auto` = bf16 on CUDA, fp32 elsewhere; channels-last and graphs apply on CUDA only."""
+        cuda = device.type == "cuda"
+        dtype = ("bf16" if cuda else "fp32") if precision == "auto" else precision
+        return Precision(dtype, channels_last and cuda, cuda_graphs and cuda)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def backend_flags(self) -> Iterator[None]:
+        """TF32 off for `fp32`, on otherwise, for the body (process-global flags: restored after)."""
+        allow = self.dtype != "fp32"
+        try:
+            saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        except RuntimeError:  # someone set the per-backend API (torch ≥ 2.9); reading the legacy flags fails
+            knobs = (torch.backends.cudnn.conv, torch.backends.cuda.matmul)
+            old = [k.fp32_precision for k in knobs]
+            for k in knobs:
+                k.fp32_precision = "tf32" if allow else "ieee"
+            try:
+                yield
+            finally:
+                for k, v in zip(knobs, old):
+                    k.fp32_precision = v
+            return
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allow
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+    def autocast(self, device: torch.device, cache: bool = True) -> torch.autocast:
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.dtype == "bf16", cache_enabled=cache)
+
+
+def make_adam(params: list[nn.Parameter], lr: float, betas: tuple[float, float], capturable: bool) -> torch.optim.Adam:
+    """Fused Adam (needed for the device-side skip) with its state created up front.
+
+    Eager state creation makes the state identical to Adam's lazy one, but allocated outside any
+    CUDA-graph capture and present for every parameter (so it can be saved and copied in place).
+    """
+    opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
+    for p in params:
+        opt.state[p] = {
+            "step": torch.zeros((), dtype=torch.float32, device=p.device),
+            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+        }
+    return opt
+
+
+@dataclass
+class BlockStats:
+    """Host-side summary of the blocks run since the last reset (one device read)."""
+
+    iterations: int = 0
+    loss_d: float = math.nan
+    loss_g: float = math.nan
+    nonfinite_steps: int = 0
+
+
+@dataclass
+class _Buffers:
+    real: list[torch.Tensor]
+    z_d: list[torch.Tensor]
+    z_g: torch.Tensor
+    acc: torch.Tensor  #: float64 [sum L_D, finite D steps, sum L_G, finite G steps, skipped steps]
+    graphs: dict[Hashable, torch.cuda.CUDAGraph] = field(default_factory=dict)
+    seen: set[Hashable] = field(default_factory=set)
+
+
+class BlockRunner:
+    """Runs blocks for pairs, eagerly or by CUDA-graph replay, and accumulates statistics."""
+
+    def __init__(
+        self,
+        *,
+        device: torch.device,
+        precision: Precision,
+        stream: BatchStream,
+        z_generator: torch.Generator,
+        n_critic: int,
+        batch_g: int,
+        latent_dim: int,
+    ) -> None:
+        self.device, self.precision, self.stream, self.z_generator = device, precision, stream, z_generator
+        self.n_critic = n_critic
+        fmt = torch.channels_last if precision.channels_last else torch.contiguous_format
+        side = stream.images.shape[-1]
+        shape = (stream.batch_size, 3, side, side)
+        self._buf = _Buffers(
+            real=[torch.empty(shape, device=device).contiguous(memory_format=fmt) for _ in range(n_critic)],
+            z_d=[torch.empty(stream.batch_size, latent_dim, device=device) for _ in range(n_critic)],
+            z_g=torch.empty(batch_g, latent_dim, device=device),
+            acc=torch.zeros(5, dtype=torch.float64, device=device),
+        )
+        self._pool: tuple[int, int] | None = None  #: one memory pool shared by all graphs
+        self._side: torch.cuda.Stream | None = None  #: warm-up and capture stream
+        self._iterations = 0
+
+    # ------------------------------------------------------------------ public
+    def run(self, pair: Pair) -> None:
+        """Draw the block's inputs and train `pair` for one block (call inside `precision.backend_flags()`)."""
+        self._draw_inputs()
+        if pair.key is None or not self.precision.cuda_graphs:
+            self._block(pair)
+        else:
+            self._run_graphed(pair)
+        self._iterations += self.n_critic
+
+    def reset_stats(self) -> None:
+        self._buf.acc.zero_()
+        self._iterations = 0
+
+    def read_stats(self) -> BlockStats:
+        """Means of the finite losses and the count of skipped steps (one host sync)."""
+        sum_d, n_d, sum_g, n_g, bad = self._buf.acc.tolist()
+        return BlockStats(
+            iterations=self._iterations,
+            loss_d=sum_d / n_d if n_d else math.nan,
+            loss_g=sum_g / n_g if n_g else math.nan,
+            nonfinite_steps=int(bad),
+        )
+
+    def forget(self, keep: Callable[[Hashable], bool] = lambda key: False) -> None:
+        """Drop the captured graphs whose key fails `keep` (all of them by default)."""
+        bufs = self._buf
+        if bufs.graphs and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # no graph is destroyed while a replay may run
+        bufs.graphs = {k: g for k, g in bufs.graphs.items() if keep(k)}
+        bufs.seen = {k for k in bufs.seen if keep(k)}
+
+    @property
+    def num_graphs(self) -> int:
+        return len(self._buf.graphs)
+
+    # ------------------------------------------------------------------ internals
+    def _draw_inputs(self) -> None:
+        bufs = self._buf
+        for real, z in zip(bufs.real, bufs.z_d):
+            real.copy_(next(self.stream))
+            z.normal_(generator=self.z_generator)
+        bufs.z_g.normal_(generator=self.z_generator)
+
+    def _run_graphed(self, pair: Pair) -> None:
+        """First sight of a key: an eager block on the capture stream (PyTorch's warm-up before
+        capture: lazy library handles and workspaces get created outside the capture); second
+        sight: capture (records, runs nothing) and replay; later: replay only."""
+        bufs = self._buf
+        graph = bufs.graphs.get(pair.key)
+        if graph is None:
+            if self._side is None:
+                self._side = torch.cuda.Stream(self.device)
+                self._pool = torch.cuda.graph_pool_handle()
+            if pair.key not in bufs.seen:
+                bufs.seen.add(pair.key)
+                self._side.wait_stream(torch.cuda.current_stream(self.device))
+                with torch.cuda.stream(self._side):
+                    self._block(pair)
+                torch.cuda.current_stream(self.device).wait_stream(self._side)
+                return
+            graph = self._capture(pair)
+            bufs.graphs[pair.key] = graph
+        graph.replay()
+
+    def _capture(self, pair: Pair) -> torch.cuda.CUDAGraph:
+        # grads to None first: the captured backward allocates them from the graphs' pool
+        pair.opt_g.zero_grad(set_to_none=True)
+        pair.opt_d.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._pool, stream=self._side):
+            self._block(pair, cache=False)  # autocast's weight cache must be off during capture
+        return graph
+
+    def _block(self, pair: Pair, cache: bool = True) -> None:
+        bufs = self._buf
+        for real, z in zip(bufs.real, bufs.z_d):
+            self._d_step(pair, real, z, cache)
+        self._g_step(pair, bufs.z_g, cache)
+
+    def _d_step(self, pair: Pair, real: torch.Tensor, z: torch.Tensor, cache: bool) -> None:
+        pair.opt_d.zero_grad(set_to_none=True)
+        with self.precision.autocast(self.device, cache):
+            with torch.no_grad():
+                fake = pair.gen(z)
+            real_out, fake_out = pair.disc(real), pair.disc(fake)
+        loss = hinge_d_loss(real_out.float(), fake_out.float())
+        loss.backward()
+        self._guarded_step(pair.opt_d, loss, 0)
+
+    def _g_step(self, pair: Pair, z: torch.Tensor, cache: bool) -> None:
+        pair.opt_g.zero_grad(set_to_none=True)
+        for p in pair.d_params:
+            p.requires_grad_(False)
+        try:
+            with self.precision.autocast(self.device, cache):
+                out = pair.disc(pair.gen(z))
+            loss = hinge_g_loss(out.float())
+            loss.backward()
+        finally:
+            for p in pair.d_params:
+                p.requires_grad_(True)
+        self._guarded_step(pair.opt_g, loss, 2)
+
+    def _guarded_step(self, opt: torch.optim.Adam, loss: torch.Tensor, slot: int) -> None:
+        """Adam step unless `loss` is non-finite; statistics stay on the device."""
+        loss = loss.detach().double()
+        bad = ~torch.isfinite(loss)
+        ok = (~bad).double()
+        upd = torch.stack((torch.where(bad, 0.0, loss), ok, bad.double()))
+        acc = self._buf.acc
+        acc[slot : slot + 2].add_(upd[:2])
+        acc[4:].add_(upd[2:])
+        opt.found_inf = bad.float()  # type: ignore[attr-defined]  # read by fused Adam (skips the step)
+        opt.grad_scale = None  # type: ignore[attr-defined]
+        opt.step()

@@ -1,0 +1,88 @@
+"""The GPU fast path of the search training: CUDA-graph replay computes what eager execution does.
+
+Skipped without CUDA. Graph replays must follow in-place weight resets (stage disc), skip
+non-finite steps on the device and survive a state round trip.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from optgan.search_space.random import random_genotype
+from optgan.trainer.search_training import SearchTrainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_search_training_helpers import LIVE_G, disc_trainer, gen_trainer, roundtrip  # noqa: E402
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
+
+G_POP = [LIVE_G, random_genotype("gen", np.random.default_rng(1))]
+D_POP = [random_genotype("disc", np.random.default_rng(i)) for i in range(3)]
+PLAIN = {"precision": "fp32", "channels_last": False}
+
+
+def tensors(t: SearchTrainer) -> list[torch.Tensor]:
+    p = t.pairing
+    nets = [p.g, p.d] if hasattr(p, "g") else [p.d, p.reset.net, *(c.net for c in p.copies.values())]
+    return [v.float() for n in nets for v in n.state_dict().values()]
+
+
+def assert_close(a: SearchTrainer, b: SearchTrainer) -> None:
+    ta, tb = tensors(a), tensors(b)
+    assert len(ta) == len(tb)
+    for x, y in zip(ta, tb):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+
+
+def test_gen_graph_replay_matches_eager() -> None:
+    eager = gen_trainer(device="cuda", cuda_graphs=False, iters_per_epoch=10, **PLAIN)
+    graph = gen_trainer(device="cuda", cuda_graphs=True, iters_per_epoch=10, **PLAIN)
+    for t in (eager, graph):
+        t.warmup(1)
+        stats = [t.train_round(G_POP, 2) for _ in range(2)]
+    assert graph.runner.num_graphs == 2 and eager.runner.num_graphs == 0
+    assert all(math.isfinite(s.loss_d) for s in stats)
+    assert_close(eager, graph)
+
+
+def test_disc_graph_replay_follows_weight_resets() -> None:
+    runs = [disc_trainer(device="cuda", cuda_graphs=g, iters_per_epoch=40, **PLAIN) for g in (False, True)]
+    child = random_genotype("disc", np.random.default_rng(9))
+    for t in runs:
+        t.train_round(D_POP, 1)
+        t.end_round(D_POP, 1)
+        t.train_round([D_POP[1], D_POP[2], child], 1)
+        t.end_round([D_POP[1], D_POP[2], child], 0)
+        t.train_round([D_POP[1], D_POP[2], child], 1)
+    assert runs[1].runner.num_graphs >= 1
+    assert_close(*runs)
+
+
+def test_fast_path_trains_skips_nonfinite_steps_and_resumes() -> None:
+    t = gen_trainer(device="cuda", iters_per_epoch=8)  # defaults: bf16 autocast, channels-last, graphs
+    assert t.runner.precision.dtype == "bf16" and t.runner.precision.channels_last
+    t.warmup(1)
+    stats = t.train_round(G_POP, 3)
+    assert math.isfinite(stats.loss_d) and stats.nonfinite_steps == 0 and t.runner.num_graphs == 2
+    state = roundtrip(t.state_dict())
+    healthy = {k: v.clone() for k, v in t.pairing.d.state_dict().items()}
+    g_before = [p.detach().clone() for p in t.pairing.g.parameters()]
+    with torch.no_grad():
+        t.pairing.d.head.weight_orig.fill_(float("nan"))
+    bad = t.train_round(G_POP, 2)  # replays the captured graphs
+    assert bad.nonfinite_steps == 2 * bad.iterations and math.isnan(bad.loss_g)
+    assert all(torch.equal(a, b) for a, b in zip(g_before, t.pairing.g.parameters()))
+    t.pairing.d.load_state_dict(healthy)
+    t.load_state_dict(state)
+    assert t.runner.num_graphs == 0  # restored state: graphs are re-captured
+    again = t.train_round(G_POP, 3)
+    assert math.isfinite(again.loss_d) and again.nonfinite_steps == 0
