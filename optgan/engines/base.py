@@ -28,6 +28,9 @@ class Evaluation:
     reason: str | None = None
     #: extra trial user attrs (e.g. IS std, labelled metric names)
     attrs: dict[str, Any] = field(default_factory=dict)
+    #: a few generated images (uint8 N×3×H×W tensor, latents from the shared bank) for the
+    #: trial's sample grid (`pictures.sample_grid`); None = no grid
+    samples: Any = field(default=None, repr=False, compare=False)
 
 
 class Engine(abc.ABC):

@@ -101,7 +101,9 @@ class RealEngine(Engine):
         if not path.exists():
             raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
                               f"run `optgan run {self.search.name} --stage gen` first")
-        return load_checkpoint(str(path))["trainer"]
+        from optgan.trainer.search_training import gen_supernet_state_of
+
+        return gen_supernet_state_of(load_checkpoint(str(path))["trainer"])
 
 
 def best_index(evaluations: Sequence[Evaluation], objectives: Sequence[str]) -> int:
@@ -124,4 +126,4 @@ def _check_stats(stats, what: str) -> None:  # noqa: ANN001 - RoundStats
 def _make_evaluator(search, images, device):  # noqa: ANN001, ANN202
     from optgan.engines.scoring import PopulationScorer
 
-    return PopulationScorer(search.config, images, device, cache_dir=search.run_dir.parent / "cache")
+    return PopulationScorer(search.config, images, device)

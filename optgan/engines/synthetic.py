@@ -6,8 +6,11 @@ in seconds. Its only state is the number of completed rounds, kept in `synthetic
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
+
+import torch
 
 from optgan.engines.base import Engine, Evaluation
 from optgan.sampler.synthetic import synthetic_values
@@ -32,9 +35,24 @@ class SyntheticEngine(Engine):
         return None
 
     def evaluate(self, population: Sequence[Genotype]) -> list[Evaluation]:
-        names = [o for o in self.search.config.objectives if o in _METRICS]
-        return [Evaluation(dict(zip(names, synthetic_values(g, names, self.widths)))) for g in population]
+        cfg = self.search.config
+        names = [o for o in cfg.objectives if o in _METRICS]
+        n = cfg.pictures.grid_images if cfg.pictures.sample_grid else 0
+        return [Evaluation(dict(zip(names, synthetic_values(g, names, self.widths))),
+                           samples=synthetic_samples(g, n, self.widths.img_size) if n else None)
+                for g in population]
 
     def save(self, rounds_done: int) -> None:
         self.rounds_done = rounds_done
         atomic_write_bytes(str(self.state_path), json.dumps({"rounds_done": rounds_done}).encode())
+
+
+def synthetic_samples(genotype: Genotype, n: int, size: int) -> torch.Tensor:
+    """`n` smooth colour fields (uint8 n×3×size×size), a deterministic function of the genotype.
+
+    Stand-ins for generated images, so a dry run exercises the sample-grid pictures too.
+    """
+    seed = int.from_bytes(hashlib.sha1(genotype.to_json().encode()).digest()[:8], "little")
+    coarse = torch.rand(n, 3, 4, 4, generator=torch.Generator().manual_seed(seed))
+    fine = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+    return (fine.clamp(0, 1) * 255).round().to(torch.uint8)
