@@ -20,11 +20,15 @@ from optgan import keys
 from optgan.engines import Engine, Evaluation, make_engine
 from optgan.errors import OptganError
 from optgan.search_space import Genotype, count_flops, count_params, param_distributions
+from optgan.study.round_artifacts import record_round, record_trial_artifacts
 from optgan.study.search import Search
 
 __all__ = ["StageResult", "run_stage", "run_search", "population_trials"]
 
 log = logging.getLogger(__name__)
+
+#: trial states that hold a slot of their generation (WAITING trials are reused by the sampler)
+_TAKEN = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
         engine.train(population)
         evaluations = engine.evaluate(population)
         _tell(study, trials, population, evaluations, search, engine)
+        record_round(search, stage, study, rnd)
         engine.end_round(population, evaluations)
         engine.save(rounds_done=rnd + 1)
         log.info("stage %s round %d/%d done", stage, rnd + 1, total)
@@ -88,14 +93,14 @@ def population_trials(study: optuna.Study, generation: int, size: int, net: str)
     dists = param_distributions(net)
     mine = [t for t in study.get_trials(deepcopy=False)
             if t.user_attrs.get(keys.GENERATION) == generation]
-    done_or_running = [t for t in mine if t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL)]
+    done_or_running = [t for t in mine if t.state in _TAKEN]
     if len(done_or_running) > size:
         raise OptganError(f"generation {generation} of study {study.study_name!r} has "
                           f"{len(done_or_running)} trials, more than the population size {size}")
     for _ in range(size - len(done_or_running)):
         study.ask(dists)
-    trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(keys.GENERATION) == generation
-              and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL)]
+    trials = [t for t in study.get_trials(deepcopy=False)
+              if t.user_attrs.get(keys.GENERATION) == generation and t.state in _TAKEN]
     trials.sort(key=lambda t: t.user_attrs.get(keys.SLOT, t.number))
     return trials
 
@@ -120,6 +125,7 @@ def _tell(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial], popul
         live = optuna.Trial(study, trial._trial_id)
         for k, v in attrs.items():
             live.set_user_attr(k, v)
+        record_trial_artifacts(search, study, trial, genotype, ev)  # before the tell: finished trials are frozen
         if ev.reason or bad:
             reason = ev.reason or f"non-finite objective(s): {', '.join(bad)}"
             live.set_user_attr(keys.FAIL_REASON, reason)

@@ -82,10 +82,22 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"cannot open storage {safe}: {_scrub(reason, url)}") from None
+    if backend == "sqlite":
+        # WAL + synchronous=NORMAL: a process crash never loses a committed write, and each
+        # commit skips one fsync (about a third faster per round); set on every new connection.
+        sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()
+    return storage
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _prepare_sqlite(url: str, *, create: bool) -> None:
