@@ -1,0 +1,38 @@
+"""Every preset in studies/ loads and validates; the study presets keep the papers' constants."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from optgan.config.study import load_study_config
+from optgan.config.train import load_train_config
+
+STUDIES = pathlib.Path(__file__).resolve().parents[2] / "studies"
+SEARCH_PRESETS = sorted(p for p in STUDIES.glob("*.yaml") if not p.name.startswith("train-"))
+TRAIN_PRESETS = sorted(STUDIES.glob("train-*.yaml"))
+
+
+@pytest.mark.parametrize("path", SEARCH_PRESETS, ids=lambda p: p.name)
+def test_search_presets_load(path: pathlib.Path) -> None:
+    cfg = load_study_config(str(path))
+    assert len(cfg.objectives) >= 2
+
+
+@pytest.mark.parametrize("path", TRAIN_PRESETS, ids=lambda p: p.name)
+def test_train_presets_load(path: pathlib.Path) -> None:
+    load_train_config(str(path))
+
+
+def test_paper_constants() -> None:
+    eagan = load_study_config(str(STUDIES / "cifar10-eagan.yaml"))
+    assert eagan.sampler.population_size == 32 and eagan.sampler.survivors == 16
+    assert (eagan.sampler.crossover_prob, eagan.sampler.mutation_prob) == (0.3, 0.5)
+    assert (eagan.gen_stage.batch_size_d, eagan.gen_stage.batch_size_g) == (40, 80)
+    assert (eagan.gen_stage.lr_g, eagan.gen_stage.lr_d, eagan.disc_stage.n_critic) == (2e-4, 4e-5, 5)
+    assert eagan.metrics.num_images == 5000 and eagan.widths.img_size == 32
+    assert load_study_config(str(STUDIES / "stl10-eagan.yaml")).widths.img_size == 48
+    scgan = load_study_config(str(STUDIES / "cifar10-scgan.yaml"))
+    assert scgan.sampler.selection == "scgan" and scgan.caps.gen.flops_M == (1500.0, 3000.0)
+    assert scgan.caps.gen.cell_params_M == (0.5, 2.2) and scgan.caps.gen.params_M == (6.5, 15.0)
