@@ -36,7 +36,7 @@ def register(group: click.Group) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Training preset, e.g. studies/train-cifar10.yaml (default: EAGAN CIFAR-10 recipe).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value (repeatable), e.g. --set epochs=10 --set evaluation.num_images=5000.")
+              help="Override a config value (repeatable), e.g. --set epochs=10 --set metrics.num_images=5000.")
 @click.option("--out", "out_dir", default=None, metavar="DIR",
               help="Output directory (default: runs/train-<config>-<arch hash>). Rerun to resume.")
 @click.option("--seed", type=int, default=None, help="Overrides the config's seed.")
@@ -106,10 +106,17 @@ def eval_command(checkpoint: str, num_images: int, extractor: str | None, seed: 
 
 
 def _describe(r: dict[str, Any]) -> str:
-    m = r["metrics"]
-    is_part = "IS n/a" if m.get("IS_mean") is None else f"IS {m['IS_mean']:.3f} ± {m['IS_std']:.3f}"
-    kid = "" if m.get("KID_mean") is None else f"   KID {m['KID_mean']:.5f} ± {m['KID_std']:.5f}"
-    return (f"{is_part}   FID {m['FID']:.3f}{kid}\n"
+    from optgan.metrics import result_key
+
+    def pick(metric: str, std: bool = False) -> float | None:
+        return r.get(result_key(metric, r["extractor"], std=std))
+
+    def fmt(v: float | None, digits: int) -> str:
+        return "n/a" if v is None else f"{v:.{digits}f}"
+
+    label = "" if r["extractor"] == "inception" else f" ({r['extractor']} features)"
+    return (f"IS {fmt(pick('IS'), 3)} ± {fmt(pick('IS', True), 3)}   FID {fmt(pick('FID'), 3)}   "
+            f"KID {fmt(pick('KID'), 5)} ± {fmt(pick('KID', True), 5)}{label}\n"
             f"N={r['num_images']} extractor={r['extractor']} data={r['data']['name']} "
             f"weights={r['weights']['which']} epoch={r['weights']['epoch']} sha256={r['weights']['sha256'][:12]}")
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from optgan.config.base import apply_overrides, from_dict, load_yaml
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
+from optgan.config.pictures import PicturesConfig
 from optgan.config.sampler import SamplerConfig
 from optgan.config.search import DiscStageConfig, EvaluationConfig, GenStageConfig
 from optgan.errors import ConfigError
@@ -60,6 +61,7 @@ class StudyConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     gen_stage: GenStageConfig = field(default_factory=GenStageConfig)
     disc_stage: DiscStageConfig = field(default_factory=DiscStageConfig)
+    pictures: PicturesConfig = field(default_factory=PicturesConfig)
     #: where checkpoints and artifacts go; None = `<database dir>/optgan-runs/<study>`
     run_dir: str | None = None
 

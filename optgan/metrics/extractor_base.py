@@ -1,0 +1,134 @@
+"""The feature-extractor interface, its validated registry, and the numeric-precision contexts.
+
+An extractor maps uint8 images N×3×H×W (on its device) to float32 features N×D and, when it
+can, logits N×C (for IS). `identity` describes everything that changes its outputs (weights
+hash, precision mode); it is part of every reference-statistics cache key. Extractors are
+created by name through :func:`create_extractor`; :func:`register_extractor` validates names
+before inserting, like torch-fidelity's registry.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+
+from optgan.errors import MetricsError
+
+if TYPE_CHECKING:
+    from optgan.config.metrics import MetricsConfig
+
+__all__ = [
+    "FeatureExtractor", "RealImages", "ExtractorFactory", "register_extractor", "create_extractor",
+    "registered_extractors", "precision", "fp32_precision",
+]
+
+
+class RealImages(Protocol):
+    """What the metrics need of a data set (`optgan.trainer.data.ImageSet` fits)."""
+
+    images: torch.Tensor  #: uint8 N×3×H×W
+    labels: torch.Tensor | None  #: int64 (N,) or None
+    fingerprint: str  #: content hash of images, labels and source
+
+
+class FeatureExtractor(abc.ABC):
+    """uint8 images → (float32 features, float32 logits or None)."""
+
+    #: registry name, also the label of the scores (`inception` = canonical names)
+    name: str = ""
+    feature_dim: int = 0
+    #: whether `extract` returns logits (IS is possible)
+    has_logits: bool = False
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    @property
+    @abc.abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes the outputs (weights hash, precision); a cache-key part."""
+
+    @abc.abstractmethod
+    def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features (N×D float32) and logits (N×C float32, or None) of uint8 N×3×H×W images."""
+
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        assert images.dtype == torch.uint8 and images.ndim == 4 and images.shape[1] == 3, (images.dtype, images.shape)
+        with torch.inference_mode():
+            return self.extract(images.to(self.device, non_blocking=True))
+
+
+ExtractorFactory = Callable[["MetricsConfig", torch.device, "RealImages | None", bool], FeatureExtractor]
+_REGISTRY: dict[str, ExtractorFactory] = {}
+
+
+def register_extractor(name: str, factory: ExtractorFactory) -> None:
+    """Add an extractor factory `(cfg, device, train_images, progress) -> FeatureExtractor`."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"extractor name {name!r} must be lower-case letters, digits and '_'")
+    if name in _REGISTRY:
+        raise ValueError(f"extractor {name!r} is already registered")
+    if not callable(factory):
+        raise TypeError(f"factory of extractor {name!r} is not callable")
+    _REGISTRY[name] = factory
+
+
+def registered_extractors() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def create_extractor(
+    cfg: "MetricsConfig", device: torch.device | str, train_images: RealImages | None = None, progress: bool = True
+) -> FeatureExtractor:
+    """The extractor `cfg.extractor` on `device` (`train_images`: what `classifier` trains on)."""
+    factory = _REGISTRY.get(cfg.extractor)
+    if factory is None:
+        raise MetricsError(f"`metrics.extractor` = {cfg.extractor!r} is not registered; "
+                           f"available: {', '.join(registered_extractors())}")
+    return factory(cfg, torch.device(device), train_images, progress)
+
+
+@contextlib.contextmanager
+def fp32_precision(tf32: bool) -> Iterator[None]:
+    """Force IEEE fp32 (`tf32=False`) or allow TF32 for CUDA convs and matmuls; restored on exit."""
+    try:
+        saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    except RuntimeError:  # the caller set flags through the per-backend API (torch ≥ 2.9): use it
+        with _fp32_precision_new_api(tf32):
+            yield
+        return
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@contextlib.contextmanager
+def _fp32_precision_new_api(tf32: bool) -> Iterator[None]:
+    knobs = (torch.backends.cudnn.conv, torch.backends.cudnn.rnn, torch.backends.cuda.matmul)
+    saved = [k.fp32_precision for k in knobs]
+    for k in knobs:
+        k.fp32_precision = "tf32" if tf32 else "ieee"
+    try:
+        yield
+    finally:
+        for k, v in zip(knobs, saved):
+            k.fp32_precision = v
+
+
+@contextlib.contextmanager
+def precision(mode: str, fast_precision: str, device: torch.device) -> Iterator[None]:
+    """`exact`: IEEE fp32. `fast` on CUDA: bf16 autocast or TF32 (on the CPU `fast` = `exact`)."""
+    fast = mode == "fast" and device.type == "cuda"
+    with fp32_precision(tf32=fast and fast_precision == "tf32"):
+        if fast and fast_precision == "bf16":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                yield
+        else:
+            yield

@@ -1,0 +1,97 @@
+"""The architecture picture of a genotype: its three cells as small DAGs, op names on the edges.
+
+Matplotlib only (no graphviz). Node layouts follow the edge lists of
+:func:`optgan.search_space.ops.edges_of` (SPEC §1.2–1.3): a generator up-cell goes
+`in → n0, n1 → n2 → n3 (out)`, a discriminator down-cell `n0 (in) → n1 → n2, n3 → n4 (out)`.
+Up-sampling edges are blue, down-sampling edges purple, `none` edges grey and dashed, and a
+discriminator's e6 is dotted when e5 is `no_down` (then node4 = node2 + node3).
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
+
+from optgan.search_space import Genotype
+from optgan.search_space.ops import NO_DOWN, NUM_CELLS, edges_of
+from optgan.study.pictures import save_figure
+
+__all__ = ["plot_genotype", "genotype_figure", "NODE_LAYOUT"]
+
+#: node name -> (x, y) in a cell's unit box, per network
+NODE_LAYOUT: dict[str, dict[str, tuple[float, float]]] = {
+    "gen": {"input": (0.0, 1.0), "node0": (1.0, 2.0), "node1": (1.0, 0.0), "node2": (2.0, 1.0),
+            "node3": (3.6, 1.0)},
+    "disc": {"node0": (0.0, 1.0), "node1": (1.3, 1.0), "node2": (2.4, 2.0), "node3": (2.4, 0.0),
+             "node4": (3.6, 1.0)},
+}
+_NODE_TEXT = {"input": "in", "node0": "0", "node1": "1", "node2": "2", "node3": "3", "node4": "4"}
+#: edges that bend (arc3 `rad`) so they do not cross a node or another edge
+_BEND = {("gen", 4): -0.2, ("gen", 5): 0.2, ("disc", 1): -0.2, ("disc", 4): 0.2}
+_KIND_COLOR = {"up": "#1f77b4", "normal": "#222222", "down": "#7b3294"}
+_MUTED = "#b0b0b0"
+
+
+def plot_genotype(genotype: Genotype, path: str | pathlib.Path, *, title: str = "",
+                  cell_notes: tuple[str, ...] | None = None) -> pathlib.Path:
+    """Write :func:`genotype_figure` as PNG."""
+    return save_figure(genotype_figure(genotype, title=title, cell_notes=cell_notes), path)
+
+
+def genotype_figure(genotype: Genotype, *, title: str = "", cell_notes: tuple[str, ...] | None = None) -> Figure:
+    """The three cells of `genotype` one under the other; `cell_notes` go into each cell title."""
+    fig = Figure(figsize=(4.8, 7.8))
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.0, top=0.9, hspace=0.15)
+    for c in range(NUM_CELLS):
+        ax = fig.add_subplot(NUM_CELLS, 1, c + 1)
+        _draw_cell(ax, genotype, c)
+        note = f" — {cell_notes[c]}" if cell_notes else ""
+        ax.set_title(f"cell {c + 1}{note}", fontsize=10)
+    fig.suptitle(title or f"{'generator' if genotype.net == 'gen' else 'discriminator'} genotype",
+                 fontsize=11)
+    return fig
+
+
+def _draw_cell(ax, genotype: Genotype, cell: int) -> None:  # noqa: ANN001 - matplotlib Axes
+    layout = NODE_LAYOUT[genotype.net]
+    ax.set_xlim(-0.3, 3.9)
+    ax.set_ylim(-0.3, 2.3)
+    ax.set_aspect("equal")  # arcs are bent in display space: keep it a uniform scaling
+    ax.axis("off")
+    for spec in edges_of(genotype.net):
+        op = genotype.op(cell, spec.index)
+        style = _edge_style(genotype, cell, spec.index, spec.kind, op)
+        _draw_edge(ax, layout[spec.src], layout[spec.dst], _BEND.get((genotype.net, spec.index), 0.0),
+                   f"e{spec.index} {style['label']}", style)
+    out = max(layout, key=lambda n: layout[n][0])
+    for name, (x, y) in layout.items():
+        face = "#fde9c9" if name == out else "#e8eef7"
+        ax.text(x, y, _NODE_TEXT[name] if name != out else f"{_NODE_TEXT[name]}\nout", ha="center",
+                va="center", fontsize=9, zorder=4,
+                bbox={"boxstyle": "circle,pad=0.35", "fc": face, "ec": "#555555"})
+
+
+def _edge_style(genotype: Genotype, cell: int, edge: int, kind: str, op: str) -> dict:
+    if genotype.is_ignored(cell, edge):
+        return {"label": "(identity)", "color": _MUTED, "ls": ":"}
+    if op == "none":
+        return {"label": "none", "color": _MUTED, "ls": "--"}
+    if op == NO_DOWN:
+        return {"label": "no_down", "color": _MUTED, "ls": ":"}
+    return {"label": op, "color": _KIND_COLOR[kind], "ls": "-"}
+
+
+def _draw_edge(ax, a: tuple[float, float], b: tuple[float, float], rad: float, label: str,  # noqa: ANN001
+               style: dict) -> None:
+    ax.add_patch(FancyArrowPatch(a, b, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                 mutation_scale=10, color=style["color"], ls=style["ls"], lw=1.2,
+                                 shrinkA=11, shrinkB=11, zorder=2))
+    # midpoint of arc3's quadratic Bézier: chord midpoint + rad/2 · (dy, -dx); text along the chord
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    mx, my = (a[0] + b[0]) / 2 + rad * dy / 2, (a[1] + b[1]) / 2 - rad * dx / 2
+    ax.text(mx, my, label, ha="center", va="center", fontsize=7.5, color=style["color"], zorder=3,
+            rotation=math.degrees(math.atan2(dy, dx)), rotation_mode="anchor",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})

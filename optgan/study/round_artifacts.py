@@ -1,0 +1,173 @@
+"""Pictures of a running search, stored where optuna-dashboard shows them.
+
+Optuna refuses to change a finished trial (`upload_artifact` writes a trial system attr, and
+`UpdateFinishedTrialError` is raised once the trial is told), so the runner calls
+
+- :func:`record_trial_artifacts` for every trial *before its tell*: the architecture picture
+  and, when the engine returned images (`Evaluation.samples`), a sample grid, uploaded as
+  trial artifacts into the search's artifact store, their ids stored as the trial user attrs
+  `arch_picture_artifact` / `sample_grid_artifact`;
+- :func:`record_round` once per round *after the tells*: the round's Pareto picture and the
+  learning curves, written to `<run_dir>/<stage>/pictures/` and uploaded as study artifacts,
+  and the study note (Markdown, :mod:`optgan.study.study_note`) updated.
+
+A picture never stops a search: failures are logged as warnings (`optgan report` redraws the
+round pictures from the study at any time). Re-running an interrupted round uploads its
+round pictures again (the dashboard then lists them twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pathlib
+import shutil
+import tempfile
+from typing import Any
+
+import optuna
+from optuna.artifacts import upload_artifact
+from optuna.trial import FrozenTrial
+
+from optgan import keys
+from optgan.search_space import Genotype
+from optgan.study.artifacts import search_artifact_store
+from optgan.study.pictures import save_sample_grid
+from optgan.study.results import choose_best
+from optgan.study.stage_pictures import draw_architecture, draw_learning_curves, draw_pareto, stage_data
+from optgan.study.study_note import NoteInputs, stage_note_markdown, trial_note_markdown
+
+__all__ = ["PICTURES_DIRNAME", "pictures_dir", "record_trial_artifacts", "record_round", "choice_rule",
+           "architecture_png"]
+
+log = logging.getLogger(__name__)
+
+PICTURES_DIRNAME = "pictures"
+
+
+def pictures_dir(run_dir: pathlib.Path, stage: str) -> pathlib.Path:
+    """`<run_dir>/<stage>/pictures/` (created)."""
+    path = pathlib.Path(run_dir) / stage / PICTURES_DIRNAME
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def architecture_png(search: Any, genotype: Genotype) -> pathlib.Path:
+    """The genotype's picture, drawn once per distinct genotype (`pictures/arch/<hash>.png`)."""
+    digest = hashlib.sha1(genotype.to_json().encode()).hexdigest()[:16]
+    path = pictures_dir(search.run_dir, genotype.net) / "arch" / f"{digest}.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.png")
+        draw_architecture(genotype, search.config.widths, tmp)
+        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+    return path
+
+
+def record_trial_artifacts(search: Any, study: optuna.Study, trial: FrozenTrial, genotype: Genotype,
+                           evaluation: Any) -> dict[str, str]:
+    """Upload a RUNNING trial's pictures and store their artifact ids as its user attrs.
+
+    Call it before the trial is told. Returns `{user attr key: artifact id}` ({} on failure).
+    """
+    cfg = search.config.pictures
+    ids: dict[str, str] = {}
+    try:
+        store = search_artifact_store(search.run_dir)
+        with tempfile.TemporaryDirectory(prefix="optgan-pictures-") as tmp:
+            folder = pathlib.Path(tmp)
+            if cfg.architecture:
+                path = folder / f"arch-trial-{trial.number:04d}.png"
+                shutil.copyfile(architecture_png(search, genotype), path)
+                ids[keys.ARCH_PICTURE_ARTIFACT] = _upload(store, path, trial, study)
+            samples = getattr(evaluation, "samples", None)
+            if cfg.sample_grid and samples is not None:
+                path = save_sample_grid(samples[: cfg.grid_images], folder / f"samples-trial-{trial.number:04d}.png")
+                ids[keys.SAMPLE_GRID_ARTIFACT] = _upload(store, path, trial, study)
+        for key, artifact_id in ids.items():
+            study._storage.set_trial_user_attr(trial._trial_id, key, artifact_id)
+    except Exception:  # noqa: BLE001 - pictures must never stop a search
+        log.warning("trial %d: could not store its pictures", trial.number, exc_info=True)
+        return {}
+    return ids
+
+
+def _upload(store: Any, path: pathlib.Path, target: FrozenTrial | optuna.Study, study: optuna.Study) -> str:
+    return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=target,
+                           storage=study._storage, mimetype="image/png")
+
+
+def choice_rule(objectives: list[str], directions: list[str]) -> str:
+    """How `optgan.study.results.choose_best` picks, in words."""
+    key = next((o for o in ("FID", "KID", "IS") if o in objectives), objectives[0])
+    best = "highest" if directions[objectives.index(key)] == "maximize" else "lowest"
+    return f"{best} {key} on the last round's Pareto front"
+
+
+def record_round(search: Any, stage: str, study: optuna.Study, generation: int) -> dict[str, pathlib.Path]:
+    """After the tells of `generation`: round pictures (files + study artifacts) and the note.
+
+    Returns `{caption: PNG path}` of the pictures written ({} when off or on failure).
+    """
+    cfg = search.config
+    if not cfg.pictures.rounds:
+        return {}
+    try:
+        return _record_round(search, stage, study, generation)
+    except Exception:  # noqa: BLE001 - pictures must never stop a search
+        log.warning("stage %s round %d: could not store the round pictures", stage, generation + 1, exc_info=True)
+        return {}
+
+
+def _record_round(search: Any, stage: str, study: optuna.Study, generation: int) -> dict[str, pathlib.Path]:
+    cfg = search.config
+    data = stage_data(study)
+    total = (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
+    done = generation + 1 >= total
+    chosen = choose_best(study, list(cfg.objectives)) if done and data.rounds else None
+    folder = pictures_dir(search.run_dir, stage)
+    written = {
+        f"Pareto front, round {generation + 1}": draw_pareto(data, generation, folder,
+                                                             chosen=chosen.number if chosen else None),
+        f"Learning curves, rounds 1–{generation + 1}": draw_learning_curves(data, generation, folder),
+    }
+    written = {cap: p for cap, p in written.items() if p is not None}
+    store = search_artifact_store(search.run_dir)
+    urls = {cap: f"/artifacts/{study._study_id}/{_upload(store, p, study, study)}" for cap, p in written.items()}
+    chosen_picture = None
+    if chosen is not None and keys.ARCH_PICTURE_ARTIFACT in chosen.user_attrs:
+        chosen_picture = f"/artifacts/{study._study_id}/{chosen._trial_id}/{chosen.user_attrs[keys.ARCH_PICTURE_ARTIFACT]}"
+    inputs = NoteInputs(search_name=search.name, stage=stage, study_attrs=study.user_attrs,
+                        rounds_done=generation + 1, rounds_total=total, pictures=urls, chosen=chosen,
+                        chosen_picture=chosen_picture, rule=choice_rule(list(cfg.objectives), cfg.directions))
+    from optuna_dashboard import save_note
+
+    save_note(study, stage_note_markdown(cfg, data, inputs))
+    _save_trial_notes(study, data, generation)
+    return written
+
+
+class _TrialRef:
+    """What `optuna_dashboard.save_note` reads from a trial (storage, study, id).
+
+    A finished trial cannot be wrapped in `optuna.Trial` (its constructor calls the sampler's
+    `before_trial`); trial notes themselves are study system attrs, writable at any time.
+    """
+
+    def __init__(self, study: optuna.Study, trial_id: int) -> None:
+        self.study = study
+        self.storage = study._storage
+        self._trial_id = trial_id
+
+
+def _save_trial_notes(study: optuna.Study, data: Any, generation: int) -> None:
+    from optuna_dashboard import save_note
+
+    front = data.front_numbers(generation)
+    for t in data.all_rounds.get(generation, []):
+        base = f"/artifacts/{study._study_id}/{t._trial_id}/"
+        urls = {cap: base + t.user_attrs[key] for cap, key in
+                (("sample grid", keys.SAMPLE_GRID_ARTIFACT), ("architecture", keys.ARCH_PICTURE_ARTIFACT))
+                if key in t.user_attrs}
+        save_note(_TrialRef(study, t._trial_id),  # type: ignore[arg-type]
+                  trial_note_markdown(t, data, on_front=t.number in front, urls=urls))

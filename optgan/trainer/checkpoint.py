@@ -1,0 +1,177 @@
+"""Checkpoint files: atomic writes, safe loads and random-number-generator states.
+
+A checkpoint holds only tensors and plain containers (dict, list, tuple, str, int, float, bool,
+None), so it loads with ``torch.load(weights_only=True)`` — never an arbitrary pickle. Writes are
+atomic: a temporary file in the same directory, flushed and fsync'ed, then ``os.replace`` (and the
+directory fsync'ed), so a crash leaves either the old or the new file, never a torn one.
+
+RNG states cover the global generators (Python `random`, NumPy's legacy global state, torch CPU
+and every CUDA device) and any injected ``torch.Generator`` / ``numpy.random.Generator``, so a
+resumed run draws exactly the numbers the uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from optgan.errors import CheckpointError
+
+__all__ = [
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "load_checkpoint",
+    "capture_rng",
+    "restore_rng",
+    "generator_state",
+    "set_generator_state",
+]
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write `data` to `path` atomically (tmp file in the same dir + fsync + os.replace)."""
+    _atomic(path, lambda f: f.write(data))
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save(obj, path)`` atomically; `obj` must hold only tensors and plain containers."""
+    _atomic(path, lambda f: torch.save(obj, f))
+
+
+def _atomic(path: str, write: Any) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; missing/corrupt files are CheckpointErrors."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: not a valid optgan checkpoint ({first[:160]})"
+        ) from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"checkpoint {path} does not hold a mapping; is it an optgan checkpoint?")
+    return obj
+
+
+# --------------------------------------------------------------------------- RNG states
+
+
+def generator_state(gen: torch.Generator | np.random.Generator) -> Any:
+    """A plain / tensor snapshot of an injected generator."""
+    if isinstance(gen, torch.Generator):
+        return gen.get_state()
+    if isinstance(gen, np.random.Generator):
+        return _plain(gen.bit_generator.state)
+    raise TypeError(f"unsupported generator type {type(gen).__name__}")
+
+
+def set_generator_state(gen: torch.Generator | np.random.Generator, state: Any) -> None:
+    """Inverse of :func:`generator_state`."""
+    if isinstance(gen, torch.Generator):
+        gen.set_state(state.to("cpu", torch.uint8) if isinstance(state, torch.Tensor) else state)
+    elif isinstance(gen, np.random.Generator):
+        gen.bit_generator.state = _numpyify(state)
+    else:
+        raise TypeError(f"unsupported generator type {type(gen).__name__}")
+
+
+def capture_rng(generators: Mapping[str, torch.Generator | np.random.Generator] | None = None) -> dict[str, Any]:
+    """Snapshot of the global RNGs plus the named injected generators."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generators": {name: generator_state(g) for name, g in (generators or {}).items()},
+    }
+    return state
+
+
+def restore_rng(
+    state: Mapping[str, Any],
+    generators: Mapping[str, torch.Generator | np.random.Generator] | None = None,
+) -> None:
+    """Restore a :func:`capture_rng` snapshot (the named generators must match its names)."""
+    random.setstate(_tuplify(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].to("cpu", torch.uint8))
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.to("cpu", torch.uint8) for s in cuda])
+    saved = state.get("generators", {})
+    for name, gen in (generators or {}).items():
+        if name not in saved:
+            raise CheckpointError(f"checkpoint has no state for random generator `{name}`")
+        set_generator_state(gen, saved[name])
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _numpyify(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _numpyify(v) for k, v in obj.items()}
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    return obj
+
+
+def _tuplify(obj: Any) -> Any:
+    # random.setstate needs tuples all the way down
+    if isinstance(obj, (list, tuple)):
+        return tuple(_tuplify(v) for v in obj)
+    return obj

@@ -1,0 +1,113 @@
+"""Scoring a trained generator with :mod:`optgan.metrics`: during training and in `optgan eval`.
+
+Both go through :class:`optgan.metrics.PopulationEvaluator` (extractor + cached reference
+statistics of the training images, SPEC §5) on a fixed latent bank, so every evaluation of a run
+uses the same latents. Score keys are those of :mod:`optgan.metrics.keys` (`FID`, or
+`FID_classifier` for the classifier extractor — never mistaken for canonical numbers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from optgan.config.metrics import MetricsConfig
+from optgan.errors import ConfigError
+from optgan.search_space.widths import Widths
+
+__all__ = ["build_scorer", "evaluate_checkpoint", "fid_of", "EVAL_METRICS"]
+
+log = logging.getLogger(__name__)
+
+#: what `optgan eval` reports
+EVAL_METRICS = ("IS", "FID", "KID")
+
+
+def fid_of(values: dict[str, float]) -> float:
+    """The FID in a score dict, whatever the extractor label (`FID`, `FID_classifier`, ...)."""
+    for key, value in values.items():
+        if key == "FID" or key.startswith("FID_"):
+            return float(value)
+    raise KeyError("no FID in the scores; add FID to `metrics.metrics`")
+
+
+def build_scorer(cfg: MetricsConfig, real: Any, widths: Widths, device: torch.device, *, seed: int,
+                 progress: bool = False) -> Callable[[Callable[[torch.Tensor], torch.Tensor]], dict[str, float]]:
+    """A function scoring a latents→images callable on `cfg.num_images` fixed latents."""
+    from optgan.metrics import PopulationEvaluator, make_latent_bank
+
+    if "FID" not in cfg.metrics:
+        raise ConfigError("`metrics.metrics` must include FID for training (best checkpoint, MMD bound)")
+    evaluator = PopulationEvaluator(cfg, real, device, progress=progress)
+    bank = make_latent_bank(cfg.num_images, widths.latent_dim, seed)
+
+    def score(generate: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
+        (scores,) = evaluator.evaluate([generate], bank)
+        if not scores.ok:
+            log.warning("evaluation failed: %s", scores.reason)
+        return dict(scores.values)
+
+    return score
+
+
+def eval_metrics_config(base: MetricsConfig, *, extractor: str | None, num_images: int, batch_size: int,
+                        num_real: int) -> MetricsConfig:
+    """The run's metrics settings for `optgan eval`: IS (10 splits), FID, KID on `num_images`."""
+    extractor = extractor or base.extractor
+    metrics = tuple(EVAL_METRICS)
+    if extractor == "inception" and _pool3_only(base):
+        log.warning("only pool3 Inception weights are available: IS is not computed (FID and KID are)")
+        metrics = ("FID", "KID")
+    # KID subsets cannot be larger than either image set
+    kid_size = max(2, min(base.kid_subset_size, num_images, base.reference_images or num_real))
+    return dataclasses.replace(base, extractor=extractor, metrics=metrics, num_images=num_images,  # type: ignore[arg-type]
+                               batch_size=batch_size, is_splits=min(10, num_images), kid_subset_size=kid_size)
+
+
+def _pool3_only(cfg: MetricsConfig) -> bool:
+    from optgan.metrics.inception_weights import resolve_inception_weights
+
+    return resolve_inception_weights(cfg.inception_weights, cfg.resolved_cache_dir, cfg.inception_download).pool3_only
+
+
+def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str | None = None, seed: int = 0,
+                        batch_size: int = 100, device: str = "auto", ema: bool = True,
+                        progress: bool = True) -> dict[str, Any]:
+    """IS / FID / KID of a checkpoint's generator against its data set's reference statistics."""
+    from optgan.config.train import train_config_from_dict
+    from optgan.export import generator_from_checkpoint, read_training_checkpoint, weights_sha256
+    from optgan.metrics import PopulationEvaluator, make_latent_bank
+    from optgan.trainer.data import load_images
+    from optgan.trainer.final_setup import resolve_device
+
+    ck = read_training_checkpoint(path)
+    cfg = train_config_from_dict(ck["config"])
+    dev = resolve_device(device)
+    net = generator_from_checkpoint(ck, ema=ema).to(dev)
+    real = load_images(cfg.data, cfg.widths.img_size)
+    mcfg = eval_metrics_config(cfg.metrics, extractor=extractor, num_images=num_images, batch_size=batch_size,
+                               num_real=len(real.images))
+    evaluator = PopulationEvaluator(mcfg, real, dev, progress=progress)
+    (scores,) = evaluator.evaluate([net], make_latent_bank(num_images, cfg.widths.latent_dim, seed))
+    trained_on = ck.get("data", {})
+    if trained_on.get("fingerprint") != real.fingerprint:
+        log.warning("the data set differs from the one the run was trained on (fingerprint %s vs %s)",
+                    real.fingerprint[:12], str(trained_on.get("fingerprint"))[:12])
+    progress_rec = ck.get("progress", {})
+    return {
+        **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.values.items()},
+        "num_images": num_images,
+        "extractor": evaluator.label,
+        "seed": seed,
+        "checkpoint": ck["path"],
+        "weights": {"which": "ema" if ema else "raw", "sha256": weights_sha256(ck["gen_ema" if ema else "gen"]),
+                    "kind": ck.get("kind"), "epoch": progress_rec.get("epoch"), "iteration": progress_rec.get("global_iter")},
+        "data": {"name": real.name, "split": cfg.data.split, "fingerprint": real.fingerprint,
+                 "num_images": len(real.images), "same_as_training": trained_on.get("fingerprint") == real.fingerprint},
+        "failed": scores.reason,
+    }

@@ -1,0 +1,152 @@
+"""What a final training run is made of: its networks, optimisers, generators and seeds.
+
+`resolve_disc` turns `--disc` / `--disc-arch` / the config's `disc` into a :class:`DiscSpec`;
+`build_networks` builds the standalone G and D (SPEC §1) from private, seeded torch RNGs and
+initialises them like the reference codes (`optgan.supernet.init_weights`). The AutoGAN D
+(MMD recipe) is built here too. The architecture record (`arch_record`) is what checkpoints store and what
+`optgan.export` rebuilds the generator from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from optgan.config.train import FIXED_DISCS, TrainConfig
+from optgan.errors import ConfigError, GenotypeError
+from optgan.search_space.genotype import Genotype, load_genotype
+from optgan.search_space.widths import Widths
+
+__all__ = [
+    "DiscSpec",
+    "resolve_disc",
+    "load_arch",
+    "build_generator_for",
+    "build_disc_for",
+    "build_networks",
+    "make_optimizers",
+    "arch_record",
+    "derived_seed",
+    "resolve_device",
+]
+
+
+@dataclass(frozen=True)
+class DiscSpec:
+    """Which discriminator: `simple`, `autogan` (with its width and output size) or a genotype."""
+
+    kind: str
+    genotype: Genotype | None = None
+    df_dim: int | None = None
+    out_dim: int = 1
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "genotype": None if self.genotype is None else self.genotype.to_json_dict(),
+            "df_dim": self.df_dim,
+            "out_dim": self.out_dim,
+        }
+
+
+def load_arch(text_or_path: str, net: str) -> Genotype:
+    """A genotype from JSON or a file: a genotype object, bare rows, or ``{"gen": …, "disc": …}``."""
+    text = text_or_path.strip()
+    if not text.startswith(("[", "{")):
+        if not os.path.isfile(text):
+            raise GenotypeError(f"{net} architecture {text_or_path!r} is neither JSON nor an existing file")
+        with open(text, encoding="utf-8") as f:
+            text = f.read()
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return load_genotype(text, net)  # its one-line error names line and column
+    if isinstance(obj, dict) and "cells" not in obj:
+        for key in (net, "genotype"):  # e.g. {"gen": {...}, "disc": {...}} as exported
+            if key in obj:
+                return Genotype.from_json(obj[key], net)
+    return Genotype.from_json(obj, net)
+
+
+def resolve_disc(cfg: TrainConfig, disc: str | None = None, disc_arch: str | None = None) -> DiscSpec:
+    """`--disc-arch` beats `--disc` beats the config's `disc`."""
+    if disc is not None and disc_arch is not None:
+        raise ConfigError("give either --disc or --disc-arch, not both")
+    choice = disc_arch if disc_arch is not None else (disc if disc is not None else cfg.disc)
+    if disc_arch is None and choice in FIXED_DISCS:
+        if choice == "autogan":
+            return DiscSpec("autogan", None, cfg.autogan_df_dim, 16 if cfg.loss == "mmd" else 1)
+        return DiscSpec("simple")
+    if disc is not None and disc_arch is None:
+        raise ConfigError(f"--disc {disc!r} is not allowed; use simple or autogan (or --disc-arch FILE)")
+    return DiscSpec("genotype", load_arch(choice, "disc"))
+
+
+def derived_seed(seed: int, purpose: int) -> int:
+    """An independent 63-bit seed for one purpose (latents, data order, init, eval bank...)."""
+    return int(np.random.SeedSequence([int(seed) % 2**63, purpose]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` = CUDA when available, else CPU; a CUDA request without CUDA is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"`device` = {name!r} but CUDA is not available; use --device cpu")
+    return torch.device(name)
+
+
+def build_generator_for(genotype: Genotype, widths: Widths, *, generator: torch.Generator | None = None,
+                        init: str = "xavier_uniform") -> nn.Module:
+    """The standalone generator of `genotype` (SPEC §1.2)."""
+    from optgan.supernet import build_generator
+
+    if genotype.net != "gen":
+        raise GenotypeError(f"expected a generator genotype, got a {genotype.net} one")
+    return build_generator(genotype, widths, generator=generator, init=init)
+
+
+def build_disc_for(spec: DiscSpec, widths: Widths, *, generator: torch.Generator | None = None,
+                   init: str = "xavier_uniform") -> nn.Module:
+    """The discriminator of `spec`: searched (genotype), EAGAN's simple D, or the AutoGAN D."""
+    from optgan.supernet import build_discriminator, build_simple_discriminator, init_weights, seeded
+
+    if spec.kind == "autogan":
+        from optgan.supernet.autogan_disc import AutoGANDiscriminator
+
+        with seeded(generator):
+            net = AutoGANDiscriminator(spec.df_dim or 512, spec.out_dim)
+        return init_weights(net, init, generator)
+    if spec.kind == "simple":
+        return build_simple_discriminator(widths, generator=generator, init=init)
+    assert spec.genotype is not None
+    return build_discriminator(spec.genotype, widths, generator=generator, init=init)
+
+
+def build_networks(cfg: TrainConfig, gen: Genotype, disc: DiscSpec) -> tuple[nn.Module, nn.Module]:
+    """G and D on CPU, built and initialised from RNGs seeded by `cfg.seed` (global RNG untouched)."""
+    g_rng = torch.Generator().manual_seed(derived_seed(cfg.seed, 1))
+    d_rng = torch.Generator().manual_seed(derived_seed(cfg.seed, 7))
+    g_net = build_generator_for(gen, cfg.widths, generator=g_rng, init=cfg.init)
+    d_net = build_disc_for(disc, cfg.widths, generator=d_rng, init=cfg.init)
+    return g_net, d_net
+
+
+def make_optimizers(cfg: TrainConfig, g_net: nn.Module, d_net: nn.Module) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for G and D with the config's learning rates and betas (0, 0.9 in every recipe)."""
+    betas = (float(cfg.beta1), float(cfg.beta2))
+    opt_g = torch.optim.Adam([p for p in g_net.parameters() if p.requires_grad], lr=cfg.lr_g, betas=betas)
+    opt_d = torch.optim.Adam([p for p in d_net.parameters() if p.requires_grad], lr=cfg.lr_d, betas=betas)
+    return opt_g, opt_d
+
+
+def arch_record(gen: Genotype, disc: DiscSpec, widths: Widths) -> dict[str, Any]:
+    """Plain description of the architecture, stored in every checkpoint."""
+    return {"gen": gen.to_json_dict(), "disc": disc.to_record(), "widths": dataclasses.asdict(widths)}

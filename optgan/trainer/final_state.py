@@ -1,0 +1,243 @@
+"""Everything a final training run carries between iterations — and its checkpoints.
+
+:class:`RunState` owns the networks, EMA, optimisers, latent generator, data stream, MMD bound,
+counters and history. `RunState.open` starts a run or resumes the one in `out_dir`
+(refusing a checkpoint made with another architecture or config); `save_last` / `save_best`
+write the checkpoint formats that :mod:`optgan.export` reads (tensors and plain containers only).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from optgan.config.base import to_dict
+from optgan.config.train import TrainConfig
+from optgan.errors import CheckpointError
+from optgan.search_space.genotype import Genotype
+from optgan.trainer import losses
+from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, restore_rng
+from optgan.trainer.ema import EMA
+from optgan.trainer.final_metrics import fid_of
+from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST
+from optgan.trainer.final_setup import (
+    DiscSpec,
+    arch_record,
+    build_networks,
+    derived_seed,
+    make_optimizers,
+    resolve_device,
+)
+
+__all__ = ["RunState", "FORMAT", "FORMAT_VERSION", "make_scorer", "RESUME_MAY_CHANGE"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "optgan.final-training"
+FORMAT_VERSION = 1
+#: config keys that may differ when a run is resumed (everything else must match)
+RESUME_MAY_CHANGE = ("epochs", "device", "checkpoint_every_iters")
+
+
+@dataclass
+class RunState:
+    cfg: TrainConfig
+    out_dir: str
+    device: torch.device
+    header: dict[str, Any]
+    image_set: Any
+    g_net: nn.Module
+    d_net: nn.Module
+    ema: EMA
+    opt_g: torch.optim.Adam
+    opt_d: torch.optim.Adam
+    latent_gen: torch.Generator
+    stream: Any
+    bound: losses.AdaptiveUpperBound | None
+    iters_per_epoch: int
+    epoch: int = 0
+    iter_in_epoch: int = 0
+    global_iter: int = 0
+    g_steps: int = 0
+    sums: dict[str, float] = field(default_factory=lambda: {"d_loss": 0.0, "d_count": 0, "g_loss": 0.0, "g_count": 0})
+    best: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def open(cls, cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: str) -> RunState:
+        """A fresh run, or the run saved in `out_dir/checkpoint-last.pt`."""
+        from optgan.trainer.data import BatchStream, load_images
+
+        os.makedirs(out_dir, exist_ok=True)
+        device = resolve_device(cfg.device)
+        image_set = load_images(cfg.data, cfg.widths.img_size)
+        header = _header(cfg, gen, disc, image_set)
+        g_net, d_net = build_networks(cfg, gen, disc)
+        g_net, d_net = g_net.to(device).train(), d_net.to(device).train()
+        opt_g, opt_d = make_optimizers(cfg, g_net, d_net)
+        latent_gen = torch.Generator(device=device).manual_seed(derived_seed(cfg.seed, 2))
+        data_gen = torch.Generator().manual_seed(derived_seed(cfg.seed, 3))
+        stream = BatchStream(image_set.images, cfg.batch_size_d, data_gen, device)
+        m = cfg.mmd
+        bound = losses.AdaptiveUpperBound(m.upper_bound, m.upper_bound_cap, m.bound_factor, m.patience) if cfg.loss == "mmd" else None
+        run = cls(cfg, os.path.abspath(out_dir), device, header, image_set, g_net, d_net, EMA(g_net, cfg.ema_decay),
+                  opt_g, opt_d, latent_gen, stream, bound, cfg.iters_per_epoch or stream.batches_per_epoch())
+        if os.path.isfile(run.last_path):
+            run._resume(load_checkpoint(run.last_path, map_location=device))
+        else:
+            # the global RNGs are seeded too, for any op that draws from them (none in optgan's nets)
+            torch.manual_seed(derived_seed(cfg.seed, 5))
+        return run
+
+    @property
+    def last_path(self) -> str:
+        return os.path.join(self.out_dir, CHECKPOINT_LAST)
+
+    @property
+    def best_path(self) -> str:
+        return os.path.join(self.out_dir, CHECKPOINT_BEST)
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.cfg.epochs
+
+    # ------------------------------------------------------------------ losses
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        if self.bound is None:
+            return losses.hinge_d_loss(real_out, fake_out)
+        m = self.cfg.mmd
+        return losses.mmd_repulsive_d_loss(real_out, fake_out, sigma=m.sigma,
+                                           upper_bound=self.bound.value, lower_bound=m.lower_bound)
+
+    def g_loss(self, real_out: torch.Tensor | None, fake_out: torch.Tensor) -> torch.Tensor:
+        if self.bound is None:
+            return losses.hinge_g_loss(fake_out)
+        assert real_out is not None
+        return losses.mmd_g_loss(real_out, fake_out, sigma=self.cfg.mmd.sigma)
+
+    def apply_lr_decay(self) -> None:
+        """Linear decay to 0 over the run when `lr_decay: linear` (reference `LinearLrDecay`)."""
+        if self.cfg.lr_decay != "linear":
+            return
+        frac = max(0.0, 1.0 - self.global_iter / (self.cfg.epochs * self.iters_per_epoch))
+        for opt, lr in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * frac
+
+    # ------------------------------------------------------------------ epoch bookkeeping
+    def epoch_row(self, epoch: int, seconds: float) -> dict[str, Any]:
+        s = self.sums
+        return {
+            "epoch": epoch,
+            "iteration": self.global_iter,
+            "g_steps": self.g_steps,
+            "d_loss": s["d_loss"] / max(1, s["d_count"]),
+            "g_loss": s["g_loss"] / max(1, s["g_count"]) if s["g_count"] else None,
+            "lr_g": self.opt_g.param_groups[0]["lr"],
+            "lr_d": self.opt_d.param_groups[0]["lr"],
+            "upper_bound": None if self.bound is None else self.bound.value,
+            "seconds": round(seconds, 3),
+        }
+
+    def record_eval(self, epoch: int, scores: dict[str, float]) -> bool:
+        """Update the best record and the MMD bound; True when FID improved."""
+        fid = fid_of(scores)
+        improved = fid < self.best.get("fid", float("inf"))
+        if improved:
+            self.best = {"epoch": epoch, "iteration": self.global_iter, "fid": fid, "scores": dict(scores)}
+        if self.bound is not None and self.bound.update(fid):
+            log.info("MMD kernel upper bound raised to %g", self.bound.value)
+        return improved
+
+    def finish_epoch(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        self.epoch += 1
+        self.iter_in_epoch = 0
+        self.sums = {"d_loss": 0.0, "d_count": 0, "g_loss": 0.0, "g_count": 0}
+
+    # ------------------------------------------------------------------ checkpoints
+    def _progress(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "iter_in_epoch": self.iter_in_epoch, "global_iter": self.global_iter,
+                "g_steps": self.g_steps, "sums": dict(self.sums), "iters_per_epoch": self.iters_per_epoch}
+
+    def _generator_part(self, kind: str) -> dict[str, Any]:
+        return {**self.header, "kind": kind, "progress": self._progress(), "best": dict(self.best),
+                "gen": self.g_net.state_dict(), "gen_ema": self.ema.state_dict()}
+
+    def save_last(self) -> None:
+        """The resumable checkpoint (atomic)."""
+        state = self._generator_part("last")
+        state.update(
+            disc_state=self.d_net.state_dict(), opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
+            rng=capture_rng({"latent": self.latent_gen}), stream=self.stream.state_dict(),
+            mmd_bound=None if self.bound is None else self.bound.state_dict(), history=list(self.history),
+        )
+        atomic_torch_save(state, self.last_path)
+
+    def save_best(self) -> None:
+        """The generator-only checkpoint of the best FID so far (atomic)."""
+        atomic_torch_save(self._generator_part("best"), self.best_path)
+
+    def _resume(self, ck: dict[str, Any]) -> None:
+        check_compatible(ck, self.header, self.last_path)
+        try:
+            self.g_net.load_state_dict(ck["gen"])
+            self.ema.load_state_dict(ck["gen_ema"])
+            self.d_net.load_state_dict(ck["disc_state"])
+            self.opt_g.load_state_dict(ck["opt_g"])
+            self.opt_d.load_state_dict(ck["opt_d"])
+            self.stream.load_state_dict(ck["stream"])
+            restore_rng(ck["rng"], {"latent": self.latent_gen})
+            p = ck["progress"]
+            if p["iters_per_epoch"] != self.iters_per_epoch:
+                raise CheckpointError(f"{self.last_path} was made with {p['iters_per_epoch']} iterations per epoch, "
+                                      f"this run has {self.iters_per_epoch}; resume with the same data and batch size")
+            self.epoch, self.iter_in_epoch = int(p["epoch"]), int(p["iter_in_epoch"])
+            self.global_iter, self.g_steps, self.sums = int(p["global_iter"]), int(p["g_steps"]), dict(p["sums"])
+            self.best, self.history = dict(ck["best"]), list(ck["history"])
+            if self.bound is not None:
+                self.bound.load_state_dict(ck["mmd_bound"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(f"{self.last_path} cannot be resumed ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                                  "use a new --out directory") from e
+        log.info("resuming %s at epoch %d, iteration %d", self.out_dir, self.epoch + 1, self.global_iter)
+
+
+def _header(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, image_set: Any) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": arch_record(gen, disc, cfg.widths),
+        "config": to_dict(cfg),
+        "data": {"name": image_set.name, "fingerprint": image_set.fingerprint, "num_images": len(image_set.images)},
+    }
+
+
+def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str) -> None:
+    """Refuse to resume from a checkpoint of another format, architecture, data set or config."""
+    if ck.get("format") != FORMAT or ck.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} is not an optgan final-training checkpoint (format {ck.get('format')!r})")
+    if ck.get("arch") != header["arch"]:
+        raise CheckpointError(f"{path} was trained with another architecture (genotype, discriminator or widths); "
+                              "use a new --out directory or the original --gen-arch / --disc")
+    if ck.get("data", {}).get("fingerprint") != header["data"]["fingerprint"]:
+        raise CheckpointError(f"{path} was trained on other data ({ck.get('data', {}).get('name')}); "
+                              "use a new --out directory or the original data config")
+    old, new = ck.get("config", {}), header["config"]
+    for key in sorted(set(old) | set(new)):
+        if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
+            raise CheckpointError(f"{path} was started with `{key}` = {old.get(key)!r}, now {new.get(key)!r}; "
+                                  "use a new --out directory or the original config")
+
+
+def make_scorer(cfg: TrainConfig, image_set: Any, device: torch.device) -> Any:
+    """The periodic evaluator: IS / FID / KID of a latents→images callable on a fixed latent bank."""
+    from optgan.trainer.final_metrics import build_scorer
+
+    return build_scorer(cfg.metrics, image_set, cfg.widths, device, seed=derived_seed(cfg.seed, 6))

@@ -1,0 +1,162 @@
+"""The population evaluator with a cheap fake extractor: streaming, caching, NaN handling, modes."""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from _metrics_helpers import PoolExtractor, TinyGenerator, make_images, random_images
+from optgan.config.metrics import MetricsConfig
+from optgan.errors import MetricsError
+from optgan.metrics import (
+    PopulationEvaluator,
+    features_to_statistics,
+    frechet_distance,
+    inception_score,
+    make_latent_bank,
+    quantize_to_uint8,
+)
+
+
+def _cfg(tmp_path: Path, **kw) -> MetricsConfig:
+    base = dict(metrics=("IS", "FID", "KID"), num_images=40, batch_size=16, is_splits=4, kid_subsets=5,
+                kid_subset_size=20, cache_dir=str(tmp_path / "cache"))
+    return MetricsConfig(**{**base, **kw})
+
+
+def _evaluator(tmp_path: Path, real=None, **kw) -> PopulationEvaluator:
+    return PopulationEvaluator(_cfg(tmp_path, **kw), real or random_images(64), "cpu",
+                               extractor=PoolExtractor(), progress=False)
+
+
+def test_scores_equal_direct_computation(tmp_path: Path) -> None:
+    real = random_images(64)
+    ev = _evaluator(tmp_path, real)
+    gen = TinyGenerator()
+    z = make_latent_bank(40, 8, seed=3)
+    [scores] = ev.evaluate([gen], z)
+    with torch.no_grad():
+        gen.eval()
+        images = quantize_to_uint8(gen(z))
+    f, logits = PoolExtractor()(images)
+    fr, _ = PoolExtractor()(real.images)
+    expected_fid = frechet_distance(*features_to_statistics(f), *features_to_statistics(fr))
+    assert scores.ok and scores.values["num_images"] == 40
+    assert scores.metric("FID") == pytest.approx(expected_fid, rel=1e-6)  # generator batches differ in float32
+    assert scores.metric("IS") == pytest.approx(inception_score(logits, splits=4)[0], rel=1e-12)
+    assert set(scores.values) == {"IS_fake", "IS_fake_std", "FID_fake", "KID_fake", "KID_fake_std", "num_images"}
+
+
+def test_labels_come_from_the_extractor(tmp_path: Path) -> None:
+    scores = _evaluator(tmp_path).evaluate([TinyGenerator()], make_latent_bank(40, 8, 0))[0]
+    assert "FID_fake" in scores.values and "FID" not in scores.values
+    assert scores.metric("FID") == scores.values["FID_fake"]
+
+
+def test_batch_size_independence(tmp_path: Path) -> None:
+    z = make_latent_bank(40, 8, seed=1)
+    a = _evaluator(tmp_path, batch_size=7).evaluate([TinyGenerator()], z)[0]
+    b = _evaluator(tmp_path, batch_size=40).evaluate([TinyGenerator()], z)[0]
+    for key in a.values:
+        assert a.values[key] == pytest.approx(b.values[key], rel=1e-6, abs=1e-9), key  # float32 BLAS per batch size
+
+
+def test_nan_candidate_gets_nan_and_a_reason_others_are_scored(tmp_path: Path) -> None:
+    def broken(z: torch.Tensor) -> torch.Tensor:
+        x = torch.zeros(len(z), 3, 8, 8)
+        x[0, 0, 0, 0] = float("nan")
+        return x
+
+    good = TinyGenerator()
+    out = _evaluator(tmp_path).evaluate([good, broken, good], make_latent_bank(40, 8, 0))
+    assert out[0].ok and out[2].ok and out[0].values == out[2].values
+    assert not out[1].ok and "NaN" in out[1].reason
+    assert all(math.isnan(v) for v in out[1].values.values())
+
+
+def test_modes_are_restored_and_generation_runs_in_eval_mode(tmp_path: Path) -> None:
+    ev = _evaluator(tmp_path)
+    z = make_latent_bank(40, 8, 0)
+    trained, frozen = TinyGenerator().train(), TinyGenerator().eval()
+    ev.evaluate([trained, functools.partial(frozen.forward)], z)
+    assert trained.training and trained.bn.training and not frozen.training
+    assert trained.seen_training and not any(trained.seen_training)
+    kept = TinyGenerator().train()
+    ev.evaluate([kept], z, eval_mode=False)
+    assert all(kept.seen_training) and kept.training
+
+
+def test_one_extractor_and_cached_reference(tmp_path: Path) -> None:
+    real = random_images(64)
+    ext = PoolExtractor()
+    cfg = _cfg(tmp_path)
+    ev = PopulationEvaluator(cfg, real, "cpu", extractor=ext, progress=False)
+    ref_calls = ext.calls
+    ev.evaluate([TinyGenerator(seed=s) for s in range(3)], make_latent_bank(40, 8, 0))
+    assert ext.calls == ref_calls + 3 * 3  # 3 candidates × ceil(40 / 16) batches, no reference recompute
+    files = list((tmp_path / "cache" / "reference").iterdir())
+    assert len(files) == 1 and not [p for p in files if p.name.endswith(".tmp")]
+    ext2 = PoolExtractor()
+    ev2 = PopulationEvaluator(cfg, real, "cpu", extractor=ext2, progress=False)
+    assert ext2.calls == 0 and ev2.reference.key == ev.reference.key  # loaded, not recomputed
+    other = PopulationEvaluator(cfg, random_images(64, seed=9), "cpu", extractor=ext2, progress=False)
+    assert other.reference.key != ev.reference.key and ext2.calls > 0  # new data → new statistics
+    fewer = PopulationEvaluator(_cfg(tmp_path, reference_images=32), real, "cpu", extractor=PoolExtractor(),
+                                progress=False)
+    assert fewer.reference.num_images == 32 and fewer.reference.key != ev.reference.key
+
+
+def test_corrupted_cache_file_is_recomputed(tmp_path: Path) -> None:
+    ev = _evaluator(tmp_path)
+    [path] = list((tmp_path / "cache" / "reference").iterdir())
+    path.write_bytes(b"garbage")
+    ev2 = _evaluator(tmp_path)
+    assert ev2.reference.key == ev.reference.key
+    assert (ev2.reference.mu == ev.reference.mu).all()
+
+
+def test_wrong_image_size_is_a_clear_error(tmp_path: Path) -> None:
+    ev = _evaluator(tmp_path, real=random_images(64, size=16))
+    with pytest.raises(MetricsError, match="shape"):
+        ev.evaluate([TinyGenerator(size=8)], make_latent_bank(40, 8, 0))
+
+
+def test_evaluate_images_and_latent_bank_determinism(tmp_path: Path) -> None:
+    real = random_images(64)
+    ev = _evaluator(tmp_path, real)
+    same = ev.evaluate_images(real.images)
+    assert same.metric("FID") < 1e-6
+    assert torch.equal(make_latent_bank(10, 4, 7), make_latent_bank(10, 4, 7))
+    assert not torch.equal(make_latent_bank(10, 4, 7), make_latent_bank(10, 4, 8))
+
+
+def test_accepts_the_trainers_image_set(tmp_path: Path) -> None:
+    images_mod = pytest.importorskip("optgan.trainer.data.images")
+    x = random_images(64).images
+    image_set = images_mod.ImageSet(x, None, None, "random", images_mod.fingerprint_of(x, None, None, "random"))
+    ev = PopulationEvaluator(_cfg(tmp_path, metrics=("FID",)), image_set, "cpu", extractor=PoolExtractor(),
+                             progress=False)
+    assert ev.evaluate([TinyGenerator()], make_latent_bank(40, 8, 0))[0].ok
+
+
+def test_is_without_logits_is_refused(tmp_path: Path) -> None:
+    ext = PoolExtractor()
+    ext.has_logits = False
+    with pytest.raises(MetricsError, match="no logits"):
+        PopulationEvaluator(_cfg(tmp_path), random_images(64), "cpu", extractor=ext, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(tmp_path: Path) -> None:
+    z = make_latent_bank(40, 8, 0)
+    real = random_images(64)
+    cpu = PopulationEvaluator(_cfg(tmp_path), real, "cpu", extractor=PoolExtractor(), progress=False)
+    cuda = PopulationEvaluator(_cfg(tmp_path), real, "cuda", extractor=PoolExtractor("cuda"), progress=False)
+    a = cpu.evaluate([TinyGenerator()], z)[0]
+    b = cuda.evaluate([TinyGenerator().cuda()], z)[0]
+    for key in a.values:
+        assert a.values[key] == pytest.approx(b.values[key], rel=1e-4, abs=1e-6), key

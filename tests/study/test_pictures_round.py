@@ -1,0 +1,156 @@
+"""Pictures stored by a run: trial artifacts + user attrs, round PNGs + study artifacts, study and
+trial notes, `optgan report` — on a small synthetic search, on SQLite (and PostgreSQL when set)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import types
+import uuid
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from optuna.artifacts import get_all_artifact_meta
+from optuna_dashboard import get_note
+
+from optgan import keys
+from optgan.config.study import load_study_config
+from optgan.engines import Evaluation
+from optgan.runner import run_search
+from optgan.search_space import Genotype
+from optgan.study import round_artifacts
+from optgan.study.results import choose_best, pareto_trials
+from optgan.study.round_artifacts import record_round, record_trial_artifacts
+from optgan.study.search import create_search
+from optgan.study.stage_pictures import stage_data
+from optgan_cli.main import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SMALL = ["sampler.population_size=4", "gen_stage.rounds=2", "disc_stage.rounds=1", "caps.gen={}",
+         "pictures.grid_images=9"]
+
+
+def small_search(url: str, run_dir: pathlib.Path, extra: tuple[str, ...] = ()):  # noqa: ANN201
+    cfg = load_study_config(str(ROOT / "studies" / "dry-run.yaml"), [*SMALL, *extra])
+    return create_search(f"p{uuid.uuid4().hex[:8]}", cfg, url, str(run_dir))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def finished(request, tmp_path_factory):  # noqa: ANN001, ANN201
+    """A finished 2-round gen + 1-round disc synthetic search (pictures on)."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    url = f"sqlite:///{tmp / 'optgan.db'}" if request.param == "sqlite" else os.environ.get("OPTGAN_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need OPTGAN_TEST_POSTGRES_URL (set by .ci/run)")
+    search = small_search(url, tmp / "run")
+    run_search(search, ["gen", "disc"])
+    return search
+
+
+def _note(study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> str:
+    if trial is None:
+        return get_note(study)
+    return get_note(types.SimpleNamespace(study=study, storage=study._storage, _trial_id=trial._trial_id))
+
+
+def test_every_trial_has_its_pictures_as_artifacts(finished) -> None:  # noqa: ANN001
+    store = finished.run_dir / "artifacts"
+    for stage in ("gen", "disc"):
+        study = finished.study(stage)
+        for t in study.get_trials():
+            metas = {m.artifact_id: m for m in get_all_artifact_meta(t, storage=study._storage)}
+            for key, prefix in ((keys.ARCH_PICTURE_ARTIFACT, "arch-trial-"), (keys.SAMPLE_GRID_ARTIFACT, "samples-trial-")):
+                aid = t.user_attrs[key]
+                assert metas[aid].filename == f"{prefix}{t.number:04d}.png" and metas[aid].mimetype == "image/png"
+                assert 1_000 < (store / aid).stat().st_size < 300_000
+        assert len(list((finished.run_dir / stage / "pictures" / "arch").glob("*.png"))) >= 1
+
+
+def test_round_pictures_files_study_artifacts_and_front(finished) -> None:  # noqa: ANN001
+    for stage, rounds in (("gen", 2), ("disc", 1)):
+        study = finished.study(stage)
+        folder = finished.run_dir / stage / "pictures"
+        names = {f"pareto-round-{r:03d}.png" for r in range(1, rounds + 1)}
+        names |= {f"learning-curves-round-{r:03d}.png" for r in range(1, rounds + 1)}
+        assert names <= {p.name for p in folder.iterdir()}
+        assert names == {m.filename for m in get_all_artifact_meta(study)}
+        # the highlighted points of the last round's picture are the study's Pareto set
+        data = stage_data(study)
+        assert data.front_numbers(rounds - 1) == {t.number for t in pareto_trials(study)}
+
+
+def test_study_note_summarises_setup_progress_and_choice(finished) -> None:  # noqa: ANN001
+    gen = finished.study("gen")
+    note = _note(gen)
+    best = choose_best(gen, list(finished.config.objectives))
+    assert f"Search `{finished.name}` — stage `gen`" in note and "**2/2 rounds** (finished)" in note
+    for needle in ("IS ↑, FID ↓, params_M ↓", "4 per round, selection `nsga2`", f"`{finished.name}:disc`",
+                   "| 2 | 4 | 0 |", "### Chosen architecture (G*)", f"Trial **{best.number}**",
+                   best.user_attrs[keys.GENOTYPE], "lowest FID on the last round's Pareto front"):
+        assert needle in note, needle
+    study_artifacts = {m.artifact_id for m in get_all_artifact_meta(gen)}
+    assert f"/artifacts/{gen._study_id}/{best._trial_id}/{best.user_attrs[keys.ARCH_PICTURE_ARTIFACT]}" in note
+    assert sum(f"/artifacts/{gen._study_id}/{a})" in note for a in study_artifacts) == 2  # latest Pareto + curves
+    disc_note = _note(finished.study("disc"))
+    assert "### Chosen architecture (D*)" in disc_note and "| G* | trial " in disc_note
+
+
+def test_trial_notes_show_named_scores_lineage_and_pictures(finished) -> None:  # noqa: ANN001
+    study = finished.study("gen")
+    front = {t.number for t in pareto_trials(study)}
+    for t in study.get_trials():
+        note = _note(study, t)
+        rnd = t.user_attrs[keys.GENERATION] + 1
+        assert f"### Trial {t.number} · round {rnd} · {t.user_attrs[keys.ROLE]}" in note
+        assert "| IS ↑ | FID ↓ | params_M ↓ |" in note
+        assert f"![sample grid](/artifacts/{study._study_id}/{t._trial_id}/{t.user_attrs[keys.SAMPLE_GRID_ARTIFACT]})" in note
+        if rnd == 2:
+            assert ("**on the Pareto front of round 2**" in note) == (t.number in front)
+
+
+def test_report_writes_pictures_and_html(finished, tmp_path) -> None:  # noqa: ANN001
+    out = tmp_path / "report"
+    r = CliRunner().invoke(main, ["report", finished.name, "-o", str(out), "--storage", finished.storage_url],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    page = (out / "index.html").read_text()
+    assert "Pareto front of round 2" in page and "Stage <code>disc</code>" in page
+    gen = finished.study("gen")
+    best = choose_best(gen, list(finished.config.objectives))
+    assert f"<td>{best.number} ★</td>" in page
+    for src in __import__("re").findall(r"src='([^']+)'", page):
+        assert (out / src).is_file(), src
+    assert (out / "gen" / f"samples-trial-{best.number:04d}.png").is_file()
+
+
+def test_running_trials_only_and_switches(tmp_path, caplog) -> None:  # noqa: ANN001
+    """Artifacts go to RUNNING trials; config switches turn pictures off; told trials are refused
+    with a warning, never an exception (a picture must not stop a search)."""
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    search = small_search(url, tmp_path / "run", ("pictures.architecture=false",))
+    study = search.study("gen")
+    trial = study.ask()
+    g = Genotype.from_array("gen", [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]])
+    frozen = study._storage.get_trial(trial._trial_id)
+    assert record_trial_artifacts(search, study, frozen, g, Evaluation({"IS": 1.0})) == {}  # no samples, no arch
+    ev = Evaluation({"IS": 1.0}, samples=__import__("torch").zeros(4, 3, 8, 8, dtype=__import__("torch").uint8))
+    ids = record_trial_artifacts(search, study, frozen, g, ev)
+    assert set(ids) == {keys.SAMPLE_GRID_ARTIFACT}
+    study.tell(trial, [1.0, 2.0, 3.0])
+    with caplog.at_level(logging.WARNING, logger="optgan.study.round_artifacts"):
+        assert record_trial_artifacts(search, study, study._storage.get_trial(trial._trial_id), g, ev) == {}
+    assert "could not store its pictures" in caplog.text
+
+
+def test_round_picture_failure_is_a_warning(tmp_path, caplog, monkeypatch) -> None:  # noqa: ANN001
+    search = small_search(f"sqlite:///{tmp_path / 'o.db'}", tmp_path / "run")
+
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(round_artifacts, "stage_data", boom)
+    with caplog.at_level(logging.WARNING, logger="optgan.study.round_artifacts"):
+        assert record_round(search, "gen", search.study("gen"), 0) == {}
+    assert "could not store the round pictures" in caplog.text

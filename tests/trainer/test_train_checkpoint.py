@@ -1,0 +1,108 @@
+"""Checkpoint files: atomic writes, weights_only loads, RNG capture and restore."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from optgan.errors import CheckpointError
+from optgan.trainer.checkpoint import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+)
+
+
+def test_atomic_save_and_load(tmp_path) -> None:
+    path = str(tmp_path / "ck.pt")
+    atomic_torch_save({"w": torch.arange(3), "meta": {"a": [1, 2.5, None, "x"]}}, path)
+    got = load_checkpoint(path)
+    assert torch.equal(got["w"], torch.arange(3)) and got["meta"]["a"] == [1, 2.5, None, "x"]
+    assert os.listdir(tmp_path) == ["ck.pt"]  # no temporary file left behind
+
+
+def test_failed_write_keeps_the_old_file(tmp_path) -> None:
+    path = str(tmp_path / "ck.pt")
+    atomic_torch_save({"v": 1}, path)
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        atomic_torch_save({"v": Boom()}, path)
+    assert load_checkpoint(path) == {"v": 1}
+    assert os.listdir(tmp_path) == ["ck.pt"]
+
+
+def test_atomic_write_bytes(tmp_path) -> None:
+    path = str(tmp_path / "sub" / "a.txt")
+    atomic_write_bytes(path, b"hello")
+    atomic_write_bytes(path, b"world")
+    assert open(path, "rb").read() == b"world"
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_arbitrary_pickles_are_refused(tmp_path) -> None:
+    path = str(tmp_path / "evil.pt")
+    torch.save({"x": Evil()}, path)
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_checkpoint(path)
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps({"x": Evil()}))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(str(raw))
+
+
+def test_missing_and_garbage_files(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(str(tmp_path / "nope.pt"))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(str(bad))
+    lst = tmp_path / "list.pt"
+    torch.save([1, 2], lst)
+    with pytest.raises(CheckpointError, match="mapping"):
+        load_checkpoint(str(lst))
+
+
+def _draw(tg: torch.Generator, ng: np.random.Generator) -> tuple:
+    return (
+        random.random(),
+        np.random.rand(),
+        torch.rand(2).tolist(),
+        torch.rand(2, generator=tg).tolist(),
+        ng.random(2).tolist(),
+    )
+
+
+def test_rng_roundtrip_through_a_file(tmp_path) -> None:
+    tg = torch.Generator().manual_seed(3)
+    ng = np.random.default_rng(4)
+    gens = {"latent": tg, "np": ng}
+    _draw(tg, ng)
+    state = capture_rng(gens)
+    path = str(tmp_path / "rng.pt")
+    atomic_torch_save({"rng": state}, path)
+    first = _draw(tg, ng)
+    _draw(tg, ng)  # move everything on
+    restore_rng(load_checkpoint(path)["rng"], gens)
+    assert _draw(tg, ng) == first
+
+
+def test_restore_needs_every_named_generator() -> None:
+    state = capture_rng({})
+    with pytest.raises(CheckpointError, match="latent"):
+        restore_rng(state, {"latent": torch.Generator()})

@@ -1,0 +1,180 @@
+"""The final training loop on tiny CPU runs: outputs, resume equality, refusals, MMD bound state.
+
+A fake scorer (deterministic numbers computed from the EMA generator's images) stands in for the
+metrics module here; the CLI tests run the real evaluator.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Any
+
+import pytest
+import torch
+
+import optgan
+from optgan.config.train import train_config_from_dict
+from optgan.errors import CheckpointError
+from optgan.search_space.genotype import Genotype
+from optgan.trainer.final import train_final
+from optgan.trainer.final_setup import resolve_disc
+
+G = [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]]
+D = "[[3,0,3,0,2,0,0],[1,0,3,0,1,-1,-1],[3,0,3,0,1,-1,-1]]"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny convolutions: one thread is ~10× faster than two on a busy 2-core machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_cfg(**over: Any):
+    base: dict[str, Any] = {
+        "seed": 3, "device": "cpu", "deterministic": True,
+        "widths": {"gf_dim": 16, "df_dim": 16, "latent_dim": 12, "bottom_width": 2},
+        "data": {"name": "digits", "max_images": 64},
+        "disc": D, "epochs": 2, "iters_per_epoch": 4, "batch_size_g": 8, "batch_size_d": 8, "n_critic": 2,
+        "autogan_df_dim": 8, "checkpoint_every_iters": 3,
+        "evaluation": {"every_epochs": 1, "grid_images": 16},
+        "metrics": {"extractor": "classifier", "num_images": 16, "batch_size": 8},
+    }
+    base.update(over)
+    return train_config_from_dict(base)
+
+
+def mmd_cfg(**over: Any):
+    return tiny_cfg(loss="mmd", disc="autogan", n_critic=1, mmd={"patience": 1}, **over)
+
+
+class FakeScorer:
+    """Deterministic stand-in for the metrics: FID = 50 + number of calls (`by_calls`, so the MMD
+    bound must move) or a function of the generated images (so a resumed run sees the same FIDs)."""
+
+    def __init__(self, by_calls: bool = False) -> None:
+        self.calls, self.by_calls = 0, by_calls
+
+    def __call__(self, fn) -> dict[str, float]:
+        self.calls += 1
+        x = fn(torch.randn(16, 12, generator=torch.Generator().manual_seed(0)))
+        assert x.shape == (16, 3, 16, 16) and x.min() >= -1 and x.max() <= 1
+        fid = 50.0 + self.calls if self.by_calls else 50.0 + 100.0 * float(x.mean())
+        return {"IS": 1 + float(x.std()), "IS_std": 0.1, "FID": fid, "KID": 0.1, "KID_std": 0.01, "num_images": 16.0}
+
+
+def genotype() -> Genotype:
+    return Genotype.from_array("gen", G)
+
+
+def run(cfg, out, **kw):
+    return train_final(cfg, genotype(), resolve_disc(cfg), str(out), scorer=kw.pop("scorer", FakeScorer()),
+                       progress=False, **kw)
+
+
+def weights(out) -> dict[str, torch.Tensor]:
+    ck = torch.load(os.path.join(out, "checkpoint-last.pt"), weights_only=True)
+    flat = {f"{part}.{k}": v for part in ("gen", "gen_ema", "disc_state") for k, v in ck[part].items()}
+    for part in ("opt_g", "opt_d"):
+        for i, st in ck[part]["state"].items():
+            flat.update({f"{part}.{i}.{k}": v for k, v in st.items()})
+    return flat
+
+
+def assert_same_weights(a, b) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_hinge_run_writes_every_output(tmp_path) -> None:
+    result = run(tiny_cfg(), tmp_path, scorer=FakeScorer(by_calls=True))
+    assert result.finished and result.epochs_done == 2 and result.iterations == 8 and result.best_fid == 51.0
+    for name in ("checkpoint-last.pt", "checkpoint-best.pt", "metrics.csv", "metrics.jsonl", "learning_curve.png",
+                 "samples/epoch-0001.png", "samples/epoch-0002.png"):
+        assert (tmp_path / name).is_file(), name
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and rows[1]["g_steps"] == "4" and rows[0]["FID"] == "51.0"
+    lines = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
+    assert lines[1]["iteration"] == 8 and lines[0]["upper_bound"] is None and lines[0]["num_images"] == 16
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+
+
+def test_best_checkpoint_is_a_loadable_generator(tmp_path) -> None:
+    run(tiny_cfg(), tmp_path)
+    net = optgan.load_generator(str(tmp_path / "checkpoint-best.pt"))
+    with torch.no_grad():
+        x = net(torch.randn(4, 12))
+    assert x.shape == (4, 3, 16, 16) and not net.training
+    raw = optgan.load_generator(str(tmp_path), ema=False)
+    assert any(not torch.equal(a, b) for a, b in zip(net.state_dict().values(), raw.state_dict().values()))
+
+
+@pytest.mark.parametrize("make_cfg", [tiny_cfg, mmd_cfg], ids=["hinge", "mmd"])
+@pytest.mark.parametrize("stop_at", [5, 8])  # mid-epoch 2 (last save at 3), right at the end of epoch 2
+def test_stopped_and_resumed_equals_uninterrupted(tmp_path, make_cfg, stop_at) -> None:
+    cfg = make_cfg(epochs=3)
+    run(cfg, tmp_path / "full")
+    stopped = run(cfg, tmp_path / "resumed", stop_after_iters=stop_at)
+    assert not stopped.finished
+    resumed = run(cfg, tmp_path / "resumed")
+    assert resumed.finished and resumed.iterations == 12
+    assert_same_weights(tmp_path / "full", tmp_path / "resumed")
+    a = torch.load(tmp_path / "full" / "checkpoint-last.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint-last.pt", weights_only=True)
+    assert a["mmd_bound"] == b["mmd_bound"]
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(a["history"]) == drop(b["history"])
+    assert len(list(csv.DictReader(open(tmp_path / "resumed" / "metrics.csv")))) == 3
+
+
+def test_mmd_bound_moves_and_is_logged(tmp_path) -> None:
+    run(mmd_cfg(epochs=3), tmp_path, scorer=FakeScorer(by_calls=True))
+    ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+    # FIDs 51, 52, 53 with patience 1: the 2nd and 3rd evaluations double the bound 4 → 8 → 16
+    assert ck["mmd_bound"] == {"value": 16.0, "counter": 1, "best_fid": 51.0}
+    assert [r["upper_bound"] for r in ck["history"]] == [4.0, 4.0, 8.0]
+    assert ck["best"]["epoch"] == 1 and ck["best"]["fid"] == 51.0
+
+
+def test_rerun_of_a_finished_run_does_nothing(tmp_path) -> None:
+    run(tiny_cfg(), tmp_path)
+    before = (tmp_path / "checkpoint-last.pt").stat().st_mtime_ns
+    scorer = FakeScorer()
+    assert run(tiny_cfg(), tmp_path, scorer=scorer).finished
+    assert scorer.calls == 0 and (tmp_path / "checkpoint-last.pt").stat().st_mtime_ns == before
+
+
+def test_more_epochs_continue_a_finished_run(tmp_path) -> None:
+    run(tiny_cfg(epochs=1), tmp_path)
+    assert run(tiny_cfg(epochs=2), tmp_path).iterations == 8
+
+
+def test_resume_refuses_another_architecture(tmp_path) -> None:
+    run(tiny_cfg(epochs=1), tmp_path)
+    cfg = tiny_cfg(epochs=1, disc="simple")
+    with pytest.raises(CheckpointError, match="another architecture"):
+        train_final(cfg, genotype(), resolve_disc(cfg), str(tmp_path), scorer=FakeScorer(), progress=False)
+    other = genotype().with_op(0, 2, "conv_3x3")
+    with pytest.raises(CheckpointError, match="another architecture"):
+        train_final(tiny_cfg(), other, resolve_disc(tiny_cfg()), str(tmp_path), scorer=FakeScorer(), progress=False)
+
+
+def test_resume_refuses_another_config(tmp_path) -> None:
+    run(tiny_cfg(epochs=1), tmp_path)
+    with pytest.raises(CheckpointError, match="`lr_g`"):
+        run(tiny_cfg(epochs=1, lr_g=1e-3), tmp_path)
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path) -> None:
+    run(tiny_cfg(epochs=1), tmp_path / "a")
+    run(tiny_cfg(epochs=1), tmp_path / "b")
+    run(tiny_cfg(epochs=1, seed=4), tmp_path / "c")
+    assert_same_weights(tmp_path / "a", tmp_path / "b")
+    wa, wc = weights(tmp_path / "a"), weights(tmp_path / "c")
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
