@@ -73,8 +73,9 @@ def _timed(fn: Any, device: torch.device) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
-def _metrics_for(extractor: str, pool3_only: bool) -> tuple[str, ...]:
-    return ("FID", "KID") if extractor == "inception" and pool3_only else ("IS", "FID", "KID")
+def _metrics_for(wanted: str, pool3_only: bool) -> tuple[str, ...]:
+    metrics = tuple(m for m in wanted.split(",") if m)
+    return tuple(m for m in metrics if m != "IS") if pool3_only else metrics
 
 
 def _bench_one(args: argparse.Namespace, extractor: str, mode: str, ref: _Images, held: _Images,
@@ -82,7 +83,7 @@ def _bench_one(args: argparse.Namespace, extractor: str, mode: str, ref: _Images
     from optgan.metrics.inception_weights import resolve_inception_weights
 
     pool3 = extractor == "inception" and resolve_inception_weights(args.inception_weights, cache, False).pool3_only
-    cfg = MetricsConfig(extractor=extractor, metrics=_metrics_for(extractor, pool3), num_images=args.num_images,
+    cfg = MetricsConfig(extractor=extractor, metrics=_metrics_for(args.metrics, pool3), num_images=args.num_images,
                         batch_size=args.batch_size, mode=mode, compile=not args.no_compile,
                         inception_weights=args.inception_weights, inception_download=False, cache_dir=cache,
                         kid_subset_size=min(1000, args.num_images, len(ref.images)), is_splits=min(10, args.num_images),
@@ -107,7 +108,7 @@ def _bench_one(args: argparse.Namespace, extractor: str, mode: str, ref: _Images
 
 
 def _naive(args: argparse.Namespace, ref: _Images, candidates: list[Any], bank: torch.Tensor,
-           device: torch.device, cache: str) -> dict[str, Any]:
+           device: torch.device, cache: str, metrics: list[str]) -> dict[str, Any]:
     import torch_fidelity
 
     class _Set(torch.utils.data.Dataset):
@@ -125,7 +126,9 @@ def _naive(args: argparse.Namespace, ref: _Images, candidates: list[Any], bank: 
             images = torch.cat([quantize_to_uint8(candidate(z.to(device))).cpu() for z in bank.split(args.batch_size)])
         return torch_fidelity.calculate_metrics(
             input1=_Set(images), input2=_Set(ref.images), input2_cache_name="optgan-bench-reference",
-            cache_root=cache, cuda=device.type == "cuda", fid=True, batch_size=args.batch_size, verbose=False,
+            cache_root=cache, cuda=device.type == "cuda", fid="FID" in metrics, isc="IS" in metrics,
+            kid="KID" in metrics, kid_subset_size=min(1000, len(images), len(ref.images)), batch_size=args.batch_size,
+            verbose=False, isc_splits=min(10, len(images)),
             feature_extractor="inception-v3-compat", feature_extractor_weights_path=args.inception_weights)
 
     one(candidates[0])  # warm torch-fidelity's reference cache, as a repeated user would have it
@@ -142,6 +145,8 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--extractors", default="inception,classifier")
     p.add_argument("--modes", default="exact,fast")
+    p.add_argument("--metrics", default="IS,FID", help="IS is dropped for pool3-only Inception weights")
+    p.add_argument("--out", default=None, help="also write the JSON here after every result (partial runs)")
     p.add_argument("--candidates", type=int, default=32)
     p.add_argument("--num-images", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=500)
@@ -177,14 +182,22 @@ def main() -> None:
                     continue  # the classifier always runs in fp32 (it is tiny): fast = exact
                 out["results"][f"{extractor}/{mode}"] = _bench_one(args, extractor, mode, ref, held, candidates,
                                                                    bank, device, cache)
+                _write(args.out, out)
         _deviations(out["results"])
         if "inception" in args.extractors and args.naive_candidates > 0:
-            naive = _naive(args, ref, candidates, bank, device, cache)
             exact = out["results"].get("inception/exact", {})
+            naive = _naive(args, ref, candidates, bank, device, cache, exact.get("metrics", ["FID"]))
             if exact:
                 naive["speedup_of_exact"] = round(naive["seconds_population_scaled"] / exact["seconds_population"], 2)
             out["naive_torch_fidelity_per_candidate"] = naive
+    _write(args.out, out)
     print(json.dumps(out, indent=2))
+
+
+def _write(path: str | None, out: dict[str, Any]) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2)
 
 
 def _deviations(results: dict[str, dict[str, Any]]) -> None:

@@ -25,7 +25,7 @@ class PicturesConfig:
     grid_images: int = 16
     #: the three cells of each trial's genotype, op names on the edges
     architecture: bool = True
-    #: per round: Pareto front of the round and learning curves (also the study note)
+    #: per round: Pareto front of the round and learning curves, the study note and trial notes
     rounds: bool = True
 
     def __post_init__(self) -> None:

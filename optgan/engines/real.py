@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
+from optgan.atomic import remove_partial_writes
 from optgan.engines.base import Engine, Evaluation
 from optgan.errors import CheckpointError, OptganError
 from optgan.search_space import Genotype
@@ -46,6 +47,7 @@ class RealEngine(Engine):
         self.device = resolve_device(cfg.device)
         self.images = load_images(cfg.data, cfg.widths.img_size)
         self.path = self.stage_dir / CHECKPOINT_NAME
+        remove_partial_writes(self.path)  # a crash mid-write leaves a temporary file, never a torn checkpoint
         self.warmup_done = False
         gen_state = self._gen_supernet_state() if stage == "disc" else None
         self.trainer = make_stage_trainer(cfg, stage, device=self.device, images=self.images,

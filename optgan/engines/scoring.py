@@ -2,7 +2,7 @@
 
 Every candidate of a round sees the same latent bank, drawn from (study seed, stage, round),
 so rankings compare like with like and a re-run round is scored identically. The first
-`GRID_IMAGES` latents also give each candidate's sample grid (uint8, for the dashboard).
+`pictures.grid_images` latents also give each candidate's sample grid (uint8, for the dashboard).
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from optgan.metrics.keys import METRICS
 from optgan.metrics.quantize import quantize_to_uint8
 from optgan.trainer.data import ImageSet
 
-__all__ = ["PopulationScorer", "GRID_IMAGES", "round_seed"]
-
-GRID_IMAGES = 64
+__all__ = ["PopulationScorer", "round_seed"]
 _STAGE_CODE = {"gen": 1, "disc": 2}
 
 
@@ -47,7 +45,10 @@ class PopulationScorer:
         out = []
         for candidate, s in zip(candidates, scores):
             values = {m: s.metric(m) for m in METRICS if m in cfg.metrics.metrics}
-            with torch.no_grad():
-                grid = quantize_to_uint8(candidate(bank[:GRID_IMAGES].to(self.evaluator.device))).cpu()
+            grid = None
+            if cfg.pictures.sample_grid:
+                with torch.no_grad():
+                    z = bank[: cfg.pictures.grid_images].to(self.evaluator.device)
+                    grid = quantize_to_uint8(candidate(z)).cpu()
             out.append(Evaluation(values=values, reason=s.reason, attrs=dict(s.values), samples=grid))
         return out

@@ -1,7 +1,8 @@
 """`evaluation: {kind: synthetic}`: no training, deterministic values from each genotype.
 
 The dry run of a study set-up: caps, population, selection, storage and resume are exercised
-in seconds. Its only state is the number of completed rounds, kept in `synthetic.json`.
+in seconds. Its only state is the number of completed rounds, kept in `synthetic.json`. It imports
+torch only to draw sample grids, so a dry run without them starts fast.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
-
+from optgan.atomic import atomic_write_bytes, remove_partial_writes
 from optgan.engines.base import Engine, Evaluation
 from optgan.sampler.synthetic import synthetic_values
 from optgan.search_space import Genotype
-from optgan.trainer.checkpoint import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["SyntheticEngine"]
 
@@ -28,6 +31,7 @@ class SyntheticEngine(Engine):
     def __init__(self, search, stage: str) -> None:  # noqa: ANN001 - Search (import cycle)
         super().__init__(search, stage)
         self.state_path = self.stage_dir / "synthetic.json"
+        remove_partial_writes(self.state_path)  # left by a crash mid-write
         if self.state_path.exists():
             self.rounds_done = int(json.loads(self.state_path.read_text())["rounds_done"])
 
@@ -52,6 +56,8 @@ def synthetic_samples(genotype: Genotype, n: int, size: int) -> torch.Tensor:
 
     Stand-ins for generated images, so a dry run exercises the sample-grid pictures too.
     """
+    import torch  # here: a dry run without pictures starts without torch (seconds per run)
+
     seed = int.from_bytes(hashlib.sha1(genotype.to_json().encode()).digest()[:8], "little")
     coarse = torch.rand(n, 3, 4, 4, generator=torch.Generator().manual_seed(seed))
     fine = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)

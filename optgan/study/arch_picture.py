@@ -33,6 +33,9 @@ _NODE_TEXT = {"input": "in", "node0": "0", "node1": "1", "node2": "2", "node3": 
 _BEND = {("gen", 4): -0.2, ("gen", 5): 0.2, ("disc", 1): -0.2, ("disc", 4): 0.2}
 _KIND_COLOR = {"up": "#1f77b4", "normal": "#222222", "down": "#7b3294"}
 _MUTED = "#b0b0b0"
+#: distance (data units) between a node's centre and the ends of its edges
+_NODE_RADIUS = 0.2
+_OUT_RADIUS = 0.3
 
 
 def plot_genotype(genotype: Genotype, path: str | pathlib.Path, *, title: str = "",
@@ -61,12 +64,12 @@ def _draw_cell(ax, genotype: Genotype, cell: int) -> None:  # noqa: ANN001 - mat
     ax.set_ylim(-0.3, 2.3)
     ax.set_aspect("equal")  # arcs are bent in display space: keep it a uniform scaling
     ax.axis("off")
+    out = max(layout, key=lambda n: layout[n][0])
     for spec in edges_of(genotype.net):
         op = genotype.op(cell, spec.index)
         style = _edge_style(genotype, cell, spec.index, spec.kind, op)
         _draw_edge(ax, layout[spec.src], layout[spec.dst], _BEND.get((genotype.net, spec.index), 0.0),
-                   f"e{spec.index} {style['label']}", style)
-    out = max(layout, key=lambda n: layout[n][0])
+                   f"e{spec.index} {style['label']}", style, out=spec.dst == out)
     for name, (x, y) in layout.items():
         face = "#fde9c9" if name == out else "#e8eef7"
         ax.text(x, y, _NODE_TEXT[name] if name != out else f"{_NODE_TEXT[name]}\nout", ha="center",
@@ -85,12 +88,16 @@ def _edge_style(genotype: Genotype, cell: int, edge: int, kind: str, op: str) ->
 
 
 def _draw_edge(ax, a: tuple[float, float], b: tuple[float, float], rad: float, label: str,  # noqa: ANN001
-               style: dict) -> None:
-    ax.add_patch(FancyArrowPatch(a, b, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
-                                 mutation_scale=10, color=style["color"], ls=style["ls"], lw=1.2,
-                                 shrinkA=11, shrinkB=11, zorder=2))
-    # midpoint of arc3's quadratic Bézier: chord midpoint + rad/2 · (dy, -dx); text along the chord
+               style: dict, out: bool) -> None:
     dx, dy = b[0] - a[0], b[1] - a[1]
+    # end points moved off the node circles here: matplotlib's own shrinking bisects the curve
+    length = math.hypot(dx, dy)
+    ka, kb = _NODE_RADIUS / length, (_OUT_RADIUS if out else _NODE_RADIUS) / length
+    start, end = (a[0] + ka * dx, a[1] + ka * dy), (b[0] - kb * dx, b[1] - kb * dy)
+    ax.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                 mutation_scale=10, color=style["color"], ls=style["ls"], lw=1.2,
+                                 shrinkA=0, shrinkB=0, zorder=2))
+    # midpoint of arc3's quadratic Bézier: chord midpoint + rad/2 · (dy, -dx); text along the chord
     mx, my = (a[0] + b[0]) / 2 + rad * dy / 2, (a[1] + b[1]) / 2 - rad * dx / 2
     ax.text(mx, my, label, ha="center", va="center", fontsize=7.5, color=style["color"], zorder=3,
             rotation=math.degrees(math.atan2(dy, dx)), rotation_mode="anchor",

@@ -23,7 +23,7 @@ import logging
 import pathlib
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.artifacts import upload_artifact
@@ -34,8 +34,13 @@ from optgan.search_space import Genotype
 from optgan.study.artifacts import search_artifact_store
 from optgan.study.pictures import save_sample_grid
 from optgan.study.results import choose_best
-from optgan.study.stage_pictures import draw_architecture, draw_learning_curves, draw_pareto, stage_data
+from optgan.study.stage_pictures import (StageData, draw_architecture, draw_learning_curves, draw_pareto,
+                                         stage_data)
 from optgan.study.study_note import NoteInputs, stage_note_markdown, trial_note_markdown
+
+if TYPE_CHECKING:
+    from optgan.engines.base import Evaluation
+    from optgan.study.search import Search
 
 __all__ = ["PICTURES_DIRNAME", "pictures_dir", "record_trial_artifacts", "record_round", "choice_rule",
            "architecture_png"]
@@ -52,7 +57,7 @@ def pictures_dir(run_dir: pathlib.Path, stage: str) -> pathlib.Path:
     return path
 
 
-def architecture_png(search: Any, genotype: Genotype) -> pathlib.Path:
+def architecture_png(search: Search, genotype: Genotype) -> pathlib.Path:
     """The genotype's picture, drawn once per distinct genotype (`pictures/arch/<hash>.png`)."""
     digest = hashlib.sha1(genotype.to_json().encode()).hexdigest()[:16]
     path = pictures_dir(search.run_dir, genotype.net) / "arch" / f"{digest}.png"
@@ -64,8 +69,8 @@ def architecture_png(search: Any, genotype: Genotype) -> pathlib.Path:
     return path
 
 
-def record_trial_artifacts(search: Any, study: optuna.Study, trial: FrozenTrial, genotype: Genotype,
-                           evaluation: Any) -> dict[str, str]:
+def record_trial_artifacts(search: Search, study: optuna.Study, trial: FrozenTrial, genotype: Genotype,
+                           evaluation: Evaluation) -> dict[str, str]:
     """Upload a RUNNING trial's pictures and store their artifact ids as its user attrs.
 
     Call it before the trial is told. Returns `{user attr key: artifact id}` ({} on failure).
@@ -104,7 +109,7 @@ def choice_rule(objectives: list[str], directions: list[str]) -> str:
     return f"{best} {key} on the last round's Pareto front"
 
 
-def record_round(search: Any, stage: str, study: optuna.Study, generation: int) -> dict[str, pathlib.Path]:
+def record_round(search: Search, stage: str, study: optuna.Study, generation: int) -> dict[str, pathlib.Path]:
     """After the tells of `generation`: round pictures (files + study artifacts) and the note.
 
     Returns `{caption: PNG path}` of the pictures written ({} when off or on failure).
@@ -119,7 +124,7 @@ def record_round(search: Any, stage: str, study: optuna.Study, generation: int) 
         return {}
 
 
-def _record_round(search: Any, stage: str, study: optuna.Study, generation: int) -> dict[str, pathlib.Path]:
+def _record_round(search: Search, stage: str, study: optuna.Study, generation: int) -> dict[str, pathlib.Path]:
     cfg = search.config
     data = stage_data(study)
     total = (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
@@ -160,7 +165,7 @@ class _TrialRef:
         self._trial_id = trial_id
 
 
-def _save_trial_notes(study: optuna.Study, data: Any, generation: int) -> None:
+def _save_trial_notes(study: optuna.Study, data: StageData, generation: int) -> None:
     from optuna_dashboard import save_note
 
     front = data.front_numbers(generation)

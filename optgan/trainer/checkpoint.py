@@ -5,6 +5,8 @@ None), so it loads with ``torch.load(weights_only=True)`` — never an arbitrary
 atomic: a temporary file in the same directory, flushed and fsync'ed, then ``os.replace`` (and the
 directory fsync'ed), so a crash leaves either the old or the new file, never a torn one.
 
+The atomic write itself lives in the torch-free :mod:`optgan.atomic` (re-exported here).
+
 RNG states cover the global generators (Python `random`, NumPy's legacy global state, torch CPU
 and every CUDA device) and any injected ``torch.Generator`` / ``numpy.random.Generator``, so a
 resumed run draws exactly the numbers the uninterrupted run would have drawn.
@@ -14,13 +16,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
+from optgan.atomic import atomic_write_bytes, write_atomically
 from optgan.errors import CheckpointError
 
 __all__ = [
@@ -34,44 +36,9 @@ __all__ = [
 ]
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write `data` to `path` atomically (tmp file in the same dir + fsync + os.replace)."""
-    _atomic(path, lambda f: f.write(data))
-
-
 def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save(obj, path)`` atomically; `obj` must hold only tensors and plain containers."""
-    _atomic(path, lambda f: torch.save(obj, f))
-
-
-def _atomic(path: str, write: Any) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomically(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

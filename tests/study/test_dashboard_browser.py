@@ -25,6 +25,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 
+import optuna
 import pytest
 
 from optgan import keys
@@ -85,7 +86,6 @@ def search(tmp_path_factory) -> Search:  # noqa: ANN001
 @pytest.fixture(scope="module")
 def dashboard(search: Search, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
     """`optgan dashboard` on a free loopback port, in a subprocess; yields its base URL."""
-    _browser()
     port = _free_port()
     log = tmp_path_factory.mktemp("dashlog") / "dashboard.log"
     with open(log, "wb") as out:
@@ -221,7 +221,7 @@ def test_study_note_shows_setup_pictures_and_choice(search: Search, dashboard: s
     best = choose_best(study, list(search.config.objectives))
     browser.get(f"{dashboard}/dashboard/studies/{study._study_id}/note")
     _wait_for_image(browser, best.user_attrs[keys.ARCH_PICTURE_ARTIFACT])
-    pictures = [m.artifact_id for m in __import__("optuna").artifacts.get_all_artifact_meta(study)]
+    pictures = [m.artifact_id for m in optuna.artifacts.get_all_artifact_meta(study)]
     loaded = [a for a in pictures if a in browser.page_source]
     assert len(loaded) == 2  # the latest Pareto front and learning curves
     for a in loaded:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import re
 import types
 import uuid
 
 import optuna
 import pytest
+import torch
 from click.testing import CliRunner
 from optuna.artifacts import get_all_artifact_meta
 from optuna_dashboard import get_note
@@ -120,7 +122,7 @@ def test_report_writes_pictures_and_html(finished, tmp_path) -> None:  # noqa: A
     gen = finished.study("gen")
     best = choose_best(gen, list(finished.config.objectives))
     assert f"<td>{best.number} ★</td>" in page
-    for src in __import__("re").findall(r"src='([^']+)'", page):
+    for src in re.findall(r"src='([^']+)'", page):
         assert (out / src).is_file(), src
     assert (out / "gen" / f"samples-trial-{best.number:04d}.png").is_file()
 
@@ -135,7 +137,7 @@ def test_running_trials_only_and_switches(tmp_path, caplog) -> None:  # noqa: AN
     g = Genotype.from_array("gen", [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]])
     frozen = study._storage.get_trial(trial._trial_id)
     assert record_trial_artifacts(search, study, frozen, g, Evaluation({"IS": 1.0})) == {}  # no samples, no arch
-    ev = Evaluation({"IS": 1.0}, samples=__import__("torch").zeros(4, 3, 8, 8, dtype=__import__("torch").uint8))
+    ev = Evaluation({"IS": 1.0}, samples=torch.zeros(4, 3, 8, 8, dtype=torch.uint8))
     ids = record_trial_artifacts(search, study, frozen, g, ev)
     assert set(ids) == {keys.SAMPLE_GRID_ARTIFACT}
     study.tell(trial, [1.0, 2.0, 3.0])

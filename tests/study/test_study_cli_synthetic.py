@@ -13,7 +13,8 @@ from optgan_cli.main import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DRY = str(ROOT / "studies" / "dry-run.yaml")
-SMALL = ["--set", "sampler.population_size=8", "--set", "gen_stage.rounds=3", "--set", "disc_stage.rounds=2"]
+SMALL = ["--set", "sampler.population_size=8", "--set", "gen_stage.rounds=3", "--set", "disc_stage.rounds=2",
+         "--set", "pictures.sample_grid=false", "--set", "pictures.architecture=false", "--set", "pictures.rounds=false"]
 
 
 def cli(*args: str):

@@ -1,0 +1,73 @@
+"""Atomic file writes, torch-free: temporary file in the same folder, fsync, rename, folder fsync.
+
+A crash leaves either the old or the new file, never a torn one; what it can leave is a
+temporary file (`.tmp-*<name>`), which :func:`remove_partial_writes` deletes (engines call it
+when they open their run directory, under the search's run lease). The `checkpoint_write`
+fault point (:mod:`optgan.faults`) sits between writing the temporary file and the rename.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from optgan import faults
+
+__all__ = ["TMP_PREFIX", "write_atomically", "atomic_write_bytes", "remove_partial_writes"]
+
+TMP_PREFIX = ".tmp-"
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Call `write(f)` on a temporary file next to `path`, then move it to `path` atomically."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            faults.point("checkpoint_write", partial_file=f)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    write_atomically(path, lambda f: f.write(data))
+
+
+def remove_partial_writes(path: str | os.PathLike) -> int:
+    """Delete temporary files an interrupted :func:`write_atomically` of `path` left; returns how many.
+
+    Only safe while no other process writes `path` (the run lease guarantees it for run files).
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        return 0
+    stale = list(target.parent.glob(f"{TMP_PREFIX}*{target.name}"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return len(stale)
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
