@@ -21,20 +21,33 @@ def register(group: click.Group) -> None:
               help="Stage disc: use this stage-gen trial's generator as G* (default: lowest FID on the last Pareto front).")
 @click.option("--gen-arch", type=click.Path(dir_okay=False), default=None,
               help="Stage disc: use the generator genotype in this JSON file as G*.")
+@click.option("--force-unlock", is_flag=True, default=False,
+              help="Take the search's run lease even if another process seems to hold it. Only for a holder "
+                   "that is surely dead on another host (a dead holder on this host is replaced "
+                   "automatically); a live holder stops at its next storage write.")
 @storage_option
 def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | None,
-        gen_arch: str | None, storage: str | None) -> None:
-    """Run (or resume after the last completed round) search NAME."""
+        gen_arch: str | None, force_unlock: bool, storage: str | None) -> None:
+    """Run (or resume after the last completed round) search NAME.
+
+    One process runs a search at a time (a lease in the database); a crashed run is resumed
+    by running this command again (see docs/crash.md).
+    """
     from optgan.runner import resolve_gen_override, run_search
+    from optgan.study.lease import hold_lease
+    from optgan.study.retry import guard_storage
     from optgan.study.search import load_search
     from optgan.study.summary import print_summary
 
     if gen_trial is not None and gen_arch is not None:
         raise click.UsageError("give at most one of --gen-trial and --gen-arch")
     search = load_search(name, storage)
-    override = resolve_gen_override(search, gen_trial, gen_arch)
-    stages = [stage] if stage else ["gen", "disc"]
-    results = run_search(search, stages, max_rounds=max_rounds, gen_override=override)
+    with hold_lease(search.storage.engine, name, force=force_unlock) as lease:
+        search.storage = guard_storage(search.storage, search.storage_url, lease=lease,
+                                       hint=f"rerun `optgan run {name}` once the database is back")
+        override = resolve_gen_override(search, gen_trial, gen_arch)
+        stages = [stage] if stage else ["gen", "disc"]
+        results = run_search(search, stages, max_rounds=max_rounds, gen_override=override)
     for r in results:
         state = "finished" if r.finished else "paused (resumable)"
         click.echo(f"stage {r.stage}: {r.rounds_done}/{r.rounds_total} rounds, {state}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from optgan import keys
+from optgan import faults, keys
 from optgan.engines import Engine, Evaluation, make_engine
 from optgan.errors import OptganError
 from optgan.search_space import Genotype, count_flops, count_params, param_distributions
@@ -48,6 +48,7 @@ class StageResult:
 def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = None,
                gen_override: Genotype | None = None) -> list[StageResult]:
     """Run `stages` in order; `max_rounds` bounds the rounds run by this call over all stages."""
+    faults.point("run")
     results = []
     budget = max_rounds
     for stage in stages:
@@ -73,12 +74,15 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
     stop = total if max_rounds is None else min(total, start + max_rounds)
     net = engine.net
     if start < stop:
+        faults.point("warmup")
         engine.prepare()
     for rnd in range(start, stop):
         trials = population_trials(study, rnd, search.config.sampler.population_size, net)
         population = [Genotype.from_params(net, t.params) for t in trials]
         log.info("stage %s round %d/%d: training %d candidates", stage, rnd + 1, total, len(population))
+        faults.point("train")
         engine.train(population)
+        faults.point("evaluate")
         evaluations = engine.evaluate(population)
         _tell(study, trials, population, evaluations, search, engine)
         record_round(search, stage, study, rnd)
@@ -91,6 +95,7 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
 def population_trials(study: optuna.Study, generation: int, size: int, net: str) -> list[optuna.trial.FrozenTrial]:
     """The `size` trials of `generation`: existing ones (resume) first, the rest asked now."""
     dists = param_distributions(net)
+    _finish_interrupted_asks(study, generation, dists)
     mine = [t for t in study.get_trials(deepcopy=False)
             if t.user_attrs.get(keys.GENERATION) == generation]
     done_or_running = [t for t in mine if t.state in _TAKEN]
@@ -103,6 +108,23 @@ def population_trials(study: optuna.Study, generation: int, size: int, net: str)
               if t.user_attrs.get(keys.GENERATION) == generation and t.state in _TAKEN]
     trials.sort(key=lambda t: t.user_attrs.get(keys.SLOT, t.number))
     return trials
+
+
+def _finish_interrupted_asks(study: optuna.Study, generation: int, dists: dict) -> None:
+    """Repair asks a crash cut short, so that a resumed round has exactly the same trials.
+
+    A RUNNING trial without a generation tag died before the sampler placed it: it goes back
+    to the queue (WAITING), so the next ask reuses it under the same number. A tagged trial
+    with missing params gets them now from its (deterministic) proposal.
+    """
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get(keys.GENERATION) is None:
+            study._storage.set_trial_state_values(t._trial_id, TrialState.WAITING)
+            log.info("trial %d was cut off while being asked; it is asked again", t.number)
+        elif t.user_attrs.get(keys.GENERATION) == generation and len(t.params) < len(dists):
+            live = optuna.Trial(study, t._trial_id)
+            for name, dist in dists.items():
+                live._suggest(name, dist)
 
 
 def _tell(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial], population: Sequence[Genotype],
@@ -133,6 +155,7 @@ def _tell(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial], popul
             log.warning("trial %d failed: %s", trial.number, reason)
         else:
             study.tell(trial.number, values)
+        faults.point("between_tells")
 
 
 def _objective(name: str, ev: Evaluation, attrs: dict) -> float | None:

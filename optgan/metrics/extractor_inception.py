@@ -53,21 +53,32 @@ class InceptionExtractor(FeatureExtractor):
             net = FeatureExtractorInceptionV3("inception-v3-compat", layers, feature_extractor_weights_path=weights.path)
         self.net = net.to(device)
         self._forward: Any = self.net
+        self._pad_to = 0  # compiled: batches are padded to the largest seen, so shapes never change
         if mode == "fast":
             self.net.to(memory_format=torch.channels_last)
             if compile:
-                self._forward = torch.compile(self.net)
+                self._forward = torch.compile(self.net, dynamic=False)
 
     @property
     def identity(self) -> dict[str, Any]:
         mode = self.mode if self.mode == "exact" else f"fast-{self.fast_precision}"
         return {"extractor": "inception-v3-compat", "weights_sha256": self.weights.sha256, "mode": mode}
 
+    @property
+    def compiled(self) -> bool:
+        return self._forward is not self.net
+
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        n = len(images)
+        images = images.contiguous()  # one layout (generated images may be channels_last): no recompiles
+        if self.compiled:
+            self._pad_to = max(self._pad_to, n)
+            if n < self._pad_to:  # a short last batch: pad instead of compiling another graph
+                images = torch.cat([images, images.new_zeros((self._pad_to - n, *images.shape[1:]))])
         with precision(self.mode, self.fast_precision, self.device):
             out = self._forward(images)
-        features = out[0].float()
-        logits = out[1].float() if self.has_logits else None
+        features = out[0][:n].float()
+        logits = out[1][:n].float() if self.has_logits else None
         return features, logits
 
 

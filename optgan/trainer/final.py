@@ -71,6 +71,8 @@ def train_final(
     """Train (or resume) G and D in `out_dir`; `scorer=None` builds the metrics evaluator."""
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
+    if cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
     run = fs.RunState.open(cfg, gen, disc, out_dir)
     if run.finished:
         log.info("%s already holds a finished run (%d epochs); nothing to do", out_dir, run.epoch)

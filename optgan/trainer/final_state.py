@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 FORMAT = "optgan.final-training"
 FORMAT_VERSION = 1
 #: config keys that may differ when a run is resumed (everything else must match)
-RESUME_MAY_CHANGE = ("epochs", "device", "checkpoint_every_iters")
+RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters")
 
 
 @dataclass

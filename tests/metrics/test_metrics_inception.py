@@ -165,3 +165,15 @@ def test_cuda_exact_equals_cpu_even_with_tf32_on_and_fast_is_close(weights: str)
     torch.testing.assert_close(f.cpu(), cpu_f, rtol=1e-4, atol=1e-4 * scale)
     torch.testing.assert_close(logits.cpu(), cpu_l, rtol=1e-4, atol=1e-4 * float(cpu_l.abs().max()))
     assert float((fast_f.cpu() - cpu_f).abs().max()) < 0.1 * scale  # bf16: close, not equal
+
+
+def test_compiled_extractor_pads_short_batches_to_one_shape(weights: str) -> None:
+    ext = InceptionExtractor(iw._explicit(weights), torch.device("cpu"), want_logits=False)
+    shapes: list[tuple[int, ...]] = []
+    ext._forward = lambda x: (shapes.append(tuple(x.shape)) or (x.float().mean((2, 3)).repeat(1, 683)[:, :2048],))
+    assert ext.compiled
+    full = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    a, _ = ext(full)
+    b, _ = ext(full[:2].contiguous(memory_format=torch.channels_last))
+    assert shapes == [(5, 3, 8, 8), (5, 3, 8, 8)] and b.shape == (2, 2048)
+    assert torch.equal(a[:2], b)

@@ -36,11 +36,26 @@ def tensors(t: SearchTrainer) -> list[torch.Tensor]:
     return [v.float() for n in nets for v in n.state_dict().values()]
 
 
+def adam_steps(t: SearchTrainer) -> list[float]:
+    p = t.pairing
+    opts = [p.opt_g, p.opt_d] if hasattr(p, "opt_g") else [p.opt_d, *(c.opt for c in p.copies.values())]
+    return [float(s["step"]) for o in opts for s in o.state.values()]
+
+
 def assert_close(a: SearchTrainer, b: SearchTrainer) -> None:
+    """Same optimizer steps taken, weights equal up to Adam's sign-like early updates.
+
+    CUDA's bilinear-upsampling backward uses atomics, so gradients differ in the last bits
+    between any two runs; Adam's first updates are ≈ lr·sign(g), so a weight whose gradient is
+    ~0 may move by up to 2·lr differently. A skipped or repeated step would change the step
+    counts, which must match exactly.
+    """
+    assert adam_steps(a) == adam_steps(b)
     ta, tb = tensors(a), tensors(b)
     assert len(ta) == len(tb)
+    lr = 2e-4
     for x, y in zip(ta, tb):
-        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(x, y, rtol=1e-3, atol=3 * lr)
 
 
 @pytest.fixture(autouse=True)

@@ -94,7 +94,10 @@ def test_stream_on_cuda_matches_cpu() -> None:
     cuda = BatchStream(_images(), B, torch.Generator().manual_seed(5), device="cuda")
     for _ in range(10):
         batch = next(cuda)
-        assert batch.device.type == "cuda" and torch.equal(batch.cpu(), next(cpu))
+        assert batch.device.type == "cuda"
+        # same images in the same order; the uint8 → float scaling may round differently in the
+        # last bit on the GPU (fused multiply-add), hence the 1-ulp tolerance
+        torch.testing.assert_close(batch.cpu(), next(cpu), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(("src", "dst"), [(96, 48), (8, 32), (32, 16)])

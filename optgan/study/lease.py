@@ -1,0 +1,274 @@
+"""One writer per search: the run lease.
+
+`optgan run NAME` holds a lease on NAME while it runs: one row of the table `optgan_leases`
+in the search's own database (host, PID, the PID's start time, a random token, a heartbeat).
+Times are the database server's clock, so hosts with skewed clocks agree on expiry.
+
+- Acquire: no row → insert it; a row whose holder is gone → take it over (compare-and-set on
+  its token, so of two racing processes exactly one wins); otherwise refuse with
+  :class:`LeaseHeldError`, one line naming the holder's host and PID.
+- The holder is *gone* when its heartbeat is older than the TTL (`OPTGAN_LEASE_TTL_S`,
+  default 60 s), or at once when it ran on this host (same hostname and PID namespace) and its
+  PID no longer exists (or is a zombie, or was reused by a process started later).
+- A daemon thread refreshes the heartbeat every TTL/6. If the row is no longer ours (taken over
+  after an expiry, or `--force-unlock`), :meth:`Lease.ensure` — called before every storage
+  write (:mod:`optgan.study.retry`) — raises :class:`LeaseLostError` and the run stops; a
+  write is only let through while the lease was confirmed less than two heartbeat periods ago.
+- Release on exit deletes the row; a killed holder's row is taken over as above.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import sqlalchemy.exc
+
+from optgan.errors import StorageError
+
+__all__ = ["LEASE_TABLE", "TTL_ENV", "DEFAULT_TTL_S", "LeaseHeldError", "LeaseLostError", "Holder", "Lease",
+           "hold_lease", "read_holder", "lease_ttl_s"]
+
+log = logging.getLogger(__name__)
+
+LEASE_TABLE = "optgan_leases"
+TTL_ENV = "OPTGAN_LEASE_TTL_S"
+DEFAULT_TTL_S = 60.0
+_ACQUIRE_TRIES = 8
+
+_metadata = sa.MetaData()
+_leases = sa.Table(
+    LEASE_TABLE, _metadata,
+    sa.Column("search", sa.String(512), primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("host_key", sa.String(512), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("pid_start", sa.String(64), nullable=False),
+    sa.Column("acquired", sa.Float, nullable=False),
+    sa.Column("heartbeat", sa.Float, nullable=False),
+)
+
+
+class LeaseHeldError(StorageError):
+    """Another live process runs the search."""
+
+
+class LeaseLostError(StorageError):
+    """This process's lease was taken over; it must stop writing."""
+
+
+def lease_ttl_s() -> float:
+    """Heartbeat expiry in seconds (`$OPTGAN_LEASE_TTL_S`, default 60)."""
+    return float(os.environ.get(TTL_ENV) or DEFAULT_TTL_S)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a lease, and how fresh its heartbeat is (database clock)."""
+
+    search: str
+    token: str
+    host: str
+    host_key: str
+    pid: int
+    pid_start: str
+    acquired: float
+    heartbeat: float
+
+    def describe(self, now: float) -> str:
+        return f"PID {self.pid} on host {self.host} (heartbeat {max(0.0, now - self.heartbeat):.0f} s ago)"
+
+
+# ---------------------------------------------------------------- this process and others
+def _host_key() -> str:
+    """Hostname plus PID namespace: PIDs are only comparable within one namespace."""
+    try:
+        ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        ns = ""
+    return f"{socket.gethostname()}|{ns}"
+
+
+def _pid_start(pid: int) -> str:
+    """Start time of `pid` in clock ticks since boot ('' where /proc is unavailable)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return ""
+    return fields[19].decode() if fields[0] != b"Z" else "zombie"
+
+
+def _pid_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    now_start = _pid_start(pid)
+    if now_start == "zombie":
+        return False
+    return not (start and now_start and now_start != start)  # reused PID = the holder is gone
+
+
+def _holder_gone(holder: Holder, now: float, ttl: float) -> bool:
+    if now - holder.heartbeat > ttl:
+        return True
+    return holder.host_key == _host_key() and holder.pid != os.getpid() and not _pid_alive(holder.pid, holder.pid_start)
+
+
+# ---------------------------------------------------------------- database helpers
+def _db_now(conn: sa.Connection) -> float:
+    """Seconds since the epoch on the database server's clock."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return float(conn.execute(sa.text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one())
+    if dialect == "sqlite":
+        return float(conn.execute(sa.text("SELECT (julianday('now') - 2440587.5) * 86400.0")).scalar_one())
+    return time.time()
+
+
+def _ensure_table(engine: sa.Engine) -> None:
+    try:
+        _metadata.create_all(engine, checkfirst=True)
+    except sqlalchemy.exc.DBAPIError:  # created concurrently by another process
+        if not sa.inspect(engine).has_table(LEASE_TABLE):
+            raise
+
+
+def _read(conn: sa.Connection, search: str) -> Holder | None:
+    row = conn.execute(sa.select(_leases).where(_leases.c.search == search)).mappings().first()
+    return None if row is None else Holder(**dict(row))
+
+
+def read_holder(engine: sa.Engine, search: str) -> tuple[Holder | None, float]:
+    """The current holder of `search`'s lease (None = free) and the database's time."""
+    _ensure_table(engine)
+    with engine.connect() as conn:
+        return _read(conn, search), _db_now(conn)
+
+
+# ---------------------------------------------------------------- the lease
+class Lease:
+    """A held lease; use :func:`hold_lease` (acquire, heartbeat thread, release)."""
+
+    def __init__(self, engine: sa.Engine, search: str, ttl_s: float | None = None) -> None:
+        self.engine, self.search = engine, search
+        self.ttl_s = lease_ttl_s() if ttl_s is None else ttl_s
+        self.interval_s = self.ttl_s / 6
+        self.token = uuid.uuid4().hex
+        self.lost: str | None = None  #: set to a one-line reason once the lease is gone
+        self._confirmed = 0.0  # time.monotonic() of the last confirmed heartbeat
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -------------------------------------------------------------- acquire / release
+    def acquire(self, force: bool = False) -> Holder | None:
+        """Take the lease; returns the previous holder taken over (None if it was free)."""
+        _ensure_table(self.engine)
+        for _ in range(_ACQUIRE_TRIES):
+            try:
+                with self.engine.begin() as conn:
+                    taken = self._try_acquire(conn, force)
+            except sqlalchemy.exc.IntegrityError:  # another process inserted first: look again
+                continue
+            except sqlalchemy.exc.OperationalError as e:  # e.g. SQLite busy on a write race
+                log.debug("lease race on %s: %s", self.search, e)
+                time.sleep(0.05)
+                continue
+            if taken is not False:
+                self._confirmed = time.monotonic()
+                return taken
+        raise StorageError(f"could not take the run lease of search {self.search!r} after "
+                           f"{_ACQUIRE_TRIES} tries (another process keeps racing for it); retry")
+
+    def _try_acquire(self, conn: sa.Connection, force: bool) -> Holder | None | bool:
+        now = _db_now(conn)
+        holder = _read(conn, self.search)
+        mine = {"token": self.token, "host": socket.gethostname(), "host_key": _host_key(), "pid": os.getpid(),
+                "pid_start": _pid_start(os.getpid()), "acquired": now, "heartbeat": now}
+        if holder is None:
+            conn.execute(sa.insert(_leases).values(search=self.search, **mine))
+            return None
+        if not force and not _holder_gone(holder, now, self.ttl_s):
+            raise LeaseHeldError(f"search {self.search!r} is being run by {holder.describe(now)}; wait for it, "
+                                 "or if that process is dead on another host, rerun with --force-unlock "
+                                 f"(or wait {self.ttl_s:.0f} s for its lease to expire)")
+        done = conn.execute(sa.update(_leases).where(_leases.c.search == self.search, _leases.c.token == holder.token)
+                            .values(**mine))
+        if done.rowcount != 1:
+            return False  # someone else took it over in between
+        log.warning("search %r: took over the run lease of %s%s", self.search, holder.describe(now),
+                    " (--force-unlock)" if force else "")
+        return holder
+
+    def release(self) -> None:
+        """Stop the heartbeat and delete the row (if it is still ours)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(_leases).where(_leases.c.search == self.search, _leases.c.token == self.token))
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            log.warning("search %r: could not release the run lease (%s); the next run takes it over",
+                        self.search, type(e).__name__)
+
+    # -------------------------------------------------------------- heartbeat
+    def start_heartbeat(self) -> None:
+        self._thread = threading.Thread(target=self._beat_loop, name=f"optgan-lease-{self.search}", daemon=True)
+        self._thread.start()
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.beat()
+            except sqlalchemy.exc.SQLAlchemyError as e:  # database away: try again next period
+                log.debug("lease heartbeat of %s failed: %s", self.search, type(e).__name__)
+
+    def beat(self) -> bool:
+        """Refresh the heartbeat; False (and :attr:`lost` set) when the row is no longer ours."""
+        if self.lost:
+            return False
+        with self.engine.begin() as conn:
+            now = _db_now(conn)
+            done = conn.execute(sa.update(_leases).where(_leases.c.search == self.search, _leases.c.token == self.token)
+                                .values(heartbeat=now))
+            if done.rowcount == 1:
+                self._confirmed = time.monotonic()
+                return True
+            holder = _read(conn, self.search)
+        who = holder.describe(now) if holder else "nobody (the lease row was deleted)"
+        self.lost = (f"search {self.search!r}: this run lost its lease, now held by {who}; it stopped "
+                     "without writing further (the search stays resumable)")
+        log.error(self.lost)
+        return False
+
+    def ensure(self) -> None:
+        """Raise :class:`LeaseLostError` unless the lease is ours and recently confirmed."""
+        if not self.lost and time.monotonic() - self._confirmed > 2 * self.interval_s:
+            self.beat()  # heartbeat thread late (e.g. database away): confirm before writing
+        if self.lost:
+            raise LeaseLostError(self.lost)
+
+
+@contextlib.contextmanager
+def hold_lease(engine: sa.Engine, search: str, *, force: bool = False, ttl_s: float | None = None) -> Iterator[Lease]:
+    """Hold `search`'s run lease for the body (acquire, heartbeat, release)."""
+    lease = Lease(engine, search, ttl_s)
+    lease.acquire(force=force)
+    lease.start_heartbeat()
+    try:
+        yield lease
+    finally:
+        lease.release()
