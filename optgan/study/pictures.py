@@ -122,7 +122,10 @@ def pareto_figure(values: np.ndarray, names: Sequence[str], directions: Sequence
         ax.grid(alpha=0.3)
         if k == 0:
             ax.legend(fontsize=7, loc="best")
-    fig.suptitle(title or f"{int(front.sum())} of {len(values)} on the Pareto front")
+    text = title or f"{int(front.sum())} of {len(values)} on the Pareto front"
+    # one panel (two objectives) is narrow: break a long title instead of clipping it
+    fig.suptitle(text.replace(": ", ":\n", 1) if len(text) > 12 * fig.get_figwidth() else text,
+                 fontsize="medium")
     return fig
 
 
