@@ -157,6 +157,9 @@ def main() -> None:
     p.add_argument("--gf-dim", type=int, default=256)
     p.add_argument("--real-images", type=int, default=None, help="use this many real images (evenly spaced)")
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--generator-precision", choices=["bf16", "fp32"], default="bf16",
+                   help="CUDA: bf16 autocast for the generator, as the search's candidates run "
+                        "(optgan.trainer.pairing.Candidate); fp32 = PyTorch's default flags")
     args = p.parse_args()
     device = torch.device(args.device)
     ref, held = _load(args.data, args.real_images)
@@ -166,13 +169,17 @@ def main() -> None:
         set_channels_last(g)
     rng = np.random.default_rng(0)
     candidates = [functools.partial(g, genotype=random_genotype("gen", rng)) for _ in range(args.candidates)]
+    if device.type == "cuda" and args.generator_precision == "bf16":
+        candidates = [_bf16(c) for c in candidates]
     bank = make_latent_bank(args.num_images, widths.latent_dim, seed=0)
     with torch.no_grad():
         _, gen_s = _timed(lambda: [candidates[0](z.to(device)) for z in bank.split(args.batch_size)], device)
     out: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "widths": vars(widths) if hasattr(widths, "__dict__") else str(widths),
-        "generator": "untrained SuperNet-G, random subnets (optgan.supernet), PyTorch default precision flags",
+        "generator": "untrained SuperNet-G, random subnets (optgan.supernet), "
+                     + ("bf16 autocast (as in the search)" if device.type == "cuda" and args.generator_precision == "bf16"
+                        else "PyTorch default precision flags"),
         "candidates": args.candidates, "num_images": args.num_images, "batch_size": args.batch_size,
         "reference_images": len(ref.images), "generator_only_images_per_s": round(len(bank) / gen_s, 1),
         "results": {},
@@ -194,6 +201,14 @@ def main() -> None:
             out["naive_torch_fidelity_per_candidate"] = naive
     _write(args.out, out)
     print(json.dumps(out, indent=2))
+
+
+def _bf16(candidate: Any) -> Any:
+    """The candidate under bf16 autocast, returning float32 images (what the search does on CUDA)."""
+    def run(z: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return candidate(z).float()
+    return run
 
 
 def _write(path: str | None, out: dict[str, Any]) -> None:

@@ -31,9 +31,11 @@ PLAIN = {"precision": "fp32", "channels_last": False}
 
 
 def tensors(t: SearchTrainer) -> list[torch.Tensor]:
+    """Trained parameters (buffers such as BN running statistics integrate activation noise
+    rather than Adam steps, so they are not bounded by the learning rate)."""
     p = t.pairing
     nets = [p.g, p.d] if hasattr(p, "g") else [p.d, p.reset.net, *(c.net for c in p.copies.values())]
-    return [v.float() for n in nets for v in n.state_dict().values()]
+    return [v.detach().float() for n in nets for v in n.parameters()]
 
 
 def adam_steps(t: SearchTrainer) -> list[float]:
