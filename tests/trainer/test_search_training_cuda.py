@@ -70,15 +70,24 @@ def deterministic_cudnn():
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
 
 
+def max_diff(a: SearchTrainer, b: SearchTrainer) -> float:
+    return max(float((x - y).abs().max()) for x, y in zip(tensors(a), tensors(b)))
+
+
 def test_gen_graph_replay_matches_eager() -> None:
-    eager = gen_trainer(device="cuda", cuda_graphs=False, iters_per_epoch=4, **PLAIN)
-    graph = gen_trainer(device="cuda", cuda_graphs=True, iters_per_epoch=4, **PLAIN)
-    for t in (eager, graph):
+    """Graph replay takes exactly the eager steps, and differs from eager no more than two eager
+    runs differ from each other (CUDA atomics make every run differ in the last bits, and Adam
+    turns those into lr-sized weight differences)."""
+    runs = [gen_trainer(device="cuda", cuda_graphs=g, iters_per_epoch=4, **PLAIN) for g in (False, False, True)]
+    for t in runs:
         t.warmup(1)
         stats = [t.train_round(G_POP, 1) for _ in range(2)]
+    eager, eager2, graph = runs
     assert graph.runner.num_graphs == 2 and eager.runner.num_graphs == 0
     assert all(math.isfinite(s.loss_d) for s in stats)
-    assert_close(eager, graph)
+    assert adam_steps(eager) == adam_steps(graph)
+    noise = max_diff(eager, eager2)
+    assert max_diff(eager, graph) <= 3 * noise + 1e-6, (max_diff(eager, graph), noise)
 
 
 def test_disc_graph_replay_follows_weight_resets() -> None:
