@@ -77,6 +77,9 @@ class PopulationEvaluator:
             real, self.extractor, num_images=cfg.reference_images, need_features="KID" in cfg.metrics,
             cache_dir=cfg.resolved_cache_dir, batch_size=cfg.batch_size, progress=progress)
         self._ref_sqrt = psd_sqrt(self.reference.sigma) if "FID" in cfg.metrics else None  # once, not per candidate
+        if "KID" in cfg.metrics and self.reference.num_images < cfg.kid_subset_size:
+            raise MetricsError(f"`metrics.kid_subset_size` = {cfg.kid_subset_size} exceeds the {self.reference.num_images} "
+                               "reference images; lower it or use more real images")
 
     @property
     def label(self) -> str:

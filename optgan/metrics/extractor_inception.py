@@ -62,7 +62,8 @@ class InceptionExtractor(FeatureExtractor):
     @property
     def identity(self) -> dict[str, Any]:
         mode = self.mode if self.mode == "exact" else f"fast-{self.fast_precision}"
-        return {"extractor": "inception-v3-compat", "weights_sha256": self.weights.sha256, "mode": mode}
+        return {"extractor": "inception-v3-compat", "weights_sha256": self.weights.sha256, "mode": mode,
+                "preprocessing": "uint8, TF1-compatible bilinear resize to 299 (torch-fidelity 0.4)"}
 
     @property
     def compiled(self) -> bool:

@@ -160,3 +160,8 @@ def test_cuda_matches_cpu(tmp_path: Path) -> None:
     b = cuda.evaluate([TinyGenerator().cuda()], z)[0]
     for key in a.values:
         assert a.values[key] == pytest.approx(b.values[key], rel=1e-4, abs=1e-6), key
+
+
+def test_kid_subset_larger_than_reference_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MetricsError, match="kid_subset_size"):
+        _evaluator(tmp_path, real=random_images(16), kid_subset_size=20)
