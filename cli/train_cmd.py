@@ -38,7 +38,7 @@ def register(group: click.Group) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value (repeatable), e.g. --set epochs=10 --set metrics.num_images=5000.")
 @click.option("--out", "out_dir", default=None, metavar="DIR",
-              help="Output directory (default: runs/train-<config>-<arch hash>). Rerun to resume.")
+              help="Output directory (default: runs/<config name>-<arch hash>). Rerun to resume.")
 @click.option("--seed", type=int, default=None, help="Overrides the config's seed.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (overrides the config).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and architecture, train nothing.")

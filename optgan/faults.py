@@ -96,6 +96,20 @@ def point(name: str, partial_file: BinaryIO | None = None) -> None:
             _kill(f"{name}#{n}")
 
 
+def _main_thread_location() -> str:
+    """`file:line function` of the innermost optgan frame the main thread is in (timer kills)."""
+    frame = sys._current_frames().get(threading.main_thread().ident or -1)
+    where = "?"
+    while frame is not None:
+        path = frame.f_code.co_filename.replace(os.sep, "/")
+        if "/optgan/" in path or where == "?":
+            where = f"{path.rsplit('/optgan/', 1)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
+            if "/optgan/" in path:
+                break
+        frame = frame.f_back
+    return where
+
+
 def _cut_in_half(f: BinaryIO) -> None:
     f.flush()
     size = os.fstat(f.fileno()).st_size
@@ -104,7 +118,9 @@ def _cut_in_half(f: BinaryIO) -> None:
 
 
 def _kill(where: str) -> None:
-    sys.stderr.write(f"optgan fault: SIGKILL at {where}\n")
+    if threading.current_thread() is not threading.main_thread():
+        where += f" in {_main_thread_location()}"
+    sys.stderr.write(f"\noptgan fault: SIGKILL at {where}\n")  # own line, even after a progress bar
     sys.stderr.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 

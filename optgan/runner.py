@@ -188,8 +188,8 @@ def fix_gen_star(search: Search, disc_study: optuna.Study, override: Genotype | 
         source = f"trial {trial.number} of {search.name}:gen"
     else:
         source = "user override"
-    disc_study.set_user_attr(keys.GEN_STAR, override.to_json_dict())
     disc_study.set_user_attr(keys.GEN_STAR_SOURCE, source)
+    disc_study.set_user_attr(keys.GEN_STAR, override.to_json_dict())  # last: a crash between leaves no G*
     log.info("stage disc: G* = %s (%s)", override, source)
     return override
 

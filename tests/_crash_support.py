@@ -6,12 +6,16 @@ on `sys.path`).
 
 from __future__ import annotations
 
-import json
+import atexit
+import functools
 import math
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 
 import optuna
@@ -25,7 +29,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DRY = str(ROOT / "studies" / "dry-run.yaml")
 QUICK = str(ROOT / "studies" / "quickstart.yaml")
 NO_PICTURES = ["pictures.sample_grid=false", "pictures.architecture=false", "pictures.rounds=false"]
+#: the small synthetic search most crash tests run (4 rounds of 4 trials)
+SMALL = ["sampler.population_size=4", "gen_stage.rounds=3", "disc_stage.rounds=1", *NO_PICTURES]
 KILLED = -9
+_MARK = "optgan fault: SIGKILL at "
 #: trial user attrs compared between runs (lineage and failure reason)
 _ATTRS = (keys.GENERATION, keys.SLOT, keys.ROLE, keys.PARENTS, keys.OPERATORS, keys.FAIL_REASON)
 
@@ -45,7 +52,11 @@ def create(name: str, storage: str, config: str, overrides: list[str], run_dir: 
 
 
 def subprocess_env(fault: str | None = None, **extra: str) -> dict[str, str]:
+    """The test's environment minus fault rules; one OpenMP thread unless `OPTGAN_CRASH_THREADS`
+    says otherwise (two chains share 2 cores, and busy-waiting OpenMP threads on a loaded machine
+    make tiny convolutions 30× slower)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTGAN_FAULT")}
+    env["OMP_NUM_THREADS"] = os.environ.get("OPTGAN_CRASH_THREADS", "1")
     env.update(extra)
     if fault:
         env["OPTGAN_FAULT"] = fault
@@ -71,6 +82,7 @@ class Outcome:
     returncode: int
     where: str  #: `POINT#N` where the fault killed it ('' when it was not killed)
     stderr: str
+    seconds: float
 
 
 def run_with_fault(name: str, storage: str, fault: str | None, extra: tuple[str, ...] = (),
@@ -79,12 +91,14 @@ def run_with_fault(name: str, storage: str, fault: str | None, extra: tuple[str,
     e = env or subprocess_env(fault)
     if fault:
         e["OPTGAN_FAULT"] = fault
+    t0 = time.perf_counter()
     r = optgan("run", name, "--storage", storage, *extra, env=e, timeout=timeout)
-    marks = [ln for ln in r.stderr.splitlines() if ln.startswith("optgan fault: SIGKILL at ")]
+    seconds = time.perf_counter() - t0
+    marks = [ln for ln in r.stderr.splitlines() if ln.startswith(_MARK)]
     assert r.returncode in (0, KILLED), f"{fault}: exit {r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
     if r.returncode == KILLED:
         assert marks, r.stderr[-2000:]
-    return Outcome(fault, r.returncode, marks[-1].rsplit(" ", 1)[-1] if marks else "", r.stderr)
+    return Outcome(fault, r.returncode, marks[-1][len(_MARK):] if marks else "", r.stderr, seconds)
 
 
 def snapshot(storage: str, name: str) -> dict[str, list[dict]]:
@@ -139,5 +153,13 @@ def lease_rows(storage: str, name: str) -> list[tuple]:
         engine.dispose()
 
 
-def read_json(path: pathlib.Path) -> dict:
-    return json.loads(path.read_text())
+@functools.lru_cache(maxsize=1)
+def small_reference() -> dict[str, list[dict]]:
+    """The trials of an uninterrupted run of `SMALL` (computed once per test session)."""
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="optgan-crash-ref-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    url = f"sqlite:///{tmp / 'ref.db'}"
+    create("ref", url, DRY, SMALL, tmp / "run")
+    r = CliRunner().invoke(main, ["run", "ref", "--storage", url], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    return snapshot(url, "ref")

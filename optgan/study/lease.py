@@ -43,6 +43,7 @@ LEASE_TABLE = "optgan_leases"
 TTL_ENV = "OPTGAN_LEASE_TTL_S"
 DEFAULT_TTL_S = 60.0
 _ACQUIRE_TRIES = 8
+_held: set[str] = set()  #: tokens of the leases this process holds now
 
 _metadata = sa.MetaData()
 _leases = sa.Table(
@@ -124,10 +125,20 @@ def _pid_alive(pid: int, start: str) -> bool:
 def _holder_gone(holder: Holder, now: float, ttl: float) -> bool:
     if now - holder.heartbeat > ttl:
         return True
-    return holder.host_key == _host_key() and holder.pid != os.getpid() and not _pid_alive(holder.pid, holder.pid_start)
+    if holder.host_key != _host_key():
+        return False
+    if holder.pid == os.getpid():
+        return holder.token not in _held  # a lease of this process that failed to be released
+    return not _pid_alive(holder.pid, holder.pid_start)
 
 
 # ---------------------------------------------------------------- database helpers
+def _first_line(e: BaseException | None) -> str:
+    e = getattr(e, "orig", None) or e
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"
+
+
 def _db_now(conn: sa.Connection) -> float:
     """Seconds since the epoch on the database server's clock."""
     dialect = conn.dialect.name
@@ -175,22 +186,28 @@ class Lease:
     # -------------------------------------------------------------- acquire / release
     def acquire(self, force: bool = False) -> Holder | None:
         """Take the lease; returns the previous holder taken over (None if it was free)."""
-        _ensure_table(self.engine)
-        for _ in range(_ACQUIRE_TRIES):
+        last: Exception | None = None
+        for attempt in range(_ACQUIRE_TRIES):
             try:
+                _ensure_table(self.engine)
                 with self.engine.begin() as conn:
                     taken = self._try_acquire(conn, force)
-            except sqlalchemy.exc.IntegrityError:  # another process inserted first: look again
+            except sqlalchemy.exc.IntegrityError as e:  # another process inserted first: look again
+                last = e
                 continue
-            except sqlalchemy.exc.OperationalError as e:  # e.g. SQLite busy on a write race
-                log.debug("lease race on %s: %s", self.search, e)
-                time.sleep(0.05)
+            except sqlalchemy.exc.OperationalError as e:  # SQLite busy on a write race, a database hiccup
+                last = e
+                time.sleep(0.05 * 2 ** attempt)
                 continue
+            except sqlalchemy.exc.SQLAlchemyError as e:  # e.g. no right to create the table
+                where = self.engine.url.render_as_string(hide_password=True)
+                raise StorageError(f"cannot use the run-lease table {LEASE_TABLE} in {where}: {_first_line(e)}") from None
             if taken is not False:
                 self._confirmed = time.monotonic()
+                _held.add(self.token)
                 return taken
-        raise StorageError(f"could not take the run lease of search {self.search!r} after "
-                           f"{_ACQUIRE_TRIES} tries (another process keeps racing for it); retry")
+        raise StorageError(f"could not take the run lease of search {self.search!r} after {_ACQUIRE_TRIES} tries "
+                           f"({_first_line(last)}); retry")
 
     def _try_acquire(self, conn: sa.Connection, force: bool) -> Holder | None | bool:
         now = _db_now(conn)
@@ -215,6 +232,7 @@ class Lease:
     def release(self) -> None:
         """Stop the heartbeat and delete the row (if it is still ours)."""
         self._stop.set()
+        _held.discard(self.token)
         if self._thread is not None:
             self._thread.join(timeout=5)
         try:
@@ -251,7 +269,7 @@ class Lease:
         who = holder.describe(now) if holder else "nobody (the lease row was deleted)"
         self.lost = (f"search {self.search!r}: this run lost its lease, now held by {who}; it stopped "
                      "without writing further (the search stays resumable)")
-        log.error(self.lost)
+        log.error("%s", self.lost)
         return False
 
     def ensure(self) -> None:

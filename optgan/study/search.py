@@ -72,8 +72,7 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
     _check_name(name)
     url = resolve_storage_url(storage_url)
     storage = open_storage(url)
-    existing = {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
-    if stage_study_name(name, "gen") in existing:
+    if _exists(storage, stage_study_name(name, "gen")):
         raise StorageError(f"a search named {name!r} already exists in {redact(url)}; "
                            "pick another name (or `optgan study delete` it)")
     root = pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).resolve()
@@ -98,13 +97,14 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
     """Reopen search `name`; its config comes from storage."""
     url = resolve_storage_url(storage_url)
     storage = open_storage(url, create=False)
-    summaries = {s.study_name: s for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
-    gen = summaries.get(stage_study_name(name, "gen"))
-    if gen is None:
-        known = sorted({n.rsplit(":", 1)[0] for n in summaries if n.endswith(":gen")})
+    try:  # one study by name: summaries of every study cost ~20 ms each on a shared PostgreSQL
+        study_id = storage.get_study_id_from_name(stage_study_name(name, "gen"))
+    except KeyError:
+        summaries = optuna.study.get_all_study_summaries(storage, include_best_trial=False)
+        known = sorted({s.study_name.rsplit(":", 1)[0] for s in summaries if s.study_name.endswith(":gen")})
         hint = f"; known searches: {', '.join(known)}" if known else "; create one with `optgan study create`"
-        raise StorageError(f"no search named {name!r} in {redact(url)}{hint}")
-    attrs: dict[str, Any] = gen.user_attrs
+        raise StorageError(f"no search named {name!r} in {redact(url)}{hint}") from None
+    attrs: dict[str, Any] = storage.get_study_user_attrs(study_id)
     config = study_config_from_dict(json.loads(attrs[keys.CONFIG]))
     return Search(name, config, storage, url, pathlib.Path(attrs[keys.RUN_DIR]))
 
@@ -123,6 +123,14 @@ def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
         if s.datetime_start is not None:
             row["started"] = s.datetime_start.isoformat(timespec="seconds")
     return sorted(rows.values(), key=lambda r: r["name"])
+
+
+def _exists(storage: optuna.storages.RDBStorage, study_name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return False
+    return True
 
 
 def _check_name(name: str) -> None:

@@ -16,10 +16,11 @@ resumed run ends with bitwise the same weights as an uninterrupted one (CPU, sam
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,23 +69,38 @@ def train_final(
     stop_after_iters: int | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train (or resume) G and D in `out_dir`; `scorer=None` builds the metrics evaluator."""
+    """Train (or resume) G and D in `out_dir`; `scorer=None` builds the metrics evaluator.
+
+    `stop_after_iters` (tests) ends the run after that many iterations as a kill would: without
+    saving. `cfg.deterministic` / `cfg.cpu_threads` are applied for the run and restored after.
+    """
+    with _torch_settings(cfg):
+        run = fs.RunState.open(cfg, gen, disc, out_dir)
+        if run.finished:
+            log.info("%s already holds a finished run (%d epochs); nothing to do", out_dir, run.epoch)
+            return _result(run)
+        if scorer is None:
+            scorer = fs.make_scorer(cfg, run.image_set, run.device)
+        try:
+            _Loop(run, scorer, stop_after_iters, progress).execute()
+        except _Stopped:
+            log.info("stopped after %d iterations (test hook); rerun to resume", run.global_iter)
+        return _result(run)
+
+
+@contextlib.contextmanager
+def _torch_settings(cfg: TrainConfig) -> Iterator[None]:
+    """Process-wide torch switches of the run (deterministic kernels, CPU threads), restored on exit."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
     if cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
-    run = fs.RunState.open(cfg, gen, disc, out_dir)
-    if run.finished:
-        log.info("%s already holds a finished run (%d epochs); nothing to do", out_dir, run.epoch)
-        return _result(run)
-    if scorer is None:
-        scorer = fs.make_scorer(cfg, run.image_set, run.device)
-    loop = _Loop(run, scorer, stop_after_iters, progress)
     try:
-        loop.execute()
-    except _Stopped:
-        log.info("stopped after %d iterations (test hook); rerun to resume", run.global_iter)
-    return _result(run)
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0])
+        torch.set_num_threads(saved[1])
 
 
 def _result(run: fs.RunState) -> TrainResult:
@@ -222,16 +238,3 @@ class _Loop:
         bs = self.cfg.metrics.batch_size
         return torch.cat([self._generate(self.grid_z[i : i + bs]) for i in range(0, len(self.grid_z), bs)])
 
-
-def describe_outputs() -> dict[str, Any]:
-    """What a run directory holds (for docs and `--help`)."""
-    from optgan.trainer import final_outputs as fo
-
-    return {
-        fo.CHECKPOINT_LAST: "resumable state: G, EMA G, D, optimisers, RNGs, data position, MMD bound",
-        fo.CHECKPOINT_BEST: "the EMA generator (and G) of the best FID so far",
-        fo.METRICS_CSV: "one row per epoch: losses, learning rates, bound, IS/FID/KID when evaluated",
-        fo.METRICS_JSONL: "the same rows as JSON lines",
-        fo.CURVE_PNG: "losses, FID and IS against epochs",
-        f"{SAMPLES_DIR}/epoch-NNNN.png": "EMA-generator samples from fixed latents",
-    }

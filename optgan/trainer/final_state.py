@@ -21,10 +21,11 @@ from optgan.config.train import TrainConfig
 from optgan.errors import CheckpointError
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import losses
+from optgan.atomic import TMP_PREFIX
 from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, restore_rng
 from optgan.trainer.ema import EMA
 from optgan.trainer.final_metrics import fid_of
-from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST
+from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST, SAMPLES_DIR
 from optgan.trainer.final_setup import (
     DiscSpec,
     arch_record,
@@ -75,6 +76,7 @@ class RunState:
         from optgan.trainer.data import BatchStream, load_images
 
         os.makedirs(out_dir, exist_ok=True)
+        _remove_stale_temp_files(out_dir)
         device = resolve_device(cfg.device)
         image_set = load_images(cfg.data, cfg.widths.img_size)
         header = _header(cfg, gen, disc, image_set)
@@ -207,6 +209,15 @@ class RunState:
             raise CheckpointError(f"{self.last_path} cannot be resumed ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
                                   "use a new --out directory") from e
         log.info("resuming %s at epoch %d, iteration %d", self.out_dir, self.epoch + 1, self.global_iter)
+
+
+def _remove_stale_temp_files(out_dir: str) -> None:
+    """Temporary files of atomic writes that a kill interrupted (one run per directory at a time)."""
+    for folder in (out_dir, os.path.join(out_dir, SAMPLES_DIR)):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name.startswith(TMP_PREFIX):
+                    os.unlink(os.path.join(folder, name))
 
 
 def _header(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, image_set: Any) -> dict[str, Any]:

@@ -1,0 +1,132 @@
+"""`optgan train` / `eval` / `sample` on tiny CPU runs (real classifier metrics), and bad input (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from optgan_cli.main import main
+
+G = "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"
+D = "[[3,0,3,0,2,0,0],[1,0,3,0,1,-1,-1],[3,0,3,0,1,-1,-1]]"
+
+
+def tiny_yaml(tmp: Path, loss: str = "hinge", **extra: str) -> str:
+    """A tiny training config (16 px digits, 2 epochs × 3 iterations, 1-epoch classifier)."""
+    disc = "autogan" if loss == "mmd" else D
+    lines = [
+        "seed: 1", "device: cpu", "deterministic: true", "cpu_threads: 1",
+        "widths: {gf_dim: 16, df_dim: 16, latent_dim: 12, bottom_width: 2}",
+        "data: {name: digits, max_images: 300}",
+        f"disc: '{disc}'", "autogan_df_dim: 8", f"loss: {loss}",
+        "epochs: 2", "iters_per_epoch: 3", "batch_size_g: 8", "batch_size_d: 8", "n_critic: 1",
+        "evaluation: {every_epochs: 1, grid_images: 16}",
+        "metrics: {extractor: classifier, metrics: [IS, FID, KID], num_images: 40, batch_size: 20, "
+        f"kid_subset_size: 20, cache_dir: '{tmp / 'cache'}', classifier: {{epochs: 1, width: 8, feature_dim: 16}}}}",
+    ] + [f"{k}: {v}" for k, v in extra.items()]
+    path = tmp / f"train-{loss}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def one_line_error(r, needle: str) -> None:
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err and needle in err, err
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "mmd"])
+def test_train_eval_sample(tmp_path, loss) -> None:
+    cfg, out = tiny_yaml(tmp_path, loss), tmp_path / "run"
+    r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "finished: 2/2 epochs, 6 iterations" in r.stdout
+    header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"FID_classifier", "IS_classifier", "KID_classifier", "num_images"} <= set(header)
+    assert (out / "learning_curve.png").stat().st_size > 1000
+
+    r = run("eval", str(out), "--num-images", "30", "--json", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    for key in ("IS_classifier", "IS_classifier_std", "FID_classifier", "KID_classifier", "KID_classifier_std"):
+        assert isinstance(report[key], float), key
+    assert report["num_images"] == 30 and report["extractor"] == "classifier"
+    assert report["weights"]["which"] == "ema" and len(report["weights"]["sha256"]) == 64
+    assert report["data"]["name"] == "digits/train" and report["data"]["same_as_training"]
+    again = json.loads(run("eval", str(out / "checkpoint-best.pt"), "-n", "30", "--json").stdout)
+    assert again["FID_classifier"] == report["FID_classifier"]  # same latents, same weights
+    raw = json.loads(run("eval", str(out), "-n", "30", "--json", "--raw").stdout)
+    assert raw["weights"]["which"] == "raw" and raw["weights"]["sha256"] != report["weights"]["sha256"]
+    text = run("eval", str(out), "-n", "30")
+    assert text.exit_code == 0 and "FID" in text.stdout and "classifier features" in text.stdout
+
+    grid = tmp_path / "grid.png"
+    r = run("sample", str(out / "checkpoint-last.pt"), "-n", "9", "-o", str(grid))
+    assert r.exit_code == 0 and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dry_run_and_config_gen_arch(tmp_path) -> None:
+    cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
+    r = run("train", "--config", cfg, "--dry-run", "--set", "epochs=7", "--disc", "simple")
+    assert r.exit_code == 0, r.output
+    assert "epochs: 7" in r.stdout and "disc: simple" in r.stdout and "out: runs/train-hinge-" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "--dry-run"], "no generator: pass --gen-arch"),
+        (["train", "--gen-arch", "nope.json", "--dry-run"], "neither JSON nor an existing file"),
+        (["train", "--gen-arch", D, "--dry-run"], "gen genotype"),
+        (["train", "--gen-arch", G, "--disc", "simple", "--disc-arch", D, "--dry-run"], "not both"),
+        (["train", "--gen-arch", G, "--disc-arch", G, "--dry-run"], "disc genotype"),
+        (["train", "--gen-arch", G, "--set", "widths.latent_dim=13", "--dry-run"], "latent_dim"),
+        (["train", "--gen-arch", G, "--set", "loss=wgan", "--dry-run"], "`loss`"),
+        (["train", "--gen-arch", G, "--config", "missing.yaml"], "config file not found"),
+        (["eval", "missing.pt"], "checkpoint not found"),
+        (["sample", "missing.pt"], "checkpoint not found"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, needle) -> None:
+    one_line_error(run(*args), needle)
+
+
+def test_checkpoints_of_other_kinds_are_refused(tmp_path) -> None:
+    cfg, out = tiny_yaml(tmp_path, epochs="1"), tmp_path / "run"
+    assert run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress").exit_code == 0
+    ck = torch.load(out / "checkpoint-best.pt", weights_only=True)
+
+    other = json.loads(G)
+    other[0][2] = 4  # conv_5x5 instead of conv_1x1: the weights no longer fit
+    ck["arch"]["gen"] = other
+    torch.save(ck, tmp_path / "other-arch.pt")
+    one_line_error(run("sample", str(tmp_path / "other-arch.pt")), "belongs to another architecture")
+    ck["arch"]["gen"] = json.loads(G)
+    ck["arch"]["widths"]["gf_dim"] = 32
+    torch.save(ck, tmp_path / "other-widths.pt")
+    one_line_error(run("eval", str(tmp_path / "other-widths.pt")), "belongs to another architecture")
+
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    one_line_error(run("eval", str(tmp_path / "foreign.pt")), "not an `optgan train` checkpoint")
+    (tmp_path / "garbage.pt").write_bytes(b"garbage")
+    one_line_error(run("sample", str(tmp_path / "garbage.pt")), "cannot read checkpoint")
+    one_line_error(run("eval", str(tmp_path)), "holds no checkpoint-best.pt")
+
+    # resuming the run directory with another generator
+    r = run("train", "--gen-arch", json.dumps(other), "--config", cfg, "--out", str(out), "--no-progress")
+    one_line_error(r, "another architecture")

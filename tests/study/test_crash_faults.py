@@ -1,0 +1,76 @@
+"""The fault-injection hook (`optgan.faults`) and atomic writes (`optgan.atomic`): kills at the
+N-th hit or a delay after it, sleeps, a checkpoint cut mid-write, and no cost when unset."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from _crash_support import KILLED, subprocess_env
+
+from optgan import faults
+from optgan.atomic import atomic_write_bytes, remove_partial_writes
+
+
+def _python(code: str, fault: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=subprocess_env(fault))
+
+
+def test_unset_is_a_no_op_and_cheap() -> None:
+    assert not faults.active()
+    t0 = time.perf_counter()
+    for _ in range(100_000):
+        faults.point("train")
+    assert time.perf_counter() - t0 < 0.5  # ≈ 0.1 µs a call
+
+
+@pytest.mark.parametrize("rule", ["nowhere:1", "train", "train:x", "train:1+y"])
+def test_bad_rules_are_refused(rule: str, monkeypatch) -> None:
+    monkeypatch.setenv(faults.FAULT_ENV, rule)
+    with pytest.raises(ValueError):
+        faults.reload()
+    monkeypatch.delenv(faults.FAULT_ENV)
+    faults.reload()
+
+
+def test_sleep_rule(monkeypatch) -> None:
+    monkeypatch.setenv(faults.FAULT_ENV, "evaluate:sleep=0.05")
+    faults.reload()
+    try:
+        t0 = time.perf_counter()
+        faults.point("evaluate")
+        faults.point("train")
+        assert 0.05 <= time.perf_counter() - t0 < 1
+    finally:
+        monkeypatch.delenv(faults.FAULT_ENV)
+        faults.reload()
+
+
+def test_kill_at_the_nth_hit() -> None:
+    r = _python("from optgan import faults\nfor i in range(3):\n    faults.point('train'); print(i, flush=True)",
+                "evaluate:1,train:2")
+    assert r.returncode == KILLED and r.stdout.split() == ["0"]
+    assert "optgan fault: SIGKILL at train#2" in r.stderr
+
+
+def test_kill_after_a_delay_reports_where_the_run_was() -> None:
+    code = ("import time\nfrom optgan import faults\nfrom optgan.atomic import remove_partial_writes\n"
+            "faults.point('train')\nwhile True:\n    remove_partial_writes('/nonexistent/x')\n")
+    r = _python(code, "train:1+0.2")
+    assert r.returncode == KILLED
+    assert "optgan fault: SIGKILL at train#1+0.2s in atomic.py:" in r.stderr
+
+
+def test_checkpoint_cut_mid_write_keeps_the_old_file(tmp_path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    atomic_write_bytes(path, b"old" * 10)
+    r = _python(f"from optgan.atomic import atomic_write_bytes\natomic_write_bytes({str(path)!r}, b'n' * 1000)",
+                "checkpoint_write:1")
+    assert r.returncode == KILLED
+    assert path.read_bytes() == b"old" * 10
+    (tmp,) = tmp_path.glob(".tmp-*checkpoint.pt")
+    assert tmp.stat().st_size == 500  # half written
+    assert remove_partial_writes(path) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]

@@ -1,0 +1,131 @@
+"""One writer per search: the run lease (`optgan.study.lease`) on SQLite and PostgreSQL —
+refusal naming host and PID, takeover of a dead holder (at once on this host, after heartbeat
+expiry elsewhere, PID reuse detected), `--force-unlock`, and two concurrent `optgan run`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import sqlalchemy as sa
+from _crash_support import (DRY, SMALL, assert_generations_full, assert_same_trials, create, lease_rows,
+                            small_reference, snapshot, start, subprocess_env)
+from click.testing import CliRunner
+
+from optgan.study.lease import Lease, LeaseHeldError, LeaseLostError, _host_key, hold_lease, read_holder
+from optgan.study.storage import open_storage
+from optgan_cli.main import main
+
+
+@pytest.fixture
+def engine(storage_url: str):
+    storage = open_storage(storage_url)
+    yield storage.engine
+    storage.engine.dispose()
+
+
+def _plant(engine, search: str, *, host: str, host_key: str, pid: int, age_s: float,  # noqa: ANN001
+           pid_start: str = "") -> None:
+    """Write a lease row as another process would have."""
+    lease = Lease(engine, search)
+    lease.acquire()  # creates the table and a row, then rewrite it
+    with engine.begin() as conn:
+        now = read_holder(engine, search)[1]
+        conn.execute(sa.text("UPDATE optgan_leases SET host=:h, host_key=:k, pid=:p, pid_start=:s, heartbeat=:t "
+                             "WHERE search=:n"),
+                     {"h": host, "k": host_key, "p": pid, "s": pid_start, "t": now - age_s, "n": search})
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_second_holder_refused_with_host_and_pid(engine, unique_name: str) -> None:
+    with hold_lease(engine, unique_name):
+        with pytest.raises(LeaseHeldError) as e:
+            Lease(engine, unique_name).acquire()
+        msg = str(e.value)
+        assert f"PID {os.getpid()} on host {socket.gethostname()}" in msg and "--force-unlock" in msg
+        assert len(msg.splitlines()) == 1
+    assert read_holder(engine, unique_name)[0] is None  # released
+
+
+def test_dead_holder_on_this_host_taken_over_at_once(engine, unique_name: str) -> None:
+    dead = _dead_pid()
+    _plant(engine, unique_name, host=socket.gethostname(), host_key=_host_key(), pid=dead, age_s=0)
+    lease = Lease(engine, unique_name)
+    previous = lease.acquire()
+    assert previous is not None and previous.pid == dead
+    assert read_holder(engine, unique_name)[0].pid == os.getpid()
+    lease.release()
+
+
+def test_reused_pid_is_a_dead_holder(engine, unique_name: str) -> None:
+    # the parent PID is alive but started at another time than the recorded holder
+    _plant(engine, unique_name, host=socket.gethostname(), host_key=_host_key(), pid=os.getppid(), age_s=0,
+           pid_start="1")
+    assert Lease(engine, unique_name).acquire().pid == os.getppid()
+
+
+def test_other_host_waits_for_heartbeat_expiry(engine, unique_name: str) -> None:
+    _plant(engine, unique_name, host="node-7", host_key="node-7|pid:[1]", pid=4242, age_s=5)
+    with pytest.raises(LeaseHeldError, match="PID 4242 on host node-7"):
+        Lease(engine, unique_name, ttl_s=60).acquire()
+    assert Lease(engine, unique_name, ttl_s=4).acquire().host == "node-7"  # 5 s old > 4 s TTL
+
+
+def test_force_unlock_and_the_old_holder_stops(engine, unique_name: str) -> None:
+    old = Lease(engine, unique_name)
+    old.acquire()
+    new = Lease(engine, unique_name)
+    assert new.acquire(force=True).token == old.token
+    assert not old.beat()
+    with pytest.raises(LeaseLostError, match="lost its lease"):
+        old.ensure()
+    old.release()  # must not delete the new holder's row
+    assert read_holder(engine, unique_name)[0].token == new.token
+    new.release()
+
+
+def test_heartbeat_thread_refreshes(engine, unique_name: str) -> None:
+    with hold_lease(engine, unique_name, ttl_s=0.6) as lease:  # beats every 0.1 s
+        first = read_holder(engine, unique_name)[0].heartbeat
+        time.sleep(0.5)
+        assert read_holder(engine, unique_name)[0].heartbeat > first
+        lease.ensure()
+
+
+def test_cli_refuses_then_force_unlock(storage_url: str, unique_name: str, tmp_path, engine) -> None:
+    create(unique_name, storage_url, DRY, [*SMALL, "gen_stage.rounds=1"], tmp_path / "run")
+    _plant(engine, unique_name, host="node-7", host_key="node-7|pid:[1]", pid=4242, age_s=0)
+    runner = CliRunner()
+    r = runner.invoke(main, ["run", unique_name, "--storage", storage_url])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "is being run by PID 4242 on host node-7" in r.stderr
+    r = runner.invoke(main, ["run", unique_name, "--storage", storage_url, "--force-unlock"])
+    assert r.exit_code == 0, r.stderr
+    assert "stage disc: 1/1 rounds, finished" in r.stdout
+    assert read_holder(engine, unique_name)[0] is None
+
+
+def test_two_concurrent_runs_never_both_write(storage_url: str, unique_name: str, tmp_path) -> None:
+    create(unique_name, storage_url, DRY, SMALL, tmp_path / "run")
+    env = subprocess_env("between_tells:sleep=0.1")  # ≥ 1.6 s of work: the other one arrives meanwhile
+    procs = [start("run", unique_name, "--storage", storage_url, env=env) for _ in range(2)]
+    results = [(p, *p.communicate(timeout=120)) for p in procs]
+    codes = sorted(p.returncode for p, _, _ in results)
+    assert codes == [0, 2], [(p.returncode, err[-800:]) for p, _, err in results]
+    winner = next(p for p, _, _ in results if p.returncode == 0)
+    loser_err = next(err for p, _, err in results if p.returncode == 2)
+    assert loser_err.strip().splitlines()[-1].startswith("error: search ")
+    assert f"is being run by PID {winner.pid} on host {socket.gethostname()}" in loser_err
+    got = snapshot(storage_url, unique_name)
+    assert_same_trials(got, small_reference())
+    assert_generations_full(got, 4)
+    assert lease_rows(storage_url, unique_name) == []
