@@ -31,7 +31,7 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
     """Run (or resume after the last completed round) search NAME.
 
     One process runs a search at a time (a lease in the database); a crashed run is resumed
-    by running this command again (see README "Crashes and resuming").
+    by running this command again (see README 'Crashes and resuming').
     """
     from optgan.runner import resolve_gen_override, run_search
     from optgan.study.lease import hold_lease

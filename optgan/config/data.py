@@ -1,7 +1,7 @@
 """Which images a study trains on: the `data:` section of a study config.
 
 `name` picks the source: `cifar10` / `stl10` (torchvision layouts under `root`, downloaded only
-when `download` is true), `npz` (a file at `path`, format of `README "Data sets"`), `folder` (a folder
+when `download` is true), `npz` (a file at `path`, format of `README 'Data sets'`), `folder` (a folder
 of images at `path`) or `digits` (scikit-learn's bundled 8×8 digits; offline quickstart).
 The loaders live in :mod:`optgan.trainer.data`.
 """

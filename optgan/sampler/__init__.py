@@ -1,7 +1,7 @@
 """② Which genotypes next: the Optuna sampler, crossover, mutation, selection (no torch).
 
 `make_sampler(config, net=...)` is the one way to build the sampler of a study; see
-`README "The evolutionary sampler"` for the semantics (one round = one generation, survivors + children,
+`README 'The evolutionary sampler'` for the semantics (one round = one generation, survivors + children,
 caps on every proposal, deterministic and resume-safe proposals, lineage attrs).
 """
 

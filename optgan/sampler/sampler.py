@@ -1,7 +1,7 @@
 """The optgan sampler: one whole population per round through Optuna's ask/tell.
 
 `OptganSampler` subclasses Optuna's public GA base (`BaseGASampler`) but replaces the parts
-whose stock behaviour does not fit a NAS round (see `README "The evolutionary sampler"`):
+whose stock behaviour does not fit a NAS round (see `README 'The evolutionary sampler'`):
 - the search space is fixed (`infer_relative_search_space` returns the 21 edge distributions
   from the first trial on; the stock intersection space is empty until trials complete),
 - every architecture param comes from `sample_relative` — generation 0 included — and

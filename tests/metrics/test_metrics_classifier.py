@@ -36,7 +36,7 @@ def _blur(images: torch.Tensor) -> torch.Tensor:
 def test_accuracy_well_above_chance(trained: PopulationEvaluator) -> None:
     test = load_cifar("test-2k", 1000)
     acc = classifier_accuracy(trained.extractor.net, test.images, test.labels, torch.device("cpu"))
-    assert acc > 0.25  # chance is 0.10 (the default settings reach ~0.66, see README "Metrics")
+    assert acc > 0.25  # chance is 0.10 (the default settings reach ~0.66, see README 'Metrics')
 
 
 def test_fid_orders_real_blurred_noise_and_keys_are_labelled(trained: PopulationEvaluator) -> None:

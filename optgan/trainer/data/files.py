@@ -29,7 +29,7 @@ __all__ = ["load_npz", "load_folder", "IMAGE_EXTENSIONS"]
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-_NPZ_FIX = "fix: set `data.path` to an .npz with keys images (uint8 N×H×W×3), labels (int, N), classes (str) — see README "Data sets""
+_NPZ_FIX = "fix: set `data.path` to an .npz with keys images (uint8 N×H×W×3), labels (int, N), classes (str) — see README 'Data sets'"
 
 
 def load_npz(path: str) -> RawImages:
