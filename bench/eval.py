@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from optgan.backends import cudnn_autotune
 from optgan.config.metrics import ClassifierConfig, MetricsConfig
 from optgan.metrics import PopulationEvaluator, make_latent_bank, quantize_to_uint8
 from optgan.metrics.reference import stream_images
@@ -78,13 +79,14 @@ def _metrics_for(wanted: str, pool3_only: bool) -> tuple[str, ...]:
     return tuple(m for m in metrics if m != "IS") if pool3_only else metrics
 
 
-def _bench_one(args: argparse.Namespace, extractor: str, mode: str, ref: _Images, held: _Images,
+def _bench_one(args: argparse.Namespace, extractor: str, mode: str, overlap: bool, ref: _Images, held: _Images,
                candidates: list[Any], bank: torch.Tensor, device: torch.device, cache: str) -> dict[str, Any]:
     from optgan.metrics.inception_weights import resolve_inception_weights
 
     pool3 = extractor == "inception" and resolve_inception_weights(args.inception_weights, cache, False).pool3_only
     cfg = MetricsConfig(extractor=extractor, metrics=_metrics_for(args.metrics, pool3), num_images=args.num_images,
-                        batch_size=args.batch_size, mode=mode, compile=not args.no_compile,
+                        batch_size=args.batch_size, mode=mode, compile=not args.no_compile, overlap=overlap,
+                        cudnn_benchmark=not args.no_cudnn_benchmark,
                         inception_weights=args.inception_weights, inception_download=False, cache_dir=cache,
                         kid_subset_size=min(1000, args.num_images, len(ref.images)), is_splits=min(10, args.num_images),
                         classifier=ClassifierConfig(epochs=args.classifier_epochs))
@@ -157,11 +159,16 @@ def main() -> None:
     p.add_argument("--gf-dim", type=int, default=256)
     p.add_argument("--real-images", type=int, default=None, help="use this many real images (evenly spaced)")
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--no-cudnn-benchmark", action="store_true", help="cuDNN's heuristic conv algorithms, no autotuning")
+    p.add_argument("--overlap", choices=["off", "on", "both"], default=None,
+                   help="generator on a side stream ahead of the extractor (`metrics.overlap`); "
+                        "default: both on CUDA (results `…/overlap`), off on the CPU")
     p.add_argument("--generator-precision", choices=["bf16", "fp32"], default="bf16",
                    help="CUDA: bf16 autocast for the generator, as the search's candidates run "
                         "(optgan.trainer.pairing.Candidate); fp32 = PyTorch's default flags")
     args = p.parse_args()
     device = torch.device(args.device)
+    overlaps = {"off": [False], "on": [True], "both": [False, True]}[args.overlap or ("both" if device.type == "cuda" else "off")]
     ref, held = _load(args.data, args.real_images)
     widths = Widths(gf_dim=args.gf_dim)
     g = build_supernet_g(widths, generator=torch.Generator().manual_seed(0)).to(device).eval()
@@ -169,14 +176,16 @@ def main() -> None:
         set_channels_last(g)
     rng = np.random.default_rng(0)
     candidates = [functools.partial(g, genotype=random_genotype("gen", rng)) for _ in range(args.candidates)]
-    if device.type == "cuda" and args.generator_precision == "bf16":
-        candidates = [_bf16(c) for c in candidates]
+    if device.type == "cuda":
+        candidates = [_as_in_search(c, args.generator_precision == "bf16", not args.no_cudnn_benchmark)
+                      for c in candidates]
     bank = make_latent_bank(args.num_images, widths.latent_dim, seed=0)
     with torch.no_grad():
         _, gen_s = _timed(lambda: [candidates[0](z.to(device)) for z in bank.split(args.batch_size)], device)
     out: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "widths": vars(widths) if hasattr(widths, "__dict__") else str(widths),
+        "cudnn_benchmark": not args.no_cudnn_benchmark,
         "generator": "untrained SuperNet-G, random subnets (optgan.supernet), "
                      + ("bf16 autocast (as in the search)" if device.type == "cuda" and args.generator_precision == "bf16"
                         else "PyTorch default precision flags"),
@@ -189,9 +198,11 @@ def main() -> None:
             for mode in args.modes.split(","):
                 if extractor == "classifier" and mode == "fast":
                     continue  # the classifier always runs in fp32 (it is tiny): fast = exact
-                out["results"][f"{extractor}/{mode}"] = _bench_one(args, extractor, mode, ref, held, candidates,
-                                                                   bank, device, cache)
-                _write(args.out, out)
+                for overlap in overlaps:
+                    key = f"{extractor}/{mode}" + ("/overlap" if overlap else "")
+                    out["results"][key] = _bench_one(args, extractor, mode, overlap, ref, held, candidates,
+                                                     bank, device, cache)
+                    _write(args.out, out)
         _deviations(out["results"])
         if "inception" in args.extractors and args.naive_candidates > 0:
             exact = out["results"].get("inception/exact", {})
@@ -203,11 +214,12 @@ def main() -> None:
     print(json.dumps(out, indent=2))
 
 
-def _bf16(candidate: Any) -> Any:
-    """The candidate under bf16 autocast, returning float32 images (what the search does on CUDA)."""
+def _as_in_search(candidate: Any, bf16: bool, autotune: bool) -> Any:
+    """The candidate as the search runs it on CUDA (optgan.trainer.pairing.Candidate): bf16 autocast
+    (unless `--generator-precision fp32`), cuDNN autotuning, float32 contiguous images."""
     def run(z: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            return candidate(z).float()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16), cudnn_autotune(autotune):
+            return candidate(z).float().contiguous()
     return run
 
 
@@ -218,15 +230,20 @@ def _write(path: str | None, out: dict[str, Any]) -> None:
 
 
 def _deviations(results: dict[str, dict[str, Any]]) -> None:
-    """Relative FID deviation of each `fast` result from the `exact` one of the same extractor."""
-    for key, fast in results.items():
+    """Relative FID deviation of each `fast` result from the `exact` one of the same extractor, and
+    of each `…/overlap` result from its sequential twin (expected: 0, the same kernels run)."""
+    rel = lambda a, b: abs(a - b) / abs(b)  # noqa: E731
+    for key, res in results.items():
         exact = results.get(key.replace("/fast", "/exact"))
-        if not key.endswith("/fast") or exact is None:
-            continue
-        rel = lambda a, b: abs(a - b) / abs(b)  # noqa: E731
-        fast["fid_rel_deviation_held_out_real"] = rel(fast["fid_held_out_real"], exact["fid_held_out_real"])
-        fast["fid_rel_deviation_candidates_max"] = max(
-            rel(a, b) for a, b in zip(fast["fid_candidates"], exact["fid_candidates"]))
+        if "/fast" in key and exact is not None:
+            res["fid_rel_deviation_held_out_real"] = rel(res["fid_held_out_real"], exact["fid_held_out_real"])
+            res["fid_rel_deviation_candidates_max"] = max(
+                rel(a, b) for a, b in zip(res["fid_candidates"], exact["fid_candidates"]))
+        sequential = results.get(key.removesuffix("/overlap"))
+        if key.endswith("/overlap") and sequential is not None:
+            res["fid_rel_difference_vs_sequential_max"] = max(
+                rel(a, b) for a, b in zip(res["fid_candidates"], sequential["fid_candidates"]))
+            res["speedup_vs_sequential"] = round(sequential["seconds_population"] / res["seconds_population"], 3)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
         for r in st["rounds"]:
             best = "  ".join(f"{k}={v:.4g}" for k, v in r["best"].items())
             mean = "  ".join(f"{k}={v:.4g}" for k, v in r["mean"].items())
-            click.echo(f"  round {r['generation'] + 1:>3}: {r['complete']} ok, {r['failed']} failed | best {best} | mean {mean}")
+            took = f" | {r['seconds']['total']:.1f} s" if r["seconds"] else ""
+            click.echo(f"  round {r['generation'] + 1:>3}: {r['complete']} ok, {r['failed']} failed | best {best} | "
+                       f"mean {mean}{took}")
         for p in st["pareto"]:
             vals = "  ".join(f"{k}={v:.4g}" for k, v in p["values"].items() if v is not None)
             click.echo(f"  pareto: trial {p['trial']:>4}  {vals}")

@@ -19,6 +19,9 @@ RUN_DIR = "optgan:run_dir"
 #: study name of the other stage of the same search
 LINKED_STUDY = "optgan:linked_study"
 
+#: study user attr prefix: + str(round) -> {phase: seconds, "total": seconds} of that round
+ROUND_SECONDS_PREFIX = "optgan:round_seconds:"
+
 # ---------------------------------------------------------------- trial user attrs (lineage)
 #: generation (round) a trial belongs to: 0, 1, ...
 GENERATION = "optgan:generation"

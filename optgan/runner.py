@@ -21,6 +21,7 @@ from optgan.engines import Engine, Evaluation, make_engine
 from optgan.errors import OptganError
 from optgan.search_space import Genotype, count_flops, count_params, param_distributions
 from optgan.study.round_artifacts import record_round, record_trial_artifacts
+from optgan.study.round_timing import RoundTimer, save_round_seconds
 from optgan.study.search import Search
 
 __all__ = ["StageResult", "run_stage", "run_search", "population_trials"]
@@ -77,18 +78,26 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
         faults.point("warmup")
         engine.prepare()
     for rnd in range(start, stop):
-        trials = population_trials(study, rnd, search.config.sampler.population_size, net)
+        timer = RoundTimer()
+        with timer.phase("ask"):
+            trials = population_trials(study, rnd, search.config.sampler.population_size, net)
         population = [Genotype.from_params(net, t.params) for t in trials]
         log.info("stage %s round %d/%d: training %d candidates", stage, rnd + 1, total, len(population))
         faults.point("train")
-        engine.train(population)
+        with timer.phase("train"):
+            engine.train(population)
         faults.point("evaluate")
-        evaluations = engine.evaluate(population)
-        _tell(study, trials, population, evaluations, search, engine)
-        record_round(search, stage, study, rnd)
-        engine.end_round(population, evaluations)
-        engine.save(rounds_done=rnd + 1)
-        log.info("stage %s round %d/%d done", stage, rnd + 1, total)
+        with timer.phase("evaluate"):
+            evaluations = engine.evaluate(population)
+        with timer.phase("tell"):
+            _tell(study, trials, population, evaluations, search, engine)
+        with timer.phase("pictures"):
+            record_round(search, stage, study, rnd)
+        with timer.phase("checkpoint"):
+            engine.end_round(population, evaluations)
+            engine.save(rounds_done=rnd + 1)
+        save_round_seconds(study, rnd, timer)
+        log.info("stage %s round %d/%d done in %s", stage, rnd + 1, total, timer.describe())
     return StageResult(stage, start, max(start, stop), total)
 
 

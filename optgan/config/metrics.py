@@ -81,6 +81,12 @@ class MetricsConfig:
     mode: Literal["exact", "fast"] = "exact"
     fast_precision: Literal["bf16", "tf32"] = "bf16"
     compile: bool = True
+    #: let cuDNN time the extractor's conv algorithms once per shape and keep the fastest (CUDA only;
+    #: `exact` stays IEEE fp32, only the summation order of a conv may change)
+    cudnn_benchmark: bool = True
+    #: CUDA: run each candidate's generator on a side stream, one batch ahead of the extractor
+    #: (same numbers; off until bench/eval.py has measured it on a GPU)
+    overlap: bool = False
     #: cache folder; None = DEFAULT_METRICS_CACHE
     cache_dir: str | None = None
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)

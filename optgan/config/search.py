@@ -30,6 +30,8 @@ class _StageCommon:
     channels_last: bool = True
     #: replay one CUDA graph per population member / pair during rounds (CUDA only)
     cuda_graphs: bool = True
+    #: let cuDNN time its conv algorithms once per shape and keep the fastest (CUDA only)
+    cudnn_benchmark: bool = True
 
     def _check(self, stage: str) -> None:
         check_range(f"{stage}.rounds", self.rounds, low=1)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+from optgan.backends import cudnn_autotune, tf32_allowed
 from optgan.errors import MetricsError
 
 if TYPE_CHECKING:
@@ -96,37 +97,18 @@ def create_extractor(
 @contextlib.contextmanager
 def fp32_precision(tf32: bool) -> Iterator[None]:
     """Force IEEE fp32 (`tf32=False`) or allow TF32 for CUDA convs and matmuls; restored on exit."""
-    try:
-        saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    except RuntimeError:  # the caller set flags through the per-backend API (torch ≥ 2.9): use it
-        with _fp32_precision_new_api(tf32):
-            yield
-        return
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
-    try:
+    with tf32_allowed(tf32):
         yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @contextlib.contextmanager
-def _fp32_precision_new_api(tf32: bool) -> Iterator[None]:
-    knobs = (torch.backends.cudnn.conv, torch.backends.cudnn.rnn, torch.backends.cuda.matmul)
-    saved = [k.fp32_precision for k in knobs]
-    for k in knobs:
-        k.fp32_precision = "tf32" if tf32 else "ieee"
-    try:
-        yield
-    finally:
-        for k, v in zip(knobs, saved):
-            k.fp32_precision = v
+def precision(mode: str, fast_precision: str, device: torch.device, *, autotune: bool = False) -> Iterator[None]:
+    """`exact`: IEEE fp32. `fast` on CUDA: bf16 autocast or TF32 (on the CPU `fast` = `exact`).
 
-
-@contextlib.contextmanager
-def precision(mode: str, fast_precision: str, device: torch.device) -> Iterator[None]:
-    """`exact`: IEEE fp32. `fast` on CUDA: bf16 autocast or TF32 (on the CPU `fast` = `exact`)."""
+    `autotune`: cuDNN picks conv algorithms by timing them (see :func:`optgan.backends.cudnn_autotune`).
+    """
     fast = mode == "fast" and device.type == "cuda"
-    with fp32_precision(tf32=fast and fast_precision == "tf32"):
+    with fp32_precision(tf32=fast and fast_precision == "tf32"), cudnn_autotune(autotune and device.type == "cuda"):
         if fast and fast_precision == "bf16":
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 yield

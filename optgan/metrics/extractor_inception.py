@@ -37,7 +37,8 @@ class InceptionExtractor(FeatureExtractor):
     feature_dim = 2048
 
     def __init__(self, weights: InceptionWeights, device: torch.device, *, want_logits: bool,
-                 mode: str = "exact", fast_precision: str = "bf16", compile: bool = False) -> None:
+                 mode: str = "exact", fast_precision: str = "bf16", compile: bool = False,
+                 cudnn_benchmark: bool = False) -> None:
         super().__init__(device)
         if want_logits and weights.pool3_only:
             raise MetricsError(IS_NEEDS_FULL_WEIGHTS.format(source=weights.source))
@@ -45,6 +46,7 @@ class InceptionExtractor(FeatureExtractor):
             log.warning("`metrics.mode` fast needs CUDA; running the exact fp32 mode on %s", device)
             mode = "exact"
         self.weights, self.mode, self.fast_precision = weights, mode, fast_precision
+        self.cudnn_benchmark = cudnn_benchmark
         self.has_logits = want_logits
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3  # slow import: lazy
 
@@ -76,7 +78,7 @@ class InceptionExtractor(FeatureExtractor):
             self._pad_to = max(self._pad_to, n)
             if n < self._pad_to:  # a short last batch: pad instead of compiling another graph
                 images = torch.cat([images, images.new_zeros((self._pad_to - n, *images.shape[1:]))])
-        with precision(self.mode, self.fast_precision, self.device):
+        with precision(self.mode, self.fast_precision, self.device, autotune=self.cudnn_benchmark):
             out = self._forward(images)
         features = out[0][:n].float()
         logits = out[1][:n].float() if self.has_logits else None
@@ -86,7 +88,8 @@ class InceptionExtractor(FeatureExtractor):
 def _factory(cfg: MetricsConfig, device: torch.device, train_images: RealImages | None, progress: bool) -> InceptionExtractor:
     weights = resolve_inception_weights(cfg.inception_weights, cfg.resolved_cache_dir, cfg.inception_download)
     return InceptionExtractor(weights, device, want_logits="IS" in cfg.metrics, mode=cfg.mode,
-                              fast_precision=cfg.fast_precision, compile=cfg.compile)
+                              fast_precision=cfg.fast_precision, compile=cfg.compile,
+                              cudnn_benchmark=cfg.cudnn_benchmark)
 
 
 register_extractor("inception", _factory)

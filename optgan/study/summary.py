@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from optgan.study.results import choose_best, completed_rounds, pareto_trials, round_summaries, trial_record
+from optgan.study.round_timing import round_seconds
 from optgan.study.search import STAGES, Search
 from optgan.study.storage import redact
 
@@ -21,13 +22,14 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     done = completed_rounds(study, cfg.sampler.population_size)
     rounds = round_summaries(study, cfg.objectives, cfg.directions)
     front = [trial_record(t, net, cfg.objectives) for t in pareto_trials(study)]
+    seconds = round_seconds(study)
     return {
         "stage": stage,
         "study": study.study_name,
         "rounds_done": len(done),
         "rounds_total": total,
         "rounds": [{"generation": r.round, "complete": r.n_complete, "failed": r.n_failed,
-                    "best": r.best, "mean": r.mean} for r in rounds],
+                    "best": r.best, "mean": r.mean, "seconds": seconds.get(r.round)} for r in rounds],
         "pareto": front,
     }
 

@@ -99,7 +99,7 @@ def build_search_trainer(
             f"images are {images.img_size}×{images.img_size} but `widths.bottom_width` = {widths.bottom_width} "
             f"makes {widths.img_size}×{widths.img_size}; load the data at that size or change the widths"
         )
-    precision = Precision.resolve(device, cfg.precision, cfg.channels_last, cfg.cuda_graphs)
+    precision = Precision.resolve(device, cfg.precision, cfg.channels_last, cfg.cuda_graphs, cfg.cudnn_benchmark)
     rng = np.random.default_rng(stage_seed(seed, stage, _ARCH))
     stream = BatchStream(images.images, cfg.batch_size_d, _torch_gen(stage_seed(seed, stage, _DATA)), device)
     runner = BlockRunner(

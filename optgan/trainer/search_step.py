@@ -28,6 +28,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from optgan.backends import cudnn_autotune, tf32_allowed
 from optgan.trainer.data import BatchStream
 from optgan.trainer.losses import hinge_d_loss, hinge_g_loss
 
@@ -55,36 +56,22 @@ class Precision:
     dtype: Literal["fp32", "tf32", "bf16"] = "fp32"
     channels_last: bool = False
     cuda_graphs: bool = False
+    cudnn_benchmark: bool = False
 
     @staticmethod
-    def resolve(device: torch.device, precision: str, channels_last: bool, cuda_graphs: bool) -> Precision:
-        """`auto` = bf16 on CUDA, fp32 elsewhere; channels-last and graphs apply on CUDA only."""
+    def resolve(device: torch.device, precision: str, channels_last: bool, cuda_graphs: bool,
+                cudnn_benchmark: bool = True) -> Precision:
+        """`auto` = bf16 on CUDA, fp32 elsewhere; channels-last, graphs and autotuning apply on CUDA only."""
         cuda = device.type == "cuda"
         dtype = ("bf16" if cuda else "fp32") if precision == "auto" else precision
-        return Precision(dtype, channels_last and cuda, cuda_graphs and cuda)  # type: ignore[arg-type]
+        return Precision(dtype, channels_last and cuda, cuda_graphs and cuda,  # type: ignore[arg-type]
+                         cudnn_benchmark and cuda)
 
     @contextlib.contextmanager
     def backend_flags(self) -> Iterator[None]:
-        """TF32 off for `fp32`, on otherwise, for the body (process-global flags: restored after)."""
-        allow = self.dtype != "fp32"
-        try:
-            saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-        except RuntimeError:  # someone set the per-backend API (torch ≥ 2.9); reading the legacy flags fails
-            knobs = (torch.backends.cudnn.conv, torch.backends.cuda.matmul)
-            old = [k.fp32_precision for k in knobs]
-            for k in knobs:
-                k.fp32_precision = "tf32" if allow else "ieee"
-            try:
-                yield
-            finally:
-                for k, v in zip(knobs, old):
-                    k.fp32_precision = v
-            return
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allow
-        try:
+        """TF32 off for `fp32`, on otherwise; cuDNN autotuning when `cudnn_benchmark` (restored after)."""
+        with tf32_allowed(self.dtype != "fp32"), cudnn_autotune(self.cudnn_benchmark):
             yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
     def autocast(self, device: torch.device, cache: bool = True) -> torch.autocast:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.dtype == "bf16", cache_enabled=cache)
@@ -225,7 +212,10 @@ class BlockRunner:
         pair.opt_g.zero_grad(set_to_none=True)
         pair.opt_d.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool, stream=self._side):
+        # cuDNN's plan cache is shared by both modes: the eager first block tuned every shape; with
+        # autotuning off, a shape it somehow missed gets a heuristic plan instead of a timing run
+        # (which would synchronise and break the capture)
+        with cudnn_autotune(False), torch.cuda.graph(graph, pool=self._pool, stream=self._side):
             self._block(pair, cache=False)  # autocast's weight cache must be off during capture
         return graph
 

@@ -162,6 +162,42 @@ def test_cuda_matches_cpu(tmp_path: Path) -> None:
         assert a.values[key] == pytest.approx(b.values[key], rel=1e-4, abs=1e-6), key
 
 
+def test_overlap_is_a_no_op_on_the_cpu(tmp_path: Path) -> None:
+    z = make_latent_bank(40, 8, 0)
+    plain = _evaluator(tmp_path).evaluate([TinyGenerator()], z)[0]
+    ev = _evaluator(tmp_path, overlap=True)
+    assert ev._gen_stream is None
+    assert ev.evaluate([TinyGenerator()], z)[0].values == plain.values
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_overlap_equals_sequential_and_keeps_nan_handling(tmp_path: Path) -> None:
+    z = make_latent_bank(200, 8, 0)
+    real = random_images(64)
+    gens = [TinyGenerator(seed=s).cuda() for s in range(3)]
+    evs = [PopulationEvaluator(_cfg(tmp_path, num_images=200, overlap=o), real, "cuda",
+                               extractor=PoolExtractor("cuda"), progress=False) for o in (False, True)]
+    assert evs[0]._gen_stream is None and evs[1]._gen_stream is not None
+    seq, ovl = (ev.evaluate([*gens, _NanLate(gens[0], after=3)], z) for ev in evs)
+    for a, b in zip(seq[:3], ovl[:3]):
+        assert a.ok and b.ok
+        for key in a.values:
+            assert b.values[key] == pytest.approx(a.values[key], rel=1e-6, abs=1e-9), key
+    assert not seq[3].ok and not ovl[3].ok and ovl[3].reason == seq[3].reason
+
+
+class _NanLate:
+    """A candidate whose batches turn NaN after the first `after` (a late failure)."""
+
+    def __init__(self, gen: torch.nn.Module, after: int) -> None:
+        self.gen, self.after, self.calls = gen, after, 0
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        x = self.gen(z)
+        return x * float("nan") if self.calls > self.after else x
+
+
 def test_kid_subset_larger_than_reference_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MetricsError, match="kid_subset_size"):
         _evaluator(tmp_path, real=random_images(16), kid_subset_size=20)

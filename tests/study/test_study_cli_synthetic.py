@@ -45,6 +45,10 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
     gen, disc = st["stages"]
     assert [x["generation"] for x in gen["rounds"]] == [0, 1, 2] and all(x["complete"] == 8 for x in gen["rounds"])
     assert disc["rounds_done"] == 2 and gen["pareto"]
+    for r in gen["rounds"] + disc["rounds"]:  # every round's phases were timed and stored
+        assert set(r["seconds"]) == {"ask", "train", "evaluate", "tell", "pictures", "checkpoint", "total"}
+        assert r["seconds"]["total"] == pytest.approx(sum(v for k, v in r["seconds"].items() if k != "total"), abs=1e-3)
+    assert " s\n" in ok("status", unique_name, *s).stdout  # the text view shows each round's seconds
 
     best = json.loads(ok("best", unique_name, "--stage", "gen", "--json", *s).stdout)
     assert best["chosen"] in [p["trial"] for p in best["pareto"]]

@@ -1,0 +1,62 @@
+"""Process-global CUDA backend switches, set for a block of code and restored on exit.
+
+The trainer and the metrics both need them: TF32 on or off for fp32 convolutions and matmuls
+(`exact` scores and the `fp32` training path are IEEE fp32 whatever the caller set), and cuDNN's
+autotuner (`torch.backends.cudnn.benchmark`: every conv shape is timed once against cuDNN's
+algorithms and the fastest is kept; the networks here have a handful of fixed shapes, so the
+timing is paid once per shape). Both settings change nothing on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+__all__ = ["tf32_allowed", "cudnn_autotune"]
+
+
+@contextlib.contextmanager
+def tf32_allowed(allow: bool) -> Iterator[None]:
+    """TF32 for CUDA fp32 convs and matmuls (`allow`) or IEEE fp32 (`not allow`), for the body."""
+    try:
+        saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    except RuntimeError:  # the caller set flags through the per-backend API (torch ≥ 2.9): use it
+        with _tf32_allowed_new_api(allow):
+            yield
+        return
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allow
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@contextlib.contextmanager
+def _tf32_allowed_new_api(allow: bool) -> Iterator[None]:
+    knobs = (torch.backends.cudnn.conv, torch.backends.cudnn.rnn, torch.backends.cuda.matmul)
+    saved = [k.fp32_precision for k in knobs]
+    for k in knobs:
+        k.fp32_precision = "tf32" if allow else "ieee"
+    try:
+        yield
+    finally:
+        for k, v in zip(knobs, saved):
+            k.fp32_precision = v
+
+
+@contextlib.contextmanager
+def cudnn_autotune(enabled: bool) -> Iterator[None]:
+    """`torch.backends.cudnn.benchmark = enabled` for the body (restored after).
+
+    Autotuned algorithms are IEEE-exact kernels too (TF32 stays governed by :func:`tf32_allowed`),
+    but a different algorithm may sum in a different order: results can differ in the last bits
+    from the heuristic's choice, as they can between two GPUs.
+    """
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved

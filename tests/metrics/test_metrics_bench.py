@@ -1,0 +1,30 @@
+"""`bench/eval.py` runs on the CPU (small widths, real images) and reports every figure it promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from _shared_data import shared_data_dir
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "eval.py"
+
+
+def test_bench_runs_on_cpu_and_compares_overlap_with_sequential(tmp_path: Path) -> None:
+    data = shared_data_dir("cifar10", "test-2k.npz")
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(BENCH), "--device", "cpu", "--data", str(data), "--real-images", "120",
+           "--candidates", "2", "--num-images", "40", "--batch-size", "20", "--extractors", "classifier",
+           "--classifier-epochs", "1", "--gf-dim", "16", "--overlap", "both", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(proc.stdout)
+    assert json.loads(out.read_text()) == res
+    assert set(res["results"]) == {"classifier/exact", "classifier/exact/overlap"}
+    seq, ovl = res["results"]["classifier/exact"], res["results"]["classifier/exact/overlap"]
+    for r in (seq, ovl):
+        assert r["images_per_s_end_to_end"] > 0 and r["seconds_population"] > 0 and len(r["fid_candidates"]) == 2
+    assert ovl["fid_rel_difference_vs_sequential_max"] == 0.0  # the CPU has no side stream: same path
+    assert ovl["speedup_vs_sequential"] > 0 and res["generator_only_images_per_s"] > 0
