@@ -8,17 +8,17 @@ n_critic 1, `simple` D) in the warm-up phase (a new random architecture every it
 and the round phase (P = 32 members; CUDA graphs replayed per member on the fast path), for the
 fast path (bf16 autocast + channels-last [+ graphs]) and the plain fp32 path (TF32 off). It also
 trains both paths from the same seed for a few hundred iterations (half warm-up, half round) and
-compares their loss curves, and estimates the seconds per round at P = 32 (training at the
-measured rate for 10 epochs of 50,000 images at batch 40 = 12,500 iterations, plus generating
-the 5,000 evaluation images of every member; the metrics themselves are not timed yet — see
-`round_seconds.note`). `--blocks N` makes every phase at most N blocks (the CI smoke test).
+compares their loss curves. Last, it runs two real rounds of stage `gen` through the runner
+(P members asked from an SQLite study, trained, scored with the metrics evaluator, told, round
+pictures, checkpoint) and reports the second round's phases as measured (`round_seconds`) and
+scaled to a paper round (10 epochs of 50,000 images at batch 40 = 12,500 iterations, 5,000
+images per member). `--blocks N` makes every phase at most N blocks (the CI smoke test).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
@@ -49,23 +49,26 @@ class _Plan:
     blocks: int  # timed blocks per phase
     fp32_blocks: int
     compare_steps: int
-    eval_images: int  # images generated per member for the round estimate
+    eval_images: int  # images generated and scored per member in the whole-round measurement
+    round_iters: int  # iterations trained per round in the whole-round measurement
     population: int = 32
 
 
-GPU_PLAN = _Plan(Widths(), 40, 80, 50_000, 400, 1500, 300, 400, 5000)
-CPU_PLAN = _Plan(Widths(gf_dim=16, df_dim=16, latent_dim=12, bottom_width=2), 8, 16, 512, 2, 8, 6, 16, 50)
+GPU_PLAN = _Plan(Widths(), 40, 80, 50_000, 400, 1500, 300, 400, 5000, 500)
+CPU_PLAN = _Plan(Widths(gf_dim=16, df_dim=16, latent_dim=12, bottom_width=2), 8, 16, 512, 2, 8, 6, 16, 50, 4)
 
 
 def _images(plan: _Plan, path: str | None) -> ImageSet:
     side = plan.widths.img_size
+    labels = None
     if path:
-        arr = np.load(path)["images"]
-        images = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()[:, :, :side, :side]
+        d = np.load(path)
+        images = torch.from_numpy(d["images"]).permute(0, 3, 1, 2).contiguous()[:, :, :side, :side]
+        labels = torch.from_numpy(d["labels"].astype(np.int64)) if "labels" in d else None
     else:
         gen = torch.Generator().manual_seed(0)
         images = torch.randint(0, 256, (plan.num_images, 3, side, side), dtype=torch.uint8, generator=gen)
-    return ImageSet(images.contiguous(), None, None, "bench", "bench")
+    return ImageSet(images.contiguous(), labels, None, "bench", "bench")
 
 
 def _trainer(plan: _Plan, images: ImageSet, device: torch.device, precision: str, channels_last: bool,
@@ -131,16 +134,67 @@ def _compare(curves: dict[str, list[tuple[float, float]]], window: int) -> dict[
     }
 
 
-def _generation_seconds(trainer: SearchTrainer, population: list, images: int, device: torch.device) -> float:
-    latent = trainer.runner._buf.z_g.shape[1]  # = widths.latent_dim
-    batch = min(250, images)
+def _whole_round(plan: _Plan, images: ImageSet, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    """Two real rounds of stage `gen` through `optgan.runner` (SQLite study, P members, metrics,
+    pictures, checkpoint); the second round's measured phases, and a paper-round estimate.
 
-    def gen_all() -> None:
-        for cand in trainer.candidates(population):
-            for _ in range(math.ceil(images / batch)):
-                cand(torch.randn(batch, latent, device=device))
+    The rounds train `round_iters` iterations each (the training rate is measured above);
+    evaluation, tell, pictures and checkpoint are measured as they are. Scores come from the
+    Inception extractor when `--inception-weights` is given, else from the classifier extractor
+    (trained on the bench images; random images get random labels: timing only).
+    """
+    import tempfile
 
-    return _timed(device, gen_all)[0]
+    from optgan.config.base import to_dict
+    from optgan.config.study import study_config_from_dict
+    from optgan.runner import run_search
+    from optgan.study.round_timing import round_seconds
+    from optgan.study.search import create_search
+
+    with tempfile.TemporaryDirectory(prefix="optgan-bench-round-") as tmp:
+        x = images.images.permute(0, 2, 3, 1).numpy()
+        labels = (images.labels.numpy() if images.labels is not None
+                  else np.random.default_rng(0).integers(0, 10, len(x)))
+        np.savez(f"{tmp}/images.npz", images=x, labels=labels)
+        inception = args.inception_weights is not None
+        metrics: dict[str, Any] = {
+            "extractor": "inception" if inception else "classifier", "num_images": plan.eval_images,
+            "batch_size": min(500, plan.eval_images), "mode": args.metrics_mode, "cache_dir": f"{tmp}/cache",
+            "inception_weights": args.inception_weights, "inception_download": False,
+            "is_splits": min(10, plan.eval_images), "classifier": {"epochs": 1},
+        }
+        if inception:
+            from optgan.metrics.inception_weights import resolve_inception_weights
+
+            pool3 = resolve_inception_weights(args.inception_weights, f"{tmp}/cache", False).pool3_only
+            metrics["metrics"] = ["FID"] if pool3 else ["IS", "FID"]
+        objectives = [*metrics.get("metrics", ["IS", "FID"]), "params_M"]
+        stage = to_dict(GenStageConfig(batch_size_d=plan.batch_d, batch_size_g=plan.batch_g, warmup_epochs=0,
+                                       rounds=2, epochs_per_round=1, iters_per_epoch=plan.round_iters))
+        cfg = study_config_from_dict({
+            "seed": 0, "device": str(device), "widths": to_dict(plan.widths), "objectives": objectives,
+            "data": {"name": "npz", "path": f"{tmp}/images.npz"}, "metrics": metrics,
+            "sampler": {"population_size": plan.population}, "gen_stage": stage,
+        })
+        search = create_search("bench", cfg, f"sqlite:///{tmp}/optgan.db", f"{tmp}/run")
+        run_search(search, ["gen"], max_rounds=2)
+        rounds = round_seconds(search.study("gen"))
+    measured = rounds[1]  # the second round: graphs captured and caches warm, as in a long search
+    paper_iters = EPOCHS_PER_ROUND * (GPU_PLAN.num_images // GPU_PLAN.batch_d)
+    scale_train = paper_iters / plan.round_iters
+    scale_eval = GPU_PLAN.eval_images / plan.eval_images
+    rest = sum(v for k, v in measured.items() if k not in ("train", "evaluate", "total"))
+    estimate = {"train": measured["train"] * scale_train, "evaluate": measured["evaluate"] * scale_eval,
+                "ask_tell_pictures_checkpoint": rest}
+    return {
+        "measured_round": {k: round(v, 3) for k, v in measured.items()},
+        "measured_with": {"population": plan.population, "iterations": plan.round_iters,
+                          "images_per_member": plan.eval_images, "extractor": metrics["extractor"],
+                          "metrics_mode": args.metrics_mode, "objectives": objectives, "storage": "sqlite"},
+        "paper_round_estimate_s": {k: round(v, 1) for k, v in estimate.items()} | {
+            "total": round(sum(estimate.values()), 1), "iterations": paper_iters,
+            "images_per_member": GPU_PLAN.eval_images},
+    }
 
 
 def _profile(trainer: SearchTrainer, device: torch.device, population: list, path: str) -> None:
@@ -174,7 +228,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--data", default=None, help=".npz with `images` (N×H×W×3 uint8); default: random")
     ap.add_argument("--blocks", type=int, default=None, help="timed iterations per phase")
     ap.add_argument("--compare-steps", type=int, default=None)
-    ap.add_argument("--skip", default="", help="comma list of: fp32,compare,generation")
+    ap.add_argument("--skip", default="", help="comma list of: fp32,compare,round")
+    ap.add_argument("--inception-weights", default=None,
+                    help="whole round: score with Inception (these weights); default: the classifier extractor")
+    ap.add_argument("--metrics-mode", choices=["exact", "fast"], default="exact", help="whole round: metrics.mode")
     ap.add_argument("--variants", default="auto+cl", help="CUDA only: extra paths, precision[+cl][+graphs], comma list")
     ap.add_argument("--profile", default=None, help="CUDA only: write a torch.profiler table to this file")
     args = ap.parse_args(argv)
@@ -182,7 +239,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plan = GPU_PLAN if device.type == "cuda" else CPU_PLAN
     if args.blocks:  # a short run (CI smoke test): every phase at most `--blocks` blocks
         plan = replace(plan, blocks=args.blocks, fp32_blocks=min(plan.fp32_blocks, args.blocks),
-                       warm_blocks=min(plan.warm_blocks, args.blocks), eval_images=min(plan.eval_images, 10))
+                       warm_blocks=min(plan.warm_blocks, args.blocks), eval_images=min(plan.eval_images, 20),
+                       population=min(plan.population, 8), round_iters=min(plan.round_iters, args.blocks))
     plan = replace(plan, compare_steps=args.compare_steps or plan.compare_steps)
     skip = set(filter(None, args.skip.split(",")))
     images = _images(plan, args.data)
@@ -219,19 +277,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res["speedup_vs_reference_16its"] = {k: round(v / REFERENCE_ITS, 2) for k, v in its.items() if v}
     if args.profile and device.type == "cuda":
         _safe(lambda: _profile(fast, device, population, args.profile), errors, "profile")
-    if "generation" not in skip:
-        gen_s = _safe(lambda: _generation_seconds(fast, population, plan.eval_images, device), errors, "generation")
-        iters = EPOCHS_PER_ROUND * (plan.num_images // plan.batch_d)
-        train_s = iters / its["round_fast"] if its.get("round_fast") else None
-        res["round_seconds"] = {
-            "train": None if train_s is None else round(train_s, 1),
-            "generate_eval_images": None if gen_s is None else round(gen_s, 2),
-            "train_plus_generation": None if None in (train_s, gen_s) else round(train_s + gen_s, 1),
-            "iterations_per_round": iters, "eval_images_per_member": plan.eval_images,
-            "note": "training at the measured round rate for 10 epochs + generating every member's evaluation "
-                    "images; the metrics (IS/FID/KID) and tell are not timed: optgan.metrics has no population "
-                    "evaluator yet",
-        }
+    if "round" not in skip:
+        res["round_seconds"] = _safe(lambda: _whole_round(plan, images, device, args), errors, "round")
     del fast
     if "compare" not in skip:
         curves = {}
