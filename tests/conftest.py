@@ -16,24 +16,18 @@ if _HERE not in sys.path:
 
 
 # ---------------------------------------------------------------- storage back ends
-import os as _os
 import uuid as _uuid
 
 import pytest as _pytest
 
-POSTGRES_ENV = "OPTGAN_TEST_POSTGRES_URL"
+from _storage import storage_url_of as _storage_url_of
 
 
 @_pytest.fixture(params=["sqlite", "postgres"])
 def storage_url(request, tmp_path) -> str:
     """An empty-namespace storage URL: SQLite in tmp_path, and PostgreSQL when
     `OPTGAN_TEST_POSTGRES_URL` is set (CI sets it; the test skips otherwise)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'optgan.db'}"
-    url = _os.environ.get(POSTGRES_ENV)
-    if not url:
-        _pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (set by .ci/run)")
-    return url
+    return _storage_url_of(request.param, tmp_path)
 
 
 @_pytest.fixture

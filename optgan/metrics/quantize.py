@@ -1,16 +1,11 @@
 """The one quantisation of generated images: [-1, 1] floats → uint8, exactly as real images are stored.
 
-`optgan.trainer.data.images.to_uint8` is the same formula; a test checks that the two agree bit
-for bit, so generated and real images always reach the extractor through identical pixels.
+It lives with the image sets (`optgan.trainer.data.images.to_uint8`) and is re-exported here under
+the name the metrics use, so generated and real images reach the extractor through one formula.
 """
 
 from __future__ import annotations
 
-import torch
+from optgan.trainer.data.images import to_uint8 as quantize_to_uint8
 
 __all__ = ["quantize_to_uint8"]
-
-
-def quantize_to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] → uint8 via (x · 127.5 + 127.5).round().clamp(0, 255)."""
-    return (x * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)

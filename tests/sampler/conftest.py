@@ -8,7 +8,6 @@ opens them in production (`optgan.study.storage.open_storage`: SQLite in WAL mod
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 
@@ -20,9 +19,10 @@ from optgan.sampler import OptganSampler
 from optgan.search_space.constraints import Caps
 from optgan.study.storage import open_storage
 
+from _storage import storage_url_of
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-POSTGRES_ENV = "OPTGAN_TEST_POSTGRES_URL"
 #: admits about 9 % of uniformly random generators at CIFAR-10 widths
 TEN_PERCENT_CAPS = Caps(params_M=(None, 12.5), cell_params_M=(0.5, None), flops_M=(None, 3000.0))
 DIRECTIONS_3 = ["maximize", "minimize", "minimize"]  # IS, FID, params_M
@@ -37,14 +37,7 @@ def ten_percent_caps() -> Caps:
 @pytest.fixture(params=["inmemory", "sqlite", "postgres"])
 def storage_url(request: pytest.FixtureRequest, tmp_path) -> str | None:
     """None (in-memory), an SQLite URL in tmp_path, or $OPTGAN_TEST_POSTGRES_URL."""
-    if request.param == "inmemory":
-        return None
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sampler.db'}"
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"set {POSTGRES_ENV} to run the PostgreSQL storage tests")
-    return url
+    return None if request.param == "inmemory" else storage_url_of(request.param, tmp_path)
 
 
 @pytest.fixture
