@@ -12,8 +12,10 @@ Optuna refuses to change a finished trial (`upload_artifact` writes a trial syst
   and the study note (Markdown, :mod:`optgan.study.study_note`) updated.
 
 A picture never stops a search: failures are logged as warnings (`optgan report` redraws the
-round pictures from the study at any time). Re-running an interrupted round uploads its
-round pictures again (the dashboard then lists them twice).
+round pictures from the study at any time). Re-running an interrupted round reuses the round
+pictures its first run uploaded (they are drawn from the same stored trials); a trial cut off
+between its picture upload and its tell gets its pictures uploaded again (the new ones are
+referenced from its user attrs).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.artifacts import upload_artifact
+from optuna.artifacts import get_all_artifact_meta, upload_artifact
 from optuna.trial import FrozenTrial
 
 from optgan import keys
@@ -138,7 +140,11 @@ def _record_round(search: Search, stage: str, study: optuna.Study, generation: i
     }
     written = {cap: p for cap, p in written.items() if p is not None}
     store = search_artifact_store(search.run_dir)
-    urls = {cap: f"/artifacts/{study._study_id}/{_upload(store, p, study, study)}" for cap, p in written.items()}
+    # a re-run of an interrupted round draws the same pictures from the same stored trials:
+    # reuse what the first run uploaded instead of listing every picture twice
+    uploaded = {m.filename: m.artifact_id for m in get_all_artifact_meta(study, storage=study._storage)}
+    urls = {cap: f"/artifacts/{study._study_id}/{uploaded.get(p.name) or _upload(store, p, study, study)}"
+            for cap, p in written.items()}
     chosen_picture = None
     if chosen is not None and keys.ARCH_PICTURE_ARTIFACT in chosen.user_attrs:
         chosen_picture = f"/artifacts/{study._study_id}/{chosen._trial_id}/{chosen.user_attrs[keys.ARCH_PICTURE_ARTIFACT]}"

@@ -156,3 +156,16 @@ def test_round_picture_failure_is_a_warning(tmp_path, caplog, monkeypatch) -> No
     with caplog.at_level(logging.WARNING, logger="optgan.study.round_artifacts"):
         assert record_round(search, "gen", search.study("gen"), 0) == {}
     assert "could not store the round pictures" in caplog.text
+
+
+def test_rerecording_a_round_reuses_its_uploaded_pictures(tmp_path: pathlib.Path) -> None:
+    """An interrupted round is re-run after its pictures were uploaded: nothing is listed twice."""
+    search = small_search(f"sqlite:///{tmp_path / 'optgan.db'}", tmp_path / "run")
+    run_search(search, ["gen"], max_rounds=1)
+    study = search.study("gen")
+    before = sorted((m.filename, m.artifact_id) for m in get_all_artifact_meta(study, storage=study._storage))
+    note = _note(study)
+    assert len(before) == 2
+    record_round(search, "gen", study, 0)  # what the re-run of round 1 does after its (skipped) tells
+    after = sorted((m.filename, m.artifact_id) for m in get_all_artifact_meta(study, storage=study._storage))
+    assert after == before and _note(study) == note
