@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--blocks", type=int, default=None, help="timed iterations per phase")
     ap.add_argument("--compare-steps", type=int, default=None)
     ap.add_argument("--skip", default="", help="comma list of: fp32,compare,round")
+    ap.add_argument("--population", type=int, default=None, help="members per round (default 32)")
+    ap.add_argument("--eval-images", type=int, default=None, help="whole round: images scored per member")
     ap.add_argument("--inception-weights", default=None,
                     help="whole round: score with Inception (these weights); default: the classifier extractor")
     ap.add_argument("--metrics-mode", choices=["exact", "fast"], default="exact", help="whole round: metrics.mode")
@@ -239,8 +241,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plan = GPU_PLAN if device.type == "cuda" else CPU_PLAN
     if args.blocks:  # a short run (CI smoke test): every phase at most `--blocks` blocks
         plan = replace(plan, blocks=args.blocks, fp32_blocks=min(plan.fp32_blocks, args.blocks),
-                       warm_blocks=min(plan.warm_blocks, args.blocks), eval_images=min(plan.eval_images, 20),
-                       population=min(plan.population, 8), round_iters=min(plan.round_iters, args.blocks))
+                       warm_blocks=min(plan.warm_blocks, args.blocks), round_iters=min(plan.round_iters, args.blocks))
+    plan = replace(plan, population=args.population or plan.population,
+                   eval_images=args.eval_images or plan.eval_images)
     plan = replace(plan, compare_steps=args.compare_steps or plan.compare_steps)
     skip = set(filter(None, args.skip.split(",")))
     images = _images(plan, args.data)

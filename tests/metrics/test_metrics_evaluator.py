@@ -150,6 +150,7 @@ def test_is_without_logits_is_refused(tmp_path: Path) -> None:
         PopulationEvaluator(_cfg(tmp_path), random_images(64), "cpu", extractor=ext, progress=False)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(tmp_path: Path) -> None:
     z = make_latent_bank(40, 8, 0)
@@ -170,6 +171,7 @@ def test_overlap_is_a_no_op_on_the_cpu(tmp_path: Path) -> None:
     assert ev.evaluate([TinyGenerator()], z)[0].values == plain.values
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_overlap_equals_sequential_and_keeps_nan_handling(tmp_path: Path) -> None:
     z = make_latent_bank(200, 8, 0)

@@ -70,6 +70,7 @@ def test_shape_mismatch_is_an_error() -> None:
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4), device="cpu")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_float64_equals_cpu() -> None:
     rng = np.random.default_rng(4)

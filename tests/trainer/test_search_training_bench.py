@@ -23,7 +23,8 @@ def test_bench_runs_on_cpu_and_prints_its_figures() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        res = bench.main(["--device", "cpu", "--blocks", "2", "--compare-steps", "4"])
+        res = bench.main(["--device", "cpu", "--blocks", "2", "--compare-steps", "4", "--population", "8",
+                          "--eval-images", "20"])
     finally:
         torch.set_num_threads(threads)
     json.dumps(res)  # plain JSON

@@ -88,6 +88,7 @@ def test_conversions() -> None:
     assert quantize_to_uint8 is to_uint8
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_stream_on_cuda_matches_cpu() -> None:
     cpu = _stream(5)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One prepared GPU check, run on a lent device machine in the repository root after
+# bench/device_prepare.sh filled `.whl/` here (see README, "Checking on a GPU"):
+#   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 540
+# (about 6 minutes of device time once the machine is up; the step limits add up to 8).
+# Installs the carried wheels, runs every CUDA test (`pytest -m gpu`), then bench/train.py and
+# bench/eval.py at paper widths; each result lands in $OUT as soon as it exists. Steps have
+# their own time limits so one slow step cannot eat the others' time.
+set -uo pipefail
+OUT=${OUT:-/tmp/optgan-device-check}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if ! python3 -c "import optuna, torch_fidelity" 2>/dev/null; then  # the device image lacks them: carried wheels
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  ln -sfn "$PWD/cli" /tmp/site/optgan_cli
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+nvidia-smi -L; python3 -c "import torch, optuna, torch_fidelity; print('torch', torch.__version__, 'optuna', optuna.__version__)"
+WEIGHTS=()
+if [ -f .whl/w/inception_fp16.pth ]; then  # pool3-only weights (FID/KID), expanded back to fp32
+  python3 -c "import torch; sd = torch.load('.whl/w/inception_fp16.pth', weights_only=True); torch.save({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, '/tmp/inception.pth')"
+  WEIGHTS=(--inception-weights /tmp/inception.pth)
+fi
+DATA=.whl/w/test-2k.npz
+[ -f "$DATA" ] || DATA=../shared/data/cifar10/test-2k.npz
+step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report its exit code
+  local name=$1 limit=$2; shift 2
+  echo "== $name (limit ${limit}s)"
+  timeout "$limit" "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
+  local rc=$?
+  echo "== $name: exit $rc, $(tail -n 1 "$OUT/$name.log" 2>/dev/null)"
+}
+step cuda-tests 120 python3 -m pytest -q -m gpu -p no:cacheprovider tests
+tail -n 15 "$OUT/cuda-tests.out"
+# fast path only (the fp32 / eager / loss-curve comparisons were measured before: README) + a whole round
+step bench-train 180 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
+  --skip fp32,compare --blocks 600
+step bench-eval 180 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
+  --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
+python3 - "$OUT" <<'PY'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+try:
+    t = json.loads((out / "bench-train.out").read_text())
+    print("train it/s:", t.get("iterations_per_s"), "round:", (t.get("round_seconds") or {}).get("paper_round_estimate_s"))
+except Exception as e:  # noqa: BLE001
+    print("bench-train: no JSON", e)
+try:
+    e = json.loads((out / "bench-eval.json").read_text())
+    for k, r in e["results"].items():
+        print(f"eval {k}: {r['images_per_s_end_to_end']} img/s end to end, extractor {r['images_per_s_extractor_only']}",
+              {x: r[x] for x in r if "deviation" in x or "speedup" in x or "difference" in x})
+except Exception as err:  # noqa: BLE001
+    print("bench-eval: no JSON", err)
+PY
