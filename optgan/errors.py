@@ -38,3 +38,7 @@ class StorageError(OptganError):
 
 class CheckpointError(OptganError):
     """A checkpoint is missing, corrupted or belongs to another architecture."""
+
+
+class TrainingDivergedError(OptganError):
+    """Final training stopped: its losses stayed non-finite (the last checkpoint is intact)."""

@@ -109,11 +109,14 @@ class TrainConfig:
     metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig(metrics=("IS", "FID", "KID"), num_images=50_000))
     #: also write the resumable checkpoint every this many iterations (None: end of each epoch)
     checkpoint_every_iters: int | None = None
+    #: a step whose loss is NaN / ±inf is skipped (no update, no EMA update) and counted; the run
+    #: stops with an error once this many D iterations in a row had a non-finite loss
+    nonfinite_patience: int = 100
 
     def __post_init__(self) -> None:
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"`device` = {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
-        for key in ("epochs", "batch_size_g", "batch_size_d", "n_critic", "autogan_df_dim"):
+        for key in ("epochs", "batch_size_g", "batch_size_d", "n_critic", "autogan_df_dim", "nonfinite_patience"):
             check_range(key, getattr(self, key), low=1)
         check_range("iters_per_epoch", self.iters_per_epoch, low=1)
         check_range("cpu_threads", self.cpu_threads, low=1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from optgan.config.train import TrainConfig
+from optgan.errors import TrainingDivergedError
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import final_state as fs
 from optgan.trainer.final_outputs import SAMPLES_DIR, save_grid, write_history
@@ -177,17 +179,30 @@ class _Loop:
         run.apply_lr_decay()
         real = next(run.stream)
         d_loss = self._d_step(real)
-        run.sums["d_loss"] += d_loss
-        run.sums["d_count"] += 1
+        self._count("d", d_loss)
         g_loss = self._last[1]
         if run.global_iter % cfg.n_critic == 0:
             g_loss = self._g_step(real)
-            run.sums["g_loss"] += g_loss
-            run.sums["g_count"] += 1
+            self._count("g", g_loss)
             run.g_steps += 1
         self._last = (d_loss, g_loss)
         run.global_iter += 1
         run.iter_in_epoch += 1
+        run.nonfinite_streak = 0 if math.isfinite(d_loss) else run.nonfinite_streak + 1
+        if run.nonfinite_streak >= cfg.nonfinite_patience:
+            raise TrainingDivergedError(
+                f"training diverged: the last {run.nonfinite_streak} D losses were NaN/inf (iteration "
+                f"{run.global_iter}, epoch {run.epoch + 1}); their steps were skipped and nothing after the last "
+                f"checkpoint was saved — rerun to resume from {run.last_path} with a lower lr_d / lr_g or a grad_clip "
+                f"(--set), or raise nonfinite_patience")
+
+    def _count(self, net: str, loss: float) -> None:
+        sums = self.run.sums
+        if math.isfinite(loss):
+            sums[f"{net}_loss"] += loss
+            sums[f"{net}_count"] += 1
+        else:
+            sums["nonfinite"] += 1
 
     def _latents(self, n: int) -> torch.Tensor:
         run = self.run
@@ -201,10 +216,12 @@ class _Loop:
         with torch.no_grad():
             fake = run.g_net(z)
         loss = run.d_loss(real_out, run.d_net(fake))
-        loss.backward()
-        self._clip(run.d_net)
-        run.opt_d.step()
-        return float(loss.detach())
+        value = float(loss.detach())
+        if math.isfinite(value):  # a NaN / inf loss: no update (counted by `_count`)
+            loss.backward()
+            self._clip(run.d_net)
+            run.opt_d.step()
+        return value
 
     def _g_step(self, real: torch.Tensor) -> float:
         run = self.run
@@ -215,13 +232,16 @@ class _Loop:
             fake = run.g_net(z)
             real_out = run.d_net(real) if self.cfg.loss == "mmd" else None
             loss = run.g_loss(real_out, run.d_net(fake))
-            loss.backward()
+            value = float(loss.detach())
+            if math.isfinite(value):
+                loss.backward()
         finally:
             run.d_net.requires_grad_(True)
-        self._clip(run.g_net)
-        run.opt_g.step()
-        run.ema.update(run.g_net)
-        return float(loss.detach())
+        if math.isfinite(value):  # a NaN / inf loss: no update and no EMA update (counted by `_count`)
+            self._clip(run.g_net)
+            run.opt_g.step()
+            run.ema.update(run.g_net)
+        return value
 
     def _clip(self, net: nn.Module) -> None:
         if self.cfg.grad_clip is not None:

@@ -42,7 +42,8 @@ SAMPLES_DIR = "samples"
 #: used during the epoch); then the score columns of the evaluations, named as optgan.metrics
 #: names them (`IS`, `IS_std`, `FID`, `KID`, `KID_std`, `num_images`; `FID_classifier`, ... for
 #: the classifier extractor), empty in epochs without an evaluation
-HISTORY_FIELDS = ("epoch", "iteration", "g_steps", "d_loss", "g_loss", "lr_g", "lr_d", "upper_bound", "seconds")
+HISTORY_FIELDS = ("epoch", "iteration", "g_steps", "d_loss", "g_loss", "nonfinite_steps", "lr_g", "lr_d", "upper_bound",
+                  "seconds")
 
 
 def save_grid(images: torch.Tensor, path: str, nrow: int | None = None) -> None:
@@ -86,8 +87,9 @@ def _curve_png(history: Sequence[dict[str, Any]]) -> bytes:
     fig = Figure(figsize=(10, 3.6), dpi=100)
     ax_loss, ax_fid, ax_is = fig.subplots(1, 3)
     epochs = [r["epoch"] for r in history]
-    ax_loss.plot(epochs, [r["d_loss"] for r in history], label="D loss")
-    ax_loss.plot(epochs, [r["g_loss"] for r in history], label="G loss")
+    nan = float("nan")  # an epoch without a finite loss (every step skipped) leaves a gap
+    ax_loss.plot(epochs, [nan if r["d_loss"] is None else r["d_loss"] for r in history], label="D loss")
+    ax_loss.plot(epochs, [nan if r["g_loss"] is None else r["g_loss"] for r in history], label="G loss")
     ax_loss.set_xlabel("epoch")
     ax_loss.legend()
     _plot_metric(ax_fid, history, "FID")

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from optgan.config.base import to_dict
-from optgan.config.train import TrainConfig
-from optgan.errors import CheckpointError
+from optgan.config.train import TrainConfig, train_config_from_dict
+from optgan.errors import CheckpointError, OptganError
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import losses
 from optgan.atomic import TMP_PREFIX
@@ -41,8 +41,15 @@ log = logging.getLogger(__name__)
 
 FORMAT = "optgan.final-training"
 FORMAT_VERSION = 1
-#: config keys that may differ when a run is resumed (everything else must match)
-RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters")
+#: config keys that may differ when a run is resumed (everything else must match); the step sizes
+#: and the clip are there so a run that diverged can go on from its last checkpoint more gently
+RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters", "nonfinite_patience",
+                     "lr_g", "lr_d", "grad_clip")
+
+
+def fresh_sums() -> dict[str, float]:
+    """An epoch's loss sums: finite D / G losses and their counts, and the skipped (non-finite) steps."""
+    return {"d_loss": 0.0, "d_count": 0, "g_loss": 0.0, "g_count": 0, "nonfinite": 0}
 
 
 @dataclass
@@ -65,7 +72,9 @@ class RunState:
     iter_in_epoch: int = 0
     global_iter: int = 0
     g_steps: int = 0
-    sums: dict[str, float] = field(default_factory=lambda: {"d_loss": 0.0, "d_count": 0, "g_loss": 0.0, "g_count": 0})
+    sums: dict[str, float] = field(default_factory=fresh_sums)
+    #: D iterations in a row whose loss was non-finite (their steps were skipped)
+    nonfinite_streak: int = 0
     best: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -139,8 +148,9 @@ class RunState:
             "epoch": epoch,
             "iteration": self.global_iter,
             "g_steps": self.g_steps,
-            "d_loss": s["d_loss"] / max(1, s["d_count"]),
-            "g_loss": s["g_loss"] / max(1, s["g_count"]) if s["g_count"] else None,
+            "d_loss": s["d_loss"] / s["d_count"] if s["d_count"] else None,
+            "g_loss": s["g_loss"] / s["g_count"] if s["g_count"] else None,
+            "nonfinite_steps": int(s.get("nonfinite", 0)),
             "lr_g": self.opt_g.param_groups[0]["lr"],
             "lr_d": self.opt_d.param_groups[0]["lr"],
             "upper_bound": None if self.bound is None else self.bound.value,
@@ -161,12 +171,13 @@ class RunState:
         self.history.append(row)
         self.epoch += 1
         self.iter_in_epoch = 0
-        self.sums = {"d_loss": 0.0, "d_count": 0, "g_loss": 0.0, "g_count": 0}
+        self.sums = fresh_sums()
 
     # ------------------------------------------------------------------ checkpoints
     def _progress(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "iter_in_epoch": self.iter_in_epoch, "global_iter": self.global_iter,
-                "g_steps": self.g_steps, "sums": dict(self.sums), "iters_per_epoch": self.iters_per_epoch}
+                "g_steps": self.g_steps, "sums": dict(self.sums), "iters_per_epoch": self.iters_per_epoch,
+                "nonfinite_streak": self.nonfinite_streak}
 
     def _generator_part(self, kind: str) -> dict[str, Any]:
         return {**self.header, "kind": kind, "progress": self._progress(), "best": dict(self.best),
@@ -201,7 +212,9 @@ class RunState:
                 raise CheckpointError(f"{self.last_path} was made with {p['iters_per_epoch']} iterations per epoch, "
                                       f"this run has {self.iters_per_epoch}; resume with the same data and batch size")
             self.epoch, self.iter_in_epoch = int(p["epoch"]), int(p["iter_in_epoch"])
-            self.global_iter, self.g_steps, self.sums = int(p["global_iter"]), int(p["g_steps"]), dict(p["sums"])
+            self.global_iter, self.g_steps = int(p["global_iter"]), int(p["g_steps"])
+            self.sums = fresh_sums() | dict(p["sums"])  # (checkpoints before the non-finite count lack it)
+            self.nonfinite_streak = int(p.get("nonfinite_streak", 0))
             self.best, self.history = dict(ck["best"]), list(ck["history"])
             if self.bound is not None:
                 self.bound.load_state_dict(ck["mmd_bound"])
@@ -240,11 +253,20 @@ def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str) -> N
     if ck.get("data", {}).get("fingerprint") != header["data"]["fingerprint"]:
         raise CheckpointError(f"{path} was trained on other data ({ck.get('data', {}).get('name')}); "
                               "use a new --out directory or the original data config")
-    old, new = ck.get("config", {}), header["config"]
+    old, new = _with_defaults(ck.get("config", {})), header["config"]
     for key in sorted(set(old) | set(new)):
         if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
             raise CheckpointError(f"{path} was started with `{key}` = {old.get(key)!r}, now {new.get(key)!r}; "
                                   "use a new --out directory or the original config")
+
+
+def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with the keys added since it was written filled in with their defaults
+    (so a run started by an older optgan resumes); as stored when it no longer validates."""
+    try:
+        return to_dict(train_config_from_dict(config))
+    except OptganError:
+        return config
 
 
 def make_scorer(cfg: TrainConfig, image_set: Any, device: torch.device) -> Any:

@@ -167,8 +167,8 @@ def test_resume_refuses_another_architecture(tmp_path) -> None:
 
 def test_resume_refuses_another_config(tmp_path) -> None:
     run(tiny_cfg(epochs=1), tmp_path)
-    with pytest.raises(CheckpointError, match="`lr_g`"):
-        run(tiny_cfg(epochs=1, lr_g=1e-3), tmp_path)
+    with pytest.raises(CheckpointError, match="`batch_size_g`"):
+        run(tiny_cfg(epochs=1, batch_size_g=4), tmp_path)
 
 
 def test_same_seed_same_run_other_seed_other_run(tmp_path) -> None:
@@ -178,3 +178,57 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path) -> None:
     assert_same_weights(tmp_path / "a", tmp_path / "b")
     wa, wc = weights(tmp_path / "a"), weights(tmp_path / "c")
     assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def _nan_d_loss_at(monkeypatch, iterations) -> None:  # noqa: ANN001
+    """Make the D loss NaN at the given global iterations (and the G loss at the same ones)."""
+    from optgan.trainer import final_state
+
+    real_d, real_g = final_state.RunState.d_loss, final_state.RunState.g_loss
+
+    def poisoned(real):  # noqa: ANN001, ANN202
+        def loss(self, *args):  # noqa: ANN001, ANN202
+            out = real(self, *args)
+            return out * float("nan") if self.global_iter in iterations else out
+        return loss
+
+    monkeypatch.setattr(final_state.RunState, "d_loss", poisoned(real_d))
+    monkeypatch.setattr(final_state.RunState, "g_loss", poisoned(real_g))
+
+
+def test_nonfinite_steps_are_skipped_and_counted(tmp_path, monkeypatch) -> None:
+    _nan_d_loss_at(monkeypatch, {2, 5})  # iteration 2 also has a G step (n_critic 2), 5 has none
+    result = run(tiny_cfg(), tmp_path)
+    assert result.finished
+    ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+    assert [r["nonfinite_steps"] for r in ck["history"]] == [2, 1]  # epoch 1: D + G at 2; epoch 2: D at 5
+    assert all(r["d_loss"] is not None and r["d_loss"] == r["d_loss"] for r in ck["history"])
+    d_steps = {float(s["step"]) for s in ck["opt_d"]["state"].values()}
+    g_steps = {float(s["step"]) for s in ck["opt_g"]["state"].values()}
+    assert d_steps == {6.0} and g_steps == {3.0}  # 8 - 2 D steps and 4 - 1 G steps were taken
+    assert all(torch.isfinite(v).all() for v in weights(tmp_path).values())
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [r["nonfinite_steps"] for r in rows] == ["2", "1"]
+
+
+def test_a_run_whose_losses_stay_nonfinite_stops_and_resumes(tmp_path, monkeypatch) -> None:
+    from optgan.errors import TrainingDivergedError
+
+    _nan_d_loss_at(monkeypatch, set(range(2, 100)))
+    with pytest.raises(TrainingDivergedError, match=r"the last 3 D losses were NaN/inf \(iteration 5, epoch 2\)"):
+        run(tiny_cfg(nonfinite_patience=3), tmp_path)
+    ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+    assert ck["progress"]["global_iter"] == 4 and ck["progress"]["nonfinite_streak"] == 2  # end of epoch 1
+    monkeypatch.undo()  # say a lower learning rate and a clip fix it: resume with them (allowed)
+    result = run(tiny_cfg(nonfinite_patience=50, lr_d=1e-4, lr_g=1e-4, grad_clip=10.0), tmp_path)
+    assert result.finished and result.iterations == 8
+
+
+def test_a_checkpoint_from_before_newer_config_keys_resumes(tmp_path) -> None:
+    run(tiny_cfg(), tmp_path, stop_after_iters=5)
+    path = tmp_path / "checkpoint-last.pt"
+    ck = torch.load(path, weights_only=True)
+    del ck["config"]["nonfinite_patience"], ck["config"]["metrics"]["overlap"]  # written by an older optgan
+    del ck["progress"]["nonfinite_streak"], ck["progress"]["sums"]["nonfinite"]
+    torch.save(ck, path)
+    assert run(tiny_cfg(), tmp_path).finished
