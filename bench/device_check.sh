@@ -2,7 +2,7 @@
 # One prepared GPU check, run on a lent device machine in the repository root after
 # bench/device_prepare.sh filled `.whl/` here (see README, "Checking on a GPU"):
 #   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 540
-# (about 6 minutes of device time once the machine is up; the step limits add up to 8).
+# (about 6 minutes of device time once the machine is up; the step limits add up to 8.5).
 # Installs the carried wheels, runs every CUDA test (`pytest -m gpu`), then bench/train.py and
 # bench/eval.py at paper widths; each result lands in $OUT as soon as it exists. Steps have
 # their own time limits so one slow step cannot eat the others' time.
@@ -28,14 +28,14 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report
   echo "== $name (limit ${limit}s)"
   timeout "$limit" "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
   local rc=$?
-  echo "== $name: exit $rc, $(tail -n 1 "$OUT/$name.log" 2>/dev/null)"
+  echo "== $name: exit $rc, $(tr '\r' '\n' < "$OUT/$name.log" 2>/dev/null | grep -v '^ *$' | tail -n 1 | cut -c1-200)"
 }
 step cuda-tests 120 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 tail -n 15 "$OUT/cuda-tests.out"
 # fast path only (the fp32 / eager / loss-curve comparisons were measured before: README) + a whole round
-step bench-train 180 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
-  --skip fp32,compare --blocks 600
-step bench-eval 180 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
+step bench-train 240 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
+  --skip fp32,compare --blocks 600 --eval-images 2000
+step bench-eval 150 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
