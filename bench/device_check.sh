@@ -34,14 +34,14 @@ step cuda-tests 120 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 tail -n 15 "$OUT/cuda-tests.out"
 # fast path only (the fp32 / eager / loss-curve comparisons were measured before: README) + a whole round
 step bench-train 240 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
-  --skip fp32,compare --blocks 600 --eval-images 2000
+  --skip fp32,compare --blocks 600 --eval-images 2000 --out "$OUT/bench-train.json"
 step bench-eval 150 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 try:
-    t = json.loads((out / "bench-train.out").read_text())
+    t = json.loads((out / "bench-train.json").read_text())
     print("train it/s:", t.get("iterations_per_s"), "round:", (t.get("round_seconds") or {}).get("paper_round_estimate_s"))
 except Exception as e:  # noqa: BLE001
     print("bench-train: no JSON", e)

@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--blocks", type=int, default=None, help="timed iterations per phase")
     ap.add_argument("--compare-steps", type=int, default=None)
     ap.add_argument("--skip", default="", help="comma list of: fp32,compare,round")
+    ap.add_argument("--out", default=None, help="also write the JSON here after every phase (partial runs)")
     ap.add_argument("--population", type=int, default=None, help="members per round (default 32)")
     ap.add_argument("--eval-images", type=int, default=None, help="whole round: images scored per member")
     ap.add_argument("--inception-weights", default=None,
@@ -260,7 +261,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    "img_size": plan.widths.img_size},
         "batch_size_d": plan.batch_d, "batch_size_g": plan.batch_g, "population": plan.population,
         "fast_path": {"precision": fast.runner.precision.dtype, "channels_last": fast.runner.precision.channels_last,
-                      "cuda_graphs": fast.runner.precision.cuda_graphs},
+                      "cuda_graphs": fast.runner.precision.cuda_graphs,
+                      "cudnn_benchmark": fast.runner.precision.cudnn_benchmark},
     }
     its: dict[str, Any] = {}
     its["warmup_fast"] = _safe(lambda: _rate(fast, device, plan.blocks, plan.warm_blocks, None), errors, "warmup_fast")
@@ -278,10 +280,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res["iterations_per_s"] = {k: (round(v, 2) if v is not None else None) for k, v in its.items()}
     if device.type == "cuda" and its.get("round_fast"):
         res["speedup_vs_reference_16its"] = {k: round(v / REFERENCE_ITS, 2) for k, v in its.items() if v}
+    _write(args.out, res)
     if args.profile and device.type == "cuda":
         _safe(lambda: _profile(fast, device, population, args.profile), errors, "profile")
     if "round" not in skip:
         res["round_seconds"] = _safe(lambda: _whole_round(plan, images, device, args), errors, "round")
+        _write(args.out, res)
     del fast
     if "compare" not in skip:
         curves = {}
@@ -294,7 +298,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res["bench_seconds"] = round(time.perf_counter() - t_start, 1)
     if errors:
         res["errors"] = errors
+    _write(args.out, res)
     return res
+
+
+def _write(path: str | None, res: dict[str, Any]) -> None:
+    """The results so far, as JSON (a run cut short by a time limit still leaves its figures)."""
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1)
 
 
 if __name__ == "__main__":
