@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU check, run on a lent device machine in the repository root after
 # bench/device_prepare.sh filled `.whl/` here (see README, "Checking on a GPU"):
-#   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 540
-# (about 6 minutes of device time once the machine is up; the step limits add up to 8.5).
+#   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 600
+# (about 6-7 minutes of device time once the machine is up; the step limits add up to 9).
 # Installs the carried wheels, runs every CUDA test (`pytest -m gpu`), then bench/train.py and
 # bench/eval.py at paper widths; each result lands in $OUT as soon as it exists. Steps have
 # their own time limits so one slow step cannot eat the others' time.
@@ -30,13 +30,15 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report
   local rc=$?
   echo "== $name: exit $rc, $(tr '\r' '\n' < "$OUT/$name.log" 2>/dev/null | grep -v '^ *$' | tail -n 1 | cut -c1-200)"
 }
-step cuda-tests 120 python3 -m pytest -q -m gpu -p no:cacheprovider tests
+step cuda-tests 100 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 tail -n 15 "$OUT/cuda-tests.out"
 # fast path only (the fp32 / eager / loss-curve comparisons were measured before: README) + a whole round
-step bench-train 240 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
+step bench-train 220 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
   --skip fp32,compare --blocks 600 --eval-images 2000 --out "$OUT/bench-train.json"
-step bench-eval 150 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
+step bench-eval 130 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
+step bench-final 90 python3 bench/final.py --data "$DATA" --precisions tf32,bf16 --warmup 20 --iterations 100 \
+  --out "$OUT/bench-final.json"
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
@@ -52,4 +54,11 @@ try:
               {x: r[x] for x in r if "deviation" in x or "speedup" in x or "difference" in x})
 except Exception as err:  # noqa: BLE001
     print("bench-eval: no JSON", err)
+try:
+    f = json.loads((out / "bench-final.json").read_text())
+    for k, r in f["results"].items():
+        print(f"final {k}: {r['d_iterations_per_s']} D it/s, {r['full_run_hours_training_only']} h, "
+              f"losses {r['mean_loss_d']} / {r['mean_loss_g']}")
+except Exception as err:  # noqa: BLE001
+    print("bench-final: no JSON", err)
 PY

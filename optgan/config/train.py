@@ -76,6 +76,13 @@ class TrainConfig:
     #: torch.set_num_threads for the run (None = PyTorch's default: one per core). Small networks
     #: on a busy CPU often run several times faster with 1 thread.
     cpu_threads: int | None = None
+    #: arithmetic on CUDA: `tf32` = fp32 weights, TF32 matrix units for convs and matmuls; `bf16` =
+    #: bf16 autocast (fp32 weights, optimiser and losses; faster, not yet measured on a GPU);
+    #: `fp32` = IEEE fp32 (TF32 off). On the CPU `tf32` = `fp32`; `bf16` runs CPU autocast.
+    precision: Literal["fp32", "tf32", "bf16"] = "tf32"
+    #: let cuDNN time its conv algorithms once per shape and keep the fastest (CUDA; never when
+    #: `deterministic`)
+    cudnn_benchmark: bool = True
     widths: Widths = field(default_factory=Widths)
     data: DataConfig = field(default_factory=lambda: DataConfig(name="cifar10"))
     #: generator genotype: JSON string or path (`--gen-arch` overrides)

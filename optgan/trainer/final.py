@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from optgan.backends import cudnn_autotune, tf32_allowed
 from optgan.config.train import TrainConfig
 from optgan.errors import TrainingDivergedError
 from optgan.search_space.genotype import Genotype
@@ -91,14 +92,16 @@ def train_final(
 
 @contextlib.contextmanager
 def _torch_settings(cfg: TrainConfig) -> Iterator[None]:
-    """Process-wide torch switches of the run (deterministic kernels, CPU threads), restored on exit."""
+    """Process-wide torch switches of the run (deterministic kernels, CPU threads, TF32, cuDNN
+    autotuning), restored on exit."""
     saved = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
     if cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
     try:
-        yield
+        with tf32_allowed(cfg.precision != "fp32"), cudnn_autotune(cfg.cudnn_benchmark and not cfg.deterministic):
+            yield
     finally:
         torch.use_deterministic_algorithms(saved[0])
         torch.set_num_threads(saved[1])
@@ -212,10 +215,12 @@ class _Loop:
         run = self.run
         z = self._latents(real.shape[0])
         run.opt_d.zero_grad(set_to_none=True)
-        real_out = run.d_net(real)
-        with torch.no_grad():
-            fake = run.g_net(z)
-        loss = run.d_loss(real_out, run.d_net(fake))
+        with self._autocast():
+            real_out = run.d_net(real)
+            with torch.no_grad():
+                fake = run.g_net(z)
+            fake_out = run.d_net(fake)
+        loss = run.d_loss(real_out.float(), fake_out.float())
         value = float(loss.detach())
         if math.isfinite(value):  # a NaN / inf loss: no update (counted by `_count`)
             loss.backward()
@@ -229,9 +234,11 @@ class _Loop:
         run.opt_g.zero_grad(set_to_none=True)
         run.d_net.requires_grad_(False)  # G's gradients only; D's parameters are not touched
         try:
-            fake = run.g_net(z)
-            real_out = run.d_net(real) if self.cfg.loss == "mmd" else None
-            loss = run.g_loss(real_out, run.d_net(fake))
+            with self._autocast():
+                fake = run.g_net(z)
+                real_out = run.d_net(real).float() if self.cfg.loss == "mmd" else None
+                fake_out = run.d_net(fake)
+            loss = run.g_loss(real_out, fake_out.float())
             value = float(loss.detach())
             if math.isfinite(value):
                 loss.backward()
@@ -248,9 +255,14 @@ class _Loop:
             nn.utils.clip_grad_norm_(net.parameters(), max_norm=self.cfg.grad_clip)
 
     # ------------------------------------------------------------------ generation
+    def _autocast(self) -> torch.autocast:
+        """bf16 autocast when `precision: bf16` (losses are computed in fp32 outside it)."""
+        return torch.autocast(self.run.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
+
     @torch.no_grad()
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
-        return self.run.ema.module(z.to(self.run.device))
+        with self._autocast():
+            return self.run.ema.module(z.to(self.run.device)).float()
 
     @torch.no_grad()
     def _grid(self) -> torch.Tensor:

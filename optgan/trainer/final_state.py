@@ -44,7 +44,7 @@ FORMAT_VERSION = 1
 #: config keys that may differ when a run is resumed (everything else must match); the step sizes
 #: and the clip are there so a run that diverged can go on from its last checkpoint more gently
 RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters", "nonfinite_patience",
-                     "lr_g", "lr_d", "grad_clip")
+                     "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark")
 
 
 def fresh_sums() -> dict[str, float]:

@@ -232,3 +232,20 @@ def test_a_checkpoint_from_before_newer_config_keys_resumes(tmp_path) -> None:
     del ck["progress"]["nonfinite_streak"], ck["progress"]["sums"]["nonfinite"]
     torch.save(ck, path)
     assert run(tiny_cfg(), tmp_path).finished
+
+
+@pytest.mark.parametrize("make_cfg", [tiny_cfg, mmd_cfg], ids=["hinge", "mmd"])
+def test_bf16_autocast_trains_fp32_weights_close_to_the_fp32_run(tmp_path, make_cfg) -> None:
+    run(make_cfg(precision="fp32"), tmp_path / "fp32")
+    result = run(make_cfg(precision="bf16"), tmp_path / "bf16")  # CPU autocast: the same code path as CUDA's
+    assert result.finished
+    a, b = weights(tmp_path / "fp32"), weights(tmp_path / "bf16")
+    assert all(v.dtype != torch.bfloat16 and torch.isfinite(v.float()).all() for v in b.values())
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # bf16 arithmetic really ran
+    ha = torch.load(tmp_path / "fp32" / "checkpoint-last.pt", weights_only=True)["history"]
+    hb = torch.load(tmp_path / "bf16" / "checkpoint-last.pt", weights_only=True)["history"]
+    for ra, rb in zip(ha, hb):
+        assert rb["d_loss"] == pytest.approx(ra["d_loss"], abs=0.02)  # measured: ≤ 0.006
+        assert rb["g_loss"] == pytest.approx(ra["g_loss"], abs=0.02)
+    # precision may change when a run is resumed (the checkpoint holds fp32 state either way)
+    run(make_cfg(precision="fp32", epochs=3), tmp_path / "bf16")

@@ -1,0 +1,131 @@
+"""Speed of the final training (`optgan train`) per recipe and precision; prints one JSON object.
+
+    python bench/final.py --data ../shared/data/cifar10/test-2k.npz   # CUDA: paper widths and presets
+    python bench/final.py --device cpu                                  # small widths, digits (CI smoke test)
+
+For each recipe (`hinge`: studies/train-cifar10.yaml, EAGAN's G and D; `mmd`:
+studies/train-cifar10-mmd.yaml, EAGAN's G and the 16.8M-parameter AutoGAN D) and each
+`precision` (fp32 / tf32 / bf16), it builds the run as `optgan train` does and times D iterations
+of the real loop (D step, a G step every n_critic iterations, EMA update), after warm-up
+iterations, and reports D iterations/s, the peak GPU memory and the hours a full run of the
+preset's epochs would take at that rate (training only: evaluations not included; one epoch = one
+pass over `--full-images`, CIFAR-10's 50,000 on CUDA). It also
+reports the mean D / G losses of the timed iterations for each precision (same seed and inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optgan.config.train import load_train_config
+from optgan.search_space.genotype import Genotype
+from optgan.trainer import final_state as fs
+from optgan.trainer.final import _Loop
+from optgan.trainer.final_setup import resolve_disc
+
+ROOT = Path(__file__).resolve().parents[1]
+EAGAN_G = "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"
+PRESETS = {"hinge": "train-cifar10.yaml", "mmd": "train-cifar10-mmd.yaml"}
+CPU_SETS = ["widths={gf_dim: 16, df_dim: 16, latent_dim: 24, bottom_width: 2}", "autogan_df_dim=16",
+            "data={name: digits}", "cpu_threads=1"]
+
+
+def _no_scores(fn: Any) -> dict[str, float]:
+    return {"FID": 1.0}
+
+
+def _bench(recipe: str, precision: str, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    sets = [f"device={device}", f"precision={precision}", "seed=0"]
+    if device.type == "cpu":
+        sets += CPU_SETS
+    elif args.data:
+        sets += [f"data={{name: npz, path: {args.data}}}"]
+    cfg = load_train_config(str(ROOT / "studies" / PRESETS[recipe]), sets)
+    with tempfile.TemporaryDirectory(prefix="optgan-bench-final-") as out:
+        run = fs.RunState.open(cfg, Genotype.from_array("gen", json.loads(EAGAN_G)), resolve_disc(cfg), out)
+        loop = _Loop(run, _no_scores, None, progress=False)
+        from optgan.trainer.final import _torch_settings
+
+        with _torch_settings(cfg):
+            for _ in range(args.warmup):
+                loop._iteration()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            sums_before = dict(run.sums)
+            start = time.perf_counter()
+            for _ in range(args.iterations):
+                loop._iteration()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - start
+        its = args.iterations / seconds
+        d = (run.sums["d_loss"] - sums_before["d_loss"]) / max(1, run.sums["d_count"] - sums_before["d_count"])
+        g = (run.sums["g_loss"] - sums_before["g_loss"]) / max(1, run.sums["g_count"] - sums_before["g_count"])
+        per_epoch = cfg.iters_per_epoch or (args.full_images // cfg.batch_size_d if args.full_images else run.iters_per_epoch)
+        full_iters = cfg.epochs * per_epoch
+        return {
+            "d_iterations_per_s": round(its, 2),
+            "full_run_hours_training_only": round(full_iters / its / 3600, 2),
+            "full_run_iterations": full_iters,
+            "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
+            "mean_loss_d": round(d, 5), "mean_loss_g": round(g, 5),
+            "nonfinite_steps": int(run.sums["nonfinite"] - sums_before["nonfinite"]),
+        }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--data", default=None, help="CUDA: an .npz of 32×32 images (default: the presets' CIFAR-10)")
+    ap.add_argument("--recipes", default="hinge,mmd")
+    ap.add_argument("--precisions", default="tf32,bf16,fp32")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed iterations (default: 30 CUDA, 2 CPU)")
+    ap.add_argument("--iterations", type=int, default=None, help="timed iterations (default: 200 CUDA, 6 CPU)")
+    ap.add_argument("--full-images", type=int, default=None,
+                    help="training images of a full run, for its hours (default: 50,000 = CIFAR-10 on CUDA; "
+                         "the loaded set on the CPU)")
+    ap.add_argument("--out", default=None, help="also write the JSON here after every result")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    args.warmup = args.warmup if args.warmup is not None else (30 if cuda else 2)
+    args.iterations = args.iterations or (200 if cuda else 6)
+    args.full_images = args.full_images or (50_000 if cuda else None)
+    res: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
+        "torch": torch.__version__, "generator": "EAGAN best G", "warmup": args.warmup,
+        "iterations": args.iterations, "results": {}, "errors": {},
+    }
+    for recipe in args.recipes.split(","):
+        for precision in args.precisions.split(","):
+            key = f"{recipe}/{precision}"
+            try:
+                res["results"][key] = _bench(recipe, precision, device, args)
+            except Exception as e:  # keep measuring the others; report the failure
+                res["errors"][key] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            if args.out:
+                Path(args.out).write_text(json.dumps(res, indent=1))
+    for recipe in args.recipes.split(","):
+        base = res["results"].get(f"{recipe}/tf32")
+        for precision in ("bf16", "fp32"):
+            r = res["results"].get(f"{recipe}/{precision}")
+            if base and r:
+                r["speedup_vs_tf32"] = round(r["d_iterations_per_s"] / base["d_iterations_per_s"], 3)
+    if not res["errors"]:
+        del res["errors"]
+    return res
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=1))
+    sys.stdout.flush()
