@@ -29,7 +29,7 @@ import torch
 from optgan.config.train import load_train_config
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import final_state as fs
-from optgan.trainer.final import _Loop
+from optgan.trainer.final import _Loop, _torch_settings
 from optgan.trainer.final_setup import resolve_disc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +53,6 @@ def _bench(recipe: str, precision: str, device: torch.device, args: argparse.Nam
     with tempfile.TemporaryDirectory(prefix="optgan-bench-final-") as out:
         run = fs.RunState.open(cfg, Genotype.from_array("gen", json.loads(EAGAN_G)), resolve_disc(cfg), out)
         loop = _Loop(run, _no_scores, None, progress=False)
-        from optgan.trainer.final import _torch_settings
-
         with _torch_settings(cfg):
             for _ in range(args.warmup):
                 loop._iteration()
