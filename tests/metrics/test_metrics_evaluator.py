@@ -180,7 +180,8 @@ def test_cuda_overlap_equals_sequential_and_keeps_nan_handling(tmp_path: Path) -
     evs = [PopulationEvaluator(_cfg(tmp_path, num_images=200, overlap=o), real, "cuda",
                                extractor=PoolExtractor("cuda"), progress=False) for o in (False, True)]
     assert evs[0]._gen_stream is None and evs[1]._gen_stream is not None
-    seq, ovl = (ev.evaluate([*gens, _NanLate(gens[0], after=3)], z) for ev in evs)
+    # (the NaN candidate gets its own generator, in eval mode: it must not move the others' BN statistics)
+    seq, ovl = (ev.evaluate([*gens, _NanLate(TinyGenerator().cuda().eval(), after=3)], z) for ev in evs)
     for a, b in zip(seq[:3], ovl[:3]):
         assert a.ok and b.ok
         for key in a.values:
