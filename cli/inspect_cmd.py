@@ -30,7 +30,11 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
         click.echo(json.dumps(out))
         return
     for st in out["stages"]:
-        click.echo(f"stage {st['stage']}: {st['rounds_done']}/{st['rounds_total']} rounds")
+        pace = ""
+        if st["seconds_per_round"] is not None:
+            pace = f", {st['seconds_per_round']:.1f} s/round"
+            pace += f", about {_duration(st['eta_seconds'])} left" if st["eta_seconds"] else ""
+        click.echo(f"stage {st['stage']}: {st['rounds_done']}/{st['rounds_total']} rounds{pace}")
         for r in st["rounds"]:
             best = "  ".join(f"{k}={v:.4g}" for k, v in r["best"].items())
             mean = "  ".join(f"{k}={v:.4g}" for k, v in r["mean"].items())
@@ -101,3 +105,12 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
            "widths": to_dict(search.config.widths)}
     atomic_write_bytes(output, (json.dumps(doc, indent=2) + "\n").encode())
     click.echo(f"wrote {net} architecture of trial {trial.number} to {output}")
+
+
+def _duration(seconds: float) -> str:
+    """`42 s`, `7 min`, `3.5 h`."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -23,11 +23,16 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     rounds = round_summaries(study, cfg.objectives, cfg.directions)
     front = [trial_record(t, net, cfg.objectives) for t in pareto_trials(study)]
     seconds = round_seconds(study)
+    recent = [v["total"] for v in list(seconds.values())[-3:] if "total" in v]
+    per_round = sum(recent) / len(recent) if recent else None
     return {
         "stage": stage,
         "study": study.study_name,
         "rounds_done": len(done),
         "rounds_total": total,
+        #: mean wall-clock seconds of the last (up to 3) timed rounds, and the rounds left at that pace
+        "seconds_per_round": None if per_round is None else round(per_round, 3),
+        "eta_seconds": None if per_round is None else round(per_round * max(0, total - len(done)), 1),
         "rounds": [{"generation": r.round, "complete": r.n_complete, "failed": r.n_failed,
                     "best": r.best, "mean": r.mean, "seconds": seconds.get(r.round)} for r in rounds],
         "pareto": front,

@@ -74,3 +74,4 @@ def test_console_script_runs_as_installed() -> None:
     p = subprocess.run([sys.executable, "-m", "optgan_cli", "arch", "info", "--net", "gen", "--genotype", "[]"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+

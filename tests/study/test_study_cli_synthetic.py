@@ -37,6 +37,10 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
     assert "stage gen: 2/3 rounds, paused (resumable)" in r.stdout
     st = json.loads(ok("status", unique_name, "--json", *s).stdout)
     assert st["stages"][0]["rounds_done"] == 2 and len(st["stages"][0]["rounds"]) == 2
+    g0 = st["stages"][0]  # the pace of the timed rounds and what is left at that pace
+    assert g0["seconds_per_round"] > 0 and g0["eta_seconds"] == pytest.approx(g0["seconds_per_round"], abs=0.1)
+    assert st["stages"][1]["seconds_per_round"] is None and st["stages"][1]["eta_seconds"] is None
+    assert "s/round, about " in ok("status", unique_name, *s).stdout
 
     r = ok("run", unique_name, *s)  # continues at round 3, then runs stage disc
     assert "stage gen: 3/3 rounds, finished" in r.stdout and "stage disc: 2/2 rounds, finished" in r.stdout
@@ -49,6 +53,7 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
         assert set(r["seconds"]) == {"ask", "train", "evaluate", "tell", "pictures", "checkpoint", "total"}
         assert r["seconds"]["total"] == pytest.approx(sum(v for k, v in r["seconds"].items() if k != "total"), abs=1e-3)
     assert " s\n" in ok("status", unique_name, *s).stdout  # the text view shows each round's seconds
+    assert gen["eta_seconds"] == 0 and disc["eta_seconds"] == 0
 
     best = json.loads(ok("best", unique_name, "--stage", "gen", "--json", *s).stdout)
     assert best["chosen"] in [p["trial"] for p in best["pareto"]]
