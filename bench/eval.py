@@ -86,6 +86,7 @@ def _bench_one(args: argparse.Namespace, extractor: str, mode: str, overlap: boo
     pool3 = extractor == "inception" and resolve_inception_weights(args.inception_weights, cache, False).pool3_only
     cfg = MetricsConfig(extractor=extractor, metrics=_metrics_for(args.metrics, pool3), num_images=args.num_images,
                         batch_size=args.batch_size, mode=mode, compile=not args.no_compile, overlap=overlap,
+                        compile_mode=args.compile_mode,
                         cudnn_benchmark=not args.no_cudnn_benchmark,
                         inception_weights=args.inception_weights, inception_download=False, cache_dir=cache,
                         kid_subset_size=min(1000, args.num_images, len(ref.images)), is_splits=min(10, args.num_images),
@@ -159,6 +160,8 @@ def main() -> None:
     p.add_argument("--gf-dim", type=int, default=256)
     p.add_argument("--real-images", type=int, default=None, help="use this many real images (evenly spaced)")
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--compile-mode", choices=["default", "max-autotune-no-cudagraphs"], default="default",
+                   help="torch.compile mode of the fast Inception extractor (`metrics.compile_mode`)")
     p.add_argument("--no-cudnn-benchmark", action="store_true", help="cuDNN's heuristic conv algorithms, no autotuning")
     p.add_argument("--overlap", choices=["off", "on", "both"], default=None,
                    help="generator on a side stream ahead of the extractor (`metrics.overlap`); "

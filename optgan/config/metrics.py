@@ -81,6 +81,9 @@ class MetricsConfig:
     mode: Literal["exact", "fast"] = "exact"
     fast_precision: Literal["bf16", "tf32"] = "bf16"
     compile: bool = True
+    #: torch.compile mode of the fast extractor: `default`, or `max-autotune-no-cudagraphs` (also
+    #: times Triton conv / matmul templates: minutes of compilation once per process; unmeasured)
+    compile_mode: Literal["default", "max-autotune-no-cudagraphs"] = "default"
     #: let cuDNN time the extractor's conv algorithms once per shape and keep the fastest (CUDA only;
     #: `exact` stays IEEE fp32, only the summation order of a conv may change)
     cudnn_benchmark: bool = True

@@ -38,7 +38,7 @@ class InceptionExtractor(FeatureExtractor):
 
     def __init__(self, weights: InceptionWeights, device: torch.device, *, want_logits: bool,
                  mode: str = "exact", fast_precision: str = "bf16", compile: bool = False,
-                 cudnn_benchmark: bool = False) -> None:
+                 cudnn_benchmark: bool = False, compile_mode: str = "default") -> None:
         super().__init__(device)
         if want_logits and weights.pool3_only:
             raise MetricsError(IS_NEEDS_FULL_WEIGHTS.format(source=weights.source))
@@ -46,7 +46,7 @@ class InceptionExtractor(FeatureExtractor):
             log.warning("`metrics.mode` fast needs CUDA; running the exact fp32 mode on %s", device)
             mode = "exact"
         self.weights, self.mode, self.fast_precision = weights, mode, fast_precision
-        self.cudnn_benchmark = cudnn_benchmark
+        self.cudnn_benchmark, self.compile_mode = cudnn_benchmark, compile_mode
         self.has_logits = want_logits
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3  # slow import: lazy
 
@@ -59,11 +59,13 @@ class InceptionExtractor(FeatureExtractor):
         if mode == "fast":
             self.net.to(memory_format=torch.channels_last)
             if compile:
-                self._forward = torch.compile(self.net, dynamic=False)
+                self._forward = torch.compile(self.net, dynamic=False, mode=compile_mode)
 
     @property
     def identity(self) -> dict[str, Any]:
         mode = self.mode if self.mode == "exact" else f"fast-{self.fast_precision}"
+        if self.compiled and self.compile_mode != "default":  # other kernels: other last bits
+            mode += f"-{self.compile_mode}"
         return {"extractor": "inception-v3-compat", "weights_sha256": self.weights.sha256, "mode": mode,
                 "preprocessing": "uint8, TF1-compatible bilinear resize to 299 (torch-fidelity 0.4)"}
 
@@ -89,7 +91,7 @@ def _factory(cfg: MetricsConfig, device: torch.device, train_images: RealImages 
     weights = resolve_inception_weights(cfg.inception_weights, cfg.resolved_cache_dir, cfg.inception_download)
     return InceptionExtractor(weights, device, want_logits="IS" in cfg.metrics, mode=cfg.mode,
                               fast_precision=cfg.fast_precision, compile=cfg.compile,
-                              cudnn_benchmark=cfg.cudnn_benchmark)
+                              cudnn_benchmark=cfg.cudnn_benchmark, compile_mode=cfg.compile_mode)
 
 
 register_extractor("inception", _factory)
