@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from optgan.backends import tf32_allowed
 from optgan.config.metrics import ClassifierConfig
 from optgan.metrics.classifier_net import ClassifierNet
-from optgan.metrics.extractor_base import fp32_precision
 
 __all__ = ["train_classifier", "classifier_accuracy"]
 
@@ -38,7 +38,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: in
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     net.train()
     bar = tqdm(range(cfg.epochs), desc="training the classifier extractor", unit="epoch", disable=not progress)
-    with _deterministic(), fp32_precision(tf32=False):
+    with _deterministic(), tf32_allowed(False):
         for _ in bar:
             perm = torch.randperm(n, generator=g)
             for i in range(steps_per_epoch):

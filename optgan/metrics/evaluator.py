@@ -21,7 +21,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from optgan.backends import cudnn_autotune
 from optgan.config.metrics import MetricsConfig
 from optgan.errors import MetricsError
 from optgan.metrics import keys
@@ -94,8 +93,7 @@ class PopulationEvaluator:
         """Scores of every candidate on the same `latents` (N×latent_dim), in order."""
         bank = latents.to(self.device)
         bar = tqdm(candidates, desc="scoring candidates", unit="cand", disable=not self.progress, leave=False)
-        with cudnn_autotune(self.cfg.cudnn_benchmark and self.device.type == "cuda"):
-            return [self._evaluate_one(c, bank, eval_mode) for c in bar]
+        return [self._evaluate_one(c, bank, eval_mode) for c in bar]
 
     def evaluate_images(self, images: torch.Tensor) -> CandidateScores:
         """Scores of a fixed set of uint8 N×3×H×W images (e.g. held-out real images)."""

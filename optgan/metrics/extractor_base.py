@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FeatureExtractor", "RealImages", "ExtractorFactory", "register_extractor", "create_extractor",
-    "registered_extractors", "precision", "fp32_precision",
+    "registered_extractors", "precision",
 ]
 
 
@@ -95,20 +95,13 @@ def create_extractor(
 
 
 @contextlib.contextmanager
-def fp32_precision(tf32: bool) -> Iterator[None]:
-    """Force IEEE fp32 (`tf32=False`) or allow TF32 for CUDA convs and matmuls; restored on exit."""
-    with tf32_allowed(tf32):
-        yield
-
-
-@contextlib.contextmanager
 def precision(mode: str, fast_precision: str, device: torch.device, *, autotune: bool = False) -> Iterator[None]:
     """`exact`: IEEE fp32. `fast` on CUDA: bf16 autocast or TF32 (on the CPU `fast` = `exact`).
 
     `autotune`: cuDNN picks conv algorithms by timing them (see :func:`optgan.backends.cudnn_autotune`).
     """
     fast = mode == "fast" and device.type == "cuda"
-    with fp32_precision(tf32=fast and fast_precision == "tf32"), cudnn_autotune(autotune and device.type == "cuda"):
+    with tf32_allowed(fast and fast_precision == "tf32"), cudnn_autotune(autotune and device.type == "cuda"):
         if fast and fast_precision == "bf16":
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 yield

@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 
+from optgan.backends import tf32_allowed
 from optgan.config.metrics import ClassifierConfig, MetricsConfig
 from optgan.errors import MetricsError
 from optgan.metrics.cache import atomic_torch_save, content_hash, load_cached
 from optgan.metrics.classifier_net import ClassifierNet
 from optgan.metrics.classifier_train import train_classifier
-from optgan.metrics.extractor_base import FeatureExtractor, RealImages, fp32_precision, register_extractor
+from optgan.metrics.extractor_base import FeatureExtractor, RealImages, register_extractor
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class ClassifierExtractor(FeatureExtractor):
         return {"extractor": CLASSIFIER_FORMAT, "classifier": self.key}
 
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        with fp32_precision(tf32=False):
+        with tf32_allowed(False):
             return self.net(images)
 
 

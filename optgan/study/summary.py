@@ -23,7 +23,7 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     rounds = round_summaries(study, cfg.objectives, cfg.directions)
     front = [trial_record(t, net, cfg.objectives) for t in pareto_trials(study)]
     seconds = round_seconds(study)
-    recent = [v["total"] for v in list(seconds.values())[-3:] if "total" in v]
+    recent = [v["total"] for v in list(seconds.values())[-3:]]
     per_round = sum(recent) / len(recent) if recent else None
     return {
         "stage": stage,

@@ -240,11 +240,12 @@ class _Loop:
                 fake_out = run.d_net(fake)
             loss = run.g_loss(real_out, fake_out.float())
             value = float(loss.detach())
-            if math.isfinite(value):
+            finite = math.isfinite(value)  # a NaN / inf loss: no update and no EMA update (counted by `_count`)
+            if finite:
                 loss.backward()
         finally:
             run.d_net.requires_grad_(True)
-        if math.isfinite(value):  # a NaN / inf loss: no update and no EMA update (counted by `_count`)
+        if finite:
             self._clip(run.g_net)
             run.opt_g.step()
             run.ema.update(run.g_net)

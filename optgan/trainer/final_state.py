@@ -150,7 +150,7 @@ class RunState:
             "g_steps": self.g_steps,
             "d_loss": s["d_loss"] / s["d_count"] if s["d_count"] else None,
             "g_loss": s["g_loss"] / s["g_count"] if s["g_count"] else None,
-            "nonfinite_steps": int(s.get("nonfinite", 0)),
+            "nonfinite_steps": int(s["nonfinite"]),
             "lr_g": self.opt_g.param_groups[0]["lr"],
             "lr_d": self.opt_d.param_groups[0]["lr"],
             "upper_bound": None if self.bound is None else self.bound.value,
