@@ -11,6 +11,8 @@ iterations, and reports D iterations/s, the peak GPU memory and the hours a full
 preset's epochs would take at that rate (training only: evaluations not included; one epoch = one
 pass over `--full-images`, CIFAR-10's 50,000 on CUDA). It also
 reports the mean D / G losses of the timed iterations for each precision (same seed and inputs).
+On CUDA every precision runs twice, eagerly and with `cuda_graphs` (`--graphs`): the `+graphs`
+results carry their speed-up over the eager loop and the difference of their mean losses.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def _no_scores(fn: Any) -> dict[str, float]:
     return {"FID": 1.0}
 
 
-def _bench(recipe: str, precision: str, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
-    sets = [f"device={device}", f"precision={precision}", "seed=0"]
+def _bench(recipe: str, precision: str, graphs: bool, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    sets = [f"device={device}", f"precision={precision}", "seed=0", f"cuda_graphs={str(graphs).lower()}"]
     if device.type == "cpu":
         sets += CPU_SETS
     elif args.data:
@@ -56,15 +58,14 @@ def _bench(recipe: str, precision: str, device: torch.device, args: argparse.Nam
         with _torch_settings(cfg):
             for _ in range(args.warmup):
                 loop._iteration()
+            loop._drain()  # (synchronises)
             if device.type == "cuda":
-                torch.cuda.synchronize(device)
                 torch.cuda.reset_peak_memory_stats(device)
             sums_before = dict(run.sums)
             start = time.perf_counter()
             for _ in range(args.iterations):
                 loop._iteration()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            loop._drain()  # the loop reads its statistics every 50 iterations; this read ends the timing
             seconds = time.perf_counter() - start
         its = args.iterations / seconds
         d = (run.sums["d_loss"] - sums_before["d_loss"]) / max(1, run.sums["d_count"] - sums_before["d_count"])
@@ -78,6 +79,7 @@ def _bench(recipe: str, precision: str, device: torch.device, args: argparse.Nam
             "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
             "mean_loss_d": round(d, 5), "mean_loss_g": round(g, 5),
             "nonfinite_steps": int(run.sums["nonfinite"] - sums_before["nonfinite"]),
+            "cuda_graphs": loop.stepper.num_graphs,
         }
 
 
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--data", default=None, help="CUDA: an .npz of 32×32 images (default: the presets' CIFAR-10)")
     ap.add_argument("--recipes", default="hinge,mmd")
     ap.add_argument("--precisions", default="tf32,bf16,fp32")
+    ap.add_argument("--graphs", choices=["off", "on", "both"], default=None,
+                    help="cuda_graphs of the runs (default: both on CUDA, off on the CPU, where graphs do not exist)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed iterations (default: 30 CUDA, 2 CPU)")
     ap.add_argument("--iterations", type=int, default=None, help="timed iterations (default: 200 CUDA, 6 CPU)")
     ap.add_argument("--full-images", type=int, default=None,
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.warmup = args.warmup if args.warmup is not None else (30 if cuda else 2)
     args.iterations = args.iterations or (200 if cuda else 6)
     args.full_images = args.full_images or (50_000 if cuda else None)
+    graph_modes = {"off": [False], "on": [True], "both": [False, True]}[args.graphs or ("both" if cuda else "off")]
     res: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
         "torch": torch.__version__, "generator": "EAGAN best G", "warmup": args.warmup,
@@ -106,19 +111,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     for recipe in args.recipes.split(","):
         for precision in args.precisions.split(","):
-            key = f"{recipe}/{precision}"
-            try:
-                res["results"][key] = _bench(recipe, precision, device, args)
-            except Exception as e:  # keep measuring the others; report the failure
-                res["errors"][key] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-            if args.out:
-                Path(args.out).write_text(json.dumps(res, indent=1))
+            for graphs in graph_modes:
+                key = f"{recipe}/{precision}" + ("+graphs" if graphs else "")
+                try:
+                    res["results"][key] = _bench(recipe, precision, graphs, device, args)
+                except Exception as e:  # keep measuring the others; report the failure
+                    res["errors"][key] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                if args.out:
+                    Path(args.out).write_text(json.dumps(res, indent=1))
     for recipe in args.recipes.split(","):
         base = res["results"].get(f"{recipe}/tf32")
         for precision in ("bf16", "fp32"):
             r = res["results"].get(f"{recipe}/{precision}")
             if base and r:
                 r["speedup_vs_tf32"] = round(r["d_iterations_per_s"] / base["d_iterations_per_s"], 3)
+        for precision in args.precisions.split(","):  # graph replay against the eager loop, same inputs
+            eager, graphed = res["results"].get(f"{recipe}/{precision}"), res["results"].get(f"{recipe}/{precision}+graphs")
+            if eager and graphed:
+                graphed["speedup_vs_eager"] = round(graphed["d_iterations_per_s"] / eager["d_iterations_per_s"], 3)
+                graphed["loss_difference_vs_eager"] = {
+                    k: round(abs(graphed[f"mean_loss_{k}"] - eager[f"mean_loss_{k}"]), 6) for k in ("d", "g")}
     if not res["errors"]:
         del res["errors"]
     return res

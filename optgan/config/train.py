@@ -83,6 +83,9 @@ class TrainConfig:
     #: let cuDNN time its conv algorithms once per shape and keep the fastest (CUDA; never when
     #: `deterministic`)
     cudnn_benchmark: bool = True
+    #: CUDA only: capture the two kinds of iteration (D step; D + G step + EMA update) once each as
+    #: CUDA graphs and replay them (removes the per-kernel launch cost that bounds the eager loop)
+    cuda_graphs: bool = False
     widths: Widths = field(default_factory=Widths)
     data: DataConfig = field(default_factory=lambda: DataConfig(name="cifar10"))
     #: generator genotype: JSON string or path (`--gen-arch` overrides)

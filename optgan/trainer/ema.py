@@ -31,12 +31,27 @@ class EMA:
             p.requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """One EMA step towards `model`'s current parameters; copy its buffers."""
-        for avg, p in zip(self.module.parameters(), model.parameters(), strict=True):
-            avg.mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
+    def update(self, model: nn.Module, skip: torch.Tensor | None = None) -> None:
+        """One EMA step towards `model`'s current parameters; copy its buffers.
+
+        `skip` (a 0-d boolean on the device) leaves everything as it is when true, decided on the
+        device: no host synchronisation, and a NaN in `model` cannot leak into the average.
+        """
+        avgs = list(self.module.parameters())
+        params = [p.detach() for p in model.parameters()]
+        if len(avgs) != len(params):
+            raise ValueError(f"the EMA holds {len(avgs)} parameters, the model has {len(params)}")
+        if skip is None:
+            torch._foreach_mul_(avgs, self.decay)
+            torch._foreach_add_(avgs, params, alpha=1.0 - self.decay)
+            torch._foreach_copy_(list(self.module.buffers()), list(model.buffers()))
+            return
+        moved = torch._foreach_mul(avgs, self.decay)
+        torch._foreach_add_(moved, params, alpha=1.0 - self.decay)
+        for avg, new in zip(avgs, moved):
+            torch.where(skip, avg, new, out=avg)
         for avg_b, b in zip(self.module.buffers(), model.buffers(), strict=True):
-            avg_b.copy_(b)
+            torch.where(skip, avg_b, b, out=avg_b)
 
     def state_dict(self) -> dict[str, Any]:
         return self.module.state_dict()

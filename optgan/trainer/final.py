@@ -7,6 +7,9 @@ with G's batch size, then an EMA update of G. Hinge: L_D / L_G of `losses.hinge_
 same real batch; the kernel's upper bound follows the FID-driven schedule. After every epoch:
 a sample grid of the EMA generator; when due, an evaluation of the EMA generator; the history row;
 the best checkpoint (when FID improved) and then the resumable last checkpoint, both atomic.
+The iterations themselves run in :mod:`optgan.trainer.final_step` without host synchronisation
+(optionally as CUDA graphs); their loss statistics are read every `DRAIN_EVERY` iterations, and a
+run of `nonfinite_patience` non-finite D losses stops the run at the first read after it.
 
 Resume = rerun the same command: the last checkpoint restores G, D, EMA, both optimisers, the
 latent generator, the global RNGs, the data stream's position and the MMD bound, so a killed and
@@ -25,7 +28,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from optgan.backends import cudnn_autotune, tf32_allowed
@@ -35,10 +37,14 @@ from optgan.search_space.genotype import Genotype
 from optgan.trainer import final_state as fs
 from optgan.trainer.final_outputs import SAMPLES_DIR, save_grid, write_history
 from optgan.trainer.final_setup import DiscSpec, derived_seed
+from optgan.trainer.final_step import FinalStepper
 
 __all__ = ["train_final", "TrainResult", "Scorer"]
 
 log = logging.getLogger(__name__)
+
+#: iterations between reads of the loss statistics from the device (fewer when nonfinite_patience is smaller)
+DRAIN_EVERY = 50
 
 #: scores a latents→images callable: keys of `optgan.metrics.keys` (`FID` or `FID_<extractor>`, ...)
 Scorer = Callable[[Callable[[torch.Tensor], torch.Tensor]], dict[str, float]]
@@ -128,7 +134,10 @@ class _Loop:
         latent = run.cfg.widths.latent_dim
         g = torch.Generator(device="cpu").manual_seed(derived_seed(run.cfg.seed, 4))
         self.grid_z = torch.randn(run.cfg.evaluation.grid_images, latent, generator=g).to(run.device)
-        self._last = (float("nan"), float("nan"))  # latest D / G losses, for the progress bar
+        self._last = (math.nan, math.nan)  # mean D / G losses since the last drain, for the progress bar
+        self.stepper = FinalStepper(run)
+        #: iterations between reads of the device statistics (the divergence check runs then)
+        self.drain_every = min(DRAIN_EVERY, run.cfg.nonfinite_patience)
 
     # ------------------------------------------------------------------ epochs
     def execute(self) -> None:
@@ -141,13 +150,14 @@ class _Loop:
                 while run.iter_in_epoch < run.iters_per_epoch:
                     self._iteration()
                     bar.update(1)
-                    if run.global_iter % 50 == 0 and self.progress:
+                    if run.global_iter % self.drain_every == 0 and self.progress:
                         bar.set_postfix(d=f"{self._last[0]:.3g}", g=f"{self._last[1]:.3g}", refresh=False)
                     self._mid_epoch_checkpoint()
             self._end_epoch(time.perf_counter() - started)
 
     def _end_epoch(self, seconds: float) -> None:
         run = self.run
+        self._drain()
         epoch = run.epoch + 1
         save_grid(self._grid(), os.path.join(run.out_dir, SAMPLES_DIR, f"epoch-{epoch:04d}.png"))
         row = run.epoch_row(epoch, seconds)
@@ -172,88 +182,41 @@ class _Loop:
         every = self.cfg.checkpoint_every_iters
         run = self.run
         if every and run.global_iter % every == 0 and run.iter_in_epoch < run.iters_per_epoch:
+            self._drain()
             run.save_last()
         if self.stop_after is not None and run.global_iter >= self.stop_after:
             raise _Stopped
 
     # ------------------------------------------------------------------ one iteration
     def _iteration(self) -> None:
-        run, cfg = self.run, self.cfg
+        run = self.run
         run.apply_lr_decay()
-        real = next(run.stream)
-        d_loss = self._d_step(real)
-        self._count("d", d_loss)
-        g_loss = self._last[1]
-        if run.global_iter % cfg.n_critic == 0:
-            g_loss = self._g_step(real)
-            self._count("g", g_loss)
-            run.g_steps += 1
-        self._last = (d_loss, g_loss)
+        with_g = run.global_iter % self.cfg.n_critic == 0
+        self.stepper.iteration(with_g)
+        run.g_steps += with_g
         run.global_iter += 1
         run.iter_in_epoch += 1
-        run.nonfinite_streak = 0 if math.isfinite(d_loss) else run.nonfinite_streak + 1
-        if run.nonfinite_streak >= cfg.nonfinite_patience:
+        if run.global_iter % self.drain_every == 0:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Fold the device statistics into the run (one host sync); stop a diverged run."""
+        run, d = self.run, self.stepper.drain()
+        sums = run.sums
+        sums["d_loss"] += d.d_loss_sum
+        sums["d_count"] += d.d_count
+        sums["g_loss"] += d.g_loss_sum
+        sums["g_count"] += d.g_count
+        sums["nonfinite"] += d.nonfinite
+        run.nonfinite_streak = d.streak
+        self._last = (d.d_loss_sum / d.d_count if d.d_count else math.nan,
+                      d.g_loss_sum / d.g_count if d.g_count else self._last[1])
+        if d.max_streak >= self.cfg.nonfinite_patience:
             raise TrainingDivergedError(
-                f"training diverged: the last {run.nonfinite_streak} D losses were NaN/inf (iteration "
-                f"{run.global_iter}, epoch {run.epoch + 1}); their steps were skipped and nothing after the last "
-                f"checkpoint was saved — rerun to resume from {run.last_path} with a lower lr_d / lr_g or a grad_clip "
-                f"(--set), or raise nonfinite_patience")
-
-    def _count(self, net: str, loss: float) -> None:
-        sums = self.run.sums
-        if math.isfinite(loss):
-            sums[f"{net}_loss"] += loss
-            sums[f"{net}_count"] += 1
-        else:
-            sums["nonfinite"] += 1
-
-    def _latents(self, n: int) -> torch.Tensor:
-        run = self.run
-        return torch.randn(n, self.cfg.widths.latent_dim, generator=run.latent_gen, device=run.latent_gen.device).to(run.device)
-
-    def _d_step(self, real: torch.Tensor) -> float:
-        run = self.run
-        z = self._latents(real.shape[0])
-        run.opt_d.zero_grad(set_to_none=True)
-        with self._autocast():
-            real_out = run.d_net(real)
-            with torch.no_grad():
-                fake = run.g_net(z)
-            fake_out = run.d_net(fake)
-        loss = run.d_loss(real_out.float(), fake_out.float())
-        value = float(loss.detach())
-        if math.isfinite(value):  # a NaN / inf loss: no update (counted by `_count`)
-            loss.backward()
-            self._clip(run.d_net)
-            run.opt_d.step()
-        return value
-
-    def _g_step(self, real: torch.Tensor) -> float:
-        run = self.run
-        z = self._latents(self.cfg.batch_size_g)
-        run.opt_g.zero_grad(set_to_none=True)
-        run.d_net.requires_grad_(False)  # G's gradients only; D's parameters are not touched
-        try:
-            with self._autocast():
-                fake = run.g_net(z)
-                real_out = run.d_net(real).float() if self.cfg.loss == "mmd" else None
-                fake_out = run.d_net(fake)
-            loss = run.g_loss(real_out, fake_out.float())
-            value = float(loss.detach())
-            finite = math.isfinite(value)  # a NaN / inf loss: no update and no EMA update (counted by `_count`)
-            if finite:
-                loss.backward()
-        finally:
-            run.d_net.requires_grad_(True)
-        if finite:
-            self._clip(run.g_net)
-            run.opt_g.step()
-            run.ema.update(run.g_net)
-        return value
-
-    def _clip(self, net: nn.Module) -> None:
-        if self.cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(net.parameters(), max_norm=self.cfg.grad_clip)
+                f"training diverged: {d.max_streak} D losses in a row were NaN/inf (by iteration {run.global_iter}, "
+                f"epoch {run.epoch + 1}); their steps were skipped and nothing after the last checkpoint was saved — "
+                f"rerun to resume from {run.last_path} with a lower lr_d / lr_g or a grad_clip (--set), or raise "
+                "nonfinite_patience")
 
     # ------------------------------------------------------------------ generation
     def _autocast(self) -> torch.autocast:

@@ -23,6 +23,7 @@ from optgan.config.train import FIXED_DISCS, TrainConfig
 from optgan.errors import ConfigError, GenotypeError
 from optgan.search_space.genotype import Genotype, load_genotype
 from optgan.search_space.widths import Widths
+from optgan.trainer.adam_step import make_adam
 
 __all__ = [
     "DiscSpec",
@@ -35,6 +36,7 @@ __all__ = [
     "arch_record",
     "derived_seed",
     "resolve_device",
+    "uses_cuda_graphs",
 ]
 
 
@@ -139,14 +141,24 @@ def build_networks(cfg: TrainConfig, gen: Genotype, disc: DiscSpec) -> tuple[nn.
     return g_net, d_net
 
 
-def make_optimizers(cfg: TrainConfig, g_net: nn.Module, d_net: nn.Module) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam for G and D with the config's learning rates and betas (0, 0.9 in every recipe)."""
+def make_optimizers(cfg: TrainConfig, g_net: nn.Module, d_net: nn.Module,
+                    capturable: bool = False) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Fused Adam for G and D with the config's betas (0, 0.9 in every recipe) and the learning
+    rates as device tensors (changed in place by the decay); `capturable` for CUDA graphs."""
     betas = (float(cfg.beta1), float(cfg.beta2))
-    opt_g = torch.optim.Adam([p for p in g_net.parameters() if p.requires_grad], lr=cfg.lr_g, betas=betas)
-    opt_d = torch.optim.Adam([p for p in d_net.parameters() if p.requires_grad], lr=cfg.lr_d, betas=betas)
-    return opt_g, opt_d
+
+    def adam(net: nn.Module, lr: float) -> torch.optim.Adam:
+        params = [p for p in net.parameters() if p.requires_grad]
+        return make_adam(params, torch.tensor(lr, device=params[0].device), betas, capturable)
+
+    return adam(g_net, cfg.lr_g), adam(d_net, cfg.lr_d)
 
 
 def arch_record(gen: Genotype, disc: DiscSpec, widths: Widths) -> dict[str, Any]:
     """Plain description of the architecture, stored in every checkpoint."""
     return {"gen": gen.to_json_dict(), "disc": disc.to_record(), "widths": dataclasses.asdict(widths)}
+
+
+def uses_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
+    """`cuda_graphs` takes effect on CUDA only."""
+    return cfg.cuda_graphs and device.type == "cuda"

@@ -21,6 +21,7 @@ from optgan.config.train import TrainConfig, train_config_from_dict
 from optgan.errors import CheckpointError, OptganError
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import losses
+from optgan.trainer.adam_step import adam_state_dict, load_adam_state_dict
 from optgan.atomic import TMP_PREFIX
 from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, restore_rng
 from optgan.trainer.ema import EMA
@@ -33,6 +34,7 @@ from optgan.trainer.final_setup import (
     derived_seed,
     make_optimizers,
     resolve_device,
+    uses_cuda_graphs,
 )
 
 __all__ = ["RunState", "FORMAT", "FORMAT_VERSION", "make_scorer", "RESUME_MAY_CHANGE"]
@@ -44,7 +46,7 @@ FORMAT_VERSION = 1
 #: config keys that may differ when a run is resumed (everything else must match); the step sizes
 #: and the clip are there so a run that diverged can go on from its last checkpoint more gently
 RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters", "nonfinite_patience",
-                     "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark")
+                     "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark", "cuda_graphs")
 
 
 def fresh_sums() -> dict[str, float]:
@@ -68,6 +70,8 @@ class RunState:
     stream: Any
     bound: losses.AdaptiveUpperBound | None
     iters_per_epoch: int
+    #: the MMD kernel's upper bound on the device (what the D loss reads; follows `bound`)
+    bound_tensor: torch.Tensor
     epoch: int = 0
     iter_in_epoch: int = 0
     global_iter: int = 0
@@ -77,6 +81,7 @@ class RunState:
     nonfinite_streak: int = 0
     best: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    _lrs_applied: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -91,14 +96,15 @@ class RunState:
         header = _header(cfg, gen, disc, image_set)
         g_net, d_net = build_networks(cfg, gen, disc)
         g_net, d_net = g_net.to(device).train(), d_net.to(device).train()
-        opt_g, opt_d = make_optimizers(cfg, g_net, d_net)
+        opt_g, opt_d = make_optimizers(cfg, g_net, d_net, capturable=uses_cuda_graphs(cfg, device))
         latent_gen = torch.Generator(device=device).manual_seed(derived_seed(cfg.seed, 2))
         data_gen = torch.Generator().manual_seed(derived_seed(cfg.seed, 3))
         stream = BatchStream(image_set.images, cfg.batch_size_d, data_gen, device)
         m = cfg.mmd
         bound = losses.AdaptiveUpperBound(m.upper_bound, m.upper_bound_cap, m.bound_factor, m.patience) if cfg.loss == "mmd" else None
         run = cls(cfg, os.path.abspath(out_dir), device, header, image_set, g_net, d_net, EMA(g_net, cfg.ema_decay),
-                  opt_g, opt_d, latent_gen, stream, bound, cfg.iters_per_epoch or stream.batches_per_epoch())
+                  opt_g, opt_d, latent_gen, stream, bound, cfg.iters_per_epoch or stream.batches_per_epoch(),
+                  torch.tensor(bound.value if bound else 0.0, device=device))
         if os.path.isfile(run.last_path):
             run._resume(load_checkpoint(run.last_path, map_location=device))
         else:
@@ -124,7 +130,7 @@ class RunState:
             return losses.hinge_d_loss(real_out, fake_out)
         m = self.cfg.mmd
         return losses.mmd_repulsive_d_loss(real_out, fake_out, sigma=m.sigma,
-                                           upper_bound=self.bound.value, lower_bound=m.lower_bound)
+                                           upper_bound=self.bound_tensor, lower_bound=m.lower_bound)
 
     def g_loss(self, real_out: torch.Tensor | None, fake_out: torch.Tensor) -> torch.Tensor:
         if self.bound is None:
@@ -132,14 +138,24 @@ class RunState:
         assert real_out is not None
         return losses.mmd_g_loss(real_out, fake_out, sigma=self.cfg.mmd.sigma)
 
+    def learning_rates(self) -> tuple[float, float]:
+        """(lr_g, lr_d) at the current iteration: the config's, decayed linearly to 0 over the run
+        when `lr_decay: linear` (reference `LinearLrDecay`)."""
+        frac = 1.0
+        if self.cfg.lr_decay == "linear":
+            frac = max(0.0, 1.0 - self.global_iter / (self.cfg.epochs * self.iters_per_epoch))
+        return self.cfg.lr_g * frac, self.cfg.lr_d * frac
+
     def apply_lr_decay(self) -> None:
-        """Linear decay to 0 over the run when `lr_decay: linear` (reference `LinearLrDecay`)."""
-        if self.cfg.lr_decay != "linear":
+        """Write :meth:`learning_rates` into the optimisers' device tensors when they changed (so a
+        resumed run uses the config's rates, not the checkpoint's)."""
+        lrs = self.learning_rates()
+        if lrs == self._lrs_applied:
             return
-        frac = max(0.0, 1.0 - self.global_iter / (self.cfg.epochs * self.iters_per_epoch))
-        for opt, lr in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
+        for opt, lr in zip((self.opt_g, self.opt_d), lrs):
             for group in opt.param_groups:
-                group["lr"] = lr * frac
+                group["lr"].fill_(lr)
+        self._lrs_applied = lrs
 
     # ------------------------------------------------------------------ epoch bookkeeping
     def epoch_row(self, epoch: int, seconds: float) -> dict[str, Any]:
@@ -151,8 +167,8 @@ class RunState:
             "d_loss": s["d_loss"] / s["d_count"] if s["d_count"] else None,
             "g_loss": s["g_loss"] / s["g_count"] if s["g_count"] else None,
             "nonfinite_steps": int(s["nonfinite"]),
-            "lr_g": self.opt_g.param_groups[0]["lr"],
-            "lr_d": self.opt_d.param_groups[0]["lr"],
+            "lr_g": (self._lrs_applied or self.learning_rates())[0],  # the rates of the epoch's last iteration
+            "lr_d": (self._lrs_applied or self.learning_rates())[1],
             "upper_bound": None if self.bound is None else self.bound.value,
             "seconds": round(seconds, 3),
         }
@@ -165,6 +181,7 @@ class RunState:
             self.best = {"epoch": epoch, "iteration": self.global_iter, "fid": fid, "scores": dict(scores)}
         if self.bound is not None and self.bound.update(fid):
             log.info("MMD kernel upper bound raised to %g", self.bound.value)
+            self.bound_tensor.fill_(self.bound.value)
         return improved
 
     def finish_epoch(self, row: dict[str, Any]) -> None:
@@ -187,7 +204,7 @@ class RunState:
         """The resumable checkpoint (atomic)."""
         state = self._generator_part("last")
         state.update(
-            disc_state=self.d_net.state_dict(), opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
+            disc_state=self.d_net.state_dict(), opt_g=adam_state_dict(self.opt_g), opt_d=adam_state_dict(self.opt_d),
             rng=capture_rng({"latent": self.latent_gen}), stream=self.stream.state_dict(),
             mmd_bound=None if self.bound is None else self.bound.state_dict(), history=list(self.history),
         )
@@ -203,8 +220,8 @@ class RunState:
             self.g_net.load_state_dict(ck["gen"])
             self.ema.load_state_dict(ck["gen_ema"])
             self.d_net.load_state_dict(ck["disc_state"])
-            self.opt_g.load_state_dict(ck["opt_g"])
-            self.opt_d.load_state_dict(ck["opt_d"])
+            load_adam_state_dict(self.opt_g, ck["opt_g"], "G")
+            load_adam_state_dict(self.opt_d, ck["opt_d"], "D")
             self.stream.load_state_dict(ck["stream"])
             restore_rng(ck["rng"], {"latent": self.latent_gen})
             p = ck["progress"]
@@ -218,6 +235,7 @@ class RunState:
             self.best, self.history = dict(ck["best"]), list(ck["history"])
             if self.bound is not None:
                 self.bound.load_state_dict(ck["mmd_bound"])
+                self.bound_tensor.fill_(self.bound.value)
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(f"{self.last_path} cannot be resumed ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
                                   "use a new --out directory") from e

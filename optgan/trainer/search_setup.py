@@ -27,7 +27,8 @@ from optgan.supernet import (
 )
 from optgan.trainer.data import BatchStream, ImageSet
 from optgan.trainer.pairing import DiscPairing, GenPairing
-from optgan.trainer.search_step import BlockRunner, Precision, make_adam
+from optgan.trainer.adam_step import make_adam
+from optgan.trainer.search_step import BlockRunner, Precision
 from optgan.trainer.search_training import SearchTrainer
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 A snapshot holds CPU copies of tensors in plain containers (loadable with ``weights_only=True``).
 Restoring copies values *into* the live tensors (never replaces them), so the addresses captured
 by CUDA graphs stay valid and nothing aliases a snapshot. Adam state is stored per parameter in
-parameter order as ``[step, exp_avg, exp_avg_sq]`` (the state :func:`make_adam` creates).
+parameter order as ``[step, exp_avg, exp_avg_sq]`` (the state :func:`optgan.trainer.adam_step.make_adam` creates).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
 
 
 def adam_tensors(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
-    """The state tensors of an Adam made by :func:`make_adam`, in a fixed order."""
+    """The state tensors of an Adam made by :func:`~optgan.trainer.adam_step.make_adam`, in a fixed order."""
     return [opt.state[p][k] for p in _params(opt) for k in _ADAM_KEYS]
 
 

@@ -13,8 +13,9 @@ Speed without changing the arithmetic's meaning:
   the fused Adam as ``found_inf`` (the mechanism ``GradScaler`` uses), which skips the update
   and the step count; loss sums and counters accumulate in device tensors read once per round;
 - with ``cuda_graphs``, a block of a pair seen before is captured once as a CUDA graph and
-  replayed (all graphs share one memory pool). Graphs hold the addresses of parameters, optimizer
-  states and buffers: anything that replaces such tensors must call :meth:`BlockRunner.forget`.
+  replayed (:class:`~optgan.trainer.graph_cache.GraphCache`). Graphs hold the addresses of
+  parameters, optimizer states and buffers: anything that replaces such tensors must call
+  :meth:`BlockRunner.forget`.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
 from optgan.backends import cudnn_autotune, tf32_allowed
+from optgan.trainer.adam_step import D_SLOT, G_SLOT, guarded_adam_step
 from optgan.trainer.data import BatchStream
+from optgan.trainer.graph_cache import GraphCache
 from optgan.trainer.losses import hinge_d_loss, hinge_g_loss
 
-__all__ = ["Pair", "Precision", "BlockRunner", "BlockStats", "make_adam"]
+__all__ = ["Pair", "Precision", "BlockRunner", "BlockStats"]
 
 Net = Callable[[torch.Tensor], torch.Tensor]
 
@@ -77,22 +80,6 @@ class Precision:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.dtype == "bf16", cache_enabled=cache)
 
 
-def make_adam(params: list[nn.Parameter], lr: float, betas: tuple[float, float], capturable: bool) -> torch.optim.Adam:
-    """Fused Adam (needed for the device-side skip) with its state created up front.
-
-    Eager state creation makes the state identical to Adam's lazy one, but allocated outside any
-    CUDA-graph capture and present for every parameter (so it can be saved and copied in place).
-    """
-    opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
-    for p in params:
-        opt.state[p] = {
-            "step": torch.zeros((), dtype=torch.float32, device=p.device),
-            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
-        }
-    return opt
-
-
 @dataclass
 class BlockStats:
     """Host-side summary of the blocks run since the last reset (one device read)."""
@@ -109,8 +96,6 @@ class _Buffers:
     z_d: list[torch.Tensor]
     z_g: torch.Tensor
     acc: torch.Tensor  #: float64 [sum L_D, finite D steps, sum L_G, finite G steps, skipped steps]
-    graphs: dict[Hashable, torch.cuda.CUDAGraph] = field(default_factory=dict)
-    seen: set[Hashable] = field(default_factory=set)
 
 
 class BlockRunner:
@@ -138,8 +123,7 @@ class BlockRunner:
             z_g=torch.empty(batch_g, latent_dim, device=device),
             acc=torch.zeros(5, dtype=torch.float64, device=device),
         )
-        self._pool: tuple[int, int] | None = None  #: one memory pool shared by all graphs
-        self._side: torch.cuda.Stream | None = None  #: warm-up and capture stream
+        self._graphs = GraphCache(device)
         self._iterations = 0
 
     # ------------------------------------------------------------------ public
@@ -168,15 +152,11 @@ class BlockRunner:
 
     def forget(self, keep: Callable[[Hashable], bool] = lambda key: False) -> None:
         """Drop the captured graphs whose key fails `keep` (all of them by default)."""
-        bufs = self._buf
-        if bufs.graphs and self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)  # no graph is destroyed while a replay may run
-        bufs.graphs = {k: g for k, g in bufs.graphs.items() if keep(k)}
-        bufs.seen = {k for k in bufs.seen if keep(k)}
+        self._graphs.forget(keep)
 
     @property
     def num_graphs(self) -> int:
-        return len(self._buf.graphs)
+        return len(self._graphs)
 
     # ------------------------------------------------------------------ internals
     def _draw_inputs(self) -> None:
@@ -187,37 +167,11 @@ class BlockRunner:
         bufs.z_g.normal_(generator=self.z_generator)
 
     def _run_graphed(self, pair: Pair) -> None:
-        """First sight of a key: an eager block on the capture stream (PyTorch's warm-up before
-        capture: lazy library handles and workspaces get created outside the capture); second
-        sight: capture (records, runs nothing) and replay; later: replay only."""
-        bufs = self._buf
-        graph = bufs.graphs.get(pair.key)
-        if graph is None:
-            if self._side is None:
-                self._side = torch.cuda.Stream(self.device)
-                self._pool = torch.cuda.graph_pool_handle()
-            if pair.key not in bufs.seen:
-                bufs.seen.add(pair.key)
-                self._side.wait_stream(torch.cuda.current_stream(self.device))
-                with torch.cuda.stream(self._side):
-                    self._block(pair)
-                torch.cuda.current_stream(self.device).wait_stream(self._side)
-                return
-            graph = self._capture(pair)
-            bufs.graphs[pair.key] = graph
-        graph.replay()
+        def zero_grads() -> None:  # the captured backward allocates the grads from the graphs' pool
+            pair.opt_g.zero_grad(set_to_none=True)
+            pair.opt_d.zero_grad(set_to_none=True)
 
-    def _capture(self, pair: Pair) -> torch.cuda.CUDAGraph:
-        # grads to None first: the captured backward allocates them from the graphs' pool
-        pair.opt_g.zero_grad(set_to_none=True)
-        pair.opt_d.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
-        # cuDNN's plan cache is shared by both modes: the eager first block tuned every shape; with
-        # autotuning off, a shape it somehow missed gets a heuristic plan instead of a timing run
-        # (which would synchronise and break the capture)
-        with cudnn_autotune(False), torch.cuda.graph(graph, pool=self._pool, stream=self._side):
-            self._block(pair, cache=False)  # autocast's weight cache must be off during capture
-        return graph
+        self._graphs.run(pair.key, lambda cache: self._block(pair, cache), zero_grads)
 
     def _block(self, pair: Pair, cache: bool = True) -> None:
         bufs = self._buf
@@ -233,7 +187,7 @@ class BlockRunner:
             real_out, fake_out = pair.disc(real), pair.disc(fake)
         loss = hinge_d_loss(real_out.float(), fake_out.float())
         loss.backward()
-        self._guarded_step(pair.opt_d, loss, 0)
+        guarded_adam_step(pair.opt_d, loss, self._buf.acc, D_SLOT)
 
     def _g_step(self, pair: Pair, z: torch.Tensor, cache: bool) -> None:
         pair.opt_g.zero_grad(set_to_none=True)
@@ -247,17 +201,4 @@ class BlockRunner:
         finally:
             for p in pair.d_params:
                 p.requires_grad_(True)
-        self._guarded_step(pair.opt_g, loss, 2)
-
-    def _guarded_step(self, opt: torch.optim.Adam, loss: torch.Tensor, slot: int) -> None:
-        """Adam step unless `loss` is non-finite; statistics stay on the device."""
-        loss = loss.detach().double()
-        bad = ~torch.isfinite(loss)
-        ok = (~bad).double()
-        upd = torch.stack((torch.where(bad, 0.0, loss), ok, bad.double()))
-        acc = self._buf.acc
-        acc[slot : slot + 2].add_(upd[:2])
-        acc[4:].add_(upd[2:])
-        opt.found_inf = bad.float()  # type: ignore[attr-defined]  # read by fused Adam (skips the step)
-        opt.grad_scale = None  # type: ignore[attr-defined]
-        opt.step()
+        guarded_adam_step(pair.opt_g, loss, self._buf.acc, G_SLOT)

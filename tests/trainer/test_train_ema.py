@@ -53,3 +53,23 @@ def test_ema_state_roundtrip() -> None:
 def test_ema_rejects_bad_decay() -> None:
     with pytest.raises(ValueError):
         EMA(_net(), 1.0)
+
+
+def test_device_side_skip_keeps_the_average_and_equals_the_plain_update_otherwise() -> None:
+    net = _net()
+    plain, masked = EMA(net, decay=0.9), EMA(net, decay=0.9)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    net(torch.randn(5, 3))
+    plain.update(net)
+    masked.update(net, skip=torch.tensor(False))
+    for a, b in zip(plain.module.state_dict().values(), masked.module.state_dict().values()):
+        assert torch.equal(a, b)
+    before = {k: v.clone() for k, v in masked.module.state_dict().items()}
+    with torch.no_grad():
+        next(net.parameters()).fill_(float("nan"))  # a skipped G step's network may hold NaN
+    net(torch.randn(5, 3))
+    masked.update(net, skip=torch.tensor(True))
+    for k, v in masked.module.state_dict().items():
+        assert torch.equal(v, before[k]), k

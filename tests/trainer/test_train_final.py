@@ -203,8 +203,9 @@ def test_nonfinite_steps_are_skipped_and_counted(tmp_path, monkeypatch) -> None:
     ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
     assert [r["nonfinite_steps"] for r in ck["history"]] == [2, 1]  # epoch 1: D + G at 2; epoch 2: D at 5
     assert all(r["d_loss"] is not None and r["d_loss"] == r["d_loss"] for r in ck["history"])
+    # (the state of a parameter without gradients, unused by this G, stays at step 0)
     d_steps = {float(s["step"]) for s in ck["opt_d"]["state"].values()}
-    g_steps = {float(s["step"]) for s in ck["opt_g"]["state"].values()}
+    g_steps = {float(s["step"]) for s in ck["opt_g"]["state"].values() if s["exp_avg_sq"].any()}
     assert d_steps == {6.0} and g_steps == {3.0}  # 8 - 2 D steps and 4 - 1 G steps were taken
     assert all(torch.isfinite(v).all() for v in weights(tmp_path).values())
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
@@ -215,13 +216,52 @@ def test_a_run_whose_losses_stay_nonfinite_stops_and_resumes(tmp_path, monkeypat
     from optgan.errors import TrainingDivergedError
 
     _nan_d_loss_at(monkeypatch, set(range(2, 100)))
-    with pytest.raises(TrainingDivergedError, match=r"the last 3 D losses were NaN/inf \(iteration 5, epoch 2\)"):
+    # the device statistics are read every min(50, patience) = 3 iterations and at checkpoints (iteration 3,
+    # epoch end 4): the streak reaches 3 at iteration 5 and is seen at the read after iteration 6
+    with pytest.raises(TrainingDivergedError, match=r": 4 D losses in a row were NaN/inf \(by iteration 6, epoch 2\)"):
         run(tiny_cfg(nonfinite_patience=3), tmp_path)
     ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
     assert ck["progress"]["global_iter"] == 4 and ck["progress"]["nonfinite_streak"] == 2  # end of epoch 1
     monkeypatch.undo()  # say a lower learning rate and a clip fix it: resume with them (allowed)
     result = run(tiny_cfg(nonfinite_patience=50, lr_d=1e-4, lr_g=1e-4, grad_clip=10.0), tmp_path)
     assert result.finished and result.iterations == 8
+    ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+    assert [g["lr"] for o in ("opt_g", "opt_d") for g in ck[o]["param_groups"]] == pytest.approx([1e-4, 1e-4])  # the new rates ran
+    assert ck["history"][-1]["lr_d"] == 1e-4
+
+
+def test_epoch_means_are_the_means_of_the_step_losses(tmp_path, monkeypatch) -> None:
+    """The device-side sums, read every few iterations, give the same means as the host would."""
+    from optgan.trainer import final_state
+
+    seen: dict[str, list[tuple[int, float]]] = {"d": [], "g": []}
+    real_d, real_g = final_state.RunState.d_loss, final_state.RunState.g_loss
+
+    def spy(real, key):  # noqa: ANN001, ANN202
+        def loss(self, *args):  # noqa: ANN001, ANN202
+            out = real(self, *args)
+            seen[key].append((self.global_iter, float(out.detach())))
+            return out
+        return loss
+
+    monkeypatch.setattr(final_state.RunState, "d_loss", spy(real_d, "d"))
+    monkeypatch.setattr(final_state.RunState, "g_loss", spy(real_g, "g"))
+    run(tiny_cfg(nonfinite_patience=2), tmp_path)  # statistics read every 2 iterations and at iteration 3
+    history = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)["history"]
+    for epoch, row in enumerate(history):
+        for key in ("d", "g"):
+            values = [v for it, v in seen[key] if epoch * 4 <= it < (epoch + 1) * 4]
+            assert len(values) == (4 if key == "d" else 2)
+            assert row[f"{key}_loss"] == pytest.approx(sum(values) / len(values), rel=1e-12)
+
+
+def test_linear_lr_decay_reaches_the_optimisers(tmp_path) -> None:
+    run(tiny_cfg(lr_decay="linear", epochs=4), tmp_path)
+    ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+    # the rate of an epoch's row is the one of its last iteration: 2e-4 · (1 − (4e − 1) / 16)
+    want = [2e-4 * (1 - (4 * e - 1) / 16) for e in range(1, 5)]
+    assert [r["lr_g"] for r in ck["history"]] == pytest.approx(want)
+    assert ck["opt_d"]["param_groups"][0]["lr"] == pytest.approx(want[-1])
 
 
 def test_a_checkpoint_from_before_newer_config_keys_resumes(tmp_path) -> None:
@@ -230,8 +270,14 @@ def test_a_checkpoint_from_before_newer_config_keys_resumes(tmp_path) -> None:
     ck = torch.load(path, weights_only=True)
     del ck["config"]["nonfinite_patience"], ck["config"]["metrics"]["overlap"]  # written by an older optgan
     del ck["progress"]["nonfinite_streak"], ck["progress"]["sums"]["nonfinite"]
+    for name in ("opt_g", "opt_d"):  # a plain Adam's state: CPU step counts, no state for unused parameters
+        opt = ck[name]
+        opt["param_groups"] = [{**g, "fused": None} for g in opt["param_groups"]]
+        opt["state"] = {i: {**st, "step": st["step"].cpu()} for i, st in opt["state"].items() if st["exp_avg_sq"].any()}
     torch.save(ck, path)
     assert run(tiny_cfg(), tmp_path).finished
+    ck = torch.load(path, weights_only=True)
+    assert {float(st["step"]) for st in ck["opt_d"]["state"].values()} == {8.0}
 
 
 @pytest.mark.parametrize("make_cfg", [tiny_cfg, mmd_cfg], ids=["hinge", "mmd"])
