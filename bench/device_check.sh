@@ -58,7 +58,8 @@ try:
     f = json.loads((out / "bench-final.json").read_text())
     for k, r in f["results"].items():
         print(f"final {k}: {r['d_iterations_per_s']} D it/s, {r['full_run_hours_training_only']} h, "
-              f"losses {r['mean_loss_d']} / {r['mean_loss_g']}")
+              f"losses {r['mean_loss_d']} / {r['mean_loss_g']}",
+              {x: r[x] for x in ("speedup_vs_eager", "loss_difference_vs_eager", "cuda_graphs") if x in r})
 except Exception as err:  # noqa: BLE001
     print("bench-final: no JSON", err)
 PY

@@ -68,8 +68,9 @@ def _bench(recipe: str, precision: str, graphs: bool, device: torch.device, args
             loop._drain()  # the loop reads its statistics every 50 iterations; this read ends the timing
             seconds = time.perf_counter() - start
         its = args.iterations / seconds
-        d = (run.sums["d_loss"] - sums_before["d_loss"]) / max(1, run.sums["d_count"] - sums_before["d_count"])
-        g = (run.sums["g_loss"] - sums_before["g_loss"]) / max(1, run.sums["g_count"] - sums_before["g_count"])
+        def mean(net: str) -> float | None:  # None when the timed iterations had no finite step of `net`
+            n = run.sums[f"{net}_count"] - sums_before[f"{net}_count"]
+            return round((run.sums[f"{net}_loss"] - sums_before[f"{net}_loss"]) / n, 5) if n else None
         per_epoch = cfg.iters_per_epoch or (args.full_images // cfg.batch_size_d if args.full_images else run.iters_per_epoch)
         full_iters = cfg.epochs * per_epoch
         return {
@@ -77,7 +78,7 @@ def _bench(recipe: str, precision: str, graphs: bool, device: torch.device, args
             "full_run_hours_training_only": round(full_iters / its / 3600, 2),
             "full_run_iterations": full_iters,
             "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
-            "mean_loss_d": round(d, 5), "mean_loss_g": round(g, 5),
+            "mean_loss_d": mean("d"), "mean_loss_g": mean("g"),
             "nonfinite_steps": int(run.sums["nonfinite"] - sums_before["nonfinite"]),
             "cuda_graphs": loop.stepper.num_graphs,
         }
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if eager and graphed:
                 graphed["speedup_vs_eager"] = round(graphed["d_iterations_per_s"] / eager["d_iterations_per_s"], 3)
                 graphed["loss_difference_vs_eager"] = {
-                    k: round(abs(graphed[f"mean_loss_{k}"] - eager[f"mean_loss_{k}"]), 6) for k in ("d", "g")}
+                    k: round(abs(graphed[f"mean_loss_{k}"] - eager[f"mean_loss_{k}"]), 6)
+                    for k in ("d", "g") if graphed[f"mean_loss_{k}"] is not None and eager[f"mean_loss_{k}"] is not None}
     if not res["errors"]:
         del res["errors"]
     return res
