@@ -9,8 +9,8 @@ output tensor (the static addresses of a real graph). So, as on a GPU:
 - Python never runs on replay: a host value read at capture (a float learning rate, a Python
   branch on the iteration) stays what it was, and a later replay that should have used a new one
   computes something other than the eager step: the tests compare the two;
-- a host synchronisation inside the step (``.item()``, ``float(t)``, ``if t:``) raises, as a
-  capture does;
+- a host synchronisation inside the step (``.item()``, ``float(t)``, ``if t:``, ``.tolist()``,
+  ``.numpy()``) raises, as a capture does;
 - the capture itself executes the step here (a real capture executes nothing), so the first
   replay after a capture is skipped: each step still runs exactly once.
 
@@ -83,8 +83,12 @@ class FakeGraph:
 @contextlib.contextmanager
 def _graph(graph: FakeGraph, pool: Any = None, stream: Any = None) -> Iterator[None]:
     rec = _Recorder()
-    with rec:
-        yield
+    _capturing[0] = True
+    try:
+        with rec:
+            yield
+    finally:
+        _capturing[0] = False
     graph.calls, graph._skip_next = rec.calls, True
     FakeGraph.captures += 1
 
@@ -97,9 +101,23 @@ class _Stream:
         pass
 
 
+_capturing = [False]
+
+
+def _refuse_in_capture(method: Any) -> Any:
+    def wrapped(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if _capturing[0]:
+            raise HostSyncInCapture(f"host synchronisation inside a CUDA-graph capture: Tensor.{method.__name__}")
+        return method(self, *args, **kwargs)
+    return wrapped
+
+
 def fake_cuda_graphs(monkeypatch: Any) -> None:
     """Install the fakes for the test (undone by `monkeypatch`)."""
     FakeGraph.captures = 0
+    # reads that reach the host without an aten call on the CPU (on CUDA they copy and synchronise)
+    for name in ("tolist", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, _refuse_in_capture(getattr(torch.Tensor, name)))
     monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
     monkeypatch.setattr(torch.cuda, "graph", _graph)
     monkeypatch.setattr(torch.cuda, "Stream", _Stream)

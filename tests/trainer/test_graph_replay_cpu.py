@@ -20,10 +20,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _fake_cuda_graphs import FakeGraph, HostSyncInCapture, fake_cuda_graphs  # noqa: E402
 from test_search_training_helpers import LIVE_G, disc_trainer, gen_trainer  # noqa: E402
-from test_train_final import FakeScorer, mmd_cfg, run, tiny_cfg  # noqa: E402
+from test_train_final import FakeScorer, genotype, mmd_cfg, run, tiny_cfg  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from optgan.search_space.random import random_genotype  # noqa: E402
 from optgan.trainer import final_state, final_step  # noqa: E402
+from optgan.trainer.final import _Loop  # noqa: E402
+from optgan.trainer.final_setup import resolve_disc  # noqa: E402
 from optgan.trainer.search_training import SearchTrainer  # noqa: E402
 
 
@@ -171,3 +174,54 @@ def test_search_stage_disc_replay_follows_weight_resets(monkeypatch) -> None:
         t.train_round([pop[1], pop[2], child], 1)
     assert graphed.runner.num_graphs >= 1
     _assert_same_tensors(_search_state(eager), _search_state(graphed))
+
+
+# ---------------------------------------------------------------------------- no host reads
+class _CountHostReads(TorchDispatchMode):
+    """Counts reads of device values by the host: aten's scalar reads, and `tolist` / `numpy`
+    (which on the CPU read memory without an aten call; on CUDA they copy and synchronise)."""
+
+    def __init__(self, monkeypatch) -> None:  # noqa: ANN001
+        super().__init__()
+        self.reads = 0
+        for name in ("tolist", "numpy"):
+            monkeypatch.setattr(torch.Tensor, name, self._counted(getattr(torch.Tensor, name)))
+
+    def _counted(self, method):  # noqa: ANN001, ANN202
+        def wrapped(t, *args, **kwargs):  # noqa: ANN001, ANN202
+            self.reads += 1
+            return method(t, *args, **kwargs)
+        return wrapped
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        self.reads += func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.equal.default,
+                               torch.ops.aten.is_nonzero.default)
+        return func(*args, **(kwargs or {}))
+
+
+def test_final_training_iterations_never_read_device_values(tmp_path, monkeypatch) -> None:
+    """The GPU never waits for the host between two reads of the statistics."""
+    cfg = mmd_cfg(iters_per_epoch=40, lr_decay="linear", grad_clip=5.0)
+    state = final_state.RunState.open(cfg, genotype(), resolve_disc(cfg), str(tmp_path))
+    loop = _Loop(state, FakeScorer(), None, progress=False)
+    counter = _CountHostReads(monkeypatch)
+    with counter:
+        for _ in range(loop.drain_every - 1):
+            loop._iteration()
+        assert counter.reads == 0
+        loop._iteration()  # the statistics are read here
+        assert counter.reads == 1
+
+
+def test_search_blocks_never_read_device_values(monkeypatch) -> None:
+    trainer = gen_trainer(iters_per_epoch=4)
+    population = [LIVE_G, random_genotype("gen", np.random.default_rng(1))]
+    trainer.pairing.begin_round(population)
+    counter = _CountHostReads(monkeypatch)
+    with counter:
+        for _ in range(3):
+            trainer.runner.run(trainer.pairing.warmup_pair())
+            trainer.runner.run(trainer.pairing.round_pair(population))
+        assert counter.reads == 0
+        trainer.runner.read_stats()
+        assert counter.reads == 1
