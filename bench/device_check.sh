@@ -30,14 +30,14 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report
   local rc=$?
   echo "== $name: exit $rc, $(tr '\r' '\n' < "$OUT/$name.log" 2>/dev/null | grep -v '^ *$' | tail -n 1 | cut -c1-200)"
 }
-step cuda-tests 90 python3 -m pytest -q -m gpu -p no:cacheprovider tests
+step cuda-tests 100 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 tail -n 15 "$OUT/cuda-tests.out"
 # fast path only (the fp32 / eager / loss-curve comparisons were measured before: README) + a whole round
 step bench-train 220 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
   --skip fp32,compare --blocks 600 --eval-images 2000 --out "$OUT/bench-train.json"
 step bench-eval 130 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
-step bench-final 120 python3 bench/final.py --data "$DATA" --precisions tf32,bf16 --warmup 10 --iterations 60 \
+step bench-final 110 python3 bench/final.py --data "$DATA" --precisions tf32,bf16 --warmup 10 --iterations 60 \
   --out "$OUT/bench-final.json"
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
