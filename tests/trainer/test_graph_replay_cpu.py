@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _fake_cuda_graphs import FakeGraph, HostSyncInCapture, fake_cuda_graphs  # noqa: E402
-from test_search_training_helpers import LIVE_G, disc_trainer, gen_trainer  # noqa: E402
+from test_search_training_helpers import LIVE_G, disc_trainer, gen_trainer, one_thread  # noqa: E402, F401 (autouse)
 from test_train_final import FakeScorer, genotype, mmd_cfg, run, tiny_cfg  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
@@ -28,14 +28,6 @@ from optgan.trainer import final_state, final_step  # noqa: E402
 from optgan.trainer.final import _Loop  # noqa: E402
 from optgan.trainer.final_setup import resolve_disc  # noqa: E402
 from optgan.trainer.search_training import SearchTrainer  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------- final training
