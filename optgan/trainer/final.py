@@ -219,13 +219,9 @@ class _Loop:
                 "nonfinite_patience")
 
     # ------------------------------------------------------------------ generation
-    def _autocast(self) -> torch.autocast:
-        """bf16 autocast when `precision: bf16` (losses are computed in fp32 outside it)."""
-        return torch.autocast(self.run.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
-
     @torch.no_grad()
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
-        with self._autocast():
+        with self.stepper.precision.autocast(self.run.device):
             return self.run.ema.module(z.to(self.run.device)).float()
 
     @torch.no_grad()

@@ -20,9 +20,9 @@ from optgan.config.base import to_dict
 from optgan.config.train import TrainConfig, train_config_from_dict
 from optgan.errors import CheckpointError, OptganError
 from optgan.search_space.genotype import Genotype
+from optgan.atomic import TMP_PREFIX
 from optgan.trainer import losses
 from optgan.trainer.adam_step import adam_state_dict, load_adam_state_dict
-from optgan.atomic import TMP_PREFIX
 from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, restore_rng
 from optgan.trainer.ema import EMA
 from optgan.trainer.final_metrics import fid_of
@@ -160,6 +160,7 @@ class RunState:
     # ------------------------------------------------------------------ epoch bookkeeping
     def epoch_row(self, epoch: int, seconds: float) -> dict[str, Any]:
         s = self.sums
+        lr_g, lr_d = self._lrs_applied or self.learning_rates()  # the rates of the epoch's last iteration
         return {
             "epoch": epoch,
             "iteration": self.global_iter,
@@ -167,8 +168,8 @@ class RunState:
             "d_loss": s["d_loss"] / s["d_count"] if s["d_count"] else None,
             "g_loss": s["g_loss"] / s["g_count"] if s["g_count"] else None,
             "nonfinite_steps": int(s["nonfinite"]),
-            "lr_g": (self._lrs_applied or self.learning_rates())[0],  # the rates of the epoch's last iteration
-            "lr_d": (self._lrs_applied or self.learning_rates())[1],
+            "lr_g": lr_g,
+            "lr_d": lr_d,
             "upper_bound": None if self.bound is None else self.bound.value,
             "seconds": round(seconds, 3),
         }

@@ -26,6 +26,7 @@ from torch import nn
 from optgan.trainer.adam_step import D_SLOT, G_SLOT, guarded_adam_step
 from optgan.trainer.final_setup import uses_cuda_graphs
 from optgan.trainer.graph_cache import GraphCache
+from optgan.trainer.search_step import Precision
 
 if TYPE_CHECKING:
     from optgan.trainer.final_state import RunState
@@ -63,6 +64,8 @@ class FinalStepper:
         self.acc = torch.zeros(7, dtype=torch.float64, device=dev)
         self.acc[_STREAK] = self.acc[_MAX_STREAK] = run.nonfinite_streak
         self.graphs = GraphCache(dev) if uses_cuda_graphs(cfg, dev) else None
+        #: bf16 autocast when `precision: bf16` (losses are computed in fp32 outside it)
+        self.precision = Precision(cfg.precision)
 
     @property
     def num_graphs(self) -> int:
@@ -98,16 +101,10 @@ class FinalStepper:
         if with_g:
             self._g_step(cache)
 
-    def _autocast(self, cache: bool) -> torch.autocast:
-        """bf16 autocast when `precision: bf16` (losses are computed in fp32 outside it)."""
-        run = self.run
-        return torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.precision == "bf16",
-                              cache_enabled=cache)
-
     def _d_step(self, cache: bool) -> None:
         run = self.run
         run.opt_d.zero_grad(set_to_none=True)
-        with self._autocast(cache):
+        with self.precision.autocast(self.run.device, cache):
             real_out = run.d_net(self.real)
             with torch.no_grad():
                 fake = run.g_net(self.z_d)
@@ -125,7 +122,7 @@ class FinalStepper:
         run.opt_g.zero_grad(set_to_none=True)
         run.d_net.requires_grad_(False)  # G's gradients only; D's parameters are not touched
         try:
-            with self._autocast(cache):
+            with self.precision.autocast(self.run.device, cache):
                 fake = run.g_net(self.z_g)
                 real_out = run.d_net(self.real).float() if run.cfg.loss == "mmd" else None
                 fake_out = run.d_net(fake)

@@ -30,7 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 aten = torch.ops.aten
 
 #: aten calls that hand a device value to the host (a capture would fail on them)
-_SYNCING = {aten._local_scalar_dense.default, aten.equal.default, aten.is_nonzero.default}
+SYNCING_OPS = {aten._local_scalar_dense.default, aten.equal.default, aten.is_nonzero.default}
 
 
 class HostSyncInCapture(RuntimeError):
@@ -44,7 +44,7 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
         kwargs = kwargs or {}
-        if func in _SYNCING:
+        if func in SYNCING_OPS:
             raise HostSyncInCapture(f"host synchronisation inside a CUDA-graph capture: {func}")
         out = func(*args, **kwargs)
         self.calls.append((func, args, kwargs, out))

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _fake_cuda_graphs import FakeGraph, HostSyncInCapture, fake_cuda_graphs  # noqa: E402
+from _fake_cuda_graphs import SYNCING_OPS, FakeGraph, HostSyncInCapture, fake_cuda_graphs  # noqa: E402
 from test_search_training_helpers import LIVE_G, disc_trainer, gen_trainer, one_thread  # noqa: E402, F401 (autouse)
 from test_train_final import FakeScorer, genotype, mmd_cfg, run, tiny_cfg  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
@@ -186,8 +186,7 @@ class _CountHostReads(TorchDispatchMode):
         return wrapped
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
-        self.reads += func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.equal.default,
-                               torch.ops.aten.is_nonzero.default)
+        self.reads += func in SYNCING_OPS
         return func(*args, **(kwargs or {}))
 
 
