@@ -24,7 +24,7 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
     from optgan.study.summary import stage_status
 
     search = load_search(name, storage)
-    out = {"search": name, "objectives": list(search.config.objectives),
+    out = {"search": name, "objectives": search.labels,
            "stages": [stage_status(search, s) for s in STAGES]}
     if as_json:
         click.echo(json.dumps(out))
@@ -60,7 +60,7 @@ def best(name: str, stage: str, as_json: bool, storage: str | None) -> None:
     search = load_search(name, storage)
     study = search.study(stage)
     net = "gen" if stage == "gen" else "disc"
-    front = [trial_record(t, net, search.config.objectives) for t in pareto_trials(study)]
+    front = [trial_record(t, net, search.labels) for t in pareto_trials(study)]
     chosen = choose_best(study, search.config.objectives).number if front else None
     if as_json:
         click.echo(json.dumps({"search": name, "stage": stage, "chosen": chosen, "pareto": front}))
@@ -99,7 +99,7 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
         if not match:
             raise OptganError(f"--trial {trial_number}: no such trial in study {study.study_name}")
         trial = match[0]
-    record = trial_record(trial, net, search.config.objectives)
+    record = trial_record(trial, net, search.labels)
     doc = {**record["genotype"], "source": {"search": name, "stage": stage, "trial": trial.number,
                                              "values": record["values"], "params_M": record["params_M"]},
            "widths": to_dict(search.config.widths)}

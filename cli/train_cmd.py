@@ -69,10 +69,12 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
     from optgan.trainer.final import train_final
 
     result = train_final(cfg, genotype, disc_spec, out, progress=not no_progress)
+    from optgan.metrics import result_key
+
     best = "n/a" if result.best_fid is None else f"{result.best_fid:.4f}"
     state = "finished" if result.finished else "stopped"
     click.echo(f"{state}: {result.epochs_done}/{cfg.epochs} epochs, {result.iterations} iterations, "
-               f"best FID {best}; outputs in {result.out_dir}")
+               f"best {result_key('FID', cfg.metrics.extractor)} {best}; outputs in {result.out_dir}")
 
 
 def _default_out(config_path: str | None, *arch: str) -> str:

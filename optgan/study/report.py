@@ -43,7 +43,7 @@ def write_report(search: Search, out_dir: str | pathlib.Path, stages: Sequence[s
     body = "\n".join(s for s in sections if s) or "<p>No completed trial yet: run the search first.</p>"
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>optgan report: {_e(search.name)}</title>"
             f"<style>{_CSS}</style></head><body><h1>Search <code>{_e(search.name)}</code></h1>\n"
-            f"<p>Objectives: {_e(', '.join(search.config.objectives))}; evaluation "
+            f"<p>Objectives: {_e(', '.join(search.labels))}; evaluation "
             f"<code>{_e(search.config.evaluation.kind)}</code>; run directory <code>{_e(str(search.run_dir))}</code>."
             f"</p>\n{body}\n</body></html>\n")
     index = out / "index.html"
@@ -73,7 +73,7 @@ def _stage_section(search: Search, stage: str, out: pathlib.Path) -> str:
             f"<img src='{_rel(curves, out)}' alt='learning curves'>\n"
             f"<h3>Pareto front of round {last + 1}</h3>\n<img src='{_rel(paretos[last], out)}' alt='Pareto front'>\n"
             + (f"<details><summary>earlier rounds</summary><ul>{earlier}</ul></details>\n" if earlier else "")
-            + f"<p>Chosen: trial {chosen.number} ({_e(choice_rule(list(cfg.objectives), cfg.directions))}).</p>\n"
+            + f"<p>Chosen: trial {chosen.number} ({_e(choice_rule(list(cfg.objectives), cfg.directions, search.labels))}).</p>\n"
             f"<table><tr><th>trial</th>{head}<th>params / MACs</th><th>genotype</th><th>pictures</th></tr>\n"
             + "\n".join(rows) + "</table>")
 

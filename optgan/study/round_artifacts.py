@@ -104,11 +104,12 @@ def _upload(store: Any, path: pathlib.Path, target: FrozenTrial | optuna.Study, 
                            storage=study._storage, mimetype="image/png")
 
 
-def choice_rule(objectives: list[str], directions: list[str]) -> str:
-    """How `optgan.study.results.choose_best` picks, in words."""
+def choice_rule(objectives: list[str], directions: list[str], labels: list[str] | None = None) -> str:
+    """How `optgan.study.results.choose_best` picks, in words (`labels`: the objectives' display names)."""
     key = next((o for o in ("FID", "KID", "IS") if o in objectives), objectives[0])
-    best = "highest" if directions[objectives.index(key)] == "maximize" else "lowest"
-    return f"{best} {key} on the last round's Pareto front"
+    j = objectives.index(key)
+    best = "highest" if directions[j] == "maximize" else "lowest"
+    return f"{best} {(labels or objectives)[j]} on the last round's Pareto front"
 
 
 def record_round(search: Search, stage: str, study: optuna.Study, generation: int) -> dict[str, pathlib.Path]:
@@ -150,7 +151,7 @@ def _record_round(search: Search, stage: str, study: optuna.Study, generation: i
         chosen_picture = f"/artifacts/{study._study_id}/{chosen._trial_id}/{chosen.user_attrs[keys.ARCH_PICTURE_ARTIFACT]}"
     inputs = NoteInputs(search_name=search.name, stage=stage, study_attrs=study.user_attrs,
                         rounds_done=generation + 1, rounds_total=total, pictures=urls, chosen=chosen,
-                        chosen_picture=chosen_picture, rule=choice_rule(list(cfg.objectives), cfg.directions))
+                        chosen_picture=chosen_picture, rule=choice_rule(list(cfg.objectives), cfg.directions, search.labels))
     from optuna_dashboard import save_note
 
     save_note(study, stage_note_markdown(cfg, data, inputs))

@@ -45,6 +45,12 @@ class Search:
     storage_url: str
     run_dir: pathlib.Path
 
+    @property
+    def labels(self) -> list[str]:
+        """The objectives as shown to people: metric scores labelled by their extractor
+        (`FID_classifier`, never a bare `FID`, for the classifier extractor)."""
+        return objective_names(self.config)
+
     def study(self, stage: str) -> optuna.Study:
         """The Optuna study of `stage`, with the sampler rebuilt from the stored config."""
         net = "gen" if stage == "gen" else "disc"

@@ -20,8 +20,8 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     net = "gen" if stage == "gen" else "disc"
     total = (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
     done = completed_rounds(study, cfg.sampler.population_size)
-    rounds = round_summaries(study, cfg.objectives, cfg.directions)
-    front = [trial_record(t, net, cfg.objectives) for t in pareto_trials(study)]
+    rounds = round_summaries(study, search.labels, cfg.directions)
+    front = [trial_record(t, net, search.labels) for t in pareto_trials(study)]
     seconds = round_seconds(study)
     recent = [v["total"] for v in list(seconds.values())[-3:]]
     per_round = sum(recent) / len(recent) if recent else None
@@ -49,7 +49,7 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         echo(f"[{stage}] {status['rounds_done']}/{status['rounds_total']} rounds, "
              f"{len(status['pareto'])} architectures on the last round's Pareto front")
         best = choose_best(search.study(stage), cfg.objectives)
-        values = ", ".join(f"{o}={v:.4g}" for o, v in zip(cfg.objectives, best.values))
+        values = ", ".join(f"{o}={v:.4g}" for o, v in zip(search.labels, best.values))
         echo(f"[{stage}] chosen: trial {best.number} ({values})")
     echo(f"export:    optgan export {search.name} --stage gen -o best_g.json")
     echo(f"dashboard: optgan dashboard --storage {redact(search.storage_url)}")

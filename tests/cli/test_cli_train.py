@@ -55,7 +55,7 @@ def test_train_eval_sample(tmp_path, loss) -> None:
     cfg, out = tiny_yaml(tmp_path, loss), tmp_path / "run"
     r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress")
     assert r.exit_code == 0, r.output
-    assert "finished: 2/2 epochs, 6 iterations" in r.stdout
+    assert "finished: 2/2 epochs, 6 iterations" in r.stdout and "best FID_classifier " in r.stdout
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"FID_classifier", "IS_classifier", "KID_classifier", "num_images"} <= set(header)
     assert (out / "learning_curve.png").stat().st_size > 1000

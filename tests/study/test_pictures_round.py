@@ -169,3 +169,14 @@ def test_rerecording_a_round_reuses_its_uploaded_pictures(tmp_path: pathlib.Path
     record_round(search, "gen", study, 0)  # what the re-run of round 1 does after its (skipped) tells
     after = sorted((m.filename, m.artifact_id) for m in get_all_artifact_meta(study, storage=study._storage))
     assert after == before and _note(study) == note
+
+
+def test_choice_rule_names_the_metric_as_labelled() -> None:
+    from optgan.study.round_artifacts import choice_rule
+
+    objectives, directions = ["IS", "FID", "params_M"], ["maximize", "minimize", "minimize"]
+    assert choice_rule(objectives, directions) == "lowest FID on the last round's Pareto front"
+    labels = ["IS_classifier", "FID_classifier", "params_M"]
+    assert choice_rule(objectives, directions, labels) == "lowest FID_classifier on the last round's Pareto front"
+    assert choice_rule(["IS", "params_M"], ["maximize", "minimize"], ["IS_classifier", "params_M"]) == \
+        "highest IS_classifier on the last round's Pareto front"

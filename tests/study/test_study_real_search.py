@@ -42,14 +42,22 @@ def test_tiny_real_search_both_stages(storage_url: str, unique_name: str, tmp_pa
 
     r = ok("run", unique_name, *s)
     assert "stage gen: 2/2 rounds, finished" in r.stdout and "stage disc: 2/2 rounds, finished" in r.stdout
+    # classifier scores are never shown under the canonical names: summary, status, best, export
+    labelled = ("IS_classifier", "FID_classifier", "params_M")
+    assert "[gen] chosen: trial" in r.stdout and "FID_classifier=" in r.stdout and " FID=" not in r.stdout
     st = json.loads(ok("status", unique_name, "--json", *s).stdout)
+    assert st["objectives"] == list(labelled)
     for stage in st["stages"]:
         assert [x["complete"] + x["failed"] for x in stage["rounds"]] == [4, 4]
-        assert set(stage["rounds"][-1]["best"]) == {"IS", "FID", "params_M"}
+        assert set(stage["rounds"][-1]["best"]) == set(labelled)
+        assert all(set(p["values"]) == set(labelled) for p in stage["pareto"])
+    text = ok("status", unique_name, *s).stdout + ok("best", unique_name, "--stage", "disc", *s).stdout
+    assert "FID_classifier=" in text and " FID=" not in text and " IS=" not in text
     assert (run_dir / "disc" / "checkpoint.pt").exists()
     out = tmp_path / "d.json"
     ok("export", unique_name, "--stage", "disc", "-o", str(out), *s)
-    assert json.loads(out.read_text())["net"] == "disc"
+    exported = json.loads(out.read_text())
+    assert exported["net"] == "disc" and set(exported["source"]["values"]) == set(labelled)
     # scores are labelled as classifier scores in the trial attrs and the dashboard names
     best = json.loads(ok("best", unique_name, "--stage", "gen", "--json", *s).stdout)
-    assert best["pareto"] and all(p["values"]["FID"] is not None for p in best["pareto"])
+    assert best["pareto"] and all(p["values"]["FID_classifier"] is not None for p in best["pareto"])
