@@ -137,7 +137,7 @@ def sample(checkpoint: str, num: int, out_path: str, nrow: int | None, seed: int
 
     from optgan.export import generator_from_checkpoint, read_training_checkpoint
     from optgan.trainer.final_outputs import save_grid
-    from optgan.trainer.final_setup import resolve_device
+    from optgan.backends import resolve_device
 
     dev = resolve_device(device)
     ck = read_training_checkpoint(checkpoint)

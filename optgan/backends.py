@@ -5,6 +5,9 @@ The trainer and the metrics both need them: TF32 on or off for fp32 convolutions
 autotuner (`torch.backends.cudnn.benchmark`: every conv shape is timed once against cuDNN's
 algorithms and the fastest is kept; the networks here have a handful of fixed shapes, so the
 timing is paid once per shape). Both settings change nothing on the CPU.
+
+`resolve_device` turns a configured device name (`auto`, `cpu`, `cuda`, `cuda:N`) into a
+`torch.device`, checked against this machine, for the search, final training and the CLI.
 """
 
 from __future__ import annotations
@@ -14,7 +17,26 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["tf32_allowed", "cudnn_autotune"]
+from optgan.config.base import check_device_name
+from optgan.errors import ConfigError
+
+__all__ = ["tf32_allowed", "cudnn_autotune", "resolve_device"]
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → the first CUDA device when there is one, else the CPU; explicit names are checked
+    against this machine (a ConfigError names what is there)."""
+    check_device_name(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"`device` = {name!r} but CUDA is not available here; use `auto` or `cpu`")
+        count = torch.cuda.device_count()
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise ConfigError(f"`device` = {name!r} but this machine has {count} CUDA device(s): "
+                              f"cuda:0 … cuda:{count - 1}")
+    return torch.device(name)
 
 
 @contextlib.contextmanager

@@ -60,3 +60,27 @@ def test_backend_flags_of_a_precision(dtype: str, autotune: bool) -> None:
         assert torch.backends.cudnn.benchmark is (not autotune)
     finally:
         (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32), torch.backends.cudnn.benchmark = saved
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "cpu:0", "CUDA", "", "cuda:-1", " cpu"])
+def test_resolve_device_refuses_malformed_names(name: str) -> None:
+    from optgan.backends import resolve_device
+    from optgan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="allowed: auto, cpu, cuda, cuda:N"):
+        resolve_device(name)
+
+
+def test_resolve_device_checks_the_hardware(monkeypatch) -> None:  # noqa: ANN001
+    from optgan.backends import resolve_device
+    from optgan.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu") and resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="CUDA is not available here"):
+        resolve_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == torch.device("cuda") and resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ConfigError, match=r"has 2 CUDA device\(s\): cuda:0 … cuda:1"):
+        resolve_device("cuda:2")

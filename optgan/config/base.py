@@ -10,6 +10,7 @@ key path and the allowed values. Range checks live in each dataclass's `__post_i
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -21,7 +22,9 @@ from optgan.errors import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["from_dict", "to_dict", "apply_overrides", "check_range", "load_yaml"]
+__all__ = ["from_dict", "to_dict", "apply_overrides", "check_range", "check_device_name", "load_yaml"]
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def check_range(
@@ -44,6 +47,13 @@ def check_range(
         lb = "[" if low_inclusive else "("
         hb = "]" if high_inclusive else ")"
         raise ConfigError(f"`{key}` = {value!r} is out of range; allowed: {lb}{lo}, {hi}{hb}")
+
+
+def check_device_name(name: str) -> None:
+    """A ConfigError unless `name` is `auto`, `cpu`, `cuda` or `cuda:N` (the hardware is checked
+    when the device is resolved, `optgan.backends.resolve_device`)."""
+    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
+        raise ConfigError(f"`device` = {name!r}; allowed: auto, cpu, cuda, cuda:N")
 
 
 def from_dict(cls: type[T], data: Any, path: str = "") -> T:

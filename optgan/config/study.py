@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optgan.config.base import apply_overrides, from_dict, load_yaml
+from optgan.config.base import apply_overrides, check_device_name, from_dict, load_yaml
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.config.pictures import PicturesConfig
@@ -70,8 +70,7 @@ class StudyConfig:
             raise ConfigError(f"`objectives` needs at least 2 entries, got {list(self.objectives)}")
         if len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(f"`objectives` has duplicates: {list(self.objectives)}")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ConfigError(f"`device` = {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+        check_device_name(self.device)
 
     @property
     def directions(self) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optgan.config.base import apply_overrides, check_range, from_dict, load_yaml
+from optgan.config.base import apply_overrides, check_device_name, check_range, from_dict, load_yaml
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.errors import ConfigError
@@ -124,8 +124,7 @@ class TrainConfig:
     nonfinite_patience: int = 100
 
     def __post_init__(self) -> None:
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ConfigError(f"`device` = {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+        check_device_name(self.device)
         for key in ("epochs", "batch_size_g", "batch_size_d", "n_critic", "autogan_df_dim", "nonfinite_patience"):
             check_range(key, getattr(self, key), low=1)
         check_range("iters_per_epoch", self.iters_per_epoch, low=1)

@@ -13,9 +13,9 @@ import math
 import pathlib
 from collections.abc import Sequence
 
-import torch
 
 from optgan.atomic import remove_partial_writes
+from optgan.backends import resolve_device
 from optgan.engines.base import Engine, Evaluation
 from optgan.errors import CheckpointError, OptganError
 from optgan.search_space import Genotype
@@ -23,21 +23,12 @@ from optgan.trainer.checkpoint import atomic_torch_save, load_checkpoint
 from optgan.trainer.data import load_images
 from optgan.trainer.search_training import make_stage_trainer
 
-__all__ = ["RealEngine", "resolve_device", "CHECKPOINT_NAME"]
+__all__ = ["RealEngine", "best_index", "CHECKPOINT_NAME"]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _FORMAT = 1
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` → CUDA when available, else CPU; explicit names are checked."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise OptganError(f"`device` = {name!r} but CUDA is not available here; use `device: auto` or `cpu`")
-    return torch.device(name)
 
 
 class RealEngine(Engine):

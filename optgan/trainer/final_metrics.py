@@ -83,7 +83,7 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
     from optgan.export import generator_from_checkpoint, read_training_checkpoint, weights_sha256
     from optgan.metrics import PopulationEvaluator, make_latent_bank
     from optgan.trainer.data import load_images
-    from optgan.trainer.final_setup import resolve_device
+    from optgan.backends import resolve_device
 
     ck = read_training_checkpoint(path)
     cfg = train_config_from_dict(ck["config"])

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from optgan.backends import resolve_device
 from optgan.config.train import FIXED_DISCS, TrainConfig
 from optgan.errors import ConfigError, GenotypeError
 from optgan.search_space.genotype import Genotype, load_genotype
@@ -94,15 +95,6 @@ def resolve_disc(cfg: TrainConfig, disc: str | None = None, disc_arch: str | Non
 def derived_seed(seed: int, purpose: int) -> int:
     """An independent 63-bit seed for one purpose (latents, data order, init, eval bank...)."""
     return int(np.random.SeedSequence([int(seed) % 2**63, purpose]).generate_state(1, np.uint64)[0] >> 1)
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` = CUDA when available, else CPU; a CUDA request without CUDA is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"`device` = {name!r} but CUDA is not available; use --device cpu")
-    return torch.device(name)
 
 
 def build_generator_for(genotype: Genotype, widths: Widths, *, generator: torch.Generator | None = None,

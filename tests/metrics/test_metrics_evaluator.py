@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _metrics_helpers import PoolExtractor, TinyGenerator, make_images, random_images
+from _metrics_helpers import PoolExtractor, TinyGenerator, random_images
 from optgan.config.metrics import MetricsConfig
 from optgan.errors import MetricsError
 from optgan.metrics import (

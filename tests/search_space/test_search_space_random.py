@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from optgan.search_space import Genotype, NO_DOWN, edges_of, random_genotype, valid_cell_count
+from optgan.search_space import NO_DOWN, edges_of, random_genotype, valid_cell_count
 from optgan.search_space.random import random_cell
 
 
