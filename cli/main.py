@@ -38,7 +38,17 @@ class OneLineErrors(click.Group):
             _fail("aborted", code=130)
         except KeyboardInterrupt:
             _fail("interrupted", code=130)
+        except OSError as e:  # the machine said no: a path that cannot be written, a full disk, a busy port
+            log.debug("operating-system error", exc_info=True)
+            _fail(_os_message(e))
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _os_message(e: OSError) -> str:
+    """`Permission denied: /x/y.json` (what the OS said and where), or the error's own text."""
+    what = e.strerror or str(e) or type(e).__name__
+    where = e.filename if e.filename is not None else None
+    return f"{what}: {where}" if where is not None else what
 
 
 def _fail(message: str, code: int = 2) -> None:

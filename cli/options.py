@@ -9,5 +9,10 @@ storage_option = click.option(
     help="Database URL (default: $OPTGAN_STORAGE, else sqlite:///optgan.db). "
          "PostgreSQL: postgresql://USER:PASSWORD@HOST/DB.",
 )
+inception_weights_option = click.option(
+    "--inception-weights", "inception_weights", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+    help="Local copy of torch-fidelity's weights-inception-2015-12-05-6726825d.pth "
+         "(same as --set metrics.inception_weights=FILE).",
+)
 stage_option = click.option("--stage", type=click.Choice(["gen", "disc"]), default="gen", show_default=True,
                             help="Which stage's study.")

@@ -7,7 +7,7 @@ import json
 import click
 import yaml
 
-from optgan_cli.options import storage_option
+from optgan_cli.options import inception_weights_option, storage_option
 
 
 def register(group: click.Group) -> None:
@@ -28,10 +28,11 @@ def study() -> None:
 @click.option("--data-root", default=None, type=click.Path(file_okay=False),
               help="Folder holding the torchvision data set (same as --set data.root=DIR).")
 @click.option("--run-dir", default=None, help="Checkpoints and artifacts (default: optgan-runs/NAME next to the database).")
+@inception_weights_option
 @click.option("--dry-run", is_flag=True, help="Resolve, validate and print the config; create nothing.")
 @storage_option
 def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: str | None, run_dir: str | None,
-           dry_run: bool, storage: str | None) -> None:
+           inception_weights: str | None, dry_run: bool, storage: str | None) -> None:
     """Resolve and validate a config, print it, and store it with a new search NAME."""
     from optgan.config.base import to_dict
     from optgan.config.study import load_study_config
@@ -40,6 +41,8 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
 
     if data_root is not None:
         overrides = (*overrides, f"data.root={data_root}")
+    if inception_weights is not None:
+        overrides = (*overrides, f"metrics.inception_weights={inception_weights}")
     config = load_study_config(config_path, overrides)
     preflight(config)
     click.echo(yaml.safe_dump(to_dict(config), sort_keys=False).rstrip())
@@ -78,8 +81,10 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
     from optgan.study.search import STAGES, load_search, stage_study_name
 
     search = load_search(name, storage)
-    if not yes:
-        click.confirm(f"delete search {name!r} (studies {name}:gen, {name}:disc)?", abort=True)
+    if not yes and not click.confirm(f"delete search {name!r} (studies {name}:gen, {name}:disc)?", default=False):
+        click.echo("nothing deleted")
+        return
     for stage in STAGES:
         optuna.delete_study(study_name=stage_study_name(name, stage), storage=search.storage)
-    click.echo(f"deleted search {name!r}; run directory kept at {search.run_dir}")
+    click.echo(f"deleted search {name!r}; run directory kept at {search.run_dir} "
+               "(remove it before creating a search that would use it again)")

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from optgan.errors import ConfigError
+from optgan_cli.options import inception_weights_option
 
 __all__ = ["register", "train", "eval_command", "sample"]
 
@@ -41,11 +42,14 @@ def register(group: click.Group) -> None:
               help="Output directory (default: runs/<config name>-<arch hash>). Rerun to resume.")
 @click.option("--seed", type=int, default=None, help="Overrides the config's seed.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (overrides the config).")
+@click.option("--data-root", default=None, type=click.Path(file_okay=False),
+              help="Folder holding the torchvision data set (same as --set data.root=DIR).")
+@inception_weights_option
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and architecture, train nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_path: str | None,
           overrides: tuple[str, ...], out_dir: str | None, seed: int | None, device: str | None,
-          dry_run: bool, no_progress: bool) -> None:
+          data_root: str | None, inception_weights: str | None, dry_run: bool, no_progress: bool) -> None:
     """Train a found generator (and discriminator) from scratch; resumable, evaluated with the EMA G."""
     from optgan.config.base import to_dict
     from optgan.config.train import load_train_config
@@ -53,6 +57,8 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
 
     flags = [f"seed={seed}"] if seed is not None else []
     flags += [f"device={device}"] if device is not None else []
+    flags += [f"data.root={data_root}"] if data_root is not None else []
+    flags += [f"metrics.inception_weights={inception_weights}"] if inception_weights is not None else []
     cfg = load_train_config(config_path, [*overrides, *flags])
     arch_text = gen_arch if gen_arch is not None else cfg.gen_arch
     if arch_text is None:
@@ -93,14 +99,18 @@ def _default_out(config_path: str | None, *arch: str) -> str:
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--raw", is_flag=True, help="Score the raw G weights instead of the EMA ones.")
+@click.option("--data-root", default=None, type=click.Path(file_okay=False),
+              help="Where the run's data set is on this machine (default: where it was when training).")
+@inception_weights_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(checkpoint: str, num_images: int, extractor: str | None, seed: int, batch_size: int,
-                 device: str, raw: bool, as_json: bool) -> None:
+                 device: str, raw: bool, data_root: str | None, inception_weights: str | None, as_json: bool) -> None:
     """IS (mean ± std over 10 splits), FID and KID of a trained generator against the data's reference statistics."""
     from optgan.trainer.final_metrics import evaluate_checkpoint
 
     report = evaluate_checkpoint(checkpoint, num_images=num_images, extractor=extractor, seed=seed,
-                                 batch_size=batch_size, device=device, ema=not raw)
+                                 batch_size=batch_size, device=device, ema=not raw, data_root=data_root,
+                                 inception_weights=inception_weights)
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -110,15 +120,15 @@ def eval_command(checkpoint: str, num_images: int, extractor: str | None, seed: 
 def _describe(r: dict[str, Any]) -> str:
     from optgan.metrics import result_key
 
-    def pick(metric: str, std: bool = False) -> float | None:
-        return r.get(result_key(metric, r["extractor"], std=std))
+    def shown(metric: str, digits: int) -> str:  # labelled by the extractor: `FID_classifier 2.891`
+        mean, std = r.get(result_key(metric, r["extractor"])), None
+        if metric != "FID":
+            std = r.get(result_key(metric, r["extractor"], std=True))
+        text = "n/a" if mean is None else f"{mean:.{digits}f}"
+        text += "" if std is None else f" ± {std:.{digits}f}"
+        return f"{result_key(metric, r['extractor'])} {text}"
 
-    def fmt(v: float | None, digits: int) -> str:
-        return "n/a" if v is None else f"{v:.{digits}f}"
-
-    label = "" if r["extractor"] == "inception" else f" ({r['extractor']} features)"
-    return (f"IS {fmt(pick('IS'), 3)} ± {fmt(pick('IS', True), 3)}   FID {fmt(pick('FID'), 3)}   "
-            f"KID {fmt(pick('KID'), 5)} ± {fmt(pick('KID', True), 5)}{label}\n"
+    return ("   ".join(shown(m, d) for m, d in (("IS", 3), ("FID", 3), ("KID", 5))) + "\n"
             f"N={r['num_images']} extractor={r['extractor']} data={r['data']['name']} "
             f"weights={r['weights']['which']} epoch={r['weights']['epoch']} sha256={r['weights']['sha256'][:12]}")
 

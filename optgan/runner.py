@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from optgan import faults, keys
 from optgan.engines import Engine, Evaluation, make_engine
+from optgan.engines.base import check_stage_ready
 from optgan.errors import OptganError
 from optgan.search_space import Genotype, count_flops, count_params, param_distributions
 from optgan.study.round_artifacts import record_round, record_trial_artifacts
@@ -68,10 +69,12 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
               gen_override: Genotype | None = None) -> StageResult:
     """Run (or resume) one stage until its last round or `max_rounds` more rounds."""
     study = search.study(stage)
+    check_stage_ready(search, stage)  # before G* is fixed: a refused stage stores nothing
     g_star = fix_gen_star(search, study, gen_override) if stage == "disc" else None
     engine = make_engine(search, stage, gen_star=g_star)
     total = engine.rounds_total
     start = engine.rounds_done
+    _check_checkpoint_matches_study(study, stage, engine, search.config.sampler.population_size)
     stop = total if max_rounds is None else min(total, start + max_rounds)
     net = engine.net
     if start < stop:
@@ -99,6 +102,28 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
         save_round_seconds(study, rnd, timer)
         log.info("stage %s round %d/%d done in %s", stage, rnd + 1, total, timer.describe())
     return StageResult(stage, start, max(start, stop), total)
+
+
+def _check_checkpoint_matches_study(study: optuna.Study, stage: str, engine: Engine, size: int) -> None:
+    """The checkpoint may be ahead of nothing: every round it holds must be complete in the study.
+
+    (The study may be one round ahead: a crash between the tells and the checkpoint.) A study
+    behind its checkpoint is a database restored from an older backup; a study with rounds but no
+    checkpoint is a run directory that lost its checkpoint, which a rerun rebuilds by retraining.
+    """
+    from optgan.study.results import completed_rounds
+
+    rounds_done = engine.rounds_done
+    done = set(completed_rounds(study, size))
+    missing = sorted(set(range(rounds_done)) - done)
+    if missing:
+        raise OptganError(f"stage {stage}: the checkpoint holds {rounds_done} rounds but round {missing[0] + 1} "
+                          f"is not complete in study {study.study_name!r} (a database older than the run "
+                          "directory?); restore the matching database, or move the stage's checkpoint away "
+                          "and rerun to retrain from the start")
+    if not engine.restored and done:
+        log.warning("stage %s: no checkpoint, but the study holds %d completed rounds: retraining from the "
+                    "start to rebuild the state (their trials are kept and not told again)", stage, len(done))
 
 
 def population_trials(study: optuna.Study, generation: int, size: int, net: str) -> list[optuna.trial.FrozenTrial]:

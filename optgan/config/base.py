@@ -75,6 +75,13 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     kwargs = {name: _convert(hints[name], data[name], _join(path, name)) for name in data}
     try:
         return cls(**kwargs)
+    except ConfigError as e:
+        # a class used under several keys names itself by `CONFIG_SECTION` (e.g. `caps.params_M`):
+        # say which one (`caps.gen.params_M`)
+        section = getattr(cls, "CONFIG_SECTION", None)
+        if section and path and path != section and f"`{section}." in str(e):
+            raise ConfigError(str(e).replace(f"`{section}.", f"`{path}.")) from e
+        raise
     except TypeError as e:  # a required field is missing
         missing = [n for n, f in fields.items() if n not in data and _is_required(f)]
         if missing:
@@ -119,19 +126,36 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return out
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error (not "last one wins")."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str) -> dict[str, Any]:
     """Read a YAML mapping from `path`, turning I/O and syntax problems into one-line errors."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError as e:
         raise ConfigError(f"config file not found: {path}") from e
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}); save it as UTF-8") from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}") from e
+        problem = getattr(e, "problem", None)
+        raise ConfigError(f"config file {path} is not valid YAML{where}" + (f": {problem}" if problem else "")) from e
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from optgan.errors import OptganError
 from optgan.search_space import Genotype, Widths
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Engine(abc.ABC):
         self.widths: Widths = cfg.widths
         self.rounds_total: int = (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
         self.rounds_done: int = 0
+        self.restored: bool = False  #: True when the state came from a checkpoint
         self.stage_dir = search.stage_dir(stage)
 
     #: label stored with every trial (which extractor produced the scores)
@@ -66,6 +68,18 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def save(self, rounds_done: int) -> None:
         """Write the checkpoint atomically: the state after `rounds_done` rounds."""
+
+
+def check_stage_ready(search: "Search", stage: str) -> None:
+    """Refuse, before anything is stored, a stage whose inputs are missing: a real stage `disc`
+    starts from stage `gen`'s trained G supernet."""
+    if stage == "disc" and search.config.evaluation.kind == "real":
+        from optgan.engines.real import gen_checkpoint_path
+
+        path = gen_checkpoint_path(search)
+        if not path.is_file():
+            raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
+                              f"run `optgan run {search.name} --stage gen` first")
 
 
 def make_engine(search: "Search", stage: str, gen_star: Genotype | None = None) -> Engine:

@@ -23,7 +23,7 @@ from optgan.trainer.checkpoint import atomic_torch_save, load_checkpoint
 from optgan.trainer.data import load_images
 from optgan.trainer.search_training import make_stage_trainer
 
-__all__ = ["RealEngine", "best_index", "CHECKPOINT_NAME"]
+__all__ = ["RealEngine", "best_index", "gen_checkpoint_path", "CHECKPOINT_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +87,22 @@ class RealEngine(Engine):
         self.trainer.load_state_dict(state["trainer"])
         self.rounds_done = int(state["rounds_done"])
         self.warmup_done = bool(state["warmup_done"])
+        self.restored = True
         log.info("stage %s: resumed from %s after %d rounds", self.stage, self.path, self.rounds_done)
 
     def _gen_supernet_state(self) -> dict:
-        path = pathlib.Path(self.search.stage_dir("gen")) / CHECKPOINT_NAME
-        if not path.exists():
-            raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
-                              f"run `optgan run {self.search.name} --stage gen` first")
+        from optgan.engines.base import check_stage_ready
         from optgan.trainer.search_training import gen_supernet_state_of
 
+        check_stage_ready(self.search, "disc")
+        path = gen_checkpoint_path(self.search)
+
         return gen_supernet_state_of(load_checkpoint(str(path))["trainer"])
+
+
+def gen_checkpoint_path(search) -> pathlib.Path:  # noqa: ANN001 - Search (import cycle)
+    """Where stage `gen` keeps its checkpoint (stage `disc` starts from its G supernet)."""
+    return search.run_dir / "gen" / CHECKPOINT_NAME
 
 
 def best_index(evaluations: Sequence[Evaluation], objectives: Sequence[str]) -> int:

@@ -34,6 +34,7 @@ class SyntheticEngine(Engine):
         remove_partial_writes(self.state_path)  # left by a crash mid-write
         if self.state_path.exists():
             self.rounds_done = int(json.loads(self.state_path.read_text())["rounds_done"])
+            self.restored = True
 
     def train(self, population: Sequence[Genotype]) -> None:
         return None

@@ -7,6 +7,7 @@ means feasible — so callers can say exactly which bound failed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from optgan.config.base import check_range
 from optgan.errors import ConfigError
@@ -30,6 +31,9 @@ class Caps:
     params_M: Range | None = None
     cell_params_M: Range | None = None
     flops_M: Range | None = None
+
+    #: how error messages name these keys (`optgan.config.base.from_dict` puts in `gen` / `disc`)
+    CONFIG_SECTION: ClassVar[str] = "caps"
 
     def __post_init__(self) -> None:
         for name in ("params_M", "cell_params_M", "flops_M"):

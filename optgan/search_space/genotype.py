@@ -154,20 +154,34 @@ class Genotype:
 
 def load_genotype(text_or_path: str, net: str | None = None) -> Genotype:
     """Parse a genotype from a JSON string or a path to a JSON file (named or integer form)."""
+    return Genotype.from_json(read_json_argument(text_or_path, "genotype"), net)
+
+
+def read_json_argument(text_or_path: str, what: str) -> Any:
+    """The JSON value given inline or in a file at `text_or_path`; problems are GenotypeErrors
+    naming `what` (e.g. "genotype", "gen architecture")."""
     text = text_or_path.strip()
-    if not text.startswith(("[", "{")):
-        if not os.path.isfile(text):
-            raise GenotypeError(f"genotype {text_or_path!r} is neither JSON nor an existing file")
-        try:
-            with open(text, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise GenotypeError(f"cannot read genotype file {text_or_path}: {e.strerror}") from e
     try:
-        obj = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise GenotypeError(f"genotype is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from e
-    return Genotype.from_json(obj, net)
+        if text.startswith(("[", "{")):
+            raise GenotypeError(f"{what} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from e
+    if os.path.isdir(text):
+        raise GenotypeError(f"{what} {text_or_path!r} is a folder; give a JSON file or a JSON string")
+    if not os.path.isfile(text):
+        raise GenotypeError(f"{what} {text_or_path!r} is neither JSON nor an existing file")
+    try:
+        with open(text, encoding="utf-8") as f:
+            content = f.read()
+    except OSError as e:
+        raise GenotypeError(f"cannot read {what} file {text_or_path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise GenotypeError(f"{what} file {text_or_path} is not UTF-8 text (byte {e.start}); is it a JSON file?") from e
+    try:
+        return json.loads(content)
+    except json.JSONDecodeError as e:
+        raise GenotypeError(f"{what} file {text_or_path} is not valid JSON: {e.msg} "
+                            f"(line {e.lineno}, column {e.colno})") from e
 
 
 # ---------------------------------------------------------------------- internals

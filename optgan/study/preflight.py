@@ -32,5 +32,5 @@ def preflight(config: StudyConfig) -> None:
     from optgan.metrics import check_objectives_available
     from optgan.trainer.data import load_images
 
+    check_objectives_available(config.metrics, config.objectives)  # a wrong weights path fails before any loading
     load_images(config.data, config.widths.img_size)
-    check_objectives_available(config.metrics, config.objectives)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,7 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
         raise StorageError(f"a search named {name!r} already exists in {redact(url)}; "
                            "pick another name (or `optgan study delete` it)")
     root = pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).resolve()
+    _prepare_run_dir(root)  # before the studies: a bad run directory leaves no half-made search
     stored = json.dumps(to_dict(config))
     names = objective_names(config)
     for stage in STAGES:
@@ -94,9 +96,24 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
         study.set_user_attr(keys.RUN_DIR, str(root))
         other = STAGES[1 - STAGES.index(stage)]
         study.set_user_attr(keys.LINKED_STUDY, stage_study_name(name, other))
-    root.mkdir(parents=True, exist_ok=True)
     log.info("created search %r in %s (run directory %s)", name, redact(url), root)
     return Search(name, config, storage, url, root)
+
+
+def _prepare_run_dir(root: pathlib.Path) -> None:
+    """Create the new search's run directory; refuse one that holds files (a deleted search's
+    checkpoints would be resumed by the new one) or that cannot be written."""
+    if root.exists() and not root.is_dir():
+        raise StorageError(f"run directory {root} is a file; pass --run-dir with a folder")
+    if root.is_dir() and any(root.iterdir()):
+        raise StorageError(f"run directory {root} already holds files (of a deleted search of the same "
+                           "name?); remove it or pass --run-dir with another folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"cannot create run directory {root}: {e.strerror}") from e
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise StorageError(f"run directory {root} is not writable; pass --run-dir with another folder")
 
 
 def load_search(name: str, storage_url: str | None = None) -> Search:

@@ -103,14 +103,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
 def _prepare_sqlite(url: str, *, create: bool) -> None:
     path = sqlite_path(url)
     if path is None:
-        return
+        raise StorageError(f"storage {url!r} is an in-memory SQLite database, which forgets the search when "
+                           "the command ends; give a file, e.g. sqlite:///optgan.db")
     if not path.parent.exists():
         raise StorageError(f"cannot open storage {url}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise StorageError(f"cannot open storage {url}: {path} is a folder, not a database file")
     if not path.exists() and not create:
         raise StorageError(f"storage {url} does not exist (no file {path}); "
                            "create a study first with `optgan study create`")
     try:
         with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "studies" not in tables:  # never add Optuna's tables to someone else's database
+                shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
+                raise StorageError(f"storage {url} is an SQLite database of something else (tables: {shown}); "
+                                   "give another file")
             conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
     except sqlite3.DatabaseError as e:
         raise StorageError(f"cannot open storage {url}: {e}") from None

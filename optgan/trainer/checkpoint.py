@@ -43,14 +43,20 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``; missing/corrupt files are CheckpointErrors."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path} is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from e
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # torch's own text (about `weights_only` defaults, or a bare errno) misleads here: a file that
+        # loads without arbitrary code but is not a checkpoint is damaged or was written by something else
         raise CheckpointError(
-            f"cannot read checkpoint {path}: not a valid optgan checkpoint ({first[:160]})"
+            f"cannot read checkpoint {path}: the file is damaged (cut short?) or was not written by optgan "
+            f"({type(e).__name__})"
         ) from e
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} does not hold a mapping; is it an optgan checkpoint?")

@@ -77,8 +77,13 @@ def _pool3_only(cfg: MetricsConfig) -> bool:
 
 def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str | None = None, seed: int = 0,
                         batch_size: int = 100, device: str = "auto", ema: bool = True,
-                        progress: bool = True) -> dict[str, Any]:
-    """IS / FID / KID of a checkpoint's generator against its data set's reference statistics."""
+                        progress: bool = True, data_root: str | None = None,
+                        inception_weights: str | None = None) -> dict[str, Any]:
+    """IS / FID / KID of a checkpoint's generator against its data set's reference statistics.
+
+    `data_root` / `inception_weights` say where the data set and the Inception weights are on
+    this machine, when that differs from where the run was trained.
+    """
     from optgan.config.train import train_config_from_dict
     from optgan.export import generator_from_checkpoint, read_training_checkpoint, weights_sha256
     from optgan.metrics import PopulationEvaluator, make_latent_bank
@@ -87,6 +92,10 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
 
     ck = read_training_checkpoint(path)
     cfg = train_config_from_dict(ck["config"])
+    if data_root is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=data_root))
+    if inception_weights is not None:
+        cfg = dataclasses.replace(cfg, metrics=dataclasses.replace(cfg.metrics, inception_weights=inception_weights))
     dev = resolve_device(device)
     net = generator_from_checkpoint(ck, ema=ema).to(dev)
     real = load_images(cfg.data, cfg.widths.img_size)

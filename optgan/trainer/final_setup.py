@@ -10,8 +10,6 @@ initialises them like the reference codes (`optgan.supernet.init_weights`). The 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +20,7 @@ from torch import nn
 from optgan.backends import resolve_device
 from optgan.config.train import FIXED_DISCS, TrainConfig
 from optgan.errors import ConfigError, GenotypeError
-from optgan.search_space.genotype import Genotype, load_genotype
+from optgan.search_space.genotype import Genotype, read_json_argument
 from optgan.search_space.widths import Widths
 from optgan.trainer.adam_step import make_adam
 
@@ -61,16 +59,7 @@ class DiscSpec:
 
 def load_arch(text_or_path: str, net: str) -> Genotype:
     """A genotype from JSON or a file: a genotype object, bare rows, or ``{"gen": …, "disc": …}``."""
-    text = text_or_path.strip()
-    if not text.startswith(("[", "{")):
-        if not os.path.isfile(text):
-            raise GenotypeError(f"{net} architecture {text_or_path!r} is neither JSON nor an existing file")
-        with open(text, encoding="utf-8") as f:
-            text = f.read()
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        return load_genotype(text, net)  # its one-line error names line and column
+    obj = read_json_argument(text_or_path, f"{net} architecture")
     if isinstance(obj, dict) and "cells" not in obj:
         for key in (net, "genotype"):  # e.g. {"gen": {...}, "disc": {...}} as exported
             if key in obj:

@@ -18,7 +18,7 @@ from torch import nn
 
 from optgan.config.base import to_dict
 from optgan.config.train import TrainConfig, train_config_from_dict
-from optgan.errors import CheckpointError, OptganError
+from optgan.errors import CheckpointError, ConfigError, OptganError
 from optgan.search_space.genotype import Genotype
 from optgan.atomic import TMP_PREFIX
 from optgan.trainer import losses
@@ -46,7 +46,9 @@ FORMAT_VERSION = 1
 #: config keys that may differ when a run is resumed (everything else must match); the step sizes
 #: and the clip are there so a run that diverged can go on from its last checkpoint more gently
 RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters", "nonfinite_patience",
-                     "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark", "cuda_graphs")
+                     "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark", "cuda_graphs",
+                     # where things are, not what they are (the data's content is checked by fingerprint)
+                     "data.root", "data.download", "metrics.cache_dir")
 
 
 def fresh_sums() -> dict[str, float]:
@@ -89,11 +91,11 @@ class RunState:
         """A fresh run, or the run saved in `out_dir/checkpoint-last.pt`."""
         from optgan.trainer.data import BatchStream, load_images
 
-        os.makedirs(out_dir, exist_ok=True)
-        _remove_stale_temp_files(out_dir)
         device = resolve_device(cfg.device)
         image_set = load_images(cfg.data, cfg.widths.img_size)
         header = _header(cfg, gen, disc, image_set)
+        _make_out_dir(out_dir)  # only once the device and the data are known to be there
+        _remove_stale_temp_files(out_dir)
         g_net, d_net = build_networks(cfg, gen, disc)
         g_net, d_net = g_net.to(device).train(), d_net.to(device).train()
         opt_g, opt_d = make_optimizers(cfg, g_net, d_net, capturable=uses_cuda_graphs(cfg, device))
@@ -262,6 +264,17 @@ def _header(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, image_set: Any) -> 
     }
 
 
+def _make_out_dir(out_dir: str) -> None:
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ConfigError(f"output directory {out_dir} is a file; pass --out with a folder")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create output directory {out_dir}: {e.strerror}") from e
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"output directory {out_dir} is not writable; pass --out with another folder")
+
+
 def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str) -> None:
     """Refuse to resume from a checkpoint of another format, architecture, data set or config."""
     if ck.get("format") != FORMAT or ck.get("format_version") != FORMAT_VERSION:
@@ -272,11 +285,22 @@ def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str) -> N
     if ck.get("data", {}).get("fingerprint") != header["data"]["fingerprint"]:
         raise CheckpointError(f"{path} was trained on other data ({ck.get('data', {}).get('name')}); "
                               "use a new --out directory or the original data config")
-    old, new = _with_defaults(ck.get("config", {})), header["config"]
+    old, new = _flat(_with_defaults(ck.get("config", {}))), _flat(header["config"])
     for key in sorted(set(old) | set(new)):
         if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
             raise CheckpointError(f"{path} was started with `{key}` = {old.get(key)!r}, now {new.get(key)!r}; "
                                   "use a new --out directory or the original config")
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"data": {"root": x}}` → `{"data.root": x}` (lists and scalars are leaves)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:

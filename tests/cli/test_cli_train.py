@@ -27,7 +27,8 @@ def tiny_yaml(tmp: Path, loss: str = "hinge", **extra: str) -> str:
         "evaluation: {every_epochs: 1, grid_images: 16}",
         "metrics: {extractor: classifier, metrics: [IS, FID, KID], num_images: 40, batch_size: 20, "
         f"kid_subset_size: 20, cache_dir: '{tmp / 'cache'}', classifier: {{epochs: 1, width: 8, feature_dim: 16}}}}",
-    ] + [f"{k}: {v}" for k, v in extra.items()]
+    ]
+    lines = [ln for ln in lines if ln.split(":")[0] not in extra] + [f"{k}: {v}" for k, v in extra.items()]
     path = tmp / f"train-{loss}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
@@ -73,7 +74,10 @@ def test_train_eval_sample(tmp_path, loss) -> None:
     raw = json.loads(run("eval", str(out), "-n", "30", "--json", "--raw").stdout)
     assert raw["weights"]["which"] == "raw" and raw["weights"]["sha256"] != report["weights"]["sha256"]
     text = run("eval", str(out), "-n", "30")
-    assert text.exit_code == 0 and "FID" in text.stdout and "classifier features" in text.stdout
+    assert text.exit_code == 0 and "IS_classifier " in text.stdout and "FID_classifier " in text.stdout
+    assert "KID_classifier " in text.stdout and "FID " not in text.stdout  # never the canonical names
+    moved = json.loads(run("eval", str(out), "-n", "30", "--json", "--data-root", str(tmp_path)).stdout)
+    assert moved["FID_classifier"] == report["FID_classifier"]  # digits ignore the root; same scores
 
     grid = tmp_path / "grid.png"
     r = run("sample", str(out / "checkpoint-last.pt"), "-n", "9", "-o", str(grid))
@@ -85,6 +89,10 @@ def test_dry_run_and_config_gen_arch(tmp_path) -> None:
     r = run("train", "--config", cfg, "--dry-run", "--set", "epochs=7", "--disc", "simple")
     assert r.exit_code == 0, r.output
     assert "epochs: 7" in r.stdout and "disc: simple" in r.stdout and "out: runs/train-hinge-" in r.stdout
+    r = run("train", "--config", cfg, "--dry-run", "--data-root", str(tmp_path / "data"),
+            "--inception-weights", str(tmp_path / "w.pth"))
+    assert r.exit_code == 0, r.output
+    assert f"root: {tmp_path / 'data'}" in r.stdout and f"inception_weights: {tmp_path / 'w.pth'}" in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -124,9 +132,48 @@ def test_checkpoints_of_other_kinds_are_refused(tmp_path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
     one_line_error(run("eval", str(tmp_path / "foreign.pt")), "not an `optgan train` checkpoint")
     (tmp_path / "garbage.pt").write_bytes(b"garbage")
-    one_line_error(run("sample", str(tmp_path / "garbage.pt")), "cannot read checkpoint")
+    one_line_error(run("sample", str(tmp_path / "garbage.pt")), "the file is damaged (cut short?)")
+    last = (out / "checkpoint-last.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(last[: len(last) // 2])
+    one_line_error(run("eval", str(tmp_path / "cut.pt")), "the file is damaged (cut short?)")
     one_line_error(run("eval", str(tmp_path)), "holds no checkpoint-best.pt")
 
     # resuming the run directory with another generator
     r = run("train", "--gen-arch", json.dumps(other), "--config", cfg, "--out", str(out), "--no-progress")
     one_line_error(r, "another architecture")
+
+
+def test_train_writes_nothing_until_device_and_data_are_there(tmp_path) -> None:
+    cfg = tiny_yaml(tmp_path)
+    out = tmp_path / "never"
+    r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress",
+            "--set", "data.name=npz", "--set", f"data.path={tmp_path / 'missing.npz'}")
+    one_line_error(r, "missing.npz")
+    r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress", "--device", "cuda:7")
+    assert r.exit_code == 2 and "cuda:7" in r.stderr
+    assert not out.exists()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    one_line_error(run("train", "--gen-arch", G, "--config", cfg, "--out", str(a_file), "--no-progress"),
+                   "is a file; pass --out with a folder")
+    grid = a_file / "grid.png"  # a folder that is a file: the OS error is one line, not a traceback
+    one_line_error(run("sample", str(tmp_path / "nothing"), "-o", str(grid)), "checkpoint")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('"hello"', "must have 3 cells"),
+        ("null", "must have 3 cells"),
+        ('{"cells": [[1]]', "not valid JSON"),
+    ],
+)
+def test_genotype_arguments_that_are_json_but_not_genotypes(content: str, needle: str) -> None:
+    one_line_error(run("train", "--gen-arch", content, "--dry-run"), needle)
+
+
+def test_genotype_files_that_are_folders_or_not_text(tmp_path) -> None:
+    one_line_error(run("train", "--gen-arch", str(tmp_path), "--dry-run"), "is a folder")
+    binary = tmp_path / "g.json"
+    binary.write_bytes(bytes(range(128, 256)))
+    one_line_error(run("train", "--gen-arch", str(binary), "--dry-run"), "is not UTF-8 text")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from optgan_cli.main import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DRY = str(ROOT / "studies" / "dry-run.yaml")
+QUICK = str(ROOT / "studies" / "quickstart.yaml")
 SMALL = ["--set", "sampler.population_size=8", "--set", "gen_stage.rounds=3", "--set", "disc_stage.rounds=2",
          "--set", "pictures.sample_grid=false", "--set", "pictures.architecture=false", "--set", "pictures.rounds=false"]
 
@@ -90,6 +92,10 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
         (["study", "create", "x", "--config", DRY, "--set", "sampler.population_size=1"], "`sampler.population_size` = 1 is out of range"),
         (["study", "create", "x", "--config", DRY, "--set", "sampler.populaton_size=4"], "unknown key `sampler.populaton_size`"),
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[100, 200]"], "no new architecture within the caps"),
+        (["study", "create", "x", "--config", QUICK, "--set", "metrics.extractor=inception",
+          "--inception-weights", "missing-w.pth"], "`metrics.inception_weights` = 'missing-w.pth' does not exist"),
+        (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[15, 6.5]"],
+         "`caps.gen.params_M` = [15.0, 6.5]: low bound exceeds high bound"),
         (["study", "list", "--storage", "nosuchdb://x"], "not supported"),
         (["study", "list", "--storage", "postgresql://u:secretpw@127.0.0.1:1/db"], "cannot open storage"),
     ],
@@ -117,3 +123,97 @@ def test_existing_name_and_bad_gen_arch(tmp_path) -> None:
     assert r.exit_code == 2 and "gen genotype must have 3 cells" in r.stderr
     r = cli("study", "create", "b", "--config", DRY, "--dry-run", *s)
     assert r.exit_code == 0 and "b" not in cli("study", "list", "--json", *s).stdout
+
+
+def _one_line(r, needle: str) -> None:
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_bad_run_dirs_and_storages_create_nothing(tmp_path) -> None:
+    db = tmp_path / "db.sqlite"
+    s = ["--storage", f"sqlite:///{db}"]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(a_file), *s), "is a file")
+    _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(a_file / "sub"), *s),
+              "cannot create run directory")
+    assert json.loads(ok("study", "list", "--json", *s).stdout) == []  # no half-made search
+    # a deleted search's run directory is not silently resumed by a new search of that name
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--max-rounds", "1", *s)
+    ok("study", "delete", "a", "--yes", *s)
+    _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s),
+              "already holds files")
+    # storages that cannot hold a search
+    _one_line(cli("study", "create", "b", "--config", DRY, "--storage", "sqlite://"), "in-memory SQLite")
+    _one_line(cli("study", "list", "--storage", f"sqlite:///{tmp_path}"), "is a folder, not a database file")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE expenses (amount REAL)")
+    for args in (["study", "list"], ["study", "create", "c", "--config", DRY]):
+        _one_line(cli(*args, "--storage", f"sqlite:///{other}"), "an SQLite database of something else (tables: expenses)")
+    with sqlite3.connect(other) as conn:  # untouched: no Optuna tables, no WAL mode
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["expenses"]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_config_files_that_are_not_text_or_repeat_a_key(tmp_path) -> None:
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"seed: 1\n# caf\xe9\n")
+    _one_line(cli("study", "create", "x", "--config", str(binary), "--dry-run"), "is not UTF-8 text")
+    twice = tmp_path / "t.yaml"
+    twice.write_text("seed: 1\nsampler: {population_size: 8}\nseed: 2\n")
+    _one_line(cli("study", "create", "x", "--config", str(twice), "--dry-run"), "(line 3, column 1): key 'seed' is given twice")
+
+
+def test_os_errors_are_one_line(tmp_path) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--stage", "gen", "--max-rounds", "1", *s)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    _one_line(cli("export", "a", "--stage", "gen", "-o", str(a_file / "g.json"), *s), f"File exists: {a_file}")
+    _one_line(cli("report", "a", "-o", str(a_file / "rep"), *s), f"Not a directory: {a_file}")
+
+
+def test_a_database_older_than_the_checkpoint_is_refused(tmp_path, caplog) -> None:
+    db = tmp_path / "db.sqlite"
+    s = ["--storage", f"sqlite:///{db}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--max-rounds", "1", *s)
+    backup = tmp_path / "backup.sqlite"
+    with sqlite3.connect(db) as src, sqlite3.connect(backup) as dst:
+        src.backup(dst)
+    ok("run", "a", "--max-rounds", "1", *s)
+    with sqlite3.connect(backup) as src, sqlite3.connect(db) as dst:  # "restore" the older database
+        src.backup(dst)
+    _one_line(cli("run", "a", *s), "the checkpoint holds 2 rounds but round 2 is not complete")
+    st = json.loads(ok("status", "a", "--json", *s).stdout)
+    assert [r["complete"] for r in st["stages"][0]["rounds"]] == [8]  # nothing asked, nothing left RUNNING
+    # a run directory that lost its checkpoint is rebuilt by retraining, with a warning
+    (tmp_path / "run" / "gen" / "synthetic.json").unlink()
+    ok("run", "a", "--max-rounds", "1", *s)
+    assert "no checkpoint, but the study holds 1 completed rounds" in caplog.text
+
+
+def test_real_disc_stage_before_gen_stores_nothing(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "q", "--config", QUICK, "--run-dir", str(tmp_path / "run"), *s)
+    g = tmp_path / "g.json"
+    g.write_text("[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]")
+    _one_line(cli("run", "q", "--stage", "disc", "--gen-arch", str(g), *s), "needs stage gen's trained supernet")
+    from optgan import keys
+    from optgan.study.search import load_search
+
+    disc = load_search("q", f"sqlite:///{tmp_path / 'db.sqlite'}").study("disc")
+    assert keys.GEN_STAR not in disc.user_attrs and not any((tmp_path / "run").iterdir())
+
+
+def test_declining_delete_keeps_the_search(tmp_path) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s)
+    r = CliRunner().invoke(main, ["study", "delete", "a", *s], input="n\n")
+    assert r.exit_code == 0 and "nothing deleted" in r.stdout
+    assert [row["name"] for row in json.loads(ok("study", "list", "--json", *s).stdout)] == ["a"]

@@ -68,6 +68,8 @@ def test_arbitrary_pickles_are_refused(tmp_path) -> None:
 def test_missing_and_garbage_files(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(str(tmp_path / "nope.pt"))
+    with pytest.raises(CheckpointError, match="is a folder, not a checkpoint file"):
+        load_checkpoint(str(tmp_path))
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):

@@ -169,6 +169,18 @@ def test_resume_refuses_another_config(tmp_path) -> None:
     run(tiny_cfg(epochs=1), tmp_path)
     with pytest.raises(CheckpointError, match="`batch_size_g`"):
         run(tiny_cfg(epochs=1, batch_size_g=4), tmp_path)
+    # nested keys are named by their dotted path
+    metrics = {"extractor": "classifier", "num_images": 16, "batch_size": 4}
+    with pytest.raises(CheckpointError, match="`metrics.batch_size` = 8, now 4"):
+        run(tiny_cfg(epochs=1, metrics=metrics), tmp_path)
+
+
+def test_resume_accepts_moved_data_and_cache(tmp_path) -> None:
+    run(tiny_cfg(epochs=1), tmp_path)
+    moved = tiny_cfg(epochs=2, data={"name": "digits", "max_images": 64, "root": str(tmp_path / "elsewhere")},
+                     metrics={"extractor": "classifier", "num_images": 16, "batch_size": 8,
+                              "cache_dir": str(tmp_path / "cache")})
+    assert run(moved, tmp_path).iterations == 8
 
 
 def test_same_seed_same_run_other_seed_other_run(tmp_path) -> None:
