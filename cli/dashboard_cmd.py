@@ -24,6 +24,24 @@ def dashboard(host: str, port: int, storage: str | None) -> None:
 
     url = resolve_storage_url(storage)
     rdb = open_storage(url, create=False)
+    _check_can_listen(host, port)
     store = RunDirsArtifactStore(rdb, default_run_root(url) / "dashboard-uploads")
     click.echo(f"optuna-dashboard for {redact(url)} at http://{host}:{port}/  (Ctrl-C to stop)", err=True)
     run_server(rdb, host=host, port=port, artifact_store=store)
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """A one-line error, before the server prints anything, when `host:port` cannot be served."""
+    import socket
+
+    from optgan.errors import OptganError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself does
+            sock.bind(address)
+    except OSError as e:
+        raise OptganError(f"cannot serve the dashboard on {host}:{port}: {e.strerror or e}; "
+                          "pick another --port (or --host)") from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,7 +49,9 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from e
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...

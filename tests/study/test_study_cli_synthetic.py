@@ -217,3 +217,17 @@ def test_declining_delete_keeps_the_search(tmp_path) -> None:
     r = CliRunner().invoke(main, ["study", "delete", "a", *s], input="n\n")
     assert r.exit_code == 0 and "nothing deleted" in r.stdout
     assert [row["name"] for row in json.loads(ok("study", "list", "--json", *s).stdout)] == ["a"]
+
+
+def test_dashboard_on_a_busy_port_is_one_line(tmp_path) -> None:
+    import socket
+
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = cli("dashboard", "--port", str(port), *s)
+    _one_line(r, f"cannot serve the dashboard on 127.0.0.1:{port}")
+    assert r.stdout == ""
