@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from optgan import faults
 
-__all__ = ["TMP_PREFIX", "write_atomically", "atomic_write_bytes", "remove_partial_writes"]
+__all__ = ["TMP_PREFIX", "write_atomically", "atomic_write_bytes", "remove_partial_writes", "writable_dir_problem"]
 
 TMP_PREFIX = ".tmp-"
 
@@ -58,6 +58,23 @@ def remove_partial_writes(path: str | os.PathLike) -> int:
     for tmp in stale:
         tmp.unlink(missing_ok=True)
     return len(stale)
+
+
+def writable_dir_problem(path: str | os.PathLike, *, must_be_empty: bool = False) -> str | None:
+    """Create folder `path` if needed; None when it is a writable folder, else what is wrong
+    (for the caller's one-line error): a file, not creatable, not writable, or not empty."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file"
+    if must_be_empty and path.is_dir() and any(path.iterdir()):
+        return f"{path} already holds files"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"{path} cannot be created ({e.strerror})"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"{path} is not writable"
+    return None
 
 
 def _fsync_dir(directory: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pathlib
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import optuna
 
 from optgan import keys
+from optgan.atomic import writable_dir_problem
 from optgan.config.base import to_dict
 from optgan.config.study import StudyConfig, study_config_from_dict
 from optgan.errors import StorageError
@@ -103,17 +103,10 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
 def _prepare_run_dir(root: pathlib.Path) -> None:
     """Create the new search's run directory; refuse one that holds files (a deleted search's
     checkpoints would be resumed by the new one) or that cannot be written."""
-    if root.exists() and not root.is_dir():
-        raise StorageError(f"run directory {root} is a file; pass --run-dir with a folder")
-    if root.is_dir() and any(root.iterdir()):
-        raise StorageError(f"run directory {root} already holds files (of a deleted search of the same "
-                           "name?); remove it or pass --run-dir with another folder")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StorageError(f"cannot create run directory {root}: {e.strerror}") from e
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise StorageError(f"run directory {root} is not writable; pass --run-dir with another folder")
+    problem = writable_dir_problem(root, must_be_empty=True)
+    if problem:
+        hint = " (of a deleted search of the same name?); remove it or" if "holds files" in problem else ";"
+        raise StorageError(f"run directory {problem}{hint} pass --run-dir with another folder")
 
 
 def load_search(name: str, storage_url: str | None = None) -> Search:

@@ -20,7 +20,7 @@ from optgan.config.base import to_dict
 from optgan.config.train import TrainConfig, train_config_from_dict
 from optgan.errors import CheckpointError, ConfigError, OptganError
 from optgan.search_space.genotype import Genotype
-from optgan.atomic import TMP_PREFIX
+from optgan.atomic import TMP_PREFIX, writable_dir_problem
 from optgan.trainer import losses
 from optgan.trainer.adam_step import adam_state_dict, load_adam_state_dict
 from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, restore_rng
@@ -265,14 +265,9 @@ def _header(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, image_set: Any) -> 
 
 
 def _make_out_dir(out_dir: str) -> None:
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ConfigError(f"output directory {out_dir} is a file; pass --out with a folder")
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create output directory {out_dir}: {e.strerror}") from e
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise ConfigError(f"output directory {out_dir} is not writable; pass --out with another folder")
+    problem = writable_dir_problem(out_dir)
+    if problem:
+        raise ConfigError(f"output directory {problem}; pass --out with another folder")
 
 
 def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str) -> None:

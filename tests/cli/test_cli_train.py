@@ -155,7 +155,7 @@ def test_train_writes_nothing_until_device_and_data_are_there(tmp_path) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     one_line_error(run("train", "--gen-arch", G, "--config", cfg, "--out", str(a_file), "--no-progress"),
-                   "is a file; pass --out with a folder")
+                   "is a file; pass --out with another folder")
     grid = a_file / "grid.png"  # a folder that is a file: the OS error is one line, not a traceback
     one_line_error(run("sample", str(tmp_path / "nothing"), "-o", str(grid)), "checkpoint")
 

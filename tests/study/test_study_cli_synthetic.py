@@ -137,7 +137,7 @@ def test_bad_run_dirs_and_storages_create_nothing(tmp_path) -> None:
     a_file.write_text("x")
     _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(a_file), *s), "is a file")
     _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(a_file / "sub"), *s),
-              "cannot create run directory")
+              "run directory " + str(a_file / "sub") + " cannot be created (Not a directory)")
     assert json.loads(ok("study", "list", "--json", *s).stdout) == []  # no half-made search
     # a deleted search's run directory is not silently resumed by a new search of that name
     ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
