@@ -34,10 +34,8 @@ class OneLineErrors(click.Group):
             _fail(f"{e.format_message()}{hint}")
         except click.ClickException as e:
             _fail(e.format_message())
-        except click.Abort:
-            _fail("aborted", code=130)
-        except KeyboardInterrupt:
-            _fail("interrupted", code=130)
+        except (click.Abort, KeyboardInterrupt):  # Ctrl-C, or no answer to a question
+            _fail("stopped; a search or a training run resumes when the same command is run again", code=130)
         except OSError as e:  # the machine said no: a path that cannot be written, a full disk, a busy port
             log.debug("operating-system error", exc_info=True)
             _fail(_os_message(e))

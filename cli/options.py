@@ -12,7 +12,7 @@ storage_option = click.option(
 inception_weights_option = click.option(
     "--inception-weights", "inception_weights", default=None, type=click.Path(dir_okay=False), metavar="FILE",
     help="Local copy of torch-fidelity's weights-inception-2015-12-05-6726825d.pth "
-         "(same as --set metrics.inception_weights=FILE).",
+         "(the config key metrics.inception_weights; used by the inception extractor).",
 )
 stage_option = click.option("--stage", type=click.Choice(["gen", "disc"]), default="gen", show_default=True,
                             help="Which stage's study.")

@@ -41,6 +41,8 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
 
     if gen_trial is not None and gen_arch is not None:
         raise click.UsageError("give at most one of --gen-trial and --gen-arch")
+    if stage == "gen" and (gen_trial is not None or gen_arch is not None):
+        raise click.UsageError("--gen-trial / --gen-arch choose G* for stage disc; they do nothing with --stage gen")
     search = load_search(name, storage)
     with hold_lease(search.storage.engine, name, force=force_unlock) as lease:
         search.storage = guard_storage(search.storage, search.storage_url, lease=lease,

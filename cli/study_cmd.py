@@ -84,7 +84,10 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
     if not yes and not click.confirm(f"delete search {name!r} (studies {name}:gen, {name}:disc)?", default=False):
         click.echo("nothing deleted")
         return
-    for stage in STAGES:
-        optuna.delete_study(study_name=stage_study_name(name, stage), storage=search.storage)
+    from optgan.study.lease import hold_lease
+
+    with hold_lease(search.storage.engine, name):  # never under a running `optgan run`
+        for stage in STAGES:
+            optuna.delete_study(study_name=stage_study_name(name, stage), storage=search.storage)
     click.echo(f"deleted search {name!r}; run directory kept at {search.run_dir} "
                "(remove it before creating a search that would use it again)")

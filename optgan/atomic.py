@@ -8,6 +8,7 @@ fault point (:mod:`optgan.faults`) sits between writing the temporary file and t
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
@@ -25,8 +26,13 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     """Call `write(f)` on a temporary file next to `path`, then move it to `path` atomically."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.basename(path), dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.basename(path), dir=directory)
+    except FileExistsError as e:  # a file where a folder of the path should be
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory (a file is in the way)", path) from e
+    except OSError as e:  # name the file the caller asked for, not the temporary one
+        raise OSError(e.errno, e.strerror, path) from e
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -34,6 +40,10 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
             faults.point("checkpoint_write", partial_file=f)
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OSError(e.errno, e.strerror, path) from e
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

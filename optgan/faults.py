@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from optgan.errors import ConfigError
+
 __all__ = ["FAULT_ENV", "POINTS", "point", "active", "reload"]
 
 log = logging.getLogger(__name__)
@@ -52,14 +54,17 @@ def _parse(text: str) -> tuple[_Rule, ...]:
     rules = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, arg = item.partition(":")
-        if name not in POINTS or not arg:
-            raise ValueError(f"{FAULT_ENV}: bad rule {item!r}; use POINT:N, POINT:N+SECONDS or "
-                             f"POINT:sleep=SECONDS with POINT one of {', '.join(POINTS)}")
-        if arg.startswith("sleep="):
-            rules.append(_Rule(name, sleep_s=float(arg[6:])))
-            continue
-        hit, _, delay = arg.partition("+")
-        rules.append(_Rule(name, hit=int(hit), delay_s=float(delay or 0)))
+        try:
+            if name not in POINTS or not arg:
+                raise ValueError
+            if arg.startswith("sleep="):
+                rules.append(_Rule(name, sleep_s=float(arg[6:])))
+                continue
+            hit, _, delay = arg.partition("+")
+            rules.append(_Rule(name, hit=int(hit), delay_s=float(delay or 0)))
+        except ValueError:
+            raise ConfigError(f"{FAULT_ENV}: bad rule {item!r}; use POINT:N, POINT:N+SECONDS or "
+                              f"POINT:sleep=SECONDS with POINT one of {', '.join(POINTS)}") from None
     return tuple(rules)
 
 

@@ -16,6 +16,8 @@ STAGE = "optgan:stage"
 CONFIG = "optgan:config"
 #: run directory of the search (checkpoints, artifacts)
 RUN_DIR = "optgan:run_dir"
+#: random id of a search, also written to `<run_dir>/search.json`: a run directory serves one search
+SEARCH_ID = "optgan:search_id"
 #: study name of the other stage of the same search
 LINKED_STUDY = "optgan:linked_study"
 

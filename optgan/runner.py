@@ -51,6 +51,7 @@ def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = N
                gen_override: Genotype | None = None) -> list[StageResult]:
     """Run `stages` in order; `max_rounds` bounds the rounds run by this call over all stages."""
     faults.point("run")
+    search.check_run_dir()
     results = []
     budget = max_rounds
     for stage in stages:
@@ -217,7 +218,14 @@ def fix_gen_star(search: Search, disc_study: optuna.Study, override: Genotype | 
                               "a different --gen-trial/--gen-arch needs a new search")
         return fixed
     if override is None:
-        trial = choose_best(search.study("gen"), search.config.objectives)
+        from optgan.study.results import completed_rounds
+
+        gen = search.study("gen")
+        done, total = len(completed_rounds(gen, search.config.sampler.population_size)), search.config.gen_stage.rounds
+        if done < total:  # G* is fixed for good: never from a stage that is still searching
+            raise OptganError(f"stage gen has {done}/{total} rounds; finish it first (`optgan run {search.name} "
+                              "--stage gen`) or choose G* now with --gen-trial N or --gen-arch FILE")
+        trial = choose_best(gen, search.config.objectives)
         override = Genotype.from_params("gen", trial.params)
         source = f"trial {trial.number} of {search.name}:gen"
     else:
@@ -239,6 +247,6 @@ def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | 
     trials = search.study("gen").get_trials(deepcopy=False)
     match = [t for t in trials if t.number == gen_trial]
     if not match or not match[0].params:
-        raise OptganError(f"--gen-trial {gen_trial}: no such trial in study {search.name}:gen "
-                          f"(it has trials 0..{len(trials) - 1})")
+        held = f"it has trials 0..{len(trials) - 1}" if trials else "it has no trials yet; run stage gen first"
+        raise OptganError(f"--gen-trial {gen_trial}: no such trial in study {search.name}:gen ({held})")
     return Genotype.from_params("gen", match[0].params)

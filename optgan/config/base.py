@@ -10,6 +10,8 @@ key path and the allowed values. Range checks live in each dataclass's `__post_i
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import re
 import types
 import typing
@@ -22,7 +24,7 @@ from optgan.errors import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["from_dict", "to_dict", "apply_overrides", "check_range", "check_device_name", "load_yaml"]
+__all__ = ["from_dict", "to_dict", "apply_overrides", "check_range", "check_device_name", "env_seconds", "load_yaml"]
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -47,6 +49,20 @@ def check_range(
         lb = "[" if low_inclusive else "("
         hb = "]" if high_inclusive else ")"
         raise ConfigError(f"`{key}` = {value!r} is out of range; allowed: {lb}{lo}, {hi}{hb}")
+
+
+def env_seconds(name: str, default: float, *, minimum: float) -> float:
+    """A duration from environment variable `name` (`default` when unset or empty), checked."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"${name} = {text!r} must be a number of seconds ≥ {minimum:g} (unset it for {default:g})")
+    return value
 
 
 def check_device_name(name: str) -> None:
@@ -151,6 +167,8 @@ def load_yaml(path: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}); save it as UTF-8") from e
+    except RecursionError as e:
+        raise ConfigError(f"config file {path} nests too deeply (a YAML alias that refers to itself?)") from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -217,12 +235,17 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
+            number = None
             if isinstance(value, str):
                 try:
-                    return float(value)  # YAML 1.1 reads `1e-4` as a string
+                    number = float(value)  # YAML 1.1 reads `1e-4` as a string
                 except ValueError:
                     pass
-            raise ConfigError(f"`{path}` must be a number, got {value!r}")
+            if number is None:
+                raise ConfigError(f"`{path}` must be a number, got {value!r}")
+            value = number
+        if not math.isfinite(value):  # NaN / inf would pass every range check and fail later
+            raise ConfigError(f"`{path}` must be a finite number, got {value!r} (use null for no bound)")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

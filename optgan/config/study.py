@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optgan.config.base import apply_overrides, check_device_name, from_dict, load_yaml
+from optgan.config.base import apply_overrides, check_device_name, check_range, from_dict, load_yaml
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.config.pictures import PicturesConfig
@@ -71,6 +71,7 @@ class StudyConfig:
         if len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(f"`objectives` has duplicates: {list(self.objectives)}")
         check_device_name(self.device)
+        check_range("seed", self.seed, low=0, high=2**63 - 1)
 
     @property
     def directions(self) -> list[str]:

@@ -125,6 +125,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
+        check_range("seed", self.seed, low=0, high=2**63 - 1)
         for key in ("epochs", "batch_size_g", "batch_size_d", "n_critic", "autogan_df_dim", "nonfinite_patience"):
             check_range(key, getattr(self, key), low=1)
         check_range("iters_per_epoch", self.iters_per_epoch, low=1)

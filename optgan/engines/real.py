@@ -81,7 +81,11 @@ class RealEngine(Engine):
 
     # ------------------------------------------------------------------ checkpoint
     def _restore(self) -> None:
-        state = load_checkpoint(str(self.path))
+        try:
+            state = load_checkpoint(str(self.path))
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}; move it away and rerun to retrain stage {self.stage} from the start "
+                                  "(the study's rounds are kept)") from e
         if state.get("format") != _FORMAT or state.get("stage") != self.stage:
             raise CheckpointError(f"{self.path} is not a stage-{self.stage} checkpoint of this optgan version")
         self.trainer.load_state_dict(state["trainer"])

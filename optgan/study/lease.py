@@ -69,7 +69,9 @@ class LeaseLostError(StorageError):
 
 def lease_ttl_s() -> float:
     """Heartbeat expiry in seconds (`$OPTGAN_LEASE_TTL_S`, default 60)."""
-    return float(os.environ.get(TTL_ENV) or DEFAULT_TTL_S)
+    from optgan.config.base import env_seconds
+
+    return env_seconds(TTL_ENV, DEFAULT_TTL_S, minimum=1.0)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ RUNNING trial, which the runner recycles at the next round. Messages never show 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -70,8 +69,9 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls) -> "RetryPolicy":
-        value = os.environ.get(RETRY_ENV)
-        return cls(budget_s=float(value)) if value else cls()
+        from optgan.config.base import env_seconds
+
+        return cls(budget_s=env_seconds(RETRY_ENV, cls.budget_s, minimum=0.0))
 
     def delay(self, attempt: int) -> float:
         return min(self.max_delay_s, self.base_s * 2 ** attempt)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
+import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +63,23 @@ class Search:
             study_name=stage_study_name(self.name, stage), storage=self.storage, sampler=sampler
         )
 
+    def check_run_dir(self) -> None:
+        """Refuse to run when the run directory belongs to another search (two databases that
+        hold a search of the same name in one folder would otherwise share checkpoints)."""
+        mine = self.study("gen").user_attrs.get(keys.SEARCH_ID)
+        owner_file = self.run_dir / RUN_DIR_OWNER
+        if mine is None or not owner_file.is_file():
+            return  # a search created before run directories were claimed
+        try:
+            owner = json.loads(owner_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise StorageError(f"cannot read {owner_file} ({e}); it names the search this run directory "
+                               "belongs to") from e
+        if owner.get("id") != mine:
+            raise StorageError(f"run directory {self.run_dir} belongs to search {owner.get('search')!r} of "
+                               f"{owner.get('storage')}, not to {self.name!r} of {redact(self.storage_url)}; "
+                               "its checkpoints are not this search's")
+
     def stage_dir(self, stage: str) -> pathlib.Path:
         path = self.run_dir / stage
         path.mkdir(parents=True, exist_ok=True)
@@ -84,6 +104,7 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
                            "pick another name (or `optgan study delete` it)")
     root = pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).resolve()
     _prepare_run_dir(root)  # before the studies: a bad run directory leaves no half-made search
+    search_id = _claim_run_dir(root, name, url)
     stored = json.dumps(to_dict(config))
     names = objective_names(config)
     for stage in STAGES:
@@ -94,6 +115,7 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
         study.set_user_attr(keys.STAGE, stage)
         study.set_user_attr(keys.CONFIG, stored)
         study.set_user_attr(keys.RUN_DIR, str(root))
+        study.set_user_attr(keys.SEARCH_ID, search_id)
         other = STAGES[1 - STAGES.index(stage)]
         study.set_user_attr(keys.LINKED_STUDY, stage_study_name(name, other))
     log.info("created search %r in %s (run directory %s)", name, redact(url), root)
@@ -107,6 +129,25 @@ def _prepare_run_dir(root: pathlib.Path) -> None:
     if problem:
         hint = " (of a deleted search of the same name?); remove it or" if "holds files" in problem else ";"
         raise StorageError(f"run directory {problem}{hint} pass --run-dir with another folder")
+
+
+RUN_DIR_OWNER = "search.json"
+
+
+def _claim_run_dir(root: pathlib.Path, name: str, url: str) -> str:
+    """Write `<root>/search.json` naming the new search (exclusively: one search per run directory)."""
+    search_id = uuid.uuid4().hex
+    record = {"search": name, "id": search_id, "storage": redact(url)}
+    try:
+        fd = os.open(root / RUN_DIR_OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise StorageError(f"run directory {root} was just taken by another search; "
+                           "pass --run-dir with another folder") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(record, f)
+        f.flush()
+        os.fsync(f.fileno())
+    return search_id
 
 
 def load_search(name: str, storage_url: str | None = None) -> Search:
@@ -149,6 +190,11 @@ def _exists(storage: optuna.storages.RDBStorage, study_name: str) -> bool:
     return True
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 def _check_name(name: str) -> None:
-    if not name or ":" in name or name.strip() != name:
-        raise StorageError(f"search name {name!r} must be non-empty, without ':' or surrounding spaces")
+    # the name is also a folder name (`optgan-runs/NAME`): no paths, no `..`, nothing a shell mangles
+    if not _NAME.fullmatch(name):
+        raise StorageError(f"search name {name!r} must be 1-100 letters, digits, '.', '_' or '-', "
+                           "starting with a letter or digit")

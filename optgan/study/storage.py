@@ -65,7 +65,7 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
     safe = redact(url)
     try:
         parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError as e:
+    except (sqlalchemy.exc.ArgumentError, ValueError) as e:  # ValueError: e.g. a port that is not a number
         raise StorageError(f"storage URL {safe!r} is not a database URL (e.g. sqlite:///optgan.db "
                            "or postgresql://user@host/db)") from e
     backend = parsed.get_backend_name()

@@ -39,7 +39,12 @@ __all__ = [
 
 def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save(obj, path)`` atomically; `obj` must hold only tensors and plain containers."""
-    write_atomically(path, lambda f: torch.save(obj, f))
+    try:
+        write_atomically(path, lambda f: torch.save(obj, f))
+    except RuntimeError as e:  # torch's zip writer reports a short write (a full disk) this way
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"cannot write {path} ({first}); is the disk full? The previous "
+                              "checkpoint is intact: free space and rerun to resume") from e
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

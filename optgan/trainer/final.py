@@ -83,12 +83,18 @@ def train_final(
     saving. `cfg.deterministic` / `cfg.cpu_threads` are applied for the run and restored after.
     """
     with _torch_settings(cfg):
-        run = fs.RunState.open(cfg, gen, disc, out_dir)
-        if run.finished:
-            log.info("%s already holds a finished run (%d epochs); nothing to do", out_dir, run.epoch)
-            return _result(run)
-        if scorer is None:
-            scorer = fs.make_scorer(cfg, run.image_set, run.device)
+        fresh = not (os.path.isdir(out_dir) and os.listdir(out_dir))
+        try:
+            run = fs.RunState.open(cfg, gen, disc, out_dir)
+            if run.finished:
+                log.info("%s already holds a finished run (%d epochs); nothing to do", out_dir, run.epoch)
+                return _result(run)
+            if scorer is None:
+                scorer = fs.make_scorer(cfg, run.image_set, run.device)
+        except BaseException:
+            if fresh:  # a start that failed (weights, cache, batch size …) leaves no empty folder behind
+                fs.remove_unused_out_dir(out_dir)
+            raise
         try:
             _Loop(run, scorer, stop_after_iters, progress).execute()
         except _Stopped:

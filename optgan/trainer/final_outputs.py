@@ -37,6 +37,8 @@ METRICS_CSV = "metrics.csv"
 METRICS_JSONL = "metrics.jsonl"
 CURVE_PNG = "learning_curve.png"
 SAMPLES_DIR = "samples"
+#: empty file marking a folder as an `optgan train` output directory (so a rerun may resume there)
+RUN_MARKER = ".optgan-train"
 
 #: first columns of metrics.csv, one row per finished epoch (`upper_bound`: the MMD kernel bound
 #: used during the epoch); then the score columns of the evaluations, named as optgan.metrics

@@ -26,7 +26,7 @@ from optgan.trainer.adam_step import adam_state_dict, load_adam_state_dict
 from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, restore_rng
 from optgan.trainer.ema import EMA
 from optgan.trainer.final_metrics import fid_of
-from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST, SAMPLES_DIR
+from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST, RUN_MARKER, SAMPLES_DIR
 from optgan.trainer.final_setup import (
     DiscSpec,
     arch_record,
@@ -265,9 +265,25 @@ def _header(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, image_set: Any) -> 
 
 
 def _make_out_dir(out_dir: str) -> None:
+    """Create the output folder (marked as a training run); refuse a folder of other files."""
+    if os.path.isdir(out_dir):
+        present = {n for n in os.listdir(out_dir) if not n.startswith(TMP_PREFIX)}
+        if present and not present & {RUN_MARKER, CHECKPOINT_LAST}:
+            raise ConfigError(f"output directory {out_dir} holds other files (no optgan training run there); "
+                              "pass --out with a new or empty folder")
     problem = writable_dir_problem(out_dir)
     if problem:
         raise ConfigError(f"output directory {problem}; pass --out with another folder")
+    open(os.path.join(out_dir, RUN_MARKER), "a").close()
+
+
+def remove_unused_out_dir(out_dir: str) -> None:
+    """Undo :func:`_make_out_dir` after a failed start: the folder goes if it holds only the marker."""
+    marker = os.path.join(out_dir, RUN_MARKER)
+    if os.path.isdir(out_dir) and set(os.listdir(out_dir)) <= {RUN_MARKER}:
+        if os.path.exists(marker):
+            os.remove(marker)
+        os.rmdir(out_dir)
 
 
 def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str) -> None:

@@ -177,3 +177,18 @@ def test_genotype_files_that_are_folders_or_not_text(tmp_path) -> None:
     binary = tmp_path / "g.json"
     binary.write_bytes(bytes(range(128, 256)))
     one_line_error(run("train", "--gen-arch", str(binary), "--dry-run"), "is not UTF-8 text")
+
+
+def test_train_refuses_a_folder_of_other_files_and_cleans_up_a_failed_start(tmp_path) -> None:
+    cfg = tiny_yaml(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.csv").write_text("my numbers\n")
+    one_line_error(run("train", "--gen-arch", G, "--config", cfg, "--out", str(mine), "--no-progress"),
+                   "holds other files (no optgan training run there)")
+    assert (mine / "metrics.csv").read_text() == "my numbers\n" and len(list(mine.iterdir())) == 1
+    out = tmp_path / "out"
+    r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress",
+            "--set", "metrics.extractor=inception", "--inception-weights", str(tmp_path / "nope.pth"))
+    one_line_error(r, "nope.pth")
+    assert not out.exists()  # the extractor failed after the folder was made: it is gone again

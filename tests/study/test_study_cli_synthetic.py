@@ -76,7 +76,7 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
     s = ["--storage", storage_url]
     ok("study", "create", unique_name, "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
     r = cli("run", unique_name, "--stage", "disc", *s)
-    assert r.exit_code == 2 and "no completed trial yet" in r.stderr
+    assert r.exit_code == 2 and "stage gen has 0/3 rounds; finish it first" in r.stderr
     g = tmp_path / "g.json"
     g.write_text("[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]")
     r = ok("run", unique_name, "--stage", "disc", "--gen-arch", str(g), "--max-rounds", "1", *s)
@@ -96,6 +96,13 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
           "--inception-weights", "missing-w.pth"], "`metrics.inception_weights` = 'missing-w.pth' does not exist"),
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[15, 6.5]"],
          "`caps.gen.params_M` = [15.0, 6.5]: low bound exceeds high bound"),
+        (["study", "create", "x", "--config", DRY, "--set", "sampler.mutation_prob=.nan"],
+         "`sampler.mutation_prob` must be a finite number, got nan"),
+        (["study", "create", "x", "--config", DRY, "--set", "seed=-1"], "`seed` = -1 is out of range"),
+        (["study", "create", "../evil", "--config", DRY], "search name '../evil' must be 1-100 letters"),
+        (["study", "create", "/abs", "--config", DRY], "search name '/abs' must be"),
+        (["study", "list", "--storage", "postgresql://u:pw@h:notaport/db"], "is not a database URL"),
+        (["run", "exists", "--stage", "gen", "--gen-trial", "1"], "they do nothing with --stage gen"),
         (["study", "list", "--storage", "nosuchdb://x"], "not supported"),
         (["study", "list", "--storage", "postgresql://u:secretpw@127.0.0.1:1/db"], "cannot open storage"),
     ],
@@ -173,7 +180,8 @@ def test_os_errors_are_one_line(tmp_path) -> None:
     ok("run", "a", "--stage", "gen", "--max-rounds", "1", *s)
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
-    _one_line(cli("export", "a", "--stage", "gen", "-o", str(a_file / "g.json"), *s), f"File exists: {a_file}")
+    _one_line(cli("export", "a", "--stage", "gen", "-o", str(a_file / "g.json"), *s),
+              f"Not a directory (a file is in the way): {a_file / 'g.json'}")
     _one_line(cli("report", "a", "-o", str(a_file / "rep"), *s), f"Not a directory: {a_file}")
 
 
@@ -208,7 +216,8 @@ def test_real_disc_stage_before_gen_stores_nothing(tmp_path, monkeypatch) -> Non
     from optgan.study.search import load_search
 
     disc = load_search("q", f"sqlite:///{tmp_path / 'db.sqlite'}").study("disc")
-    assert keys.GEN_STAR not in disc.user_attrs and not any((tmp_path / "run").iterdir())
+    assert keys.GEN_STAR not in disc.user_attrs
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["search.json"]
 
 
 def test_declining_delete_keeps_the_search(tmp_path) -> None:
@@ -231,3 +240,36 @@ def test_dashboard_on_a_busy_port_is_one_line(tmp_path) -> None:
         r = cli("dashboard", "--port", str(port), *s)
     _one_line(r, f"cannot serve the dashboard on 127.0.0.1:{port}")
     assert r.stdout == ""
+
+
+def test_a_run_directory_serves_one_search(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # two databases in one folder, a search of the same name in each
+    ok("study", "create", "q", "--config", DRY, *SMALL, "--storage", "sqlite:///qa.db")
+    _one_line(cli("study", "create", "q", "--config", DRY, *SMALL, "--storage", "sqlite:///qb.db"),
+              "already holds files")
+    owner = tmp_path / "optgan-runs" / "q" / "search.json"
+    assert json.loads(owner.read_text())["search"] == "q"
+    other = json.loads(owner.read_text()) | {"id": "someone-else"}
+    owner.write_text(json.dumps(other))  # as if another search had claimed the folder
+    _one_line(cli("run", "q", "--storage", "sqlite:///qa.db"), "belongs to search 'q' of sqlite:///qa.db, not to")
+
+
+def test_malformed_environment_and_delete_under_a_run(tmp_path, monkeypatch) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    monkeypatch.setenv("OPTGAN_LEASE_TTL_S", "abc")
+    _one_line(cli("run", "a", *s), "$OPTGAN_LEASE_TTL_S = 'abc' must be a number of seconds")
+    monkeypatch.setenv("OPTGAN_LEASE_TTL_S", "0")
+    _one_line(cli("run", "a", *s), "must be a number of seconds ≥ 1")
+    monkeypatch.delenv("OPTGAN_LEASE_TTL_S")
+    monkeypatch.setenv("OPTGAN_STORAGE_RETRY_S", "soon")
+    _one_line(cli("run", "a", *s), "$OPTGAN_STORAGE_RETRY_S = 'soon'")
+    monkeypatch.delenv("OPTGAN_STORAGE_RETRY_S")
+
+    from optgan.study.lease import hold_lease
+    from optgan.study.search import load_search
+
+    search = load_search("a", s[1])
+    with hold_lease(search.storage.engine, "a"):  # a live `optgan run` holds the search
+        _one_line(cli("study", "delete", "a", "--yes", *s), "search 'a' is being run by")
+    assert [row["name"] for row in json.loads(ok("study", "list", "--json", *s).stdout)] == ["a"]
