@@ -105,6 +105,17 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
     root = pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).resolve()
     _prepare_run_dir(root)  # before the studies: a bad run directory leaves no half-made search
     search_id = _claim_run_dir(root, name, url)
+    try:
+        _create_studies(name, config, storage, root, search_id)
+    except BaseException:  # a database that failed mid-create must not leave the folder claimed
+        (root / RUN_DIR_OWNER).unlink(missing_ok=True)
+        raise
+    log.info("created search %r in %s (run directory %s)", name, redact(url), root)
+    return Search(name, config, storage, url, root)
+
+
+def _create_studies(name: str, config: StudyConfig, storage: optuna.storages.RDBStorage,
+                    root: pathlib.Path, search_id: str) -> None:
     stored = json.dumps(to_dict(config))
     names = objective_names(config)
     for stage in STAGES:
@@ -118,8 +129,6 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
         study.set_user_attr(keys.SEARCH_ID, search_id)
         other = STAGES[1 - STAGES.index(stage)]
         study.set_user_attr(keys.LINKED_STUDY, stage_study_name(name, other))
-    log.info("created search %r in %s (run directory %s)", name, redact(url), root)
-    return Search(name, config, storage, url, root)
 
 
 def _prepare_run_dir(root: pathlib.Path) -> None:

@@ -273,3 +273,17 @@ def test_malformed_environment_and_delete_under_a_run(tmp_path, monkeypatch) -> 
     with hold_lease(search.storage.engine, "a"):  # a live `optgan run` holds the search
         _one_line(cli("study", "delete", "a", "--yes", *s), "search 'a' is being run by")
     assert [row["name"] for row in json.loads(ok("study", "list", "--json", *s).stdout)] == ["a"]
+
+
+def test_a_create_that_fails_in_the_database_leaves_the_run_directory_free(tmp_path, monkeypatch) -> None:
+    import optgan.study.search as search_mod
+
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+
+    def broken(*args, **kwargs):
+        raise search_mod.StorageError("the database went away")
+
+    monkeypatch.setattr(search_mod, "_create_studies", broken)
+    _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s), "went away")
+    monkeypatch.undo()
+    ok("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s)  # not "already holds files"
