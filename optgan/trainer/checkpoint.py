@@ -37,12 +37,18 @@ __all__ = [
 ]
 
 
+#: what torch's zip writer says when the disk refused bytes (its own errors are RuntimeErrors)
+_SHORT_WRITE = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
+
+
 def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save(obj, path)`` atomically; `obj` must hold only tensors and plain containers."""
     try:
         write_atomically(path, lambda f: torch.save(obj, f))
     except RuntimeError as e:  # torch's zip writer reports a short write (a full disk) this way
-        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        if not any(k in str(e) for k in _SHORT_WRITE):
+            raise
+        first = str(e).strip().splitlines()[0][:120]
         raise CheckpointError(f"cannot write {path} ({first}); is the disk full? The previous "
                               "checkpoint is intact: free space and rerun to resume") from e
 

@@ -108,3 +108,18 @@ def test_restore_needs_every_named_generator() -> None:
     state = capture_rng({})
     with pytest.raises(CheckpointError, match="latent"):
         restore_rng(state, {"latent": torch.Generator()})
+
+
+def test_a_short_write_says_the_old_checkpoint_is_intact(tmp_path, monkeypatch) -> None:
+    path = str(tmp_path / "ck.pt")
+    atomic_torch_save({"v": 1}, path)
+
+    def full_disk(obj, f) -> None:  # what torch's zip writer raises when the disk is full
+        f.write(b"PK")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match="is the disk full. The previous checkpoint is intact"):
+        atomic_torch_save({"v": 2}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path) == {"v": 1} and os.listdir(tmp_path) == ["ck.pt"]
