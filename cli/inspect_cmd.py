@@ -100,7 +100,10 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
             raise OptganError(f"--trial {trial_number}: no such trial in study {study.study_name}")
         trial = match[0]
     record = trial_record(trial, net, search.labels)
-    doc = {**record["genotype"], "source": {"search": name, "stage": stage, "trial": trial.number,
+    state = trial.state.name
+    if state != "COMPLETE":
+        click.echo(f"warning: trial {trial.number} is {state}: its architecture is exported without scores", err=True)
+    doc = {**record["genotype"], "source": {"search": name, "stage": stage, "trial": trial.number, "state": state,
                                              "values": record["values"], "params_M": record["params_M"]},
            "widths": to_dict(search.config.widths)}
     atomic_write_bytes(output, (json.dumps(doc, indent=2) + "\n").encode())

@@ -48,14 +48,19 @@ HISTORY_FIELDS = ("epoch", "iteration", "g_steps", "d_loss", "g_loss", "nonfinit
                   "seconds")
 
 
+#: image formats a grid may be written in, by file extension (anything else: PNG)
+_GRID_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff"}
+
+
 def save_grid(images: torch.Tensor, path: str, nrow: int | None = None) -> None:
-    """Save images in [-1, 1] as one PNG grid (atomically)."""
+    """Save images in [-1, 1] as one grid (atomically); the format follows the extension, PNG by default."""
     from torchvision.utils import save_image
 
     n = images.shape[0]
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
     buf = io.BytesIO()
-    save_image(images.detach().float().cpu().clamp(-1, 1), buf, nrow=nrow, normalize=True, value_range=(-1, 1), format="png")
+    fmt = _GRID_FORMATS.get(os.path.splitext(path)[1].lower(), "png")
+    save_image(images.detach().float().cpu().clamp(-1, 1), buf, nrow=nrow, normalize=True, value_range=(-1, 1), format=fmt)
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -82,6 +82,8 @@ def test_train_eval_sample(tmp_path, loss) -> None:
     grid = tmp_path / "grid.png"
     r = run("sample", str(out / "checkpoint-last.pt"), "-n", "9", "-o", str(grid))
     assert r.exit_code == 0 and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    jpg = tmp_path / "grid.jpg"  # the format follows the extension
+    assert run("sample", str(out), "-n", "4", "-o", str(jpg)).exit_code == 0 and jpg.read_bytes()[:3] == b"\xff\xd8\xff"
 
 
 def test_dry_run_and_config_gen_arch(tmp_path) -> None:

@@ -287,3 +287,18 @@ def test_a_create_that_fails_in_the_database_leaves_the_run_directory_free(tmp_p
     _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s), "went away")
     monkeypatch.undo()
     ok("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s)  # not "already holds files"
+
+
+def test_export_of_a_trial_without_scores_says_so(tmp_path) -> None:
+    db = tmp_path / "db.sqlite"
+    s = ["--storage", f"sqlite:///{db}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--stage", "gen", "--max-rounds", "1", *s)
+    with sqlite3.connect(db) as conn:  # as if trial 0 had failed
+        conn.execute("UPDATE trials SET state = 'FAIL' WHERE number = 0")
+    out = tmp_path / "g.json"
+    r = ok("export", "a", "--stage", "gen", "--trial", "0", "-o", str(out), *s)
+    assert "warning: trial 0 is FAIL: its architecture is exported without scores" in r.stderr
+    assert json.loads(out.read_text())["source"]["state"] == "FAIL"
+    r = ok("export", "a", "--stage", "gen", "--trial", "1", "-o", str(out), *s)
+    assert r.stderr == "" and json.loads(out.read_text())["source"]["state"] == "COMPLETE"
