@@ -40,13 +40,11 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
             faults.point("checkpoint_write", partial_file=f)
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise OSError(e.errno, e.strerror, path) from e
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if isinstance(e, OSError):  # name the file the caller asked for, not the temporary one
+            raise OSError(e.errno, e.strerror, path) from e
         raise
     _fsync_dir(directory)
 

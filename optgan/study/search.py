@@ -48,6 +48,7 @@ class Search:
     storage: optuna.storages.RDBStorage
     storage_url: str
     run_dir: pathlib.Path
+    search_id: str | None = None  #: None for searches created before run directories were claimed
 
     @property
     def labels(self) -> list[str]:
@@ -66,16 +67,15 @@ class Search:
     def check_run_dir(self) -> None:
         """Refuse to run when the run directory belongs to another search (two databases that
         hold a search of the same name in one folder would otherwise share checkpoints)."""
-        mine = self.study("gen").user_attrs.get(keys.SEARCH_ID)
         owner_file = self.run_dir / RUN_DIR_OWNER
-        if mine is None or not owner_file.is_file():
+        if self.search_id is None or not owner_file.is_file():
             return  # a search created before run directories were claimed
         try:
             owner = json.loads(owner_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise StorageError(f"cannot read {owner_file} ({e}); it names the search this run directory "
                                "belongs to") from e
-        if owner.get("id") != mine:
+        if owner.get("id") != self.search_id:
             raise StorageError(f"run directory {self.run_dir} belongs to search {owner.get('search')!r} of "
                                f"{owner.get('storage')}, not to {self.name!r} of {redact(self.storage_url)}; "
                                "its checkpoints are not this search's")
@@ -111,7 +111,7 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
         (root / RUN_DIR_OWNER).unlink(missing_ok=True)
         raise
     log.info("created search %r in %s (run directory %s)", name, redact(url), root)
-    return Search(name, config, storage, url, root)
+    return Search(name, config, storage, url, root, search_id)
 
 
 def _create_studies(name: str, config: StudyConfig, storage: optuna.storages.RDBStorage,
@@ -172,7 +172,7 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
         raise StorageError(f"no search named {name!r} in {redact(url)}{hint}") from None
     attrs: dict[str, Any] = storage.get_study_user_attrs(study_id)
     config = study_config_from_dict(json.loads(attrs[keys.CONFIG]))
-    return Search(name, config, storage, url, pathlib.Path(attrs[keys.RUN_DIR]))
+    return Search(name, config, storage, url, pathlib.Path(attrs[keys.RUN_DIR]), attrs.get(keys.SEARCH_ID))
 
 
 def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from optgan.backends import resolve_device
 from optgan.config.train import FIXED_DISCS, TrainConfig
 from optgan.errors import ConfigError, GenotypeError
 from optgan.search_space.genotype import Genotype, read_json_argument
@@ -34,7 +33,6 @@ __all__ = [
     "make_optimizers",
     "arch_record",
     "derived_seed",
-    "resolve_device",
     "uses_cuda_graphs",
 ]
 

@@ -21,6 +21,7 @@ from optgan.config.train import TrainConfig, train_config_from_dict
 from optgan.errors import CheckpointError, ConfigError, OptganError
 from optgan.search_space.genotype import Genotype
 from optgan.atomic import TMP_PREFIX, writable_dir_problem
+from optgan.backends import resolve_device
 from optgan.trainer import losses
 from optgan.trainer.adam_step import adam_state_dict, load_adam_state_dict
 from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, restore_rng
@@ -33,7 +34,6 @@ from optgan.trainer.final_setup import (
     build_networks,
     derived_seed,
     make_optimizers,
-    resolve_device,
     uses_cuda_graphs,
 )
 
