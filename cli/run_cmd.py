@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from optgan_cli.options import storage_option
+from optgan_cli.options import inception_weights_option, storage_option
 
 
 def register(group: click.Group) -> None:
@@ -25,14 +25,25 @@ def register(group: click.Group) -> None:
               help="Take the search's run lease even if another process seems to hold it. Only for a holder "
                    "that is surely dead on another host (a dead holder on this host is replaced "
                    "automatically); a live holder stops at its next storage write.")
+@click.option("--data-root", default=None, type=click.Path(file_okay=False),
+              help="Where the data set is on this machine (same as --set data.root=DIR).")
+@inception_weights_option
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Where things are on this machine, for this run only: device, data.root, data.path, "
+                   "data.download, metrics.cache_dir, metrics.inception_weights, metrics.inception_download "
+                   "(repeatable; the rest of the config is fixed at `study create`).")
 @storage_option
 def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | None,
-        gen_arch: str | None, force_unlock: bool, storage: str | None) -> None:
+        gen_arch: str | None, force_unlock: bool, data_root: str | None, inception_weights: str | None,
+        overrides: tuple[str, ...], storage: str | None) -> None:
     """Run (or resume after the last completed round) search NAME.
 
     One process runs a search at a time (a lease in the database); a crashed run is resumed
-    by running this command again (see README 'Crashes and resuming').
+    by running this command again (see README 'Crashes and resuming'). On another machine,
+    --data-root / --inception-weights / --set say where the data and caches are there; the
+    data's content and the extractor's weights must be the ones the search began with.
     """
+    from optgan.config.study import with_machine_settings
     from optgan.runner import resolve_gen_override, run_search
     from optgan.study.lease import hold_lease
     from optgan.study.retry import guard_storage
@@ -43,7 +54,12 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
         raise click.UsageError("give at most one of --gen-trial and --gen-arch")
     if stage == "gen" and (gen_trial is not None or gen_arch is not None):
         raise click.UsageError("--gen-trial / --gen-arch choose G* for stage disc; they do nothing with --stage gen")
+    if data_root is not None:
+        overrides = (*overrides, f"data.root={data_root}")
+    if inception_weights is not None:
+        overrides = (*overrides, f"metrics.inception_weights={inception_weights}")
     search = load_search(name, storage)
+    search.config = with_machine_settings(search.config, overrides)
     with hold_lease(search.storage.engine, name, force=force_unlock) as lease:
         search.storage = guard_storage(search.storage, search.storage_url, lease=lease,
                                        hint=f"rerun `optgan run {name}` once the database is back")

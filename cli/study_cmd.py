@@ -35,7 +35,7 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
            inception_weights: str | None, dry_run: bool, storage: str | None) -> None:
     """Resolve and validate a config, print it, and store it with a new search NAME."""
     from optgan.config.base import to_dict
-    from optgan.config.study import load_study_config
+    from optgan.config.study import load_study_config, with_absolute_paths
     from optgan.study.preflight import preflight
     from optgan.study.search import create_search
 
@@ -43,7 +43,7 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
         overrides = (*overrides, f"data.root={data_root}")
     if inception_weights is not None:
         overrides = (*overrides, f"metrics.inception_weights={inception_weights}")
-    config = load_study_config(config_path, overrides)
+    config = with_absolute_paths(load_study_config(config_path, overrides))  # the stored search is cwd-free
     preflight(config)
     click.echo(yaml.safe_dump(to_dict(config), sort_keys=False).rstrip())
     if dry_run:

@@ -22,8 +22,12 @@ __all__ = ["TMP_PREFIX", "write_atomically", "atomic_write_bytes", "remove_parti
 TMP_PREFIX = ".tmp-"
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
-    """Call `write(f)` on a temporary file next to `path`, then move it to `path` atomically."""
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], *,
+                     fault_point: bool = True) -> None:
+    """Call `write(f)` on a temporary file next to `path`, then move it to `path` atomically.
+
+    `fault_point`: whether the write counts as a `checkpoint_write` of :mod:`optgan.faults`
+    (caches that are rebuilt on a miss opt out, so crash tests hit the run's own files)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     try:
@@ -37,7 +41,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            faults.point("checkpoint_write", partial_file=f)
+            if fault_point:
+                faults.point("checkpoint_write", partial_file=f)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
@@ -68,14 +73,22 @@ def remove_partial_writes(path: str | os.PathLike) -> int:
     return len(stale)
 
 
-def writable_dir_problem(path: str | os.PathLike, *, must_be_empty: bool = False) -> str | None:
-    """Create folder `path` if needed; None when it is a writable folder, else what is wrong
-    (for the caller's one-line error): a file, not creatable, not writable, or not empty."""
+def writable_dir_problem(path: str | os.PathLike, *, must_be_empty: bool = False, create: bool = True) -> str | None:
+    """None when `path` is (or, with `create`, has been made) a writable folder, else what is wrong
+    (for the caller's one-line error): a file, not creatable, not writable, or not empty. With
+    `create=False` nothing is made: a missing folder is judged by its nearest existing parent."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         return f"{path} is a file"
     if must_be_empty and path.is_dir() and any(path.iterdir()):
         return f"{path} already holds files"
+    if not create and not path.exists():
+        parent = next(p for p in path.parents if p.exists())  # `/` always exists
+        if not parent.is_dir():
+            return f"{path} cannot be created (a file is in the way: {parent})"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"{path} cannot be created ({parent} is not writable)"
+        return None
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:

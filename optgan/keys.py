@@ -21,6 +21,11 @@ SEARCH_ID = "optgan:search_id"
 #: study name of the other stage of the same search
 LINKED_STUDY = "optgan:linked_study"
 
+#: what the first real run loaded (on stage gen's study): {"name", "num_images", "fingerprint"}
+#: of the data set, and the feature extractor's identity (weights hash, mode); later runs compare
+DATA_IDENTITY = "optgan:data_identity"
+EXTRACTOR_IDENTITY = "optgan:extractor_identity"
+
 #: study user attr prefix: + str(round) -> {phase: seconds, "total": seconds} of that round
 ROUND_SECONDS_PREFIX = "optgan:round_seconds:"
 

@@ -24,7 +24,7 @@ from optgan.errors import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["from_dict", "to_dict", "apply_overrides", "check_range", "check_device_name", "env_seconds", "load_yaml"]
+__all__ = ["from_dict", "to_dict", "flatten", "apply_overrides", "check_range", "check_device_name", "env_seconds", "load_yaml"]
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -114,6 +114,17 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): to_dict(v) for k, v in obj.items()}
     return obj
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"data": {"root": x}}` → `{"data.root": x}` (lists, scalars and empty sections are leaves)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:

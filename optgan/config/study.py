@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optgan.config.base import apply_overrides, check_device_name, check_range, from_dict, load_yaml
+import os
+
+from optgan.config.base import apply_overrides, check_device_name, check_range, flatten, from_dict, load_yaml, to_dict
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.config.pictures import PicturesConfig
@@ -21,7 +23,8 @@ from optgan.errors import ConfigError
 from optgan.search_space.constraints import Caps
 from optgan.search_space.widths import Widths
 
-__all__ = ["StudyConfig", "StudyCaps", "load_study_config", "study_config_from_dict", "OBJECTIVES"]
+__all__ = ["StudyConfig", "StudyCaps", "load_study_config", "study_config_from_dict", "OBJECTIVES",
+           "RUN_MAY_CHANGE", "with_absolute_paths", "with_machine_settings"]
 
 Objective = Literal["IS", "FID", "KID", "params_M", "flops_M"]
 #: direction of every objective a study may use
@@ -86,3 +89,45 @@ def study_config_from_dict(data: dict[str, Any]) -> StudyConfig:
 def load_study_config(path: str, overrides: Iterable[str] = ()) -> StudyConfig:
     """Read, override and validate a study config file."""
     return study_config_from_dict(apply_overrides(load_yaml(path), overrides))
+
+
+#: keys that say where things are on a machine (and which device to use), not what they are:
+#: `optgan run` may set them for one run of a stored search (another host, a moved data set);
+#: the data's content and the extractor's weights are checked against what the search began with
+RUN_MAY_CHANGE = ("device", "data.root", "data.path", "data.download", "metrics.cache_dir",
+                  "metrics.inception_weights", "metrics.inception_download")
+#: path keys stored absolute by `optgan study create` (a `~` path stays `~`: it is per user)
+_PATH_KEYS = (("data", "root"), ("data", "path"), ("metrics", "cache_dir"), ("metrics", "inception_weights"),
+              ("run_dir",))
+
+
+def with_absolute_paths(config: StudyConfig) -> StudyConfig:
+    """`config` with its relative paths made absolute (from the current folder), so that the
+    stored search does not depend on where `optgan run` is started."""
+    data = to_dict(config)
+    for path in _PATH_KEYS:
+        *sections, key = path
+        node = data
+        for section in sections:
+            node = node[section]
+        value = node.get(key)
+        if isinstance(value, str) and value and not value.startswith("~") and not os.path.isabs(value):
+            node[key] = os.path.abspath(value)
+    return study_config_from_dict(data)
+
+
+def with_machine_settings(config: StudyConfig, overrides: Iterable[str]) -> StudyConfig:
+    """A stored search's config with `key=value` overrides of :data:`RUN_MAY_CHANGE` keys only."""
+    overrides = tuple(overrides)
+    if not overrides:
+        return config
+    old = to_dict(config)
+    new = apply_overrides(old, overrides)
+    updated = study_config_from_dict(new)  # unknown keys and bad values first
+    flat_old, flat_new = flatten(old), flatten(new)
+    changed = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k, None) != flat_new.get(k, None))
+    fixed = [k for k in changed if k not in RUN_MAY_CHANGE]
+    if fixed:
+        raise ConfigError(f"`{fixed[0]}` is part of the search (fixed at `optgan study create`) and cannot change "
+                          f"on `optgan run`; only where things are may: {', '.join(RUN_MAY_CHANGE)}")
+    return with_absolute_paths(updated)

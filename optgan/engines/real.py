@@ -19,6 +19,7 @@ from optgan.backends import resolve_device
 from optgan.engines.base import Engine, Evaluation
 from optgan.errors import CheckpointError, OptganError
 from optgan.search_space import Genotype
+from optgan.study.inputs import check_same_data, check_same_extractor
 from optgan.trainer.checkpoint import atomic_torch_save, load_checkpoint
 from optgan.trainer.data import load_images
 from optgan.trainer.search_training import make_stage_trainer
@@ -37,6 +38,7 @@ class RealEngine(Engine):
         cfg = search.config
         self.device = resolve_device(cfg.device)
         self.images = load_images(cfg.data, cfg.widths.img_size)
+        check_same_data(search, self.images)  # `optgan run` may point at the data anew: same images?
         self.path = self.stage_dir / CHECKPOINT_NAME
         remove_partial_writes(self.path)  # a crash mid-write leaves a temporary file, never a torn checkpoint
         self.warmup_done = False
@@ -45,6 +47,7 @@ class RealEngine(Engine):
                                           gen_genotype=gen_star, gen_supernet_state=gen_state)
         self.evaluator = _make_evaluator(search, self.images, self.device)
         self.extractor_label = self.evaluator.label
+        check_same_extractor(search, self.evaluator.identity)
         if self.path.exists():
             self._restore()
 

@@ -35,6 +35,7 @@ class PopulationScorer:
         self.config = config
         self.evaluator = PopulationEvaluator(config.metrics, images, device)
         self.label = self.evaluator.label
+        self.identity = self.evaluator.extractor.identity
 
     def evaluate(self, candidates: Sequence[Callable[[torch.Tensor], torch.Tensor]], *,
                  round_index: int, stage: str) -> list[Evaluation]:

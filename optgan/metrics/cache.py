@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from optgan.atomic import write_atomically
 from optgan.errors import MetricsError
 
-__all__ = ["content_hash", "atomic_torch_save", "load_cached", "file_sha256"]
+__all__ = ["content_hash", "atomic_torch_save", "load_cached", "file_sha256", "tensors_sha256"]
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -31,23 +31,22 @@ def content_hash(description: dict[str, Any]) -> str:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """`torch.save(obj, path)` via a temporary file, fsync and `os.replace`."""
-    path = Path(path)
+    """`torch.save(obj, path)` atomically (:func:`optgan.atomic.write_atomically`)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomically(path, lambda f: torch.save(obj, f), fault_point=False)
     except OSError as e:
-        raise MetricsError(f"cannot write the metrics cache in {path.parent}: {e.strerror}; "
+        raise MetricsError(f"cannot write the metrics cache file {path} ({e.strerror}); "
                            "set `metrics.cache_dir` to a writable folder") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """sha256 hex of a state dict's names, dtypes, shapes and bytes (a trained network's identity)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def load_cached(path: str | os.PathLike) -> Any | None:

@@ -19,7 +19,7 @@ import torch
 from optgan.backends import tf32_allowed
 from optgan.config.metrics import ClassifierConfig, MetricsConfig
 from optgan.errors import MetricsError
-from optgan.metrics.cache import atomic_torch_save, content_hash, load_cached
+from optgan.metrics.cache import atomic_torch_save, content_hash, load_cached, tensors_sha256
 from optgan.metrics.classifier_net import ClassifierNet
 from optgan.metrics.classifier_train import train_classifier
 from optgan.metrics.extractor_base import FeatureExtractor, RealImages, register_extractor
@@ -43,10 +43,12 @@ class ClassifierExtractor(FeatureExtractor):
         self.net = net.to(device).eval().requires_grad_(False)
         self.key = key
         self.feature_dim = net.head.in_features
+        #: the trained weights themselves: a classifier retrained elsewhere (another device) differs
+        self.weights_sha256 = tensors_sha256(self.net.state_dict())
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {"extractor": CLASSIFIER_FORMAT, "classifier": self.key}
+        return {"extractor": CLASSIFIER_FORMAT, "classifier": self.key, "weights_sha256": self.weights_sha256}
 
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         with tf32_allowed(False):

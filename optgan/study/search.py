@@ -22,10 +22,17 @@ import optuna
 from optgan import keys
 from optgan.atomic import writable_dir_problem
 from optgan.config.base import to_dict
-from optgan.config.study import StudyConfig, study_config_from_dict
+from optgan.config.study import StudyConfig, study_config_from_dict, with_absolute_paths
 from optgan.errors import StorageError
 from optgan.sampler import make_sampler
-from optgan.study.storage import default_run_root, open_storage, redact, resolve_storage_url
+from optgan.study.storage import (
+    default_run_root,
+    open_storage,
+    parse_storage_url,
+    redact,
+    resolve_storage_url,
+    sqlite_path,
+)
 
 __all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "stage_study_name"]
 
@@ -97,13 +104,18 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
                   run_dir: str | None = None) -> Search:
     """Create both stage studies of a new search; refuses an existing name."""
     _check_name(name)
+    config = with_absolute_paths(config)
     url = resolve_storage_url(storage_url)
+    parse_storage_url(url)
+    root = pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).expanduser().resolve()
+    db_file = sqlite_path(url)
+    if db_file is not None and not db_file.exists():  # a new SQLite file holds no search yet:
+        _check_run_dir(root, create=False)  # judge the run directory before the file is made
     storage = open_storage(url)
     if _exists(storage, stage_study_name(name, "gen")):
         raise StorageError(f"a search named {name!r} already exists in {redact(url)}; "
                            "pick another name (or `optgan study delete` it)")
-    root = pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).resolve()
-    _prepare_run_dir(root)  # before the studies: a bad run directory leaves no half-made search
+    _check_run_dir(root, create=True)  # before the studies: a bad run directory leaves no half-made search
     search_id = _claim_run_dir(root, name, url)
     try:
         _create_studies(name, config, storage, root, search_id)
@@ -131,10 +143,10 @@ def _create_studies(name: str, config: StudyConfig, storage: optuna.storages.RDB
         study.set_user_attr(keys.LINKED_STUDY, stage_study_name(name, other))
 
 
-def _prepare_run_dir(root: pathlib.Path) -> None:
-    """Create the new search's run directory; refuse one that holds files (a deleted search's
-    checkpoints would be resumed by the new one) or that cannot be written."""
-    problem = writable_dir_problem(root, must_be_empty=True)
+def _check_run_dir(root: pathlib.Path, *, create: bool) -> None:
+    """Refuse (and with `create`, make) the new search's run directory: it must not hold files (a
+    deleted search's checkpoints would be resumed by the new one) and must be writable."""
+    problem = writable_dir_problem(root, must_be_empty=True, create=create)
     if problem:
         hint = " (of a deleted search of the same name?); remove it or" if "holds files" in problem else ";"
         raise StorageError(f"run directory {problem}{hint} pass --run-dir with another folder")

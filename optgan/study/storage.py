@@ -59,9 +59,8 @@ def default_run_root(url: str) -> pathlib.Path:
     return base / "optgan-runs"
 
 
-def open_storage(url: str | None = None, *, create: bool = True) -> optuna.storages.RDBStorage:
-    """Open (and create, for SQLite) the RDB storage at `url`; failures become StorageError."""
-    url = resolve_storage_url(url)
+def parse_storage_url(url: str) -> sqlalchemy.engine.URL:
+    """`url` parsed; a StorageError when it is not an SQLite or PostgreSQL database URL."""
     safe = redact(url)
     try:
         parsed = make_url(url)
@@ -69,16 +68,24 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
         raise StorageError(f"storage URL {safe!r} is not a database URL (e.g. sqlite:///optgan.db "
                            "or postgresql://user@host/db)") from e
     backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StorageError(f"storage back end {backend!r} of {safe!r} is not supported; "
+                           "use sqlite:///FILE or postgresql://USER@HOST/DB")
+    return parsed
+
+
+def open_storage(url: str | None = None, *, create: bool = True) -> optuna.storages.RDBStorage:
+    """Open (and create, for SQLite) the RDB storage at `url`; failures become StorageError."""
+    url = resolve_storage_url(url)
+    safe = redact(url)
+    parsed = parse_storage_url(url)
+    backend = parsed.get_backend_name()
     engine_kwargs: dict = {"pool_pre_ping": True}
     if backend == "sqlite":
         _prepare_sqlite(url, create=create)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
-    elif backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    else:
-        raise StorageError(f"storage back end {backend!r} of {safe!r} is not supported; "
-                           "use sqlite:///FILE or postgresql://USER@HOST/DB")
+    elif parsed.drivername == "postgresql":
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from optgan.config.base import to_dict
+from optgan.config.base import flatten, to_dict
 from optgan.config.train import TrainConfig, train_config_from_dict
 from optgan.errors import CheckpointError, ConfigError, OptganError
 from optgan.search_space.genotype import Genotype
@@ -48,7 +48,7 @@ FORMAT_VERSION = 1
 RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters", "nonfinite_patience",
                      "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark", "cuda_graphs",
                      # where things are, not what they are (the data's content is checked by fingerprint)
-                     "data.root", "data.download", "metrics.cache_dir")
+                     "data.root", "data.path", "data.download", "metrics.cache_dir")
 
 
 def fresh_sums() -> dict[str, float]:
@@ -296,22 +296,11 @@ def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str) -> N
     if ck.get("data", {}).get("fingerprint") != header["data"]["fingerprint"]:
         raise CheckpointError(f"{path} was trained on other data ({ck.get('data', {}).get('name')}); "
                               "use a new --out directory or the original data config")
-    old, new = _flat(_with_defaults(ck.get("config", {}))), _flat(header["config"])
+    old, new = flatten(_with_defaults(ck.get("config", {}))), flatten(header["config"])
     for key in sorted(set(old) | set(new)):
         if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
             raise CheckpointError(f"{path} was started with `{key}` = {old.get(key)!r}, now {new.get(key)!r}; "
                                   "use a new --out directory or the original config")
-
-
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"data": {"root": x}}` → `{"data.root": x}` (lists and scalars are leaves)."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:

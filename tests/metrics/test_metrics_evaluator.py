@@ -137,7 +137,7 @@ def test_evaluate_images_and_latent_bank_determinism(tmp_path: Path) -> None:
 def test_accepts_the_trainers_image_set(tmp_path: Path) -> None:
     images_mod = pytest.importorskip("optgan.trainer.data.images")
     x = random_images(64).images
-    image_set = images_mod.ImageSet(x, None, None, "random", images_mod.fingerprint_of(x, None, None, "random"))
+    image_set = images_mod.ImageSet(x, None, None, "random", images_mod.fingerprint_of(x, None, None))
     ev = PopulationEvaluator(_cfg(tmp_path, metrics=("FID",)), image_set, "cpu", extractor=PoolExtractor(),
                              progress=False)
     assert ev.evaluate([TinyGenerator()], make_latent_bank(40, 8, 0))[0].ok

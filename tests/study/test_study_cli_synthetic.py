@@ -93,7 +93,7 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
         (["study", "create", "x", "--config", DRY, "--set", "sampler.populaton_size=4"], "unknown key `sampler.populaton_size`"),
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[100, 200]"], "no new architecture within the caps"),
         (["study", "create", "x", "--config", QUICK, "--set", "metrics.extractor=inception",
-          "--inception-weights", "missing-w.pth"], "`metrics.inception_weights` = 'missing-w.pth' does not exist"),
+          "--inception-weights", "missing-w.pth"], "missing-w.pth' does not exist; give the path of weights-inception"),
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[15, 6.5]"],
          "`caps.gen.params_M` = [15.0, 6.5]: low bound exceeds high bound"),
         (["study", "create", "x", "--config", DRY, "--set", "sampler.mutation_prob=.nan"],
@@ -144,8 +144,11 @@ def test_bad_run_dirs_and_storages_create_nothing(tmp_path) -> None:
     a_file.write_text("x")
     _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(a_file), *s), "is a file")
     _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(a_file / "sub"), *s),
-              "run directory " + str(a_file / "sub") + " cannot be created (Not a directory)")
-    assert json.loads(ok("study", "list", "--json", *s).stdout) == []  # no half-made search
+              f"run directory {a_file / 'sub'} cannot be created (a file is in the way: {a_file})")
+    assert not db.exists()  # the run directory is judged before a new database file is made
+    _one_line(cli("study", "create", "a", "--config", QUICK, "--set", f"metrics.cache_dir={a_file / 'c'}", *s),
+              f"metrics cache folder {a_file / 'c'} cannot be created (a file is in the way")
+    assert not db.exists()  # so no half-made search either
     # a deleted search's run directory is not silently resumed by a new search of that name
     ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
     ok("run", "a", "--max-rounds", "1", *s)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+import numpy as np
 import torch
 from click.testing import CliRunner
 
@@ -61,3 +62,54 @@ def test_tiny_real_search_both_stages(storage_url: str, unique_name: str, tmp_pa
     # scores are labelled as classifier scores in the trial attrs and the dashboard names
     best = json.loads(ok("best", unique_name, "--stage", "gen", "--json", *s).stdout)
     assert best["pareto"] and all(p["values"]["FID_classifier"] is not None for p in best["pareto"])
+
+
+def _labelled_npz(path: pathlib.Path, seed: int = 0, n: int = 96) -> None:
+    """Random 16×16 images in 2 classes (bright / dark), enough for the tiny classifier."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = (torch.rand(n, 16, 16, 3, generator=g) * 128 + labels.view(-1, 1, 1, 1) * 127).to(torch.uint8)
+    np.savez(path, images=images.numpy(), labels=labels.numpy(), classes=np.array(["dark", "bright"]))
+
+
+def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -> None:
+    """`optgan run --set data.path=… / metrics.cache_dir=…` resumes a search whose data and caches
+    moved; other images or another extractor are refused (their scores would not compare)."""
+    from optgan import keys
+    from optgan.study.search import load_search, stage_study_name
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    _labelled_npz(tmp_path / "a.npz")
+    ok("study", "create", "m", "--config", str(ROOT / "studies" / "quickstart.yaml"), *TINY,
+       "--set", "data={name: npz, path: a.npz}", "--set", "metrics.cache_dir=cache", *s)
+    stored = load_search("m", s[1]).config
+    assert stored.data.path == str(tmp_path / "a.npz") and stored.metrics.cache_dir == str(tmp_path / "cache")
+    ok("run", "m", "--max-rounds", "1", *s)
+
+    # "another machine": the data set moved and was renamed, the metrics cache is elsewhere (rebuilt)
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "a.npz").rename(tmp_path / "moved" / "train.npz")
+    r = ok("run", "m", "--max-rounds", "1", "--set", "data.path=moved/train.npz", "--set", "metrics.cache_dir=cache2", *s)
+    assert "stage gen: 2/2 rounds, finished" in r.stdout
+    assert list((tmp_path / "cache2" / "classifier").glob("*.pt"))  # retrained there, identical weights
+    assert load_search("m", s[1]).config.data.path == str(tmp_path / "a.npz")  # the stored config is unchanged
+
+    _labelled_npz(tmp_path / "other.npz", seed=1)
+    r = CliRunner().invoke(main, ["run", "m", "--set", "data.path=other.npz", *s])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "is not the one search 'm' trained on" in r.stderr and "npz:other, 96 images" in r.stderr
+
+    search = load_search("m", s[1])  # a classifier trained elsewhere (another device) gives other scores
+    study_id = search.storage.get_study_id_from_name(stage_study_name("m", "gen"))
+    recorded = search.storage.get_study_user_attrs(study_id)[keys.EXTRACTOR_IDENTITY]
+    search.storage.set_study_user_attr(study_id, keys.EXTRACTOR_IDENTITY, {**recorded, "weights_sha256": "0" * 64})
+    r = CliRunner().invoke(main, ["run", "m", "--set", "data.path=moved/train.npz", *s])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "the feature extractor differs" in r.stderr and "copy the trained classifier" in r.stderr
+
+    for bad, needle in ((["--set", "sampler.population_size=8"], "`sampler.population_size` is part of the search"),
+                        (["--set", "data.nosuch=1"], "unknown key `data.nosuch`")):
+        r = CliRunner().invoke(main, ["run", "m", *bad, *s])
+        assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,8 @@ def test_fingerprint_is_stable_and_sensitive(test_2k: str, tmp_path: Path) -> No
     b = load_images(cfg, 32)
     assert a is not b and a.fingerprint == b.fingerprint and len(a.fingerprint) == 64
     assert load_images(cfg, 16).fingerprint != a.fingerprint  # size
+    shutil.copy(test_2k, tmp_path / "moved-and-renamed.npz")  # the content counts, not where it is
+    assert load_images(DataConfig(name="npz", path=str(tmp_path / "moved-and-renamed.npz")), 32).fingerprint == a.fingerprint
     assert load_images(DataConfig(name="npz", path=test_2k, max_images=1999), 32).fingerprint != a.fingerprint
     d = dict(np.load(test_2k))
     d["images"] = d["images"].copy()

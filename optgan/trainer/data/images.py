@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: bump when anything that feeds the fingerprint changes meaning (invalidates metric caches)
-FINGERPRINT_VERSION = "optgan.ImageSet.v1"
+FINGERPRINT_VERSION = "optgan.ImageSet.v2"  # v2: the content only (v1 also hashed the source's name)
 _RESIZE_CHUNK = 4096  # images per interpolate call: bounds the temporaries
 
 
@@ -43,7 +43,7 @@ class ImageSet:
     labels: torch.Tensor | None  #: int64 (N,), or None for unlabelled sources
     classes: tuple[str, ...] | None  #: class names indexed by label, when known
     name: str  #: source identity, e.g. `cifar10/train`, `npz:train-10k`, `digits/train`
-    fingerprint: str  #: sha256 hex over pixels, labels, classes, size and name (cache key)
+    fingerprint: str  #: sha256 hex over pixels, labels, classes and size (cache key; not the name)
 
     def __post_init__(self) -> None:
         assert self.images.dtype == torch.uint8 and self.images.ndim == 4, self.images.shape
@@ -95,12 +95,11 @@ def _resize_chunk(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.to(images.device)
 
 
-def fingerprint_of(
-    images: torch.Tensor, labels: torch.Tensor | None, classes: tuple[str, ...] | None, name: str
-) -> str:
-    """sha256 hex of everything that defines an image set's content (used as a cache key)."""
+def fingerprint_of(images: torch.Tensor, labels: torch.Tensor | None, classes: tuple[str, ...] | None) -> str:
+    """sha256 hex of an image set's content: pixels, size, labels and class names (a cache key,
+    and how a moved or renamed copy of the same data is recognised)."""
     h = hashlib.sha256()
-    header = f"{FINGERPRINT_VERSION}|{name}|{tuple(images.shape)}|{classes!r}|{labels is not None}"
+    header = f"{FINGERPRINT_VERSION}|{tuple(images.shape)}|{classes!r}|{labels is not None}"
     h.update(header.encode("utf-8"))
     h.update(_bytes(images))
     if labels is not None:

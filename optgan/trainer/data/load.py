@@ -68,7 +68,7 @@ def _build(cfg: DataConfig, img_size: int) -> ImageSet:
     start = time.perf_counter()
     raw = _SOURCES[cfg.name](cfg, img_size).subset(cfg.max_images)
     images = resize_images(raw.images, img_size)
-    fp = fingerprint_of(images, raw.labels, raw.classes, raw.name)
+    fp = fingerprint_of(images, raw.labels, raw.classes)
     log.info(
         "loaded %s: %d images at %d px in %.1f s (fingerprint %s)",
         raw.name, len(images), img_size, time.perf_counter() - start, fp[:12],

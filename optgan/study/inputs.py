@@ -1,0 +1,66 @@
+"""What a search's scores depend on besides its stored config: the data's content and the extractor.
+
+`optgan run` may point a search at its data and caches anew on every run (another host,
+`--data-root`, a rebuilt cache folder). The first real run records what it found (stage
+`gen`'s study attrs); every later run compares, so scores of different rounds always come
+from the same images and the same extractor weights.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from optgan import keys
+from optgan.errors import ConfigError
+
+__all__ = ["check_same_data", "check_same_extractor"]
+
+
+def check_same_data(search, images) -> None:  # noqa: ANN001 - Search, ImageSet (import cycles)
+    """Refuse data whose content differs from what the search trained on so far."""
+    now = {"name": images.name, "num_images": len(images), "fingerprint": images.fingerprint}
+    before = _recorded(search, keys.DATA_IDENTITY, now)
+    if before is not None and before.get("fingerprint") != now["fingerprint"]:
+        raise ConfigError(
+            f"the data set found now ({_data(now)}) is not the one search {search.name!r} trained on "
+            f"({_data(before)}); point `data.root` / `data.path` at the same images "
+            f"(`optgan run {search.name} --data-root DIR` or `--set data.path=FILE`)")
+
+
+def check_same_extractor(search, identity: dict[str, Any]) -> None:  # noqa: ANN001 - Search
+    """Refuse a feature extractor (weights, mode) other than the one earlier rounds were scored with."""
+    before = _recorded(search, keys.EXTRACTOR_IDENTITY, identity)
+    if before is None or before == json.loads(json.dumps(identity)):
+        return
+    changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
+    shown = "; ".join(f"{k} {_short(identity.get(k))} now, {_short(before.get(k))} before" for k in changed)
+    if identity.get("extractor") == before.get("extractor") and "classifier" in identity:
+        fix = ("copy the trained classifier (`classifier/*.pt` of `metrics.cache_dir`) from the machine that "
+               f"began the search and pass that folder with `optgan run {search.name} --set metrics.cache_dir=DIR`")
+    else:
+        fix = f"pass the same weights file with `optgan run {search.name} --inception-weights FILE`"
+    raise ConfigError(f"the feature extractor differs from the one search {search.name!r} was scored with "
+                      f"({shown}), so new scores would not compare with earlier rounds; {fix}")
+
+
+def _recorded(search, key: str, now: dict[str, Any]) -> dict[str, Any] | None:  # noqa: ANN001
+    """The value recorded under `key`; records `now` (and returns None) the first time."""
+    from optgan.study.search import stage_study_name
+
+    storage = search.storage
+    study_id = storage.get_study_id_from_name(stage_study_name(search.name, "gen"))
+    stored = storage.get_study_user_attrs(study_id).get(key)
+    if stored is None:
+        storage.set_study_user_attr(study_id, key, json.loads(json.dumps(now)))
+        return None
+    return stored
+
+
+def _data(d: dict[str, Any]) -> str:
+    return f"{d.get('name')}, {d.get('num_images')} images, fingerprint {_short(d.get('fingerprint'))}"
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text[:12] + "…" if len(text) > 16 and " " not in text else text
