@@ -72,6 +72,15 @@ def _widths_and_caps(config_path: str | None, net: str) -> tuple[Widths, Caps]:
     if config_path is None:
         return CIFAR10_WIDTHS, Caps()
     from optgan.config.study import load_study_config
+    from optgan.config.train import load_train_config
+    from optgan.errors import ConfigError
 
-    cfg = load_study_config(config_path)
+    try:
+        cfg = load_study_config(config_path)
+    except ConfigError as as_study:  # a training recipe (studies/train-*.yaml) has widths, no caps
+        try:
+            return load_train_config(config_path).widths, Caps()
+        except ConfigError:
+            raise ConfigError(f"{config_path}: {as_study} (as a study config; it is no training config "
+                              "either)") from None
     return cfg.widths, cfg.caps.for_net(net)

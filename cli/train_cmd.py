@@ -45,7 +45,8 @@ def register(group: click.Group) -> None:
 @click.option("--data-root", default=None, type=click.Path(file_okay=False),
               help="Folder holding the torchvision data set (same as --set data.root=DIR).")
 @inception_weights_option
-@click.option("--dry-run", is_flag=True, help="Print the resolved config and architecture, train nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and architecture, check the device, the data "
+                                                "and the weights; train nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_path: str | None,
           overrides: tuple[str, ...], out_dir: str | None, seed: int | None, device: str | None,
@@ -69,8 +70,11 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
     if dry_run:
         import yaml
 
+        from optgan.trainer.final_setup import check_training_inputs
+
         click.echo(yaml.safe_dump({"out": out, "gen": str(genotype), "disc": disc_spec.kind,
                                    "config": to_dict(cfg)}, sort_keys=False).rstrip())
+        click.echo(f"ready: {check_training_inputs(cfg)}")
         return
     from optgan.trainer.final import train_final
 

@@ -34,6 +34,7 @@ __all__ = [
     "arch_record",
     "derived_seed",
     "uses_cuda_graphs",
+    "check_training_inputs",
 ]
 
 
@@ -141,3 +142,21 @@ def arch_record(gen: Genotype, disc: DiscSpec, widths: Widths) -> dict[str, Any]
 def uses_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
     """`cuda_graphs` takes effect on CUDA only."""
     return cfg.cuda_graphs and device.type == "cuda"
+
+
+def check_training_inputs(cfg: TrainConfig) -> str:
+    """What `optgan train --dry-run` checks without training: the device, the data set and the
+    Inception weights (when that extractor is used); a line describing them, or a one-line error."""
+    from optgan.backends import resolve_device
+    from optgan.trainer.data import load_images
+
+    device = resolve_device(cfg.device)
+    images = load_images(cfg.data, cfg.widths.img_size)
+    what = f"device {device}; data {images.name}: {len(images)} images at {images.img_size} px"
+    if cfg.metrics.extractor == "inception":
+        from optgan.metrics.inception_weights import resolve_inception_weights
+
+        m = cfg.metrics
+        weights = resolve_inception_weights(m.inception_weights, m.resolved_cache_dir, m.inception_download)
+        what += f"; Inception weights {weights.source}" + (" (pool3 only: no IS)" if weights.pool3_only else "")
+    return what

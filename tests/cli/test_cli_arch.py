@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -49,6 +50,24 @@ def test_arch_info_caps_from_config(tmp_path) -> None:
     cfg.write_text("caps:\n  gen:\n    params_M: [null, 7.0]\n")
     out = json.loads(run("arch", "info", "--net", "gen", "--genotype", G, "--config", str(cfg), "--json").stdout)
     assert not out["feasible"] and out["violations"] == ["params_M = 7.1424 is above the limit 7"]
+
+
+def test_arch_info_takes_a_training_recipe_for_its_widths() -> None:
+    studies = pathlib.Path(__file__).resolve().parents[2] / "studies"
+    c10 = json.loads(run("arch", "info", "--net", "gen", "--genotype", G, "--config", str(studies / "train-cifar10.yaml"),
+                         "--json").stdout)
+    assert c10["params_M"] == 7.142403 and c10["feasible"]
+    stl = json.loads(run("arch", "info", "--net", "gen", "--genotype", G, "--config", str(studies / "train-stl10.yaml"),
+                         "--json").stdout)
+    assert stl["params_M"] > c10["params_M"]  # 6×6 bottom: a bigger first linear layer
+
+
+def test_arch_info_config_of_neither_kind_is_one_line(tmp_path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("widths: {gf_dim: 8}\nbogus: 1\n")
+    r = run("arch", "info", "--net", "gen", "--genotype", G, "--config", str(cfg))
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "unknown key `bogus`" in r.stderr and "it is no training config either" in r.stderr
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,13 @@ def test_dry_run_and_config_gen_arch(tmp_path) -> None:
             "--inception-weights", str(tmp_path / "w.pth"))
     assert r.exit_code == 0, r.output
     assert f"root: {tmp_path / 'data'}" in r.stdout and f"inception_weights: {tmp_path / 'w.pth'}" in r.stdout
+    assert "ready: device cpu; data digits/train: 300 images at 16 px" in r.stdout
+    # the dry run checks what training would need first: the data set and the Inception weights
+    r = run("train", "--config", cfg, "--dry-run", "--set", "data={name: npz, path: missing.npz}")
+    assert r.exit_code == 2 and "npz data set not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("train", "--config", cfg, "--dry-run", "--set", "metrics.extractor=inception",
+            "--inception-weights", str(tmp_path / "w.pth"))
+    assert r.exit_code == 2 and "does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
