@@ -75,6 +75,10 @@ def _pool3_only(cfg: MetricsConfig) -> bool:
     return resolve_inception_weights(cfg.inception_weights, cfg.resolved_cache_dir, cfg.inception_download).pool3_only
 
 
+#: fewer generated images than this get a warning (the search scores 5,000, the papers report 50,000)
+SMALL_EVAL = 5000
+
+
 def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str | None = None, seed: int = 0,
                         batch_size: int = 100, device: str = "auto", ema: bool = True,
                         progress: bool = True, data_root: str | None = None,
@@ -87,8 +91,8 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
     from optgan.config.train import train_config_from_dict
     from optgan.export import generator_from_checkpoint, read_training_checkpoint, weights_sha256
     from optgan.metrics import PopulationEvaluator, make_latent_bank
-    from optgan.trainer.data import load_images
     from optgan.backends import resolve_device
+    from optgan.trainer.data import load_images, matches_fingerprint
 
     ck = read_training_checkpoint(path)
     cfg = train_config_from_dict(ck["config"])
@@ -102,9 +106,15 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
     mcfg = eval_metrics_config(cfg.metrics, extractor=extractor, num_images=num_images, batch_size=batch_size,
                                num_real=len(real.images))
     evaluator = PopulationEvaluator(mcfg, real, dev, progress=progress)
+    if num_images < SMALL_EVAL:
+        dims = evaluator.extractor.feature_dim
+        log.warning("scores of %d images compare only with scores of the same number: FID is biased upward at small "
+                    "N%s and IS has %d images per split; the papers report 50,000", num_images,
+                    f" (singular covariance below {dims} images)" if num_images <= dims else "", num_images // mcfg.is_splits)
     (scores,) = evaluator.evaluate([net], make_latent_bank(num_images, cfg.widths.latent_dim, seed))
     trained_on = ck.get("data", {})
-    if trained_on.get("fingerprint") != real.fingerprint:
+    same_data = matches_fingerprint(real, trained_on.get("fingerprint"))
+    if not same_data:
         log.warning("the data set differs from the one the run was trained on (fingerprint %s vs %s)",
                     real.fingerprint[:12], str(trained_on.get("fingerprint"))[:12])
     progress_rec = ck.get("progress", {})
@@ -117,6 +127,6 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
         "weights": {"which": "ema" if ema else "raw", "sha256": weights_sha256(ck["gen_ema" if ema else "gen"]),
                     "kind": ck.get("kind"), "epoch": progress_rec.get("epoch"), "iteration": progress_rec.get("global_iter")},
         "data": {"name": real.name, "split": cfg.data.split, "fingerprint": real.fingerprint,
-                 "num_images": len(real.images), "same_as_training": trained_on.get("fingerprint") == real.fingerprint},
+                 "num_images": len(real.images), "same_as_training": same_data},
         "failed": scores.reason,
     }

@@ -218,7 +218,7 @@ class RunState:
         atomic_torch_save(self._generator_part("best"), self.best_path)
 
     def _resume(self, ck: dict[str, Any]) -> None:
-        check_compatible(ck, self.header, self.last_path)
+        check_compatible(ck, self.header, self.last_path, self.image_set)
         try:
             self.g_net.load_state_dict(ck["gen"])
             self.ema.load_state_dict(ck["gen_ema"])
@@ -286,14 +286,16 @@ def remove_unused_out_dir(out_dir: str) -> None:
         os.rmdir(out_dir)
 
 
-def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str) -> None:
+def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str, image_set: Any) -> None:
     """Refuse to resume from a checkpoint of another format, architecture, data set or config."""
+    from optgan.trainer.data import matches_fingerprint
+
     if ck.get("format") != FORMAT or ck.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not an optgan final-training checkpoint (format {ck.get('format')!r})")
     if ck.get("arch") != header["arch"]:
         raise CheckpointError(f"{path} was trained with another architecture (genotype, discriminator or widths); "
                               "use a new --out directory or the original --gen-arch / --disc")
-    if ck.get("data", {}).get("fingerprint") != header["data"]["fingerprint"]:
+    if not matches_fingerprint(image_set, ck.get("data", {}).get("fingerprint")):
         raise CheckpointError(f"{path} was trained on other data ({ck.get('data', {}).get('name')}); "
                               "use a new --out directory or the original data config")
     old, new = flatten(_with_defaults(ck.get("config", {}))), flatten(header["config"])

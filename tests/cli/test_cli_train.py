@@ -52,7 +52,7 @@ def restore_threads():
 
 
 @pytest.mark.parametrize("loss", ["hinge", "mmd"])
-def test_train_eval_sample(tmp_path, loss) -> None:
+def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     cfg, out = tiny_yaml(tmp_path, loss), tmp_path / "run"
     r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress")
     assert r.exit_code == 0, r.output
@@ -73,9 +73,11 @@ def test_train_eval_sample(tmp_path, loss) -> None:
     assert again["FID_classifier"] == report["FID_classifier"]  # same latents, same weights
     raw = json.loads(run("eval", str(out), "-n", "30", "--json", "--raw").stdout)
     assert raw["weights"]["which"] == "raw" and raw["weights"]["sha256"] != report["weights"]["sha256"]
+    caplog.clear()
     text = run("eval", str(out), "-n", "30")
     assert text.exit_code == 0 and "IS_classifier " in text.stdout and "FID_classifier " in text.stdout
     assert "KID_classifier " in text.stdout and "FID " not in text.stdout  # never the canonical names
+    assert "scores of 30 images compare only with scores of the same number" in caplog.text  # small N is flagged
     moved = json.loads(run("eval", str(out), "-n", "30", "--json", "--data-root", str(tmp_path)).stdout)
     assert moved["FID_classifier"] == report["FID_classifier"]  # digits ignore the root; same scores
 

@@ -137,3 +137,17 @@ def test_missing_npz(tmp_path: Path) -> None:
     msg = str(e.value)
     assert msg.startswith("npz data set not found: looked for the file ") and "nope.npz" in msg
     assert "`data.path`" in msg and "\n" not in msg
+
+
+def test_a_fingerprint_stored_before_v2_still_matches(test_2k: str) -> None:
+    """v1 fingerprints (stored in older final-training checkpoints) also hashed the source's name."""
+    import hashlib
+
+    from optgan.trainer.data import matches_fingerprint
+
+    s = load_images(DataConfig(name="npz", path=test_2k, max_images=300), 16)
+    v1 = hashlib.sha256(f"optgan.ImageSet.v1|{s.name}|{tuple(s.images.shape)}|{s.classes!r}|True".encode())
+    v1.update(s.images.numpy().tobytes())
+    v1.update(s.labels.to(torch.int64).numpy().tobytes())
+    assert matches_fingerprint(s, s.fingerprint) and matches_fingerprint(s, v1.hexdigest())
+    assert v1.hexdigest() != s.fingerprint and not matches_fingerprint(s, "0" * 64)

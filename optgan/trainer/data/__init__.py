@@ -14,6 +14,7 @@ from optgan.trainer.data.images import (
     FINGERPRINT_VERSION,
     ImageSet,
     fingerprint_of,
+    matches_fingerprint,
     quantize_to_uint8,
     resize_images,
     to_float,
@@ -32,5 +33,6 @@ __all__ = [
     "quantize_to_uint8",
     "resize_images",
     "fingerprint_of",
+    "matches_fingerprint",
     "FINGERPRINT_VERSION",
 ]

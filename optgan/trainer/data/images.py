@@ -27,6 +27,7 @@ __all__ = [
     "quantize_to_uint8",
     "resize_images",
     "fingerprint_of",
+    "matches_fingerprint",
     "FINGERPRINT_VERSION",
 ]
 
@@ -105,6 +106,21 @@ def fingerprint_of(images: torch.Tensor, labels: torch.Tensor | None, classes: t
     if labels is not None:
         h.update(_bytes(labels.to(torch.int64)))
     return h.hexdigest()
+
+
+def matches_fingerprint(image_set: ImageSet, fingerprint: str | None) -> bool:
+    """Whether `fingerprint` (e.g. stored in a checkpoint) is `image_set`'s, by the current rule or by
+    v1's (which also hashed the source's name), so runs stored before v2 still resume."""
+    if fingerprint == image_set.fingerprint:
+        return True
+    h = hashlib.sha256()
+    labels = image_set.labels
+    h.update(f"optgan.ImageSet.v1|{image_set.name}|{tuple(image_set.images.shape)}|{image_set.classes!r}|"
+             f"{labels is not None}".encode("utf-8"))
+    h.update(_bytes(image_set.images))
+    if labels is not None:
+        h.update(_bytes(labels.to(torch.int64)))
+    return fingerprint == h.hexdigest()
 
 
 def _bytes(t: torch.Tensor) -> memoryview:
