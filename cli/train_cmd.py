@@ -139,7 +139,8 @@ def _describe(r: dict[str, Any]) -> str:
 
 @click.command("sample")
 @click.argument("checkpoint", metavar="CHECKPOINT")
-@click.option("-n", "--num", "num", type=click.IntRange(min=1), default=64, show_default=True, help="Images in the grid.")
+@click.option("-n", "--num", "num", type=click.IntRange(min=1, max=10_000), default=64, show_default=True,
+              help="Images in the grid (at most 10,000).")
 @click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False), default="grid.png", show_default=True)
 @click.option("--nrow", type=click.IntRange(min=1), default=None, help="Images per row (default: square).")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -18,6 +18,10 @@ SelectionName = Literal["nsga2", "eagan", "scgan"]
 SELECTIONS: tuple[str, ...] = ("nsga2", "eagan", "scgan")
 
 
+#: the selection sorts parents + children (2P) by comparing every pair in memory: ≈ 200 MB at 4,096
+MAX_POPULATION = 4096
+
+
 @dataclass(frozen=True)
 class SamplerConfig:
     """How each generation is proposed; validated on construction."""
@@ -40,7 +44,7 @@ class SamplerConfig:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        check_range("sampler.population_size", self.population_size, low=2)
+        check_range("sampler.population_size", self.population_size, low=2, high=MAX_POPULATION)
         check_range("sampler.num_survivors", self.num_survivors, low=1, high=self.population_size - 1)
         check_range("sampler.crossover_prob", self.crossover_prob, low=0.0, high=1.0)
         check_range("sampler.mutation_prob", self.mutation_prob, low=0.0, high=1.0)

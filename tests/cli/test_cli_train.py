@@ -119,6 +119,7 @@ def test_dry_run_and_config_gen_arch(tmp_path) -> None:
         (["train", "--gen-arch", G, "--config", "missing.yaml"], "config file not found"),
         (["eval", "missing.pt"], "checkpoint not found"),
         (["sample", "missing.pt"], "checkpoint not found"),
+        (["sample", "missing.pt", "-n", "100000000"], "100000000 is not in the range 1<=x<=10000"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, needle) -> None:

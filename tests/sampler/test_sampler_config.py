@@ -31,6 +31,7 @@ def test_defaults_are_the_papers() -> None:
     "data, match",
     [
         ({"population_size": 1}, "sampler.population_size"),
+        ({"population_size": 100_000}, r"`sampler.population_size` = 100000 is out of range; allowed: \[2, 4096\]"),
         ({"num_survivors": 32}, "sampler.num_survivors"),
         ({"num_survivors": 0}, "sampler.num_survivors"),
         ({"crossover_prob": 1.5}, "sampler.crossover_prob"),
