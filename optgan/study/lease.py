@@ -25,6 +25,7 @@ import os
 import socket
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -285,6 +286,11 @@ class Lease:
 @contextlib.contextmanager
 def hold_lease(engine: sa.Engine, search: str, *, force: bool = False, ttl_s: float | None = None) -> Iterator[Lease]:
     """Hold `search`'s run lease for the body (acquire, heartbeat, release)."""
+    if engine.url.query.get("mode") == "ro":  # see optgan.study.storage.is_read_only
+        where = urllib.parse.unquote(str(engine.url.database).removeprefix("file:"))
+        raise StorageError(f"storage {where} cannot be written here (read-only file system or "
+                           f"permissions): search {search!r} can be inspected (status, best, export, report, "
+                           "dashboard) but not run or deleted; copy the database to a writable folder for that")
     lease = Lease(engine, search, ttl_s)
     lease.acquire(force=force)
     lease.start_heartbeat()

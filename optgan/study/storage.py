@@ -8,10 +8,12 @@ read while a run writes. PostgreSQL URLs (`postgresql://…`) use psycopg 3 with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pathlib
 import sqlite3
+import urllib.parse
 import warnings
 
 import optuna
@@ -22,7 +24,7 @@ from sqlalchemy.engine import make_url
 from optgan.errors import StorageError
 
 __all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage_url", "redact", "open_storage",
-           "default_run_root", "sqlite_path"]
+           "default_run_root", "sqlite_path", "is_read_only"]
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,14 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
     parsed = parse_storage_url(url)
     backend = parsed.get_backend_name()
     engine_kwargs: dict = {"pool_pre_ping": True}
+    read_only = None
     if backend == "sqlite":
-        _prepare_sqlite(url, create=create)
+        read_only = _prepare_sqlite(url, create=create)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        if read_only:  # inspection only (status, best, export, report, dashboard); writes are refused
+            uri = urllib.parse.quote(str(sqlite_path(url).resolve()))
+            url = f"sqlite:///file:{uri}?{read_only}&uri=true"
+            log.info("%s cannot be written here: opened read-only", safe)
     elif parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     try:
@@ -93,7 +100,7 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"cannot open storage {safe}: {_scrub(reason, url)}") from None
-    if backend == "sqlite":
+    if backend == "sqlite" and not read_only:
         # WAL + synchronous=NORMAL: a process crash never loses a committed write, and each
         # commit skips one fsync (about a third faster per round); set on every new connection.
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
@@ -107,7 +114,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.close()
 
 
-def _prepare_sqlite(url: str, *, create: bool) -> None:
+def _prepare_sqlite(url: str, *, create: bool) -> str | None:
+    """Check (and create, switch to WAL) the SQLite file of `url`. Returns None, or for a file that
+    cannot be written here (a read-only mount, a folder of someone else's) the URI query that opens
+    it read-only: `mode=ro` while it has a WAL file, `mode=ro&immutable=1` when it was closed
+    cleanly (SQLite would otherwise need to create `<file>-shm` beside it, and fail)."""
     path = sqlite_path(url)
     if path is None:
         raise StorageError(f"storage {url!r} is an in-memory SQLite database, which forgets the search when "
@@ -119,16 +130,31 @@ def _prepare_sqlite(url: str, *, create: bool) -> None:
     if not path.exists() and not create:
         raise StorageError(f"storage {url} does not exist (no file {path}); "
                            "create a study first with `optgan study create`")
+    query = None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        if create:
+            raise StorageError(f"cannot create a search in {url}: {path if path.exists() else path.parent} cannot "
+                               "be written (read-only file system or permissions); give a writable place")
+        wal = path.with_name(path.name + "-wal")
+        query = "mode=ro" if wal.exists() and wal.stat().st_size else "mode=ro&immutable=1"
     try:
-        with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
+        target = f"file:{urllib.parse.quote(str(path.resolve()))}?{query}" if query else path
+        with contextlib.closing(sqlite3.connect(target, timeout=SQLITE_BUSY_TIMEOUT_S, uri=query is not None)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and "studies" not in tables:  # never add Optuna's tables to someone else's database
                 shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
                 raise StorageError(f"storage {url} is an SQLite database of something else (tables: {shown}); "
                                    "give another file")
-            conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+            if query is None:
+                conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
     except sqlite3.DatabaseError as e:
         raise StorageError(f"cannot open storage {url}: {e}") from None
+    return query
+
+
+def is_read_only(storage: optuna.storages.RDBStorage) -> bool:
+    """Whether `storage` was opened read-only (an SQLite file that cannot be written here)."""
+    return storage.engine.url.query.get("mode") == "ro"
 
 
 def _scrub(text: str, url: str) -> str:

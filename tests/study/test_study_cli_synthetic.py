@@ -305,3 +305,48 @@ def test_export_of_a_trial_without_scores_says_so(tmp_path) -> None:
     assert json.loads(out.read_text())["source"]["state"] == "FAIL"
     r = ok("export", "a", "--stage", "gen", "--trial", "1", "-o", str(out), *s)
     assert r.stderr == "" and json.loads(out.read_text())["source"]["state"] == "COMPLETE"
+
+
+def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monkeypatch) -> None:
+    """A read-only mount or someone else's folder: reading commands work (a cleanly closed file is
+    opened immutable, one with a WAL file `mode=ro`); run, delete and create are one-line refusals."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    s = ["--storage", f"sqlite:///{folder / 'db.sqlite'}"]
+    def optgan(*args: str) -> str:  # in its own process: its connections are closed when it ends
+        return subprocess.run([sys.executable, "-m", "optgan_cli", *args], check=True, capture_output=True,
+                              text=True).stdout
+
+    optgan("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    optgan("run", "a", "--max-rounds", "2", *s)
+    before = optgan("status", "a", "--json", *s)
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if mode & os.W_OK and str(path).startswith(str(folder)):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    assert not (folder / "db.sqlite-wal").exists()  # closed cleanly: opened immutable (no -shm can be made)
+    assert ok("status", "a", "--json", *s).stdout == before
+    assert "a " in ok("study", "list", *s).stdout and "* trial" in ok("best", "a", "--stage", "gen", *s).stdout
+    ok("export", "a", "--stage", "gen", "-o", str(tmp_path / "g.json"), *s)
+    for args in (["run", "a"], ["study", "delete", "a", "--yes"]):
+        _one_line(cli(*args, *s), "cannot be written here (read-only file system or permissions): search 'a' "
+                                  "can be inspected")
+    _one_line(cli("study", "create", "b", "--config", DRY, *s), "cannot be written (read-only file system or permissions)")
+    assert ok("status", "a", "--json", *s).stdout == before  # nothing was written
+
+    # a database whose last writer died leaves a WAL file with committed rounds: they are read too
+    monkeypatch.setattr(os, "access", real_access)
+    script = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0'); "
+              "c.execute(\"UPDATE studies SET study_name = 'renamed:gen' WHERE study_name = 'a:gen'\"); c.commit(); os._exit(0)")
+    subprocess.run([sys.executable, "-c", script, str(folder / "db.sqlite")], check=True)
+    assert (folder / "db.sqlite-wal").stat().st_size > 0
+    monkeypatch.setattr(os, "access", access)
+    _one_line(cli("status", "a", *s), "no search named 'a'")  # the WAL's rename is seen: not a stale snapshot
