@@ -189,7 +189,25 @@ def load_yaml(path: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must contain a mapping at top level")
+    if _expanded_size(data, {}) > MAX_CONFIG_VALUES:  # aliases of aliases: tiny file, exponential config
+        raise ConfigError(f"config file {path} expands to more than {MAX_CONFIG_VALUES:,} values "
+                          "(YAML aliases that repeat each other?)")
     return data
+
+
+#: a config with more values than this after expanding YAML aliases is refused (a real one has ~100)
+MAX_CONFIG_VALUES = 100_000
+
+
+def _expanded_size(value: Any, memo: dict[int, int]) -> int:
+    """How many values `value` holds once every alias is written out (shared nodes counted once each)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in memo:
+        memo[id(value)] = 0  # recursive aliases are refused by the loader; this only guards the walk
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        memo[id(value)] = 1 + sum(_expanded_size(v, memo) for v in items)
+    return memo[id(value)]
 
 
 # ----------------------------------------------------------------------------- internals

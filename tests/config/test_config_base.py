@@ -81,3 +81,15 @@ def test_load_yaml_errors(tmp_path) -> None:
     lst.write_text("- 1\n")
     with pytest.raises(ConfigError, match="must contain a mapping"):
         load_yaml(str(lst))
+
+
+def test_yaml_aliases_that_multiply_are_refused_but_ordinary_anchors_load(tmp_path) -> None:
+    lines = ["a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10^9 values
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match="expands to more than 100,000 values"):
+        load_yaml(str(bomb))
+    fine = tmp_path / "fine.yaml"  # anchors reused a few times are ordinary YAML
+    fine.write_text("base: &b {epochs: 1, rounds: 2}\ngen_stage: *b\ndisc_stage: *b\nlist: &l [1, 2]\nother: *l\n")
+    assert load_yaml(str(fine))["disc_stage"] == {"epochs": 1, "rounds": 2}
