@@ -88,9 +88,8 @@ class Search:
                                "its checkpoints are not this search's")
 
     def stage_dir(self, stage: str) -> pathlib.Path:
-        path = self.run_dir / stage
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """`<run_dir>/<stage>`; made by the first file written there (a run that fails to start leaves none)."""
+        return self.run_dir / stage
 
 
 def objective_names(config: StudyConfig) -> list[str]:

@@ -221,6 +221,14 @@ def test_real_disc_stage_before_gen_stores_nothing(tmp_path, monkeypatch) -> Non
     disc = load_search("q", f"sqlite:///{tmp_path / 'db.sqlite'}").study("disc")
     assert keys.GEN_STAR not in disc.user_attrs
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["search.json"]
+    # a stage that fails to start (here: its data set is gone) leaves no empty stage folder either
+    import numpy as np
+
+    np.savez(tmp_path / "d.npz", images=np.zeros((8, 16, 16, 3), np.uint8), labels=np.arange(8) % 2)
+    ok("study", "create", "n", "--config", QUICK, "--set", f"data={{name: npz, path: {tmp_path / 'd.npz'}}}",
+       "--run-dir", str(tmp_path / "run-n"), *s)
+    _one_line(cli("run", "n", "--set", f"data.path={tmp_path / 'gone.npz'}", *s), "npz data set not found")
+    assert [p.name for p in (tmp_path / "run-n").iterdir()] == ["search.json"]
 
 
 def test_declining_delete_keeps_the_search(tmp_path) -> None:
