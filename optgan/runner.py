@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from optgan import faults, keys
 from optgan.engines import Engine, Evaluation, make_engine
-from optgan.engines.base import check_stage_ready
+from optgan.engines.base import check_stage_ready, saved_rounds
 from optgan.errors import OptganError
 from optgan.search_space import Genotype, count_flops, count_params, param_distributions
 from optgan.study.round_artifacts import record_round, record_trial_artifacts
@@ -72,6 +72,10 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
     study = search.study(stage)
     check_stage_ready(search, stage)  # before G* is fixed: a refused stage stores nothing
     g_star = fix_gen_star(search, study, gen_override) if stage == "disc" else None
+    if _finished(search, study, stage):  # skip loading the data, the networks and the extractor
+        total = _rounds_total(search, stage)
+        log.info("stage %s: all %d rounds done", stage, total)
+        return StageResult(stage, total, total, total)
     engine = make_engine(search, stage, gen_star=g_star)
     total = engine.rounds_total
     start = engine.rounds_done
@@ -103,6 +107,21 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
         save_round_seconds(study, rnd, timer)
         log.info("stage %s round %d/%d done in %s", stage, rnd + 1, total, timer.describe())
     return StageResult(stage, start, max(start, stop), total)
+
+
+def _rounds_total(search: Search, stage: str) -> int:
+    cfg = search.config
+    return (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
+
+
+def _finished(search: Search, study: optuna.Study, stage: str) -> bool:
+    """Whether the stage's checkpoint and its study both hold every round (nothing left to run)."""
+    from optgan.study.results import completed_rounds
+
+    total = _rounds_total(search, stage)
+    saved = saved_rounds(search, stage)
+    return saved is not None and saved >= total and \
+        set(range(total)) <= set(completed_rounds(study, search.config.sampler.population_size))
 
 
 def _check_checkpoint_matches_study(study: optuna.Study, stage: str, engine: Engine, size: int) -> None:

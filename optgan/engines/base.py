@@ -13,7 +13,7 @@ from optgan.search_space import Genotype, Widths
 if TYPE_CHECKING:
     from optgan.study.search import Search
 
-__all__ = ["Engine", "Evaluation", "make_engine", "stage_net"]
+__all__ = ["Engine", "Evaluation", "make_engine", "saved_rounds", "stage_net"]
 
 
 def stage_net(stage: str) -> str:
@@ -80,6 +80,22 @@ def check_stage_ready(search: "Search", stage: str) -> None:
         if not path.is_file():
             raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
                               f"run `optgan run {search.name} --stage gen` first")
+
+
+def saved_rounds(search: "Search", stage: str) -> int | None:
+    """Rounds held by a real stage's checkpoint, read without loading its tensors (memory-mapped);
+    None when there is none, it cannot be read (the engine then says why), or the kind is synthetic."""
+    if search.config.evaluation.kind != "real":
+        return None
+    import torch
+
+    from optgan.engines.real import CHECKPOINT_NAME
+
+    path = search.stage_dir(stage) / CHECKPOINT_NAME
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["rounds_done"])
+    except Exception:  # noqa: BLE001 - missing or damaged: building the engine reports it properly
+        return None
 
 
 def make_engine(search: "Search", stage: str, gen_star: Genotype | None = None) -> Engine:

@@ -95,6 +95,9 @@ def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -
     assert "stage gen: 2/2 rounds, finished" in r.stdout
     assert list((tmp_path / "cache2" / "classifier").glob("*.pt"))  # retrained there, identical weights
     assert load_search("m", s[1]).config.data.path == str(tmp_path / "a.npz")  # the stored config is unchanged
+    # a finished stage is not rebuilt (no data, networks or extractor are loaded): its data may be gone
+    r = ok("run", "m", "--stage", "gen", "--set", f"data.path={tmp_path / 'gone.npz'}", *s)
+    assert "stage gen: 2/2 rounds, finished" in r.stdout
 
     _labelled_npz(tmp_path / "other.npz", seed=1)
     r = CliRunner().invoke(main, ["run", "m", "--set", "data.path=other.npz", *s])
