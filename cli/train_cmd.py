@@ -147,7 +147,7 @@ def _describe(r: dict[str, Any]) -> str:
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--raw", is_flag=True, help="Use the raw G weights instead of the EMA ones.")
 def sample(checkpoint: str, num: int, out_path: str, nrow: int | None, seed: int, device: str, raw: bool) -> None:
-    """Write a PNG grid of generated images."""
+    """Write a grid of generated images (PNG; -o picks the format by its extension)."""
     import torch
 
     from optgan.export import generator_from_checkpoint, read_training_checkpoint
