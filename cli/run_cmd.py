@@ -27,6 +27,8 @@ def register(group: click.Group) -> None:
                    "automatically); a live holder stops at its next storage write.")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False),
               help="Where the data set is on this machine (same as --set data.root=DIR).")
+@click.option("--run-dir", default=None, type=click.Path(file_okay=False),
+              help="Where the search's run directory is on this machine, when not at its stored path.")
 @inception_weights_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Where things are on this machine, for this run only: device, data.root, data.path, "
@@ -34,7 +36,8 @@ def register(group: click.Group) -> None:
                    "(repeatable; the rest of the config is fixed at `study create`).")
 @storage_option
 def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | None,
-        gen_arch: str | None, force_unlock: bool, data_root: str | None, inception_weights: str | None,
+        gen_arch: str | None, force_unlock: bool, data_root: str | None, run_dir: str | None,
+        inception_weights: str | None,
         overrides: tuple[str, ...], storage: str | None) -> None:
     """Run (or resume after the last completed round) search NAME.
 
@@ -60,6 +63,8 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
         overrides = (*overrides, f"metrics.inception_weights={inception_weights}")
     search = load_search(name, storage)
     search.config = with_machine_settings(search.config, overrides)
+    if run_dir is not None:
+        search.use_run_dir(run_dir)
     with hold_lease(search.storage.engine, name, force=force_unlock) as lease:
         search.storage = guard_storage(search.storage, search.storage_url, lease=lease,
                                        hint=f"rerun `optgan run {name}` once the database is back")

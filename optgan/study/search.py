@@ -87,6 +87,16 @@ class Search:
                                f"{owner.get('storage')}, not to {self.name!r} of {redact(self.storage_url)}; "
                                "its checkpoints are not this search's")
 
+    def use_run_dir(self, path: str | os.PathLike) -> None:
+        """Run with the search's run directory found at `path` (another host's mount of it, a copy):
+        it must be the folder `study create` claimed for this search."""
+        moved = pathlib.Path(path).expanduser().resolve()
+        if not (moved / RUN_DIR_OWNER).is_file():
+            raise StorageError(f"{moved} is not the run directory of an optgan search (no {RUN_DIR_OWNER}); give the "
+                               f"folder `study create` made for {self.name!r} (stored as {self.run_dir})")
+        self.run_dir = moved
+        self.check_run_dir()
+
     def stage_dir(self, stage: str) -> pathlib.Path:
         """`<run_dir>/<stage>`; made by the first file written there (a run that fails to start leaves none)."""
         return self.run_dir / stage

@@ -265,6 +265,21 @@ def test_a_run_directory_serves_one_search(tmp_path, monkeypatch) -> None:
     _one_line(cli("run", "q", "--storage", "sqlite:///qa.db"), "belongs to search 'q' of sqlite:///qa.db, not to")
 
 
+def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("study", "create", "b", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run-b"), *s)
+    ok("run", "a", "--max-rounds", "1", *s)
+    (tmp_path / "run").rename(tmp_path / "mnt")  # another host mounts it elsewhere
+    r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "mnt"), *s)
+    assert "stage gen: 2/3 rounds" in r.stdout  # resumed from the moved checkpoint state
+    assert json.loads((tmp_path / "mnt" / "gen" / "synthetic.json").read_text())["rounds_done"] == 2
+    assert not (tmp_path / "run").exists()
+    _one_line(cli("run", "a", "--run-dir", str(tmp_path / "run-b"), *s), "belongs to search 'b'")
+    (tmp_path / "empty").mkdir()
+    _one_line(cli("run", "a", "--run-dir", str(tmp_path / "empty"), *s), "is not the run directory of an optgan search")
+
+
 def test_malformed_environment_and_delete_under_a_run(tmp_path, monkeypatch) -> None:
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
