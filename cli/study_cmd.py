@@ -70,6 +70,38 @@ def list_(as_json: bool, storage: str | None) -> None:
                    f"started {r.get('started', '-')}")
 
 
+@study.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (config, run directory, recorded inputs, G*).")
+@storage_option
+def show(name: str, as_json: bool, storage: str | None) -> None:
+    """The stored config of search NAME as YAML (a valid --config for a new search), headed by
+    comment lines: storage, run directory, what its first real run loaded, G*."""
+    from optgan.study.search import describe_search, load_search
+
+    record = describe_search(load_search(name, storage))
+    if as_json:
+        click.echo(json.dumps(record))
+        return
+    header = [f"search {record['search']} in {record['storage']} (studies {', '.join(record['studies'])})",
+              f"run directory: {record['run_dir']}"]
+    if record["data_identity"]:
+        d = record["data_identity"]
+        header.append(f"data: {d['name']}, {d['num_images']} images, fingerprint {d['fingerprint'][:12]}")
+    if record["extractor_identity"]:
+        header.append("extractor: " + ", ".join(f"{k} {_short(v)}" for k, v in record["extractor_identity"].items()))
+    if record["gen_star"]:
+        header.append(f"G* ({record['gen_star_source']}): {json.dumps(record['gen_star'].get('array'))}")
+    click.echo("\n".join(f"# {line}" for line in header))
+    click.echo(yaml.safe_dump(record["config"], sort_keys=False).rstrip())
+
+
+def _short(value: object) -> str:
+    """A hash shortened to 12 characters; other values as they are."""
+    text = str(value)
+    return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
+
+
 @study.command("delete")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

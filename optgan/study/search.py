@@ -34,7 +34,7 @@ from optgan.study.storage import (
     sqlite_path,
 )
 
-__all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "stage_study_name"]
+__all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "describe_search", "stage_study_name"]
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +194,27 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
     attrs: dict[str, Any] = storage.get_study_user_attrs(study_id)
     config = study_config_from_dict(json.loads(attrs[keys.CONFIG]))
     return Search(name, config, storage, url, pathlib.Path(attrs[keys.RUN_DIR]), attrs.get(keys.SEARCH_ID))
+
+
+def describe_search(search: Search) -> dict[str, Any]:
+    """What `optgan study show` prints: where the search lives, its stored config, what its first
+    real run loaded (data, extractor) and the G* of stage `disc` once fixed."""
+    attrs = {}
+    for stage in STAGES:
+        study_id = search.storage.get_study_id_from_name(stage_study_name(search.name, stage))
+        attrs[stage] = search.storage.get_study_user_attrs(study_id)
+    return {
+        "search": search.name,
+        "storage": redact(search.storage_url),
+        "run_dir": str(search.run_dir),
+        "search_id": search.search_id,
+        "studies": [stage_study_name(search.name, stage) for stage in STAGES],
+        "data_identity": attrs["gen"].get(keys.DATA_IDENTITY),
+        "extractor_identity": attrs["gen"].get(keys.EXTRACTOR_IDENTITY),
+        "gen_star": attrs["disc"].get(keys.GEN_STAR),
+        "gen_star_source": attrs["disc"].get(keys.GEN_STAR_SOURCE),
+        "config": to_dict(search.config),
+    }
 
 
 def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:

@@ -71,6 +71,18 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
     r = ok("run", unique_name, *s)  # nothing left to do
     assert "stage gen: 3/3 rounds, finished" in r.stdout
 
+    # `study show`: the stored config as a reusable YAML file, headed by where the search lives and G*
+    shown = ok("study", "show", unique_name, *s).stdout
+    assert shown.startswith(f"# search {unique_name} in ") and f"# run directory: {tmp_path / 'run'}" in shown
+    disc_star = json.loads(ok("study", "show", unique_name, "--json", *s).stdout)["gen_star"]
+    assert f"# G* (trial {best['chosen']} of {unique_name}:gen): {json.dumps(disc_star['array'])}" in shown
+    (tmp_path / "again.yaml").write_text(shown)
+    ok("study", "create", f"{unique_name}-2", "--config", str(tmp_path / "again.yaml"), "--set", "seed=7",
+       "--run-dir", str(tmp_path / "run-2"), *s)
+    again = json.loads(ok("study", "show", f"{unique_name}-2", "--json", *s).stdout)
+    first = json.loads(ok("study", "show", unique_name, "--json", *s).stdout)
+    assert again["config"] == first["config"] | {"seed": 7} and again["gen_star"] is None
+
 
 def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, unique_name: str, tmp_path) -> None:
     s = ["--storage", storage_url]
