@@ -35,11 +35,15 @@ def check_same_extractor(search, identity: dict[str, Any]) -> None:  # noqa: ANN
         return
     changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
     shown = "; ".join(f"{k} {_short(identity.get(k))} now, {_short(before.get(k))} before" for k in changed)
-    if identity.get("extractor") == before.get("extractor") and "classifier" in identity:
+    if identity.get("extractor") != before.get("extractor"):
+        fix = "the stored config fixes the extractor; was the search's study edited?"
+    elif "classifier" in identity:
         fix = ("copy the trained classifier (`classifier/*.pt` of `metrics.cache_dir`) from the machine that "
                f"began the search and pass that folder with `optgan run {search.name} --set metrics.cache_dir=DIR`")
-    else:
+    elif "weights_sha256" in changed:
         fix = f"pass the same weights file with `optgan run {search.name} --inception-weights FILE`"
+    else:  # the mode: `metrics.mode: fast` falls back to exact fp32 without CUDA
+        fix = f"run it on the kind of device it began on (`optgan run {search.name} --set device=…`)"
     raise ConfigError(f"the feature extractor differs from the one search {search.name!r} was scored with "
                       f"({shown}), so new scores would not compare with earlier rounds; {fix}")
 
