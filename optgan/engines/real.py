@@ -14,12 +14,13 @@ import pathlib
 from collections.abc import Sequence
 
 
-from optgan.atomic import remove_partial_writes
+from optgan.atomic import remove_partial_writes, writable_dir_problem
 from optgan.backends import resolve_device
 from optgan.engines.base import Engine, Evaluation
-from optgan.errors import CheckpointError, OptganError
+from optgan.errors import CheckpointError, ConfigError, OptganError
+from optgan.metrics.extractor_base import create_extractor
 from optgan.search_space import Genotype
-from optgan.study.inputs import check_same_data, check_same_extractor
+from optgan.study.inputs import check_same_data, check_same_extractor, record_inputs
 from optgan.trainer.checkpoint import atomic_torch_save, load_checkpoint
 from optgan.trainer.data import load_images
 from optgan.trainer.search_training import make_stage_trainer
@@ -37,17 +38,24 @@ class RealEngine(Engine):
         super().__init__(search, stage)
         cfg = search.config
         self.device = resolve_device(cfg.device)
+        problem = writable_dir_problem(cfg.metrics.resolved_cache_dir, create=False)
+        if problem:  # before the data loads and the classifier trains
+            raise ConfigError(f"metrics cache folder {problem}; pass a writable one with "
+                              f"`optgan run {search.name} --set metrics.cache_dir=DIR`")
         self.images = load_images(cfg.data, cfg.widths.img_size)
-        check_same_data(search, self.images)  # `optgan run` may point at the data anew: same images?
+        #: what this run found, recorded with its first checkpoint (a run that fails early records nothing)
+        self._unrecorded_inputs = check_same_data(search, self.images)  # `run` may point at the data anew
         self.path = self.stage_dir / CHECKPOINT_NAME
         remove_partial_writes(self.path)  # a crash mid-write leaves a temporary file, never a torn checkpoint
         self.warmup_done = False
         gen_state = self._gen_supernet_state() if stage == "disc" else None
         self.trainer = make_stage_trainer(cfg, stage, device=self.device, images=self.images,
                                           gen_genotype=gen_star, gen_supernet_state=gen_state)
-        self.evaluator = _make_evaluator(search, self.images, self.device)
+        extractor = create_extractor(cfg.metrics, self.device, self.images)
+        # before the reference statistics are computed with it
+        self._unrecorded_inputs |= check_same_extractor(search, extractor.identity)
+        self.evaluator = _make_evaluator(search, self.images, self.device, extractor)
         self.extractor_label = self.evaluator.label
-        check_same_extractor(search, self.evaluator.identity)
         if self.path.exists():
             self._restore()
 
@@ -71,7 +79,9 @@ class RealEngine(Engine):
 
     def evaluate(self, population: Sequence[Genotype]) -> list[Evaluation]:
         candidates = self.trainer.candidates(population)
-        return self.evaluator.evaluate(candidates, round_index=self.rounds_done, stage=self.stage)
+        evaluations = self.evaluator.evaluate(candidates, round_index=self.rounds_done, stage=self.stage)
+        self._record_inputs()  # before these scores are told
+        return evaluations
 
     def end_round(self, population: Sequence[Genotype], evaluations: Sequence[Evaluation]) -> None:
         self.trainer.end_round(population, best_index(evaluations, self.search.config.objectives))
@@ -81,6 +91,11 @@ class RealEngine(Engine):
         atomic_torch_save({"format": _FORMAT, "stage": self.stage, "rounds_done": rounds_done,
                            "warmup_done": self.warmup_done, "trainer": self.trainer.state_dict()},
                           str(self.path))
+        self._record_inputs()
+
+    def _record_inputs(self) -> None:
+        record_inputs(self.search, self._unrecorded_inputs)
+        self._unrecorded_inputs = {}
 
     # ------------------------------------------------------------------ checkpoint
     def _restore(self) -> None:
@@ -129,7 +144,7 @@ def _check_stats(stats, what: str) -> None:  # noqa: ANN001 - RoundStats
                           "resumed from the last checkpoint (lower the learning rates?)")
 
 
-def _make_evaluator(search, images, device):  # noqa: ANN001, ANN202
+def _make_evaluator(search, images, device, extractor):  # noqa: ANN001, ANN202
     from optgan.engines.scoring import PopulationScorer
 
-    return PopulationScorer(search.config, images, device)
+    return PopulationScorer(search.config, images, device, extractor=extractor)

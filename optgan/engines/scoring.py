@@ -15,6 +15,7 @@ import torch
 from optgan.config.study import StudyConfig
 from optgan.engines.base import Evaluation
 from optgan.metrics.evaluator import PopulationEvaluator, make_latent_bank
+from optgan.metrics.extractor_base import FeatureExtractor
 from optgan.metrics.keys import METRICS
 from optgan.metrics.quantize import quantize_to_uint8
 from optgan.trainer.data import ImageSet
@@ -31,11 +32,11 @@ def round_seed(seed: int, stage: str, round_index: int) -> int:
 class PopulationScorer:
     """One evaluator (extractor + reference statistics) reused by every round of a stage."""
 
-    def __init__(self, config: StudyConfig, images: ImageSet, device: torch.device) -> None:
+    def __init__(self, config: StudyConfig, images: ImageSet, device: torch.device, *,
+                 extractor: FeatureExtractor | None = None) -> None:
         self.config = config
-        self.evaluator = PopulationEvaluator(config.metrics, images, device)
+        self.evaluator = PopulationEvaluator(config.metrics, images, device, extractor=extractor)
         self.label = self.evaluator.label
-        self.identity = self.evaluator.extractor.identity
 
     def evaluate(self, candidates: Sequence[Callable[[torch.Tensor], torch.Tensor]], *,
                  round_index: int, stage: str) -> list[Evaluation]:

@@ -1,9 +1,10 @@
 """What a search's scores depend on besides its stored config: the data's content and the extractor.
 
 `optgan run` may point a search at its data and caches anew on every run (another host,
-`--data-root`, a rebuilt cache folder). The first real run records what it found (stage
-`gen`'s study attrs); every later run compares, so scores of different rounds always come
-from the same images and the same extractor weights.
+`--data-root`, a rebuilt cache folder). What a run found is recorded (stage `gen`'s study
+attrs) once it has saved a checkpoint, so a first run that fails early records nothing; every
+later run compares, so scores of different rounds always come from the same images and the
+same extractor weights.
 """
 
 from __future__ import annotations
@@ -14,25 +15,32 @@ from typing import Any
 from optgan import keys
 from optgan.errors import ConfigError
 
-__all__ = ["check_same_data", "check_same_extractor"]
+__all__ = ["check_same_data", "check_same_extractor", "record_inputs"]
 
 
-def check_same_data(search, images) -> None:  # noqa: ANN001 - Search, ImageSet (import cycles)
-    """Refuse data whose content differs from what the search trained on so far."""
+def check_same_data(search, images) -> dict[str, Any]:  # noqa: ANN001 - Search, ImageSet (import cycles)
+    """Refuse data whose content differs from what the search trained on so far; returns what to
+    :func:`record_inputs` (empty when it is recorded already)."""
     now = {"name": images.name, "num_images": len(images), "fingerprint": images.fingerprint}
-    before = _recorded(search, keys.DATA_IDENTITY, now)
-    if before is not None and before.get("fingerprint") != now["fingerprint"]:
+    before = _recorded(search, keys.DATA_IDENTITY)
+    if before is None:
+        return {keys.DATA_IDENTITY: now}
+    if before.get("fingerprint") != now["fingerprint"]:
         raise ConfigError(
             f"the data set found now ({_data(now)}) is not the one search {search.name!r} trained on "
             f"({_data(before)}); point `data.root` / `data.path` at the same images "
             f"(`optgan run {search.name} --data-root DIR` or `--set data.path=FILE`)")
+    return {}
 
 
-def check_same_extractor(search, identity: dict[str, Any]) -> None:  # noqa: ANN001 - Search
-    """Refuse a feature extractor (weights, mode) other than the one earlier rounds were scored with."""
-    before = _recorded(search, keys.EXTRACTOR_IDENTITY, identity)
-    if before is None or before == json.loads(json.dumps(identity)):
-        return
+def check_same_extractor(search, identity: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001 - Search
+    """Refuse a feature extractor (weights, mode) other than the one earlier rounds were scored with;
+    returns what to :func:`record_inputs` (empty when it is recorded already)."""
+    before = _recorded(search, keys.EXTRACTOR_IDENTITY)
+    if before is None:
+        return {keys.EXTRACTOR_IDENTITY: identity}
+    if before == json.loads(json.dumps(identity)):
+        return {}
     changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
     shown = "; ".join(f"{k} {_short(identity.get(k))} now, {_short(before.get(k))} before" for k in changed)
     if identity.get("extractor") != before.get("extractor"):
@@ -48,17 +56,24 @@ def check_same_extractor(search, identity: dict[str, Any]) -> None:  # noqa: ANN
                       f"({shown}), so new scores would not compare with earlier rounds; {fix}")
 
 
-def _recorded(search, key: str, now: dict[str, Any]) -> dict[str, Any] | None:  # noqa: ANN001
-    """The value recorded under `key`; records `now` (and returns None) the first time."""
+def record_inputs(search, pending: dict[str, Any]) -> None:  # noqa: ANN001 - Search
+    """Store what :func:`check_same_data` / :func:`check_same_extractor` returned (call it once the
+    run has saved state that depends on them)."""
+    if pending:
+        storage, study_id = _gen_study(search)
+        for key, value in pending.items():
+            storage.set_study_user_attr(study_id, key, json.loads(json.dumps(value)))
+
+
+def _gen_study(search):  # noqa: ANN001, ANN202
     from optgan.study.search import stage_study_name
 
-    storage = search.storage
-    study_id = storage.get_study_id_from_name(stage_study_name(search.name, "gen"))
-    stored = storage.get_study_user_attrs(study_id).get(key)
-    if stored is None:
-        storage.set_study_user_attr(study_id, key, json.loads(json.dumps(now)))
-        return None
-    return stored
+    return search.storage, search.storage.get_study_id_from_name(stage_study_name(search.name, "gen"))
+
+
+def _recorded(search, key: str) -> dict[str, Any] | None:  # noqa: ANN001
+    storage, study_id = _gen_study(search)
+    return storage.get_study_user_attrs(study_id).get(key)
 
 
 def _data(d: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ import pytest
 from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.errors import ConfigError
-from optgan.study.inputs import check_same_data, check_same_extractor
+from optgan.study.inputs import check_same_data, check_same_extractor, record_inputs
 from optgan.study.search import create_search, stage_study_name
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -36,7 +36,11 @@ def _attrs(search) -> dict:
 
 
 def test_the_first_run_records_and_later_runs_compare_the_data(search) -> None:
-    check_same_data(search, _Images("f" * 64))
+    pending = check_same_data(search, _Images("e" * 64))
+    assert keys.DATA_IDENTITY not in _attrs(search)  # a first run that fails before saving records nothing
+    pending = check_same_data(search, _Images("f" * 64))  # so a rerun with the right data is accepted
+    record_inputs(search, pending)
+    assert check_same_data(search, _Images("f" * 64)) == {}
     assert _attrs(search)[keys.DATA_IDENTITY] == {"name": "npz:train", "num_images": 10, "fingerprint": "f" * 64}
     check_same_data(search, _Images("f" * 64, name="npz:renamed-copy"))  # the content counts, not the name
     with pytest.raises(ConfigError, match=r"\(npz:other, 10 images, fingerprint eeeeeeeeeeee…\) is not the one "
@@ -50,8 +54,8 @@ def test_the_first_run_records_and_later_runs_compare_the_data(search) -> None:
     ({"extractor": "optgan.classifier.v1"}, "was the search's study edited?"),
 ])
 def test_another_extractor_is_refused_with_a_fix(search, change: dict, hint: str) -> None:
-    check_same_extractor(search, INCEPTION)
-    check_same_extractor(search, dict(INCEPTION))  # the same identity passes
+    record_inputs(search, check_same_extractor(search, INCEPTION))
+    assert check_same_extractor(search, dict(INCEPTION)) == {}  # the same identity passes
     with pytest.raises(ConfigError, match="the feature extractor differs from the one search 's' was scored with") as e:
         check_same_extractor(search, INCEPTION | change)
     assert hint in str(e.value) and "\n" not in str(e.value)
@@ -61,6 +65,6 @@ def test_another_extractor_is_refused_with_a_fix(search, change: dict, hint: str
 
 def test_a_retrained_classifier_points_at_the_cached_one(search) -> None:
     first = {"extractor": "optgan.classifier.v1", "classifier": "c" * 64, "weights_sha256": "1" * 64}
-    check_same_extractor(search, first)
+    record_inputs(search, check_same_extractor(search, first))
     with pytest.raises(ConfigError, match=r"weights_sha256 222222222222… now, 111111111111… before.*copy the trained classifier"):
         check_same_extractor(search, first | {"weights_sha256": "2" * 64})

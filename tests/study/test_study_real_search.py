@@ -112,7 +112,9 @@ def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "the feature extractor differs" in r.stderr and "copy the trained classifier" in r.stderr
 
+    (tmp_path / "a-file").write_text("x")
     for bad, needle in ((["--set", "sampler.population_size=8"], "`sampler.population_size` is part of the search"),
-                        (["--set", "data.nosuch=1"], "unknown key `data.nosuch`")):
+                        (["--set", "data.nosuch=1"], "unknown key `data.nosuch`"),
+                        (["--set", f"metrics.cache_dir={tmp_path / 'a-file'}"], "a-file is a file; pass a writable one")):
         r = CliRunner().invoke(main, ["run", "m", *bad, *s])
         assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
