@@ -75,8 +75,13 @@ class Search:
         """Refuse to run when the run directory belongs to another search (two databases that
         hold a search of the same name in one folder would otherwise share checkpoints)."""
         owner_file = self.run_dir / RUN_DIR_OWNER
-        if self.search_id is None or not owner_file.is_file():
+        if self.search_id is None:
             return  # a search created before run directories were claimed
+        if not owner_file.is_file():  # moved to another path, or lost: never retrain silently
+            state = "is missing" if not self.run_dir.exists() else f"has no {RUN_DIR_OWNER}"
+            raise StorageError(f"run directory {self.run_dir} of search {self.name!r} {state}; if it is elsewhere on "
+                               f"this machine pass `optgan run {self.name} --run-dir DIR`, if it is lost pass "
+                               "--run-dir with a new folder to retrain its stages there (the study's rounds are kept)")
         try:
             owner = json.loads(owner_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
@@ -92,8 +97,13 @@ class Search:
         it must be the folder `study create` claimed for this search."""
         moved = pathlib.Path(path).expanduser().resolve()
         if not (moved / RUN_DIR_OWNER).is_file():
-            raise StorageError(f"{moved} is not the run directory of an optgan search (no {RUN_DIR_OWNER}); give the "
-                               f"folder `study create` made for {self.name!r} (stored as {self.run_dir})")
+            if self.search_id is None or writable_dir_problem(moved, must_be_empty=True, create=False):
+                raise StorageError(f"{moved} is not the run directory of an optgan search (no {RUN_DIR_OWNER}); give "
+                                   f"the folder `study create` made for {self.name!r} (stored as {self.run_dir}), or a "
+                                   "new empty folder to retrain its stages there")
+            _check_run_dir(moved, create=True)  # a lost run directory is rebuilt here, claimed for this search
+            _claim_run_dir(moved, self.name, self.storage_url, self.search_id)
+            log.warning("run directory %s is new: the stages are retrained there from the start", moved)
         self.run_dir = moved
         self.check_run_dir()
 
@@ -164,9 +174,10 @@ def _check_run_dir(root: pathlib.Path, *, create: bool) -> None:
 RUN_DIR_OWNER = "search.json"
 
 
-def _claim_run_dir(root: pathlib.Path, name: str, url: str) -> str:
-    """Write `<root>/search.json` naming the new search (exclusively: one search per run directory)."""
-    search_id = uuid.uuid4().hex
+def _claim_run_dir(root: pathlib.Path, name: str, url: str, search_id: str | None = None) -> str:
+    """Write `<root>/search.json` naming the search (exclusively: one search per run directory);
+    a new search gets a new random id."""
+    search_id = search_id or uuid.uuid4().hex
     record = {"search": name, "id": search_id, "storage": redact(url)}
     try:
         fd = os.open(root / RUN_DIR_OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

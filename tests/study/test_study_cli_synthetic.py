@@ -283,13 +283,22 @@ def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) ->
     ok("study", "create", "b", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run-b"), *s)
     ok("run", "a", "--max-rounds", "1", *s)
     (tmp_path / "run").rename(tmp_path / "mnt")  # another host mounts it elsewhere
+    _one_line(cli("run", "a", *s), f"run directory {tmp_path / 'run'} of search 'a' is missing; if it is elsewhere")
+    assert not (tmp_path / "run").exists()  # never silently retrained from scratch
     r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "mnt"), *s)
     assert "stage gen: 2/3 rounds" in r.stdout  # resumed from the moved checkpoint state
     assert json.loads((tmp_path / "mnt" / "gen" / "synthetic.json").read_text())["rounds_done"] == 2
     assert not (tmp_path / "run").exists()
     _one_line(cli("run", "a", "--run-dir", str(tmp_path / "run-b"), *s), "belongs to search 'b'")
-    (tmp_path / "empty").mkdir()
-    _one_line(cli("run", "a", "--run-dir", str(tmp_path / "empty"), *s), "is not the run directory of an optgan search")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    _one_line(cli("run", "a", "--run-dir", str(tmp_path / "other"), *s), "is not the run directory of an optgan search")
+    # a lost run directory: a new folder is claimed for the search and its stage retrained from the start
+    r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "new"), *s)
+    assert "stage gen: 1/3 rounds" in r.stdout  # round 1 rebuilt (its told trials are reused, not told again)
+    assert json.loads((tmp_path / "new" / "search.json").read_text())["id"] == json.loads(
+        (tmp_path / "mnt" / "search.json").read_text())["id"]
+    assert json.loads((tmp_path / "new" / "gen" / "synthetic.json").read_text())["rounds_done"] == 1
 
 
 def test_malformed_environment_and_delete_under_a_run(tmp_path, monkeypatch) -> None:
