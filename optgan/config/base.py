@@ -141,6 +141,10 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             value = yaml.safe_load(raw)
         except yaml.YAMLError as e:
             raise ConfigError(f"override {item!r}: value is not valid YAML ({e.problem})") from e
+        size = _expanded_size(value, {})
+        if size is None or size > MAX_CONFIG_VALUES:
+            raise ConfigError(f"override {item!r}: its YAML aliases refer to themselves or expand to more than "
+                              f"{MAX_CONFIG_VALUES:,} values")
         node = out
         for p in parts[:-1]:
             nxt = node.get(p)
@@ -189,7 +193,10 @@ def load_yaml(path: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must contain a mapping at top level")
-    if _expanded_size(data, {}) > MAX_CONFIG_VALUES:  # aliases of aliases: tiny file, exponential config
+    size = _expanded_size(data, {})
+    if size is None:
+        raise ConfigError(f"config file {path} has a YAML alias that refers to itself")
+    if size > MAX_CONFIG_VALUES:  # aliases of aliases: tiny file, exponential config
         raise ConfigError(f"config file {path} expands to more than {MAX_CONFIG_VALUES:,} values "
                           "(YAML aliases that repeat each other?)")
     return data
@@ -199,15 +206,22 @@ def load_yaml(path: str) -> dict[str, Any]:
 MAX_CONFIG_VALUES = 100_000
 
 
-def _expanded_size(value: Any, memo: dict[int, int]) -> int:
-    """How many values `value` holds once every alias is written out (shared nodes counted once each)."""
+def _expanded_size(value: Any, memo: dict[int, int | None]) -> int | None:
+    """How many values `value` holds once every alias is written out (each shared node is walked
+    once); None when a node contains itself (an alias inside its own anchor)."""
     if not isinstance(value, (dict, list)):
         return 1
-    if id(value) not in memo:
-        memo[id(value)] = 0  # recursive aliases are refused by the loader; this only guards the walk
-        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
-        memo[id(value)] = 1 + sum(_expanded_size(v, memo) for v in items)
-    return memo[id(value)]
+    key = id(value)
+    if key not in memo:
+        memo[key] = None  # being walked: meeting it again below means a cycle
+        total = 1
+        for item in [*value.keys(), *value.values()] if isinstance(value, dict) else value:
+            size = _expanded_size(item, memo)
+            if size is None:
+                return None
+            total += size
+        memo[key] = total
+    return memo[key]
 
 
 # ----------------------------------------------------------------------------- internals

@@ -90,6 +90,10 @@ def test_yaml_aliases_that_multiply_are_refused_but_ordinary_anchors_load(tmp_pa
     bomb.write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigError, match="expands to more than 100,000 values"):
         load_yaml(str(bomb))
+    for text in ("a: &a [*a]\n", "sampler: &s {x: *s}\n", "a: &a [1, [2, *a]]\n"):  # an alias inside its anchor
+        (tmp_path / "cycle.yaml").write_text(text)
+        with pytest.raises(ConfigError, match="has a YAML alias that refers to itself"):
+            load_yaml(str(tmp_path / "cycle.yaml"))
     fine = tmp_path / "fine.yaml"  # anchors reused a few times are ordinary YAML
     fine.write_text("base: &b {epochs: 1, rounds: 2}\ngen_stage: *b\ndisc_stage: *b\nlist: &l [1, 2]\nother: *l\n")
     assert load_yaml(str(fine))["disc_stage"] == {"epochs": 1, "rounds": 2}
