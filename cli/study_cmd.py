@@ -93,7 +93,8 @@ def show(name: str, as_json: bool, storage: str | None) -> None:
     if record["gen_star"]:
         header.append(f"G* ({record['gen_star_source']}): {json.dumps(record['gen_star'].get('array'))}")
     click.echo("\n".join(f"# {line}" for line in header))
-    click.echo(yaml.safe_dump(record["config"], sort_keys=False).rstrip())
+    reusable = {**record["config"], "run_dir": None}  # a new search needs its own (default) run directory
+    click.echo(yaml.safe_dump(reusable, sort_keys=False).rstrip())
 
 
 def _short(value: object) -> str:
@@ -111,8 +112,10 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
     import optuna
 
     from optgan.study.search import STAGES, load_search, stage_study_name
+    from optgan.study.storage import refuse_if_read_only
 
     search = load_search(name, storage)
+    refuse_if_read_only(search.storage.engine, name)  # before asking
     if not yes and not click.confirm(f"delete search {name!r} (studies {name}:gen, {name}:disc)?", default=False):
         click.echo("nothing deleted")
         return

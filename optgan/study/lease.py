@@ -25,7 +25,6 @@ import os
 import socket
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 
 from optgan.errors import StorageError
+from optgan.study.storage import refuse_if_read_only
 
 __all__ = ["LEASE_TABLE", "TTL_ENV", "DEFAULT_TTL_S", "LeaseHeldError", "LeaseLostError", "Holder", "Lease",
            "hold_lease", "read_holder", "lease_ttl_s"]
@@ -286,11 +286,7 @@ class Lease:
 @contextlib.contextmanager
 def hold_lease(engine: sa.Engine, search: str, *, force: bool = False, ttl_s: float | None = None) -> Iterator[Lease]:
     """Hold `search`'s run lease for the body (acquire, heartbeat, release)."""
-    if engine.url.query.get("mode") == "ro":  # see optgan.study.storage.is_read_only
-        where = urllib.parse.unquote(str(engine.url.database).removeprefix("file:"))
-        raise StorageError(f"storage {where} cannot be written here (read-only file system or "
-                           f"permissions): search {search!r} can be inspected (status, best, export, report, "
-                           "dashboard) but not run or deleted; copy the database to a writable folder for that")
+    refuse_if_read_only(engine, search)
     lease = Lease(engine, search, ttl_s)
     lease.acquire(force=force)
     lease.start_heartbeat()

@@ -167,7 +167,7 @@ def _check_run_dir(root: pathlib.Path, *, create: bool) -> None:
     deleted search's checkpoints would be resumed by the new one) and must be writable."""
     problem = writable_dir_problem(root, must_be_empty=True, create=create)
     if problem:
-        hint = " (of a deleted search of the same name?); remove it or" if "holds files" in problem else ";"
+        hint = " (of another search, or a deleted one?); remove it or" if "holds files" in problem else ";"
         raise StorageError(f"run directory {problem}{hint} pass --run-dir with another folder")
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from optgan.errors import StorageError
 
 __all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage_url", "redact", "open_storage",
-           "default_run_root", "sqlite_path", "is_read_only"]
+           "default_run_root", "sqlite_path", "refuse_if_read_only"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
         if read_only:  # inspection only (status, best, export, report, dashboard); writes are refused
             uri = urllib.parse.quote(str(sqlite_path(url).resolve()))
             url = f"sqlite:///file:{uri}?{read_only}&uri=true"
-            log.info("%s cannot be written here: opened read-only", safe)
+            log.debug("%s cannot be written here: opened read-only", safe)
     elif parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     try:
@@ -135,8 +135,12 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
         if create:
             raise StorageError(f"cannot create a search in {url}: {path if path.exists() else path.parent} cannot "
                                "be written (read-only file system or permissions); give a writable place")
-        wal = path.with_name(path.name + "-wal")
+        wal, shm = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
         query = "mode=ro" if wal.exists() and wal.stat().st_size else "mode=ro&immutable=1"
+        if query == "mode=ro" and not shm.exists():
+            raise StorageError(f"cannot open storage {url} read-only: it has a write-ahead log ({wal.name}) but no "
+                               f"{shm.name}, which cannot be created here; copy the database file with its -wal "
+                               "file to a writable folder")
     try:
         target = f"file:{urllib.parse.quote(str(path.resolve()))}?{query}" if query else path
         with contextlib.closing(sqlite3.connect(target, timeout=SQLITE_BUSY_TIMEOUT_S, uri=query is not None)) as conn:
@@ -152,9 +156,15 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
     return query
 
 
-def is_read_only(storage: optuna.storages.RDBStorage) -> bool:
-    """Whether `storage` was opened read-only (an SQLite file that cannot be written here)."""
-    return storage.engine.url.query.get("mode") == "ro"
+def refuse_if_read_only(engine: sqlalchemy.Engine, search: str) -> None:
+    """A one-line StorageError when `engine` was opened read-only (an SQLite file that cannot be
+    written here): `search` may be inspected, not run, deleted or changed."""
+    if engine.url.query.get("mode") != "ro":
+        return
+    where = urllib.parse.unquote(str(engine.url.database).removeprefix("file:"))
+    raise StorageError(f"storage {where} cannot be written here (read-only file system or permissions): search "
+                       f"{search!r} can be inspected (status, best, export, report, dashboard) but not run or "
+                       "deleted; copy the database to a writable folder for that")
 
 
 def _scrub(text: str, url: str) -> str:

@@ -31,7 +31,7 @@ def ok(*args: str):
 
 def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tmp_path) -> None:
     s = ["--storage", storage_url]
-    r = ok("study", "create", unique_name, "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    r = ok("study", "create", unique_name, "--config", DRY, *SMALL, "--set", f"run_dir={tmp_path / 'run'}", *s)
     assert "population_size: 8" in r.stdout and f"optgan run {unique_name}" in r.stdout
     assert unique_name in ok("study", "list", *s).stdout
 
@@ -76,12 +76,14 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
     assert shown.startswith(f"# search {unique_name} in ") and f"# run directory: {tmp_path / 'run'}" in shown
     disc_star = json.loads(ok("study", "show", unique_name, "--json", *s).stdout)["gen_star"]
     assert f"# G* (trial {best['chosen']} of {unique_name}:gen): {json.dumps(disc_star['array'])}" in shown
+    assert "\nrun_dir: null\n" in shown + "\n"  # reusable: the sibling gets its own run directory
     (tmp_path / "again.yaml").write_text(shown)
     ok("study", "create", f"{unique_name}-2", "--config", str(tmp_path / "again.yaml"), "--set", "seed=7",
        "--run-dir", str(tmp_path / "run-2"), *s)
     again = json.loads(ok("study", "show", f"{unique_name}-2", "--json", *s).stdout)
     first = json.loads(ok("study", "show", unique_name, "--json", *s).stdout)
-    assert again["config"] == first["config"] | {"seed": 7} and again["gen_star"] is None
+    assert again["config"] == first["config"] | {"seed": 7, "run_dir": None} and again["gen_star"] is None
+    assert first["config"]["run_dir"] == str(tmp_path / "run")
 
 
 def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, unique_name: str, tmp_path) -> None:
@@ -380,7 +382,7 @@ def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monk
     assert ok("status", "a", "--json", *s).stdout == before
     assert "a " in ok("study", "list", *s).stdout and "* trial" in ok("best", "a", "--stage", "gen", *s).stdout
     ok("export", "a", "--stage", "gen", "-o", str(tmp_path / "g.json"), *s)
-    for args in (["run", "a"], ["study", "delete", "a", "--yes"]):
+    for args in (["run", "a"], ["study", "delete", "a", "--yes"], ["study", "delete", "a"]):  # refused before asking
         _one_line(cli(*args, *s), "cannot be written here (read-only file system or permissions): search 'a' "
                                   "can be inspected")
     _one_line(cli("study", "create", "b", "--config", DRY, *s), "cannot be written (read-only file system or permissions)")
@@ -394,3 +396,5 @@ def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monk
     assert (folder / "db.sqlite-wal").stat().st_size > 0
     monkeypatch.setattr(os, "access", access)
     _one_line(cli("status", "a", *s), "no search named 'a'")  # the WAL's rename is seen: not a stale snapshot
+    (folder / "db.sqlite-shm").rename(tmp_path / "shm")  # a WAL without its index cannot be read here
+    _one_line(cli("status", "renamed", *s), "has a write-ahead log (db.sqlite-wal) but no db.sqlite-shm")
