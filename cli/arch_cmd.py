@@ -71,16 +71,16 @@ def arch_report(genotype: Genotype, widths: Widths, caps: Caps) -> dict:
 def _widths_and_caps(config_path: str | None, net: str) -> tuple[Widths, Caps]:
     if config_path is None:
         return CIFAR10_WIDTHS, Caps()
-    from optgan.config.study import load_study_config
-    from optgan.config.train import load_train_config
-    from optgan.errors import ConfigError
+    import dataclasses
 
-    try:
-        cfg = load_study_config(config_path)
-    except ConfigError as as_study:  # a training recipe (studies/train-*.yaml) has widths, no caps
-        try:
-            return load_train_config(config_path).widths, Caps()
-        except ConfigError:
-            raise ConfigError(f"{config_path}: {as_study} (as a study config; it is no training config "
-                              "either)") from None
+    from optgan.config.base import load_yaml
+    from optgan.config.study import StudyConfig, study_config_from_dict
+    from optgan.config.train import TrainConfig, train_config_from_dict
+
+    data = load_yaml(config_path)
+    unknown_as_study = len(set(data) - {f.name for f in dataclasses.fields(StudyConfig)})
+    unknown_as_recipe = len(set(data) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown_as_recipe < unknown_as_study:  # a training recipe (studies/train-*.yaml): widths, no caps
+        return train_config_from_dict(data).widths, Caps()
+    cfg = study_config_from_dict(data)
     return cfg.widths, cfg.caps.for_net(net)

@@ -62,12 +62,16 @@ def test_arch_info_takes_a_training_recipe_for_its_widths() -> None:
     assert stl["params_M"] > c10["params_M"]  # 6×6 bottom: a bigger first linear layer
 
 
-def test_arch_info_config_of_neither_kind_is_one_line(tmp_path) -> None:
+@pytest.mark.parametrize(("text", "needle"), [
+    ("widths: {gf_dim: 8}\nbogus: 1\n", "unknown key `bogus`; allowed keys: caps"),  # read as a study config
+    ("widths: {gf_dim: 8}\nepochs: -1\nloss: hinge\n", "`epochs` = -1 is out of range"),  # as a recipe
+])
+def test_arch_info_config_errors_are_the_right_kinds(tmp_path, text: str, needle: str) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("widths: {gf_dim: 8}\nbogus: 1\n")
+    cfg.write_text(text)
     r = run("arch", "info", "--net", "gen", "--genotype", G, "--config", str(cfg))
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert "unknown key `bogus`" in r.stderr and "it is no training config either" in r.stderr
+    assert needle in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize(
