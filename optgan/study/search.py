@@ -56,6 +56,8 @@ class Search:
     storage_url: str
     run_dir: pathlib.Path
     search_id: str | None = None  #: None for searches created before run directories were claimed
+    #: the run directory was given for this run (`optgan run --run-dir`), not taken from the study
+    run_dir_given: bool = False
 
     @property
     def labels(self) -> list[str]:
@@ -91,6 +93,11 @@ class Search:
             raise StorageError(f"run directory {self.run_dir} belongs to search {owner.get('search')!r} of "
                                f"{owner.get('storage')}, not to {self.name!r} of {redact(self.storage_url)}; "
                                "its checkpoints are not this search's")
+        original, here = owner.get("database"), _database_file(self.storage_url)
+        if not self.run_dir_given and original and here and here != original and os.path.exists(original):
+            raise StorageError(f"search {self.name!r} in {here} is a copy of the one in {original}, which still "
+                               f"exists and uses run directory {self.run_dir}; give the copy its own copy of that "
+                               f"folder with `optgan run {self.name} --run-dir DIR` (or run the original)")
 
     def use_run_dir(self, path: str | os.PathLike) -> None:
         """Run with the search's run directory found at `path` (another host's mount of it, a copy):
@@ -104,7 +111,7 @@ class Search:
             _check_run_dir(moved, create=True)  # a lost run directory is rebuilt here, claimed for this search
             _claim_run_dir(moved, self.name, self.storage_url, self.search_id)
             log.warning("run directory %s is new: the stages are retrained there from the start", moved)
-        self.run_dir = moved
+        self.run_dir, self.run_dir_given = moved, True
         self.check_run_dir()
 
     def stage_dir(self, stage: str) -> pathlib.Path:
@@ -178,7 +185,7 @@ def _claim_run_dir(root: pathlib.Path, name: str, url: str, search_id: str | Non
     """Write `<root>/search.json` naming the search (exclusively: one search per run directory);
     a new search gets a new random id."""
     search_id = search_id or uuid.uuid4().hex
-    record = {"search": name, "id": search_id, "storage": redact(url)}
+    record = {"search": name, "id": search_id, "storage": redact(url), "database": _database_file(url)}
     try:
         fd = os.open(root / RUN_DIR_OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
@@ -189,6 +196,12 @@ def _claim_run_dir(root: pathlib.Path, name: str, url: str, search_id: str | Non
         f.flush()
         os.fsync(f.fileno())
     return search_id
+
+
+def _database_file(url: str) -> str | None:
+    """The resolved path of an SQLite database file (None for other back ends)."""
+    path = sqlite_path(url)
+    return str(path.resolve()) if path is not None else None
 
 
 def load_search(name: str, storage_url: str | None = None) -> Search:

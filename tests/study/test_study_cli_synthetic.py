@@ -303,6 +303,24 @@ def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) ->
     assert json.loads((tmp_path / "new" / "gen" / "synthetic.json").read_text())["rounds_done"] == 1
 
 
+def test_a_copied_database_does_not_share_the_originals_run_directory(tmp_path) -> None:
+    import shutil
+
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--max-rounds", "1", *s)
+    (tmp_path / "copy").mkdir()
+    with sqlite3.connect(tmp_path / "db.sqlite") as conn:  # a consistent copy (WAL folded in)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(tmp_path / "db.sqlite", tmp_path / "copy" / "db.sqlite")
+    c = ["--storage", f"sqlite:///{tmp_path / 'copy' / 'db.sqlite'}"]
+    _one_line(cli("run", "a", "--max-rounds", "1", *c), "is a copy of the one in")
+    shutil.copytree(tmp_path / "run", tmp_path / "copy" / "run")
+    r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "copy" / "run"), *c)
+    assert "stage gen: 2/3 rounds" in r.stdout
+    assert "stage gen: 2/3 rounds" in ok("run", "a", "--max-rounds", "1", *s).stdout  # the original is untouched
+
+
 def test_malformed_environment_and_delete_under_a_run(tmp_path, monkeypatch) -> None:
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
