@@ -22,6 +22,16 @@ __all__ = ["TMP_PREFIX", "write_atomically", "atomic_write_bytes", "remove_parti
 TMP_PREFIX = ".tmp-"
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)  # read it (Python 3.11 has no getter); at import, before any threads
+    os.umask(mask)
+    return mask
+
+
+#: permissions of written files: what `open()` would give (mkstemp's own are 0600, owner only)
+_FILE_MODE = 0o666 & ~_process_umask()
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], *,
                      fault_point: bool = True) -> None:
     """Call `write(f)` on a temporary file next to `path`, then move it to `path` atomically.
@@ -38,6 +48,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     except OSError as e:  # name the file the caller asked for, not the temporary one
         raise OSError(e.errno, e.strerror, path) from e
     try:
+        os.fchmod(fd, _FILE_MODE)  # readable by whoever may read the folder, as a plain write would be
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -74,3 +74,12 @@ def test_checkpoint_cut_mid_write_keeps_the_old_file(tmp_path) -> None:
     (tmp,) = tmp_path.glob(".tmp-*checkpoint.pt")
     assert tmp.stat().st_size == 500  # half written
     assert remove_partial_writes(path) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path) -> None:
+    """mkstemp makes 0600 files; a checkpoint in a shared folder must be readable like any file."""
+    from optgan.atomic import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "a.bin", b"x")
+    (tmp_path / "plain.bin").write_bytes(b"x")  # under the same umask
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == (tmp_path / "plain.bin").stat().st_mode & 0o777
