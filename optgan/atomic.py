@@ -99,6 +99,10 @@ def writable_dir_problem(path: str | os.PathLike, *, must_be_empty: bool = False
             return f"{path} cannot be created (a file is in the way: {parent})"
         if not os.access(parent, os.W_OK | os.X_OK):
             return f"{path} cannot be created ({parent} is not writable)"
+        try:  # os.access trusts root (and NFS root squash, read-only pseudo file systems do not): try it
+            os.rmdir(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent))
+        except OSError as e:
+            return f"{path} cannot be created ({e.strerror})"
         return None
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -163,6 +163,10 @@ def test_bad_run_dirs_and_storages_create_nothing(tmp_path) -> None:
     _one_line(cli("study", "create", "a", "--config", QUICK, "--set", f"metrics.cache_dir={a_file / 'c'}", *s),
               f"metrics cache folder {a_file / 'c'} cannot be created (a file is in the way")
     assert not db.exists()  # so no half-made search either
+    if pathlib.Path("/proc/self").is_dir():  # a folder even root cannot create in (os.access says yes)
+        _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", "/proc/optgan-test/run", *s),
+                  "run directory /proc/optgan-test/run cannot be created")
+        assert not db.exists()
     # a deleted search's run directory is not silently resumed by a new search of that name
     ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
     ok("run", "a", "--max-rounds", "1", *s)
