@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +128,9 @@ def convert_fid_helper(source: Path, cache_dir: str) -> Path:
 
 def _converted_state_dict(source: Path) -> dict[str, torch.Tensor]:
     """94 conv+BN layers one-to-one in module order: conv weight; BN γ := 1, β, mean, var (eps 1e-3)."""
-    jit_sd = torch.jit.load(str(source), map_location="cpu").state_dict()
+    with warnings.catch_warnings():  # fid-helper ships TorchScript: torch.jit.load is the only reader
+        warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=FutureWarning)
+        jit_sd = torch.jit.load(str(source), map_location="cpu").state_dict()
     layers = [k[: -len(".weight")] for k in jit_sd if k.endswith(".weight")]
     sd = inception_template().state_dict()
     convs = [k[: -len(".conv.weight")] for k in sd if k.endswith(".conv.weight")]

@@ -130,6 +130,7 @@ def _fid_helper_or_skip() -> Path:
     return path
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # the reference is TorchScript
 def test_converted_fid_helper_weights_reproduce_torchscript_pool3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = _fid_helper_or_skip()
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # no full weights cached
