@@ -44,11 +44,15 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     if inception_weights is not None:
         overrides = (*overrides, f"metrics.inception_weights={inception_weights}")
     config = with_absolute_paths(load_study_config(config_path, overrides))  # the stored search is cwd-free
-    preflight(config)
+    images = preflight(config)
     click.echo(yaml.safe_dump(to_dict(config), sort_keys=False).rstrip())
     if dry_run:
         return
     search = create_search(name, config, storage, run_dir)
+    if images is not None:  # the data the search is defined on: later runs must find the same images
+        from optgan.study.inputs import check_same_data, record_inputs
+
+        record_inputs(search, check_same_data(search, images))
     click.echo(f"created search {name!r}: studies {name}:gen and {name}:disc, run directory {search.run_dir}")
     click.echo(f"next: optgan run {name}" + (f" --storage {storage}" if storage else ""))
 

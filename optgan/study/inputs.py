@@ -1,10 +1,10 @@
 """What a search's scores depend on besides its stored config: the data's content and the extractor.
 
 `optgan run` may point a search at its data and caches anew on every run (another host,
-`--data-root`, a rebuilt cache folder). What a run found is recorded (stage `gen`'s study
-attrs) once it has saved a checkpoint, so a first run that fails early records nothing; every
-later run compares, so scores of different rounds always come from the same images and the
-same extractor weights.
+`--data-root`, a rebuilt cache folder). The data is recorded (stage `gen`'s study attrs) by
+`optgan study create`, the extractor by the first run once it has scored a round or saved a
+checkpoint (a first run that fails early records nothing); every later run compares, so scores
+of different rounds always come from the same images and the same extractor weights.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def check_same_data(search, images) -> dict[str, Any]:  # noqa: ANN001 - Search,
         return {keys.DATA_IDENTITY: now}
     if before.get("fingerprint") != now["fingerprint"]:
         raise ConfigError(
-            f"the data set found now ({_data(now)}) is not the one search {search.name!r} trained on "
+            f"the data set found now ({_data(now)}) is not the one search {search.name!r} was created with "
             f"({_data(before)}); point `data.root` / `data.path` at the same images "
             f"(`optgan run {search.name} --data-root DIR` or `--set data.path=FILE`)")
     return {}

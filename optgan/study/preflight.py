@@ -19,8 +19,9 @@ from optgan.search_space import load_genotype, random_genotype
 __all__ = ["preflight"]
 
 
-def preflight(config: StudyConfig) -> None:
-    """Validate everything a run of `config` will need, without training anything."""
+def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import cost)
+    """Validate everything a run of `config` will need, without training anything; returns the
+    data set a real search trains on (None for a synthetic one)."""
     if config.gen_stage.discriminator != "simple":
         load_genotype(config.gen_stage.discriminator, "disc")
     for net in ("gen", "disc"):
@@ -31,7 +32,7 @@ def preflight(config: StudyConfig) -> None:
         draw = ConstrainedDraw(config.widths, caps, config.sampler.max_tries)
         draw(lambda: (random_genotype(net, rng), None), (), f"the {net} search space")
     if config.evaluation.kind != "real":
-        return
+        return None
     from optgan.metrics import check_objectives_available
     from optgan.trainer.data import load_images
 
@@ -39,4 +40,4 @@ def preflight(config: StudyConfig) -> None:
     if problem:  # here, not after the data set and the extractor are loaded at the first round
         raise ConfigError(f"metrics cache folder {problem}; set `metrics.cache_dir` to a writable folder")
     check_objectives_available(config.metrics, config.objectives)  # a wrong weights path fails before any loading
-    load_images(config.data, config.widths.img_size)
+    return load_images(config.data, config.widths.img_size)

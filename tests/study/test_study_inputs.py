@@ -44,7 +44,7 @@ def test_the_first_run_records_and_later_runs_compare_the_data(search) -> None:
     assert _attrs(search)[keys.DATA_IDENTITY] == {"name": "npz:train", "num_images": 10, "fingerprint": "f" * 64}
     check_same_data(search, _Images("f" * 64, name="npz:renamed-copy"))  # the content counts, not the name
     with pytest.raises(ConfigError, match=r"\(npz:other, 10 images, fingerprint eeeeeeeeeeee…\) is not the one "
-                                          r"search 's' trained on \(npz:train, 10 images"):
+                                          r"search 's' was created with \(npz:train, 10 images"):
         check_same_data(search, _Images("e" * 64, name="npz:other"))
 
 

@@ -86,6 +86,10 @@ def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -
        "--set", "data={name: npz, path: a.npz}", "--set", "metrics.cache_dir=cache", *s)
     stored = load_search("m", s[1]).config
     assert stored.data.path == str(tmp_path / "a.npz") and stored.metrics.cache_dir == str(tmp_path / "cache")
+    assert "# data: npz:a, 96 images, fingerprint " in ok("study", "show", "m", *s).stdout  # recorded at create
+    _labelled_npz(tmp_path / "other.npz", seed=1)
+    r = CliRunner().invoke(main, ["run", "m", "--set", "data.path=other.npz", *s])  # even before the first round
+    assert r.exit_code == 2 and "is not the one search 'm' was created with" in r.stderr, r.stderr
     ok("run", "m", "--max-rounds", "1", *s)
 
     # "another machine": the data set moved and was renamed, the metrics cache is elsewhere (rebuilt)
@@ -99,10 +103,9 @@ def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -
     r = ok("run", "m", "--stage", "gen", "--set", f"data.path={tmp_path / 'gone.npz'}", *s)
     assert "stage gen: 2/2 rounds, finished" in r.stdout
 
-    _labelled_npz(tmp_path / "other.npz", seed=1)
     r = CliRunner().invoke(main, ["run", "m", "--set", "data.path=other.npz", *s])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "is not the one search 'm' trained on" in r.stderr and "npz:other, 96 images" in r.stderr
+    assert "is not the one search 'm' was created with" in r.stderr and "npz:other, 96 images" in r.stderr
 
     search = load_search("m", s[1])  # a classifier trained elsewhere (another device) gives other scores
     study_id = search.storage.get_study_id_from_name(stage_study_name("m", "gen"))
