@@ -141,6 +141,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             value = yaml.safe_load(raw)
         except yaml.YAMLError as e:
             raise ConfigError(f"override {item!r}: value is not valid YAML ({e.problem})") from e
+        except RecursionError:
+            raise ConfigError(f"override {item[:60]!r}…: value nests too deeply") from None
         size = _expanded_size(value, {})
         if size is None or size > MAX_CONFIG_VALUES:
             raise ConfigError(f"override {item!r}: its YAML aliases refer to themselves or expand to more than "

@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 
 from optgan import keys
-from optgan.atomic import writable_dir_problem
+from optgan.atomic import atomic_write_bytes, writable_dir_problem
 from optgan.config.base import to_dict
 from optgan.config.study import StudyConfig, study_config_from_dict, with_absolute_paths
 from optgan.errors import StorageError
@@ -30,6 +30,7 @@ from optgan.study.storage import (
     open_storage,
     parse_storage_url,
     redact,
+    refuse_if_read_only,
     resolve_storage_url,
     sqlite_path,
 )
@@ -56,8 +57,6 @@ class Search:
     storage_url: str
     run_dir: pathlib.Path
     search_id: str | None = None  #: None for searches created before run directories were claimed
-    #: the run directory was given for this run (`optgan run --run-dir`), not taken from the study
-    run_dir_given: bool = False
 
     @property
     def labels(self) -> list[str]:
@@ -94,7 +93,12 @@ class Search:
                                f"{owner.get('storage')}, not to {self.name!r} of {redact(self.storage_url)}; "
                                "its checkpoints are not this search's")
         original, here = owner.get("database"), _database_file(self.storage_url)
-        if not self.run_dir_given and original and here and here != original and os.path.exists(original):
+        if original and here and here != original and os.path.exists(original):
+            if owner.get("path") != str(self.run_dir):  # a copy of the folder, made for this database: adopt it
+                record = {**owner, "path": str(self.run_dir), "database": here, "storage": redact(self.storage_url)}
+                atomic_write_bytes(owner_file, json.dumps(record).encode())
+                log.info("run directory %s (a copy) now belongs to the search in %s", self.run_dir, here)
+                return
             raise StorageError(f"search {self.name!r} in {here} is a copy of the one in {original}, which still "
                                f"exists and uses run directory {self.run_dir}; give the copy its own copy of that "
                                f"folder with `optgan run {self.name} --run-dir DIR` (or run the original)")
@@ -102,8 +106,12 @@ class Search:
     def use_run_dir(self, path: str | os.PathLike) -> None:
         """Run with the search's run directory found at `path` (another host's mount of it, a copy):
         it must be the folder `study create` claimed for this search."""
+        refuse_if_read_only(self.storage.engine, self.name)  # before anything is written
         moved = pathlib.Path(path).expanduser().resolve()
         if not (moved / RUN_DIR_OWNER).is_file():
+            if (self.run_dir / RUN_DIR_OWNER).is_file() and moved != self.run_dir:
+                raise StorageError(f"{moved} is not a run directory of {self.name!r} (no {RUN_DIR_OWNER}), and its "
+                                   f"stored one, {self.run_dir}, is intact: a new folder only replaces a lost one")
             if self.search_id is None or writable_dir_problem(moved, must_be_empty=True, create=False):
                 raise StorageError(f"{moved} is not the run directory of an optgan search (no {RUN_DIR_OWNER}); give "
                                    f"the folder `study create` made for {self.name!r} (stored as {self.run_dir}), or a "
@@ -111,7 +119,7 @@ class Search:
             _check_run_dir(moved, create=True)  # a lost run directory is rebuilt here, claimed for this search
             _claim_run_dir(moved, self.name, self.storage_url, self.search_id)
             log.warning("run directory %s is new: the stages are retrained there from the start", moved)
-        self.run_dir, self.run_dir_given = moved, True
+        self.run_dir = moved
         self.check_run_dir()
 
     def stage_dir(self, stage: str) -> pathlib.Path:
@@ -185,9 +193,10 @@ def _claim_run_dir(root: pathlib.Path, name: str, url: str, search_id: str | Non
     """Write `<root>/search.json` naming the search (exclusively: one search per run directory);
     a new search gets a new random id."""
     search_id = search_id or uuid.uuid4().hex
-    record = {"search": name, "id": search_id, "storage": redact(url), "database": _database_file(url)}
+    record = {"search": name, "id": search_id, "storage": redact(url), "database": _database_file(url),
+              "path": str(root)}
     try:
-        fd = os.open(root / RUN_DIR_OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(root / RUN_DIR_OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any written file
     except FileExistsError:
         raise StorageError(f"run directory {root} was just taken by another search; "
                            "pass --run-dir with another folder") from None

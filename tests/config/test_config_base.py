@@ -97,3 +97,8 @@ def test_yaml_aliases_that_multiply_are_refused_but_ordinary_anchors_load(tmp_pa
     fine = tmp_path / "fine.yaml"  # anchors reused a few times are ordinary YAML
     fine.write_text("base: &b {epochs: 1, rounds: 2}\ngen_stage: *b\ndisc_stage: *b\nlist: &l [1, 2]\nother: *l\n")
     assert load_yaml(str(fine))["disc_stage"] == {"epochs": 1, "rounds": 2}
+
+
+def test_overrides_that_nest_too_deeply_are_one_line() -> None:
+    with pytest.raises(ConfigError, match="value nests too deeply"):
+        apply_overrides({}, ["seed=" + "[" * 3000 + "]" * 3000])

@@ -288,6 +288,8 @@ def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) ->
     ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
     ok("study", "create", "b", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run-b"), *s)
     ok("run", "a", "--max-rounds", "1", *s)
+    _one_line(cli("run", "a", "--run-dir", str(tmp_path / "typo" / "mnt"), *s), "is intact: a new folder only replaces")
+    assert not (tmp_path / "typo").exists()  # a mistyped --run-dir never starts a second, retrained copy
     (tmp_path / "run").rename(tmp_path / "mnt")  # another host mounts it elsewhere
     _one_line(cli("run", "a", *s), f"run directory {tmp_path / 'run'} of search 'a' is missing; if it is elsewhere")
     assert not (tmp_path / "run").exists()  # never silently retrained from scratch
@@ -319,9 +321,12 @@ def test_a_copied_database_does_not_share_the_originals_run_directory(tmp_path) 
     shutil.copyfile(tmp_path / "db.sqlite", tmp_path / "copy" / "db.sqlite")
     c = ["--storage", f"sqlite:///{tmp_path / 'copy' / 'db.sqlite'}"]
     _one_line(cli("run", "a", "--max-rounds", "1", *c), "is a copy of the one in")
+    _one_line(cli("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "run"), *c), "is a copy of the one in")
     shutil.copytree(tmp_path / "run", tmp_path / "copy" / "run")
-    r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "copy" / "run"), *c)
+    r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "copy" / "run"), *c)  # adopted by the copy
     assert "stage gen: 2/3 rounds" in r.stdout
+    owner = json.loads((tmp_path / "copy" / "run" / "search.json").read_text())
+    assert owner["database"] == str(tmp_path / "copy" / "db.sqlite") and owner["path"] == str(tmp_path / "copy" / "run")
     assert "stage gen: 2/3 rounds" in ok("run", "a", "--max-rounds", "1", *s).stdout  # the original is untouched
 
 
@@ -404,11 +409,13 @@ def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monk
     assert ok("status", "a", "--json", *s).stdout == before
     assert "a " in ok("study", "list", *s).stdout and "* trial" in ok("best", "a", "--stage", "gen", *s).stdout
     ok("export", "a", "--stage", "gen", "-o", str(tmp_path / "g.json"), *s)
-    for args in (["run", "a"], ["study", "delete", "a", "--yes"], ["study", "delete", "a"]):  # refused before asking
+    for args in (["run", "a"], ["study", "delete", "a", "--yes"], ["study", "delete", "a"],  # refused before asking
+                 ["run", "a", "--run-dir", str(tmp_path / "new-run")]):
         _one_line(cli(*args, *s), "cannot be written here (read-only file system or permissions): search 'a' "
                                   "can be inspected")
     _one_line(cli("study", "create", "b", "--config", DRY, *s), "cannot be written (read-only file system or permissions)")
     assert ok("status", "a", "--json", *s).stdout == before  # nothing was written
+    assert not (tmp_path / "new-run").exists()
 
     # a database whose last writer died leaves a WAL file with committed rounds: they are read too
     monkeypatch.setattr(os, "access", real_access)
