@@ -81,6 +81,7 @@ def list_(as_json: bool, storage: str | None) -> None:
 def show(name: str, as_json: bool, storage: str | None) -> None:
     """The stored config of search NAME as YAML (a valid --config for a new search), headed by
     comment lines: storage, run directory, what its first real run loaded, G*."""
+    from optgan.study.inputs import describe_data, short
     from optgan.study.search import describe_search, load_search
 
     record = describe_search(load_search(name, storage))
@@ -90,21 +91,14 @@ def show(name: str, as_json: bool, storage: str | None) -> None:
     header = [f"search {record['search']} in {record['storage']} (studies {', '.join(record['studies'])})",
               f"run directory: {record['run_dir']}"]
     if record["data_identity"]:
-        d = record["data_identity"]
-        header.append(f"data: {d['name']}, {d['num_images']} images, fingerprint {d['fingerprint'][:12]}")
+        header.append(f"data: {describe_data(record['data_identity'])}")
     if record["extractor_identity"]:
-        header.append("extractor: " + ", ".join(f"{k} {_short(v)}" for k, v in record["extractor_identity"].items()))
+        header.append("extractor: " + ", ".join(f"{k} {short(v)}" for k, v in record["extractor_identity"].items()))
     if record["gen_star"]:
         header.append(f"G* ({record['gen_star_source']}): {json.dumps(record['gen_star'].get('array'))}")
     click.echo("\n".join(f"# {line}" for line in header))
     reusable = {**record["config"], "run_dir": None}  # a new search needs its own (default) run directory
     click.echo(yaml.safe_dump(reusable, sort_keys=False).rstrip())
-
-
-def _short(value: object) -> str:
-    """A hash shortened to 12 characters; other values as they are."""
-    text = str(value)
-    return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
 @study.command("delete")

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from optgan import faults, keys
 from optgan.engines import Engine, Evaluation, make_engine
-from optgan.engines.base import check_stage_ready, saved_rounds
+from optgan.engines.base import check_stage_ready, saved_rounds, stage_rounds
 from optgan.errors import OptganError
 from optgan.search_space import Genotype, count_flops, count_params, param_distributions
 from optgan.study.round_artifacts import record_round, record_trial_artifacts
@@ -73,7 +73,7 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
     check_stage_ready(search, stage)  # before G* is fixed: a refused stage stores nothing
     g_star = fix_gen_star(search, study, gen_override) if stage == "disc" else None
     if _finished(search, study, stage):  # skip loading the data, the networks and the extractor
-        total = _rounds_total(search, stage)
+        total = stage_rounds(search.config, stage)
         log.info("stage %s: all %d rounds done", stage, total)
         return StageResult(stage, total, total, total)
     engine = make_engine(search, stage, gen_star=g_star)
@@ -109,16 +109,11 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
     return StageResult(stage, start, max(start, stop), total)
 
 
-def _rounds_total(search: Search, stage: str) -> int:
-    cfg = search.config
-    return (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
-
-
 def _finished(search: Search, study: optuna.Study, stage: str) -> bool:
     """Whether the stage's checkpoint and its study both hold every round (nothing left to run)."""
     from optgan.study.results import completed_rounds
 
-    total = _rounds_total(search, stage)
+    total = stage_rounds(search.config, stage)
     saved = saved_rounds(search, stage)
     return saved is not None and saved >= total and \
         set(range(total)) <= set(completed_rounds(study, search.config.sampler.population_size))
@@ -240,7 +235,7 @@ def fix_gen_star(search: Search, disc_study: optuna.Study, override: Genotype | 
         from optgan.study.results import completed_rounds
 
         gen = search.study("gen")
-        done, total = len(completed_rounds(gen, search.config.sampler.population_size)), search.config.gen_stage.rounds
+        done, total = len(completed_rounds(gen, search.config.sampler.population_size)), stage_rounds(search.config, "gen")
         if done < total:  # G* is fixed for good: never from a stage that is still searching
             raise OptganError(f"stage gen has {done}/{total} rounds; finish it first (`optgan run {search.name} "
                               "--stage gen`) or choose G* now with --gen-trial N or --gen-arch FILE")

@@ -143,10 +143,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             raise ConfigError(f"override {item!r}: value is not valid YAML ({e.problem})") from e
         except RecursionError:
             raise ConfigError(f"override {item[:60]!r}…: value nests too deeply") from None
-        size = _expanded_size(value, {})
-        if size is None or size > MAX_CONFIG_VALUES:
-            raise ConfigError(f"override {item!r}: its YAML aliases refer to themselves or expand to more than "
-                              f"{MAX_CONFIG_VALUES:,} values")
+        _check_expansion(value, f"override {item!r}")
         node = out
         for p in parts[:-1]:
             nxt = node.get(p)
@@ -195,17 +192,23 @@ def load_yaml(path: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must contain a mapping at top level")
-    size = _expanded_size(data, {})
-    if size is None:
-        raise ConfigError(f"config file {path} has a YAML alias that refers to itself")
-    if size > MAX_CONFIG_VALUES:  # aliases of aliases: tiny file, exponential config
-        raise ConfigError(f"config file {path} expands to more than {MAX_CONFIG_VALUES:,} values "
-                          "(YAML aliases that repeat each other?)")
+    _check_expansion(data, f"config file {path}")
     return data
 
 
 #: a config with more values than this after expanding YAML aliases is refused (a real one has ~100)
 MAX_CONFIG_VALUES = 100_000
+
+
+def _check_expansion(value: Any, what: str) -> None:
+    """A ConfigError naming `what` for YAML aliases that refer to themselves or multiply (a tiny
+    text that would expand to an exponential config)."""
+    size = _expanded_size(value, {})
+    if size is None:
+        raise ConfigError(f"{what} has a YAML alias that refers to itself")
+    if size > MAX_CONFIG_VALUES:
+        raise ConfigError(f"{what} expands to more than {MAX_CONFIG_VALUES:,} values "
+                          "(YAML aliases that repeat each other?)")
 
 
 def _expanded_size(value: Any, memo: dict[int, int | None]) -> int | None:

@@ -7,11 +7,10 @@ gives the plain form that is stored with the study, so `optgan run` never depend
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-import os
 
 from optgan.config.base import apply_overrides, check_device_name, check_range, flatten, from_dict, load_yaml, to_dict
 from optgan.config.data import DataConfig

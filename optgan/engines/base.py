@@ -13,7 +13,12 @@ from optgan.search_space import Genotype, Widths
 if TYPE_CHECKING:
     from optgan.study.search import Search
 
-__all__ = ["Engine", "Evaluation", "make_engine", "saved_rounds", "stage_net"]
+__all__ = ["Engine", "Evaluation", "make_engine", "saved_rounds", "stage_net", "stage_rounds"]
+
+
+def stage_rounds(config, stage: str) -> int:  # noqa: ANN001 - StudyConfig
+    """How many rounds stage `stage` of a search with `config` has."""
+    return (config.gen_stage if stage == "gen" else config.disc_stage).rounds
 
 
 def stage_net(stage: str) -> str:
@@ -43,7 +48,7 @@ class Engine(abc.ABC):
         self.net = stage_net(stage)
         cfg = search.config
         self.widths: Widths = cfg.widths
-        self.rounds_total: int = (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
+        self.rounds_total: int = stage_rounds(cfg, stage)
         self.rounds_done: int = 0
         self.restored: bool = False  #: True when the state came from a checkpoint
         self.stage_dir = search.stage_dir(stage)

@@ -14,10 +14,11 @@ import pathlib
 from collections.abc import Sequence
 
 
-from optgan.atomic import remove_partial_writes, writable_dir_problem
+from optgan.atomic import remove_partial_writes
 from optgan.backends import resolve_device
 from optgan.engines.base import Engine, Evaluation
-from optgan.errors import CheckpointError, ConfigError, OptganError
+from optgan.errors import CheckpointError, OptganError
+from optgan.metrics.cache import check_cache_dir
 from optgan.metrics.extractor_base import create_extractor
 from optgan.search_space import Genotype
 from optgan.study.inputs import check_same_data, check_same_extractor, record_inputs
@@ -38,10 +39,8 @@ class RealEngine(Engine):
         super().__init__(search, stage)
         cfg = search.config
         self.device = resolve_device(cfg.device)
-        problem = writable_dir_problem(cfg.metrics.resolved_cache_dir, create=False)
-        if problem:  # before the data loads and the classifier trains
-            raise ConfigError(f"metrics cache folder {problem}; pass a writable one with "
-                              f"`optgan run {search.name} --set metrics.cache_dir=DIR`")
+        check_cache_dir(cfg.metrics.resolved_cache_dir,
+                        f"pass a writable one with `optgan run {search.name} --set metrics.cache_dir=DIR`")
         self.images = load_images(cfg.data, cfg.widths.img_size)
         #: what this run found, recorded with its first checkpoint (a run that fails early records nothing)
         self._unrecorded_inputs = check_same_data(search, self.images)  # `run` may point at the data anew

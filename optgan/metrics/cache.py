@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from optgan.atomic import write_atomically
-from optgan.errors import MetricsError
+from optgan.atomic import writable_dir_problem, write_atomically
+from optgan.errors import ConfigError, MetricsError
 
-__all__ = ["content_hash", "atomic_torch_save", "load_cached", "file_sha256", "tensors_sha256"]
+__all__ = ["content_hash", "atomic_torch_save", "load_cached", "file_sha256", "tensors_sha256", "check_cache_dir"]
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -37,6 +37,14 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     except OSError as e:
         raise MetricsError(f"cannot write the metrics cache file {path} ({e.strerror}); "
                            "set `metrics.cache_dir` to a writable folder") from e
+
+
+def check_cache_dir(cache_dir: str, fix: str) -> None:
+    """A ConfigError (ending with `fix`) unless `cache_dir` is, or can become, a writable folder;
+    nothing is created. Called before anything slow (data, classifier training) is started."""
+    problem = writable_dir_problem(cache_dir, create=False)
+    if problem:
+        raise ConfigError(f"metrics cache folder {problem}; {fix}")
 
 
 def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from optgan import keys
 from optgan.errors import ConfigError
 
-__all__ = ["check_same_data", "check_same_extractor", "record_inputs"]
+__all__ = ["check_same_data", "check_same_extractor", "record_inputs", "describe_data", "short"]
 
 
 def check_same_data(search, images) -> dict[str, Any]:  # noqa: ANN001 - Search, ImageSet (import cycles)
@@ -27,8 +27,8 @@ def check_same_data(search, images) -> dict[str, Any]:  # noqa: ANN001 - Search,
         return {keys.DATA_IDENTITY: now}
     if before.get("fingerprint") != now["fingerprint"]:
         raise ConfigError(
-            f"the data set found now ({_data(now)}) is not the one search {search.name!r} was created with "
-            f"({_data(before)}); point `data.root` / `data.path` at the same images "
+            f"the data set found now ({describe_data(now)}) is not the one search {search.name!r} was created with "
+            f"({describe_data(before)}); point `data.root` / `data.path` at the same images "
             f"(`optgan run {search.name} --data-root DIR` or `--set data.path=FILE`)")
     return {}
 
@@ -42,7 +42,7 @@ def check_same_extractor(search, identity: dict[str, Any]) -> dict[str, Any]:  #
     if before == json.loads(json.dumps(identity)):
         return {}
     changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
-    shown = "; ".join(f"{k} {_short(identity.get(k))} now, {_short(before.get(k))} before" for k in changed)
+    shown = "; ".join(f"{k} {short(identity.get(k))} now, {short(before.get(k))} before" for k in changed)
     if identity.get("extractor") != before.get("extractor"):
         fix = "the stored config fixes the extractor; was the search's study edited?"
     elif "classifier" in identity:
@@ -76,10 +76,12 @@ def _recorded(search, key: str) -> dict[str, Any] | None:  # noqa: ANN001
     return storage.get_study_user_attrs(study_id).get(key)
 
 
-def _data(d: dict[str, Any]) -> str:
-    return f"{d.get('name')}, {d.get('num_images')} images, fingerprint {_short(d.get('fingerprint'))}"
+def describe_data(d: dict[str, Any]) -> str:
+    """A recorded data identity in words: name, size, shortened fingerprint."""
+    return f"{d.get('name')}, {d.get('num_images')} images, fingerprint {short(d.get('fingerprint'))}"
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
+    """A hash shortened to 12 characters and `…`; other values as they are."""
     text = str(value)
-    return text[:12] + "…" if len(text) > 16 and " " not in text else text
+    return text[:12] + "…" if len(text) >= 32 and all(c in "0123456789abcdef" for c in text) else text

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optgan.atomic import writable_dir_problem
-
 from optgan.config.study import StudyConfig
-from optgan.errors import ConfigError
 from optgan.sampler.constrained import ConstrainedDraw
 from optgan.search_space import load_genotype, random_genotype
 
@@ -34,10 +31,9 @@ def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import co
     if config.evaluation.kind != "real":
         return None
     from optgan.metrics import check_objectives_available
+    from optgan.metrics.cache import check_cache_dir
     from optgan.trainer.data import load_images
 
-    problem = writable_dir_problem(config.metrics.resolved_cache_dir, create=False)
-    if problem:  # here, not after the data set and the extractor are loaded at the first round
-        raise ConfigError(f"metrics cache folder {problem}; set `metrics.cache_dir` to a writable folder")
+    check_cache_dir(config.metrics.resolved_cache_dir, "set `metrics.cache_dir` to a writable folder")
     check_objectives_available(config.metrics, config.objectives)  # a wrong weights path fails before any loading
     return load_images(config.data, config.widths.img_size)

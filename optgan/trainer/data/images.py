@@ -99,28 +99,23 @@ def _resize_chunk(images: torch.Tensor, size: int) -> torch.Tensor:
 def fingerprint_of(images: torch.Tensor, labels: torch.Tensor | None, classes: tuple[str, ...] | None) -> str:
     """sha256 hex of an image set's content: pixels, size, labels and class names (a cache key,
     and how a moved or renamed copy of the same data is recognised)."""
-    h = hashlib.sha256()
-    header = f"{FINGERPRINT_VERSION}|{tuple(images.shape)}|{classes!r}|{labels is not None}"
-    h.update(header.encode("utf-8"))
-    h.update(_bytes(images))
-    if labels is not None:
-        h.update(_bytes(labels.to(torch.int64)))
-    return h.hexdigest()
+    return _hash(FINGERPRINT_VERSION, images, labels, classes)
 
 
 def matches_fingerprint(image_set: ImageSet, fingerprint: str | None) -> bool:
     """Whether `fingerprint` (e.g. stored in a checkpoint) is `image_set`'s, by the current rule or by
     v1's (which also hashed the source's name), so runs stored before v2 still resume."""
-    if fingerprint == image_set.fingerprint:
-        return True
+    return fingerprint == image_set.fingerprint or fingerprint == _hash(
+        f"optgan.ImageSet.v1|{image_set.name}", image_set.images, image_set.labels, image_set.classes)
+
+
+def _hash(prefix: str, images: torch.Tensor, labels: torch.Tensor | None, classes: tuple[str, ...] | None) -> str:
     h = hashlib.sha256()
-    labels = image_set.labels
-    h.update(f"optgan.ImageSet.v1|{image_set.name}|{tuple(image_set.images.shape)}|{image_set.classes!r}|"
-             f"{labels is not None}".encode("utf-8"))
-    h.update(_bytes(image_set.images))
+    h.update(f"{prefix}|{tuple(images.shape)}|{classes!r}|{labels is not None}".encode("utf-8"))
+    h.update(_bytes(images))
     if labels is not None:
         h.update(_bytes(labels.to(torch.int64)))
-    return fingerprint == h.hexdigest()
+    return h.hexdigest()
 
 
 def _bytes(t: torch.Tensor) -> memoryview:
