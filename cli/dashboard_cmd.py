@@ -14,18 +14,22 @@ def register(group: click.Group) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Also read pictures from this run directory (a search's folder mounted or copied elsewhere "
+                   "than its stored path); repeatable.")
 @storage_option
-def dashboard(host: str, port: int, storage: str | None) -> None:
+def dashboard(host: str, port: int, run_dirs: tuple[str, ...], storage: str | None) -> None:
     """Serve optuna-dashboard for every search in the storage (Ctrl-C stops it)."""
     from optuna_dashboard import run_server
 
-    from optgan.study.artifacts import RunDirsArtifactStore
+    from optgan.study.artifacts import RunDirsArtifactStore, check_run_dirs
     from optgan.study.storage import default_run_root, open_storage, redact, resolve_storage_url
 
     url = resolve_storage_url(storage)
     rdb = open_storage(url, create=False)
+    extra = check_run_dirs(run_dirs)
     _check_can_listen(host, port)
-    store = RunDirsArtifactStore(rdb, default_run_root(url) / "dashboard-uploads")
+    store = RunDirsArtifactStore(rdb, default_run_root(url) / "dashboard-uploads", extra_run_dirs=extra)
     click.echo(f"optuna-dashboard for {redact(url)} at http://{host}:{port}/  (Ctrl-C to stop)", err=True)
     run_server(rdb, host=host, port=port, artifact_store=store)
 

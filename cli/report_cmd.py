@@ -17,12 +17,16 @@ def register(group: click.Group) -> None:
               help="Folder to write index.html and the pictures into (created).")
 @click.option("--stage", type=click.Choice(["gen", "disc"]), default=None,
               help="One stage only (default: both).")
+@click.option("--run-dir", default=None, type=click.Path(file_okay=False), metavar="DIR",
+              help="The search's run directory where this host sees it (default: the stored path).")
 @storage_option
-def report(name: str, output: str, stage: str | None, storage: str | None) -> None:
+def report(name: str, output: str, stage: str | None, run_dir: str | None, storage: str | None) -> None:
     """Write Pareto fronts, learning curves, architectures and sample grids of search NAME."""
     from optgan.study.report import write_report
     from optgan.study.search import STAGES, load_search
 
     search = load_search(name, storage)
+    if run_dir is not None:
+        search.read_run_dir(run_dir)
     index = write_report(search, output, stages=[stage] if stage else STAGES)
     click.echo(f"report: {index}")

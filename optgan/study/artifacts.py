@@ -3,13 +3,15 @@
 Runs upload through :func:`search_artifact_store` (Optuna's file-system store rooted in the
 search's run directory). The dashboard serves every search of a storage at once, so it gets a
 :class:`RunDirsArtifactStore` that finds an artifact id in whichever run directory holds it
-(the run directories are read from the studies' user attrs).
+(the run directories are read from the studies' user attrs, plus any given on the command line
+for folders seen elsewhere than their stored path).
 """
 
 from __future__ import annotations
 
 import pathlib
 import threading
+from collections.abc import Iterable
 from typing import BinaryIO
 
 import optuna
@@ -17,8 +19,9 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from optgan import keys
+from optgan.errors import StorageError
 
-__all__ = ["ARTIFACTS_DIRNAME", "search_artifact_store", "RunDirsArtifactStore"]
+__all__ = ["ARTIFACTS_DIRNAME", "search_artifact_store", "RunDirsArtifactStore", "check_run_dirs"]
 
 ARTIFACTS_DIRNAME = "artifacts"
 
@@ -33,17 +36,20 @@ def search_artifact_store(run_dir: pathlib.Path) -> FileSystemArtifactStore:
 class RunDirsArtifactStore:
     """Reads artifacts from the run directories of all searches in a storage.
 
-    Uploads made through the dashboard itself go to `fallback_dir`.
+    Uploads made through the dashboard itself go to `fallback_dir`; `extra_run_dirs` are searched
+    too (run directories mounted or copied elsewhere than the path their search stores).
     """
 
-    def __init__(self, storage: optuna.storages.BaseStorage, fallback_dir: pathlib.Path) -> None:
+    def __init__(self, storage: optuna.storages.BaseStorage, fallback_dir: pathlib.Path,
+                 extra_run_dirs: Iterable[pathlib.Path] = ()) -> None:
         self._storage = storage
         self._fallback = fallback_dir
+        self._extra = [pathlib.Path(d) / ARTIFACTS_DIRNAME for d in extra_run_dirs]
         self._lock = threading.Lock()
         self._dirs: list[pathlib.Path] = []
 
     def _refresh(self) -> list[pathlib.Path]:
-        dirs = {self._fallback}
+        dirs = {self._fallback, *self._extra}
         for s in self._storage.get_all_studies():
             run_dir = s.user_attrs.get(keys.RUN_DIR)
             if run_dir:
@@ -74,3 +80,16 @@ class RunDirsArtifactStore:
 
     def remove(self, artifact_id: str) -> None:
         self._find(artifact_id).unlink()
+
+
+def check_run_dirs(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
+    """`paths` resolved, each refused with one line unless it is a search's run directory."""
+    from optgan.study.search import RUN_DIR_OWNER
+
+    out = []
+    for p in paths:
+        folder = pathlib.Path(p).expanduser().resolve()
+        if not (folder / RUN_DIR_OWNER).is_file():
+            raise StorageError(f"{folder} is not a run directory of an optgan search (no {RUN_DIR_OWNER})")
+        out.append(folder)
+    return out

@@ -83,15 +83,7 @@ class Search:
             raise StorageError(f"run directory {self.run_dir} of search {self.name!r} {state}; if it is elsewhere on "
                                f"this machine pass `optgan run {self.name} --run-dir DIR`, if it is lost pass "
                                "--run-dir with a new folder to retrain its stages there (the study's rounds are kept)")
-        try:
-            owner = json.loads(owner_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise StorageError(f"cannot read {owner_file} ({e}); it names the search this run directory "
-                               "belongs to") from e
-        if owner.get("id") != self.search_id:
-            raise StorageError(f"run directory {self.run_dir} belongs to search {owner.get('search')!r} of "
-                               f"{owner.get('storage')}, not to {self.name!r} of {redact(self.storage_url)}; "
-                               "its checkpoints are not this search's")
+        owner = self._owner_of(self.run_dir)
         original, here = owner.get("database"), _database_file(self.storage_url)
         if original and here and here != original and os.path.exists(original):
             if owner.get("path") != str(self.run_dir):  # a copy of the folder, made for this database: adopt it
@@ -121,6 +113,30 @@ class Search:
             log.warning("run directory %s is new: the stages are retrained there from the start", moved)
         self.run_dir = moved
         self.check_run_dir()
+
+    def read_run_dir(self, path: str | os.PathLike) -> None:
+        """Read (never write) the search's pictures and artifacts from its run directory found at
+        `path` (another host's mount of it, a copy): it must be the folder claimed for this search."""
+        moved = pathlib.Path(path).expanduser().resolve()
+        if not (moved / RUN_DIR_OWNER).is_file():
+            raise StorageError(f"{moved} is not a run directory of an optgan search (no {RUN_DIR_OWNER}); give the "
+                               f"folder `study create` made for {self.name!r} (stored as {self.run_dir})")
+        self._owner_of(moved)
+        self.run_dir = moved
+
+    def _owner_of(self, folder: pathlib.Path) -> dict[str, Any]:
+        """`folder`'s `search.json`, refused unless it names this search (when its id is known)."""
+        owner_file = folder / RUN_DIR_OWNER
+        try:
+            owner = json.loads(owner_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise StorageError(f"cannot read {owner_file} ({e}); it names the search this run directory "
+                               "belongs to") from e
+        if self.search_id is not None and owner.get("id") != self.search_id:
+            raise StorageError(f"run directory {folder} belongs to search {owner.get('search')!r} of "
+                               f"{owner.get('storage')}, not to {self.name!r} of {redact(self.storage_url)}; "
+                               "its checkpoints are not this search's")
+        return owner
 
     def stage_dir(self, stage: str) -> pathlib.Path:
         """`<run_dir>/<stage>`; made by the first file written there (a run that fails to start leaves none)."""

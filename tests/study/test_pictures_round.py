@@ -180,3 +180,42 @@ def test_choice_rule_names_the_metric_as_labelled() -> None:
     assert choice_rule(objectives, directions, labels) == "lowest FID_classifier on the last round's Pareto front"
     assert choice_rule(["IS", "params_M"], ["maximize", "minimize"], ["IS_classifier", "params_M"]) == \
         "highest IS_classifier on the last round's Pareto front"
+
+
+def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path, caplog) -> None:  # noqa: ANN001
+    """A run directory seen elsewhere than its stored path (another mount, a copy): `report
+    --run-dir` and `dashboard --run-dir` read its pictures; a folder of another search is refused."""
+    from optgan.study.artifacts import RunDirsArtifactStore, check_run_dirs
+
+    url = f"sqlite:///{tmp_path / 'optgan.db'}"
+    search = small_search(url, tmp_path / "run", ("gen_stage.rounds=1",))
+    run_search(search, ["gen"])
+    other = small_search(url, tmp_path / "run-other")
+    (tmp_path / "run").rename(tmp_path / "mnt")
+
+    def report(*extra: str) -> object:
+        return CliRunner().invoke(main, ["report", search.name, "-o", str(tmp_path / "out"), "--storage", url, *extra],
+                                  catch_exceptions=False)
+
+    trial = search.study("gen").best_trials[0]
+    grid = tmp_path / "out" / "gen" / f"samples-trial-{trial.number:04d}.png"
+    with caplog.at_level(logging.WARNING):
+        assert report().exit_code == 0
+    assert not grid.exists() and "sample grid" in caplog.text  # the stored path holds nothing now
+    r = report("--run-dir", str(tmp_path / "mnt"))
+    assert r.exit_code == 0, r.output
+    assert grid.is_file() and f"run directory <code>{tmp_path / 'mnt'}</code>" in (tmp_path / "out" / "index.html").read_text()
+    for wrong, needle in ((tmp_path / "run-other", f"belongs to search {other.name!r}"),
+                          (tmp_path, "is not a run directory of an optgan search")):
+        r = report("--run-dir", str(wrong))
+        assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+    artifact_id = trial.user_attrs[keys.SAMPLE_GRID_ARTIFACT]
+    plain = RunDirsArtifactStore(search.storage, tmp_path / "uploads")
+    with pytest.raises(optuna.artifacts.exceptions.ArtifactNotFound):
+        plain.open_reader(artifact_id)
+    moved = RunDirsArtifactStore(search.storage, tmp_path / "uploads", extra_run_dirs=check_run_dirs([tmp_path / "mnt"]))
+    with moved.open_reader(artifact_id) as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(main, ["dashboard", "--run-dir", str(tmp_path), "--storage", url], catch_exceptions=False)
+    assert r.exit_code == 2 and "is not a run directory of an optgan search" in r.stderr, r.stderr
