@@ -127,16 +127,24 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def override_key_parts(item: str) -> list[str]:
+    """The dotted key of a `key.path=value` override as its parts; a ConfigError for an empty part."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like `key.path=value`")
+    parts = [p.strip() for p in item.split("=", 1)[0].strip().split(".")]
+    if not any(parts):
+        raise ConfigError(f"override {item!r} has an empty key")
+    if not all(parts):
+        raise ConfigError(f"override {item!r}: the key has an empty part (a `..` or a leading/trailing `.`)")
+    return parts
+
+
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Return a deep copy of `data` with each `a.b.c=value` applied (value parsed as YAML)."""
     out = _deepcopy(data)
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like `key.path=value`")
-        key, raw = item.split("=", 1)
-        parts = [p for p in key.strip().split(".") if p]
-        if not parts:
-            raise ConfigError(f"override {item!r} has an empty key")
+        parts = override_key_parts(item)
+        raw = item.split("=", 1)[1]
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as e:

@@ -27,7 +27,7 @@ _NEEDS_PATH = ("npz", "folder")
 class DataConfig:
     """The data set to load; validated on construction."""
 
-    name: DataName
+    name: DataName = "cifar10"
     #: folder holding torchvision's layouts (`cifar-10-batches-py/`, `stl10_binary/`);
     #: None = DEFAULT_DATA_ROOT. Ignored by `npz`, `folder` and `digits`.
     root: str | None = None
@@ -49,8 +49,8 @@ class DataConfig:
             )
         if self.name not in _NEEDS_PATH and self.path is not None:
             raise ConfigError(
-                f"`data.path` is only used by `data.name` 'npz' or 'folder', not {self.name!r}; "
-                "remove it (use `data.root` / --data-root for cifar10 and stl10)"
+                f"`data.path` is only used by `data.name` 'npz' or 'folder', not {self.name!r}; set "
+                "`data.name` to the kind of file it is, or remove it (use `data.root` / --data-root for cifar10 and stl10)"
             )
 
     @property

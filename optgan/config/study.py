@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optgan.config.base import apply_overrides, check_device_name, check_range, flatten, from_dict, load_yaml, to_dict
+from optgan.config.base import (apply_overrides, check_device_name, check_range, flatten, from_dict, load_yaml,
+                                override_key_parts, to_dict)
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.config.pictures import PicturesConfig
@@ -55,7 +56,7 @@ class StudyConfig:
     #: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`
     device: str = "auto"
     widths: Widths = field(default_factory=Widths)
-    data: DataConfig = field(default_factory=lambda: DataConfig(name="cifar10"))
+    data: DataConfig = field(default_factory=DataConfig)
     objectives: tuple[Objective, ...] = ("IS", "FID", "params_M")
     caps: StudyCaps = field(default_factory=StudyCaps)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
@@ -121,12 +122,24 @@ def with_machine_settings(config: StudyConfig, overrides: Iterable[str]) -> Stud
     if not overrides:
         return config
     old = to_dict(config)
+    known = {".".join(k.split(".")[:n]) for k in flatten(old) for n in range(1, k.count(".") + 2)}
+    for item in overrides:  # a known key the user gave, named before its value is validated
+        key = ".".join(override_key_parts(item))
+        if key not in RUN_MAY_CHANGE and key in known:
+            raise _fixed_key(key)
     new = apply_overrides(old, overrides)
     updated = study_config_from_dict(new)  # unknown keys and bad values first
     flat_old, flat_new = flatten(old), flatten(new)
     changed = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k, None) != flat_new.get(k, None))
     fixed = [k for k in changed if k not in RUN_MAY_CHANGE]
     if fixed:
-        raise ConfigError(f"`{fixed[0]}` is part of the search (fixed at `optgan study create`) and cannot change "
-                          f"on `optgan run`; only where things are may: {', '.join(RUN_MAY_CHANGE)}")
+        raise _fixed_key(fixed[0])
     return with_absolute_paths(updated)
+
+
+def _fixed_key(key: str) -> ConfigError:
+    """`key` cannot change on `optgan run`; a whole section names one of its keys that can."""
+    inner = next((k for k in RUN_MAY_CHANGE if k.startswith(key + ".")), None)
+    hint = f"; set such keys one by one (e.g. `--set {inner}=…`)" if inner else ""
+    return ConfigError(f"`{key}` is part of the search (fixed at `optgan study create`) and cannot change on "
+                       f"`optgan run`; only where things are may: {', '.join(RUN_MAY_CHANGE)}{hint}")

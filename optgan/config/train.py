@@ -87,7 +87,7 @@ class TrainConfig:
     #: CUDA graphs and replay them (removes the per-kernel launch cost that bounds the eager loop)
     cuda_graphs: bool = False
     widths: Widths = field(default_factory=Widths)
-    data: DataConfig = field(default_factory=lambda: DataConfig(name="cifar10"))
+    data: DataConfig = field(default_factory=DataConfig)
     #: generator genotype: JSON string or path (`--gen-arch` overrides)
     gen_arch: str | None = None
     #: `simple`, `autogan`, or a discriminator genotype as JSON string / path (`--disc`, `--disc-arch`)

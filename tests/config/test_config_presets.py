@@ -36,3 +36,10 @@ def test_paper_constants() -> None:
     scgan = load_study_config(str(STUDIES / "cifar10-scgan.yaml"))
     assert scgan.sampler.selection == "scgan" and scgan.caps.gen.flops_M == (1500.0, 3000.0)
     assert scgan.caps.gen.cell_params_M == (0.5, 2.2) and scgan.caps.gen.params_M == (6.5, 15.0)
+
+
+@pytest.mark.parametrize("path", SEARCH_PRESETS, ids=lambda p: p.name)
+def test_search_presets_take_a_smaller_population(path: pathlib.Path) -> None:
+    """The README's override example: survivors follow the population (P/2) unless set."""
+    cfg = load_study_config(str(path), ["sampler.population_size=16", "data.root=~/datasets"])
+    assert cfg.sampler.population_size == 16 and cfg.sampler.survivors == 8

@@ -117,6 +117,12 @@ def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -
 
     (tmp_path / "a-file").write_text("x")
     for bad, needle in ((["--set", "sampler.population_size=8"], "`sampler.population_size` is part of the search"),
+                        (["--set", "data.name=digits"], "`data.name` is part of the search"),
+                        (["--set", "metrics={cache_dir: x}"], "`metrics` is part of the search (fixed at `optgan "
+                         "study create`) and cannot change on `optgan run`; only where things are may: device, "
+                         "data.root, data.path, data.download, metrics.cache_dir, metrics.inception_weights, "
+                         "metrics.inception_download; set such keys one by one (e.g. `--set metrics.cache_dir=…`)"),
+                        (["--set", "data..root=x"], "the key has an empty part"),
                         (["--set", "data.nosuch=1"], "unknown key `data.nosuch`"),
                         (["--set", f"metrics.cache_dir={tmp_path / 'a-file'}"], "a-file is a file; pass a writable one")):
         r = CliRunner().invoke(main, ["run", "m", *bad, *s])

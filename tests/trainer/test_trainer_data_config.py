@@ -18,6 +18,8 @@ def test_defaults_and_round_trip() -> None:
     full = from_dict(DataConfig, {"name": "npz", "path": "x.npz", "split": "test", "max_images": 10})
     assert from_dict(DataConfig, to_dict(full)) == full
     assert hash(full) == hash(from_dict(DataConfig, to_dict(full)))
+    # a partial section is completed with the same defaults as a missing one (`name`: cifar10)
+    assert from_dict(DataConfig, {"root": "/d"}) == DataConfig(name="cifar10", root="/d")
 
 
 @pytest.mark.parametrize(
