@@ -150,10 +150,11 @@ def sample(checkpoint: str, num: int, out_path: str, nrow: int | None, seed: int
     """Write a grid of generated images (PNG; -o picks the format by its extension)."""
     import torch
 
-    from optgan.export import generator_from_checkpoint, read_training_checkpoint
-    from optgan.trainer.final_outputs import save_grid
     from optgan.backends import resolve_device
+    from optgan.export import generator_from_checkpoint, read_training_checkpoint
+    from optgan.trainer.final_outputs import grid_format, save_grid
 
+    grid_format(out_path)  # an unknown extension is refused before any work
     dev = resolve_device(device)
     ck = read_training_checkpoint(checkpoint)
     net = generator_from_checkpoint(ck, ema=not raw).to(dev)

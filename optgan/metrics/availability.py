@@ -16,7 +16,7 @@ from optgan.metrics.extractor_inception import IS_NEEDS_FULL_WEIGHTS
 from optgan.metrics.inception_weights import resolve_inception_weights
 from optgan.metrics.keys import METRICS
 
-__all__ = ["check_objectives_available"]
+__all__ = ["check_objectives_available", "check_extractor_data"]
 
 
 def check_objectives_available(cfg: MetricsConfig, objectives: Iterable[str]) -> None:
@@ -33,3 +33,12 @@ def check_objectives_available(cfg: MetricsConfig, objectives: Iterable[str]) ->
         weights = resolve_inception_weights(cfg.inception_weights, cfg.resolved_cache_dir, cfg.inception_download)
         if "IS" in cfg.metrics and weights.pool3_only:
             raise MetricsError(IS_NEEDS_FULL_WEIGHTS.format(source=weights.source))
+
+
+def check_extractor_data(cfg: MetricsConfig, train_images) -> None:  # noqa: ANN001 - ImageSet (import cost)
+    """Raise MetricsError unless the extractor can be built from the run's training images (the
+    `classifier` extractor learns from their labels)."""
+    if cfg.extractor == "classifier":
+        from optgan.metrics.extractor_classifier import check_classifier_labels
+
+        check_classifier_labels(train_images)

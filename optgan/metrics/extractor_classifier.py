@@ -55,17 +55,24 @@ class ClassifierExtractor(FeatureExtractor):
             return self.net(images)
 
 
-def load_or_train_classifier(train: RealImages, cfg: ClassifierConfig, cache_dir: str,
-                             device: torch.device, progress: bool = True) -> tuple[ClassifierNet, str]:
-    """The classifier for `train` and `cfg` from the cache, trained (and cached) on a miss."""
+def check_classifier_labels(train: RealImages) -> int:
+    """The number of classes the classifier extractor would learn from `train`; a MetricsError
+    when its images have no labels or fewer than 2 classes."""
     if train.labels is None:
         raise MetricsError(f"the classifier extractor needs labelled training images, but "
                            f"{getattr(train, 'name', 'the data set')} has no labels; use `metrics.extractor: inception`")
-    labels = train.labels.to(torch.int64).cpu()
     classes = getattr(train, "classes", None)
-    num_classes = max(int(labels.max()) + 1, len(classes) if classes else 0)
+    num_classes = max(int(train.labels.max()) + 1, len(classes) if classes else 0)
     if num_classes < 2:
         raise MetricsError("the classifier extractor needs at least 2 classes in the training labels")
+    return num_classes
+
+
+def load_or_train_classifier(train: RealImages, cfg: ClassifierConfig, cache_dir: str,
+                             device: torch.device, progress: bool = True) -> tuple[ClassifierNet, str]:
+    """The classifier for `train` and `cfg` from the cache, trained (and cached) on a miss."""
+    num_classes = check_classifier_labels(train)
+    labels = train.labels.to(torch.int64).cpu()
     key = content_hash({"format": CLASSIFIER_FORMAT, "data": train.fingerprint, "num_classes": num_classes,
                         "size": list(train.images.shape[1:]), "settings": dataclasses.asdict(cfg)})
     path = Path(cache_dir) / "classifier" / f"{key}.pt"

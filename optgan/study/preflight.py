@@ -1,8 +1,9 @@
 """Checks run before a search is created, so a bad set-up writes nothing.
 
-Every check raises the library's one-line error: an unreadable data set, an extractor that
-cannot give the requested objectives (e.g. IS with pool3-only Inception weights), a fixed
-discriminator genotype that does not fit the space, caps that admit no architecture.
+Every check raises the library's one-line error: an unreadable data set, one smaller than a
+batch, an extractor that cannot give the requested objectives (e.g. IS with pool3-only Inception
+weights) or cannot learn from the data (the classifier without labels), a fixed discriminator
+genotype that does not fit the space, caps that admit no architecture.
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import co
     if config.evaluation.kind != "real":
         return None
     from optgan.metrics import check_objectives_available
+    from optgan.metrics.availability import check_extractor_data
     from optgan.metrics.cache import check_cache_dir
     from optgan.trainer.data import load_images
+    from optgan.trainer.data.stream import check_batch_size
 
     check_cache_dir(config.metrics.resolved_cache_dir, "set `metrics.cache_dir` to a writable folder")
     check_objectives_available(config.metrics, config.objectives)  # a wrong weights path fails before any loading
-    return load_images(config.data, config.widths.img_size)
+    images = load_images(config.data, config.widths.img_size)
+    for stage in (config.gen_stage, config.disc_stage):
+        check_batch_size(stage.batch_size_d, len(images))
+    check_extractor_data(config.metrics, images)
+    return images

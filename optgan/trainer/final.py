@@ -218,11 +218,13 @@ class _Loop:
         self._last = (d.d_loss_sum / d.d_count if d.d_count else math.nan,
                       d.g_loss_sum / d.g_count if d.g_count else self._last[1])
         if d.max_streak >= self.cfg.nonfinite_patience:
+            saved = os.path.exists(run.last_path)
+            where = (f"nothing after the last checkpoint was saved — rerun to resume from {run.last_path}" if saved else
+                     "no checkpoint had been saved yet — rerun to start again")
             raise TrainingDivergedError(
                 f"training diverged: {d.max_streak} D losses in a row were NaN/inf (by iteration {run.global_iter}, "
-                f"epoch {run.epoch + 1}); their steps were skipped and nothing after the last checkpoint was saved — "
-                f"rerun to resume from {run.last_path} with a lower lr_d / lr_g or a grad_clip (--set), or raise "
-                "nonfinite_patience")
+                f"epoch {run.epoch + 1}); their steps were skipped and {where} with a lower lr_d / lr_g or a "
+                "grad_clip (--set), or raise nonfinite_patience")
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from optgan.errors import ConfigError
 from optgan.trainer.checkpoint import atomic_write_bytes
 
 __all__ = [
@@ -48,18 +49,28 @@ HISTORY_FIELDS = ("epoch", "iteration", "g_steps", "d_loss", "g_loss", "nonfinit
                   "seconds")
 
 
-#: image formats a grid may be written in, by file extension (anything else: PNG)
-_GRID_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff"}
+#: image formats a grid may be written in, by file extension
+_GRID_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".bmp": "bmp", ".tif": "tiff",
+                 ".tiff": "tiff"}
+
+
+def grid_format(path: str) -> str:
+    """The image format `path`'s extension asks for; a ConfigError for any other extension."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _GRID_FORMATS:
+        raise ConfigError(f"cannot write a grid as {path!r}: {'its extension ' + repr(ext) if ext else 'no extension'} "
+                          f"is not an image format; use one of {', '.join(_GRID_FORMATS)}")
+    return _GRID_FORMATS[ext]
 
 
 def save_grid(images: torch.Tensor, path: str, nrow: int | None = None) -> None:
-    """Save images in [-1, 1] as one grid (atomically); the format follows the extension, PNG by default."""
+    """Save images in [-1, 1] as one grid (atomically); the format follows the extension (:func:`grid_format`)."""
     from torchvision.utils import save_image
 
     n = images.shape[0]
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
     buf = io.BytesIO()
-    fmt = _GRID_FORMATS.get(os.path.splitext(path)[1].lower(), "png")
+    fmt = grid_format(path)
     save_image(images.detach().float().cpu().clamp(-1, 1), buf, nrow=nrow, normalize=True, value_range=(-1, 1), format=fmt)
     atomic_write_bytes(path, buf.getvalue())
 

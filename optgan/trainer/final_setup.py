@@ -148,10 +148,14 @@ def check_training_inputs(cfg: TrainConfig) -> str:
     """What `optgan train --dry-run` checks without training: the device, the data set and the
     Inception weights (when that extractor is used); a line describing them, or a one-line error."""
     from optgan.backends import resolve_device
+    from optgan.metrics.availability import check_extractor_data
     from optgan.trainer.data import load_images
+    from optgan.trainer.data.stream import check_batch_size
 
     device = resolve_device(cfg.device)
     images = load_images(cfg.data, cfg.widths.img_size)
+    check_batch_size(cfg.batch_size_d, len(images))
+    check_extractor_data(cfg.metrics, images)
     what = f"device {device}; data {images.name}: {len(images)} images at {images.img_size} px"
     if cfg.metrics.extractor == "inception":
         from optgan.metrics import check_objectives_available

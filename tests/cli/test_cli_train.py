@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -87,6 +88,9 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     assert r.exit_code == 0 and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     jpg = tmp_path / "grid.jpg"  # the format follows the extension
     assert run("sample", str(out), "-n", "4", "-o", str(jpg)).exit_code == 0 and jpg.read_bytes()[:3] == b"\xff\xd8\xff"
+    for bad in ("grid.gif", "grid"):  # never PNG bytes under a name that says otherwise
+        one_line_error(run("sample", str(out), "-o", str(tmp_path / bad)), "is not an image format; use one of .png")
+        assert not (tmp_path / bad).exists()
 
 
 def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch) -> None:
@@ -102,6 +106,13 @@ def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch) -> None:
     # the dry run checks what training would need first: the data set and the Inception weights
     r = run("train", "--config", cfg, "--dry-run", "--set", "data={name: npz, path: missing.npz}")
     assert r.exit_code == 2 and "npz data set not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # ... and what the run would refuse at its first step: too few images for a batch, no labels to
+    # train the classifier extractor on
+    one_line_error(run("train", "--config", cfg, "--dry-run", "--set", "data.max_images=5"),
+                   "batch size 8 must be between 1 and the number of images (5)")
+    np.savez(tmp_path / "unlabelled.npz", images=np.zeros((20, 16, 16, 3), np.uint8))
+    one_line_error(run("train", "--config", cfg, "--dry-run", "--set", f"data={{name: npz, path: '{tmp_path / 'unlabelled.npz'}'}}"),
+                   "the classifier extractor needs labelled training images, but npz:unlabelled has no labels")
     r = run("train", "--config", cfg, "--dry-run", "--set", "metrics.extractor=inception",
             "--inception-weights", str(tmp_path / "w.pth"))
     assert r.exit_code == 2 and "does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -7,6 +7,7 @@ import json
 import pathlib
 import sqlite3
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -108,6 +109,10 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[100, 200]"], "no new architecture within the caps"),
         (["study", "create", "x", "--config", QUICK, "--set", "metrics.extractor=inception",
           "--inception-weights", "missing-w.pth"], "missing-w.pth' does not exist; give the path of weights-inception"),
+        (["study", "create", "x", "--config", QUICK, "--set", "data.max_images=20"],
+         "batch size 32 must be between 1 and the number of images (20)"),
+        (["study", "create", "x", "--config", QUICK, "--set", "data={name: npz, path: unlabelled.npz}"],
+         "the classifier extractor needs labelled training images, but npz:unlabelled has no labels"),
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[15, 6.5]"],
          "`caps.gen.params_M` = [15.0, 6.5]: low bound exceeds high bound"),
         (["study", "create", "x", "--config", DRY, "--set", "sampler.mutation_prob=.nan"],
@@ -123,6 +128,7 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
 )
 def test_bad_input_one_line_exit_2(args: list[str], needle: str, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "unlabelled.npz", images=np.zeros((40, 16, 16, 3), np.uint8))
     if "--storage" not in args:
         args = [*args, "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     if args[:1] in (["run"], ["status"]):

@@ -230,8 +230,9 @@ def test_a_run_whose_losses_stay_nonfinite_stops_and_resumes(tmp_path, monkeypat
     _nan_d_loss_at(monkeypatch, set(range(2, 100)))
     # the device statistics are read every min(50, patience) = 3 iterations and at checkpoints (iteration 3,
     # epoch end 4): the streak reaches 3 at iteration 5 and is seen at the read after iteration 6
-    with pytest.raises(TrainingDivergedError, match=r": 4 D losses in a row were NaN/inf \(by iteration 6, epoch 2\)"):
+    with pytest.raises(TrainingDivergedError, match=r": 4 D losses in a row were NaN/inf \(by iteration 6, epoch 2\)") as e:
         run(tiny_cfg(nonfinite_patience=3), tmp_path)
+    assert f"rerun to resume from {tmp_path / 'checkpoint-last.pt'}" in str(e.value)
     ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
     assert ck["progress"]["global_iter"] == 4 and ck["progress"]["nonfinite_streak"] == 2  # end of epoch 1
     monkeypatch.undo()  # say a lower learning rate and a clip fix it: resume with them (allowed)
@@ -240,6 +241,15 @@ def test_a_run_whose_losses_stay_nonfinite_stops_and_resumes(tmp_path, monkeypat
     ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
     assert [g["lr"] for o in ("opt_g", "opt_d") for g in ck[o]["param_groups"]] == pytest.approx([1e-4, 1e-4])  # the new rates ran
     assert ck["history"][-1]["lr_d"] == 1e-4
+
+
+def test_a_run_that_diverges_before_its_first_checkpoint_says_it_starts_again(tmp_path, monkeypatch) -> None:
+    from optgan.errors import TrainingDivergedError
+
+    _nan_d_loss_at(monkeypatch, set(range(0, 100)))
+    with pytest.raises(TrainingDivergedError, match="no checkpoint had been saved yet — rerun to start again"):
+        run(tiny_cfg(nonfinite_patience=2), tmp_path)
+    assert not (tmp_path / "checkpoint-last.pt").exists()
 
 
 def test_epoch_means_are_the_means_of_the_step_losses(tmp_path, monkeypatch) -> None:

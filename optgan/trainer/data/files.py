@@ -52,6 +52,10 @@ def load_npz(path: str) -> RawImages:
 
 def _read_npz(file: str) -> dict[str, np.ndarray]:
     """The arrays of an .npz (not .npy) file, without pickle; DataError names a pickled key."""
+    with open(file, "rb") as f:
+        head = f.read(6)
+    if not head.startswith(b"PK") and head != b"\x93NUMPY":  # numpy would guess "pickled data"
+        raise ValueError("the file is not a zip archive (an .npz is one; see np.savez)")
     loaded = np.load(file, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise ValueError("a single .npy array, not an .npz archive")
@@ -75,6 +79,10 @@ def _check_images(images: np.ndarray, file: str) -> None:
         )
 
 
+#: labels are class indices; a larger one is a mistake (the classifier would need that many outputs)
+_MAX_CLASSES = 100_000
+
+
 def _check_labels(labels: np.ndarray | None, n: int, file: str) -> torch.Tensor | None:
     if labels is None:
         return None
@@ -82,6 +90,9 @@ def _check_labels(labels: np.ndarray | None, n: int, file: str) -> torch.Tensor 
         raise DataError(
             f"{file}: key `labels` has dtype {labels.dtype} and shape {labels.shape}, expected integers of shape ({n},); {_NPZ_FIX}"
         )
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= _MAX_CLASSES):
+        raise DataError(f"{file}: key `labels` has values from {int(labels.min())} to {int(labels.max())}; labels are "
+                        f"class indices 0..K-1 (K < {_MAX_CLASSES:,}); {_NPZ_FIX}")
     return torch.from_numpy(labels.astype(np.int64))
 
 

@@ -23,6 +23,15 @@ __all__ = ["BatchStream"]
 _STATE_VERSION = 1
 
 
+def check_batch_size(batch_size: int, num_images: int) -> None:
+    """A ConfigError unless batches of `batch_size` real images can be drawn from `num_images`."""
+    if not 1 <= batch_size <= num_images:
+        raise ConfigError(
+            f"batch size {batch_size} must be between 1 and the number of images ({num_images}); "
+            "lower the batch size or use a larger data set"
+        )
+
+
 class BatchStream(Iterator[torch.Tensor]):
     """Infinite iterator of float32 B×3×H×W batches in [-1, 1] on `device`."""
 
@@ -35,11 +44,7 @@ class BatchStream(Iterator[torch.Tensor]):
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise TypeError(f"images must be uint8 N×C×H×W, got {images.dtype} {tuple(images.shape)}")
-        if not 1 <= batch_size <= len(images):
-            raise ConfigError(
-                f"batch size {batch_size} must be between 1 and the number of images ({len(images)}); "
-                "lower the batch size or use a larger data set"
-            )
+        check_batch_size(batch_size, len(images))
         self.batch_size = batch_size
         self.generator = generator
         self.images = images.to(device)
