@@ -25,6 +25,7 @@ class OneLineErrors(click.Group):
         try:
             rv = super().main(*args, **kwargs)
         except OptganError as e:
+            log.debug("user error", exc_info=True)  # the traceback, for `optgan -vv`
             _fail(str(e))
         except click.exceptions.NoArgsIsHelpError as e:
             click.echo(e.ctx.get_help() if e.ctx else str(e))

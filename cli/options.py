@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 storage_option = click.option(
@@ -16,3 +18,9 @@ inception_weights_option = click.option(
 )
 stage_option = click.option("--stage", type=click.Choice(["gen", "disc"]), default="gen", show_default=True,
                             help="Which stage's study.")
+
+
+def path_override(key: str, path: str) -> str:
+    """`key=path` as a `--set` override whose value stays the string given (a path such as `null`,
+    `123` or `a: b` is not read as YAML)."""
+    return f"{key}={json.dumps(path)}"

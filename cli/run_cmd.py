@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from optgan_cli.options import inception_weights_option, storage_option
+from optgan_cli.options import inception_weights_option, path_override, storage_option
 
 
 def register(group: click.Group) -> None:
@@ -58,9 +58,9 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
     if stage == "gen" and (gen_trial is not None or gen_arch is not None):
         raise click.UsageError("--gen-trial / --gen-arch choose G* for stage disc; they do nothing with --stage gen")
     if data_root is not None:
-        overrides = (*overrides, f"data.root={data_root}")
+        overrides = (*overrides, path_override("data.root", data_root))
     if inception_weights is not None:
-        overrides = (*overrides, f"metrics.inception_weights={inception_weights}")
+        overrides = (*overrides, path_override("metrics.inception_weights", inception_weights))
     search = load_search(name, storage)
     search.config = with_machine_settings(search.config, overrides)
     if run_dir is not None:

@@ -7,7 +7,7 @@ import json
 import click
 import yaml
 
-from optgan_cli.options import inception_weights_option, storage_option
+from optgan_cli.options import inception_weights_option, path_override, storage_option
 
 
 def register(group: click.Group) -> None:
@@ -40,15 +40,17 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     from optgan.study.search import create_search
 
     if data_root is not None:
-        overrides = (*overrides, f"data.root={data_root}")
+        overrides = (*overrides, path_override("data.root", data_root))
     if inception_weights is not None:
-        overrides = (*overrides, f"metrics.inception_weights={inception_weights}")
+        overrides = (*overrides, path_override("metrics.inception_weights", inception_weights))
+    if run_dir is not None:  # the same as `--set run_dir=DIR`: printed and stored with the config
+        overrides = (*overrides, path_override("run_dir", run_dir))
     config = with_absolute_paths(load_study_config(config_path, overrides))  # the stored search is cwd-free
     images = preflight(config)
     click.echo(yaml.safe_dump(to_dict(config), sort_keys=False).rstrip())
     if dry_run:
         return
-    search = create_search(name, config, storage, run_dir)
+    search = create_search(name, config, storage)
     if images is not None:  # the data the search is defined on: later runs must find the same images
         from optgan.study.inputs import check_same_data, record_inputs
 
@@ -114,7 +116,7 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
 
     search = load_search(name, storage)
     refuse_if_read_only(search.storage.engine, name)  # before asking
-    if not yes and not click.confirm(f"delete search {name!r} (studies {name}:gen, {name}:disc)?", default=False):
+    if not yes and not _confirm(f"delete search {name!r} (studies {name}:gen, {name}:disc)?"):
         click.echo("nothing deleted")
         return
     from optgan.study.lease import hold_lease
@@ -124,3 +126,13 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
             optuna.delete_study(study_name=stage_study_name(name, stage), storage=search.storage)
     click.echo(f"deleted search {name!r}; run directory kept at {search.run_dir} "
                "(remove it before creating a search that would use it again)")
+
+
+def _confirm(question: str) -> bool:
+    """The user's yes/no; no answer (end of input, Ctrl-C at the prompt) deletes nothing, in one line."""
+    from optgan.errors import OptganError
+
+    try:
+        return click.confirm(question, default=False)
+    except click.Abort:
+        raise OptganError("nothing deleted: the question got no answer (pass --yes to delete without asking)") from None

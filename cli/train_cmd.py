@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from optgan.errors import ConfigError
-from optgan_cli.options import inception_weights_option
+from optgan_cli.options import inception_weights_option, path_override
 
 __all__ = ["register", "train", "eval_command", "sample"]
 
@@ -58,8 +58,8 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
 
     flags = [f"seed={seed}"] if seed is not None else []
     flags += [f"device={device}"] if device is not None else []
-    flags += [f"data.root={data_root}"] if data_root is not None else []
-    flags += [f"metrics.inception_weights={inception_weights}"] if inception_weights is not None else []
+    flags += [path_override("data.root", data_root)] if data_root is not None else []
+    flags += [path_override("metrics.inception_weights", inception_weights)] if inception_weights is not None else []
     cfg = load_train_config(config_path, [*overrides, *flags])
     arch_text = gen_arch if gen_arch is not None else cfg.gen_arch
     if arch_text is None:

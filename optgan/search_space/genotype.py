@@ -138,7 +138,8 @@ class Genotype:
         if net is None:
             raise GenotypeError("cannot tell whether the genotype is 'gen' or 'disc'; give `net`")
         _check_shape(obj, net)
-        if all(isinstance(v, int) and not isinstance(v, bool) for row in obj for v in row):
+        _check_one_form(obj, net)
+        if _is_index(obj[0][0]):
             return cls.from_array(net, obj)
         return cls(net, tuple(tuple(row) for row in obj))
 
@@ -198,6 +199,22 @@ def _check_shape(rows: Any, net: str) -> None:
     for c, row in enumerate(rows):
         if not isinstance(row, Sequence) or isinstance(row, str) or len(row) != NUM_EDGES:
             raise GenotypeError(f"{_where(net, c)}: must have {NUM_EDGES} edges, got {_describe(row)}")
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_one_form(rows: Any, net: str) -> None:
+    """All op names or all integer op indices; the first value of another kind is named."""
+    names = not _is_index(rows[0][0])
+    for c, row in enumerate(rows):
+        for e, value in enumerate(row):
+            if (isinstance(value, str) if names else _is_index(value)):
+                continue
+            form = "op names" if names else "integer op indices"
+            raise GenotypeError(f"{_where(net, c, e)}: got {value!r} where the rows hold {form} (as their first "
+                                "value does); give every edge in one form")
 
 
 def _describe(x: Any) -> str:

@@ -133,9 +133,10 @@ class Search:
             raise StorageError(f"cannot read {owner_file} ({e}); it names the search this run directory "
                                "belongs to") from e
         if self.search_id is not None and owner.get("id") != self.search_id:
-            raise StorageError(f"run directory {folder} belongs to search {owner.get('search')!r} of "
-                               f"{owner.get('storage')}, not to {self.name!r} of {redact(self.storage_url)}; "
-                               "its checkpoints are not this search's")
+            theirs = owner.get("database") or owner.get("storage")  # an SQLite file by its full path
+            ours = _database_file(self.storage_url) or redact(self.storage_url)
+            raise StorageError(f"run directory {folder} belongs to search {owner.get('search')!r} of {theirs}, "
+                               f"not to {self.name!r} of {ours}; its checkpoints are not this search's")
         return owner
 
     def stage_dir(self, stage: str) -> pathlib.Path:
@@ -267,7 +268,8 @@ def describe_search(search: Search) -> dict[str, Any]:
 
 
 def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
-    """One row per search: name, trials per stage, creation time."""
+    """One row per search: name, trials per stage, when its first trial started (`started`, absent
+    before it ran)."""
     storage = open_storage(resolve_storage_url(storage_url), create=False)
     rows: dict[str, dict[str, Any]] = {}
     for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False):
@@ -277,8 +279,9 @@ def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
             continue
         row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0})
         row[f"{stage}_trials"] = s.n_trials
-        if s.datetime_start is not None:
-            row["started"] = s.datetime_start.isoformat(timespec="seconds")
+        if s.datetime_start is not None:  # the stage's first trial; the search started with the earlier stage's
+            started = s.datetime_start.isoformat(timespec="seconds")
+            row["started"] = min(row.get("started", started), started)
     return sorted(rows.values(), key=lambda r: r["name"])
 
 

@@ -50,8 +50,11 @@ class Generator(nn.Module):
         return h.contiguous(memory_format=torch.channels_last) if self.channels_last else h
 
     def run(self, z: torch.Tensor, cells: Sequence[Sequence[str]]) -> torch.Tensor:
-        """Images in [-1, 1] of shape (N, 3, 8bw, 8bw) for latents `z` and ops `cells`."""
+        """Images in [-1, 1] of shape (N, 3, 8bw, 8bw) for latents `z` (N × latent_dim) and ops `cells`."""
         chunk, bw = self.widths.latent_chunk, self.widths.bottom_width
+        if z.ndim != 2 or z.shape[1] != 3 * chunk:  # a shape check on the host: no device sync
+            raise ValueError(f"the generator takes latents of shape (N, {3 * chunk}) (latent_dim), "
+                             f"got {tuple(z.shape)}")
         h = self._grid(self.l1(z[:, :chunk]), bw)
         n1 = self._grid(self.l2(z[:, chunk:2 * chunk]), 2 * bw)
         n2 = self._grid(self.l3(z[:, 2 * chunk:3 * chunk]), 4 * bw)

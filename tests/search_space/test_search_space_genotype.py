@@ -63,6 +63,22 @@ def test_bad_op_name_lists_allowed_ops() -> None:
         Genotype("gen", tuple(map(tuple, cells)))
 
 
+@pytest.mark.parametrize(
+    ("bad", "needle"),
+    [("x", "got 'x' where the rows hold integer op indices"), (1.5, "got 1.5 where"), (True, "got True where")],
+)
+def test_a_value_of_another_form_is_named_where_it_is(bad: object, needle: str) -> None:
+    rows = [list(r) for r in EAGAN_G]
+    rows[2][6] = bad
+    with pytest.raises(GenotypeError) as info:
+        Genotype.from_json(rows, "gen")
+    assert str(info.value).startswith("gen genotype, cell 3, edge e6 (node2→node3): ") and needle in str(info.value)
+    named = [list(c) for c in Genotype.from_array("gen", EAGAN_G).cells]
+    named[1][3] = 2  # names with one index
+    with pytest.raises(GenotypeError, match=r"cell 2, edge e3 \(node1→node2\): got 2 where the rows hold op names"):
+        Genotype.from_json(named, "gen")
+
+
 def test_no_down_canonicalises_ignored_edge() -> None:
     a = Genotype.from_array("disc", EAGAN_D)
     cells = [list(c) for c in a.cells]

@@ -83,7 +83,8 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
        "--run-dir", str(tmp_path / "run-2"), *s)
     again = json.loads(ok("study", "show", f"{unique_name}-2", "--json", *s).stdout)
     first = json.loads(ok("study", "show", unique_name, "--json", *s).stdout)
-    assert again["config"] == first["config"] | {"seed": 7, "run_dir": None} and again["gen_star"] is None
+    assert again["config"] == first["config"] | {"seed": 7, "run_dir": str(tmp_path / "run-2")}  # --run-dir = --set run_dir=
+    assert again["gen_star"] is None
     assert first["config"]["run_dir"] == str(tmp_path / "run")
 
 
@@ -248,7 +249,7 @@ def test_real_disc_stage_before_gen_stores_nothing(tmp_path, monkeypatch) -> Non
     # a stage that fails to start (here: its data set is gone) leaves no empty stage folder either
     import numpy as np
 
-    np.savez(tmp_path / "d.npz", images=np.zeros((8, 16, 16, 3), np.uint8), labels=np.arange(8) % 2)
+    np.savez(tmp_path / "d.npz", images=np.zeros((40, 16, 16, 3), np.uint8), labels=np.arange(40) % 2)
     ok("study", "create", "n", "--config", QUICK, "--set", f"data={{name: npz, path: {tmp_path / 'd.npz'}}}",
        "--run-dir", str(tmp_path / "run-n"), *s)
     _one_line(cli("run", "n", "--set", f"data.path={tmp_path / 'gone.npz'}", *s), "npz data set not found")
@@ -260,7 +261,20 @@ def test_declining_delete_keeps_the_search(tmp_path) -> None:
     ok("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s)
     r = CliRunner().invoke(main, ["study", "delete", "a", *s], input="n\n")
     assert r.exit_code == 0 and "nothing deleted" in r.stdout
+    # no answer at all (a script without --yes): nothing deleted, one line, not the Ctrl-C message
+    _one_line(CliRunner().invoke(main, ["study", "delete", "a", *s], input=""),
+              "nothing deleted: the question got no answer (pass --yes to delete without asking)")
     assert [row["name"] for row in json.loads(ok("study", "list", "--json", *s).stdout)] == ["a"]
+    import time
+
+    from optgan.study.search import load_search
+
+    ok("run", "a", "--max-rounds", "1", *s)  # `started`: the first trial of the search, whatever stage ran last
+    time.sleep(1.1)
+    ok("run", "a", "--stage", "disc", "--gen-trial", "0", "--max-rounds", "1", *s)
+    gen, disc = (load_search("a", s[1]).study(stage) for stage in ("gen", "disc"))
+    started = json.loads(ok("study", "list", "--json", *s).stdout)[0]["started"]
+    assert started == gen.trials[0].datetime_start.isoformat(timespec="seconds") < disc.trials[0].datetime_start.isoformat()
 
 
 def test_dashboard_on_a_busy_port_is_one_line(tmp_path) -> None:
@@ -284,9 +298,10 @@ def test_a_run_directory_serves_one_search(tmp_path, monkeypatch) -> None:
               "already holds files")
     owner = tmp_path / "optgan-runs" / "q" / "search.json"
     assert json.loads(owner.read_text())["search"] == "q"
-    other = json.loads(owner.read_text()) | {"id": "someone-else"}
+    other = json.loads(owner.read_text()) | {"id": "someone-else", "database": str(tmp_path / "qb.db")}
     owner.write_text(json.dumps(other))  # as if another search had claimed the folder
-    _one_line(cli("run", "q", "--storage", "sqlite:///qa.db"), "belongs to search 'q' of sqlite:///qa.db, not to")
+    _one_line(cli("run", "q", "--storage", "sqlite:///qa.db"),  # the two files by their full paths
+              f"belongs to search 'q' of {tmp_path / 'qb.db'}, not to 'q' of {tmp_path / 'qa.db'}")
 
 
 def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) -> None:
