@@ -37,7 +37,7 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     from optgan.config.base import to_dict
     from optgan.config.study import load_study_config, with_absolute_paths
     from optgan.study.preflight import preflight
-    from optgan.study.search import create_search
+    from optgan.study.search import check_search_name, create_search
 
     if data_root is not None:
         overrides = (*overrides, path_override("data.root", data_root))
@@ -45,12 +45,15 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
         overrides = (*overrides, path_override("metrics.inception_weights", inception_weights))
     if run_dir is not None:  # the same as `--set run_dir=DIR`: printed and stored with the config
         overrides = (*overrides, path_override("run_dir", run_dir))
+    check_search_name(name)
     config = with_absolute_paths(load_study_config(config_path, overrides))  # the stored search is cwd-free
     images = preflight(config)
-    click.echo(yaml.safe_dump(to_dict(config), sort_keys=False).rstrip())
+    resolved = yaml.safe_dump(to_dict(config), sort_keys=False).rstrip()
     if dry_run:
+        click.echo(resolved)
         return
-    search = create_search(name, config, storage)
+    search = create_search(name, config, storage)  # storage and run directory problems: before any output
+    click.echo(resolved)
     if images is not None:  # the data the search is defined on: later runs must find the same images
         from optgan.study.inputs import check_same_data, record_inputs
 

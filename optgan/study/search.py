@@ -35,7 +35,8 @@ from optgan.study.storage import (
     sqlite_path,
 )
 
-__all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "describe_search", "stage_study_name"]
+__all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "describe_search", "stage_study_name",
+           "check_search_name"]
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def objective_names(config: StudyConfig) -> list[str]:
 def create_search(name: str, config: StudyConfig, storage_url: str | None = None,
                   run_dir: str | None = None) -> Search:
     """Create both stage studies of a new search; refuses an existing name."""
-    _check_name(name)
+    check_search_name(name)
     config = with_absolute_paths(config)
     url = resolve_storage_url(storage_url)
     parse_storage_url(url)
@@ -296,8 +297,9 @@ def _exists(storage: optuna.storages.RDBStorage, study_name: str) -> bool:
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-def _check_name(name: str) -> None:
-    # the name is also a folder name (`optgan-runs/NAME`): no paths, no `..`, nothing a shell mangles
+def check_search_name(name: str) -> None:
+    """A StorageError unless `name` can name a search (it is also a folder name, `optgan-runs/NAME`:
+    no paths, no `..`, nothing a shell mangles)."""
     if not _NAME.fullmatch(name):
         raise StorageError(f"search name {name!r} must be 1-100 letters, digits, '.', '_' or '-', "
                            "starting with a letter or digit")

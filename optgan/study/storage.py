@@ -73,6 +73,9 @@ def parse_storage_url(url: str) -> sqlalchemy.engine.URL:
     if backend not in ("sqlite", "postgresql"):
         raise StorageError(f"storage back end {backend!r} of {safe!r} is not supported; "
                            "use sqlite:///FILE or postgresql://USER@HOST/DB")
+    if backend == "sqlite" and parsed.query:  # e.g. ?mode=ro: optgan opens SQLite files itself
+        raise StorageError(f"storage URL {safe!r}: SQLite URLs take no options ({', '.join(sorted(parsed.query))}); "
+                           "give sqlite:///FILE (a file that cannot be written is opened read-only by itself)")
     return parsed
 
 

@@ -124,6 +124,8 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
         (["study", "list", "--storage", "postgresql://u:pw@h:notaport/db"], "is not a database URL"),
         (["run", "exists", "--stage", "gen", "--gen-trial", "1"], "they do nothing with --stage gen"),
         (["study", "list", "--storage", "nosuchdb://x"], "not supported"),
+        (["study", "create", "x", "--config", DRY, "--storage", "sqlite:///x.db?mode=ro"],
+         "SQLite URLs take no options (mode); give sqlite:///FILE"),
         (["study", "list", "--storage", "postgresql://u:secretpw@127.0.0.1:1/db"], "cannot open storage"),
     ],
 )
@@ -144,7 +146,9 @@ def test_existing_name_and_bad_gen_arch(tmp_path) -> None:
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     ok("study", "create", "a", "--config", DRY, *SMALL, *s)
     r = cli("study", "create", "a", "--config", DRY, *s)
-    assert r.exit_code == 2 and "already exists" in r.stderr
+    assert r.exit_code == 2 and "already exists" in r.stderr and r.stdout == ""  # no config printed above the error
+    r = cli("study", "create", "../a", "--config", DRY, "--dry-run", *s)  # a dry run checks the name too
+    assert r.exit_code == 2 and "search name '../a' must be" in r.stderr and r.stdout == ""
     bad = tmp_path / "bad.json"
     bad.write_text("[[9,9,9,9,9,9,9]]")
     r = cli("run", "a", "--stage", "disc", "--gen-arch", str(bad), *s)
