@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from optgan.config.metrics import MetricsConfig
-from optgan.errors import ConfigError
+from optgan.errors import CheckpointError, ConfigError
 from optgan.search_space.widths import Widths
 
 __all__ = ["build_scorer", "evaluate_checkpoint", "fid_of", "EVAL_METRICS"]
@@ -81,12 +82,13 @@ SMALL_EVAL = 5000
 
 def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str | None = None, seed: int = 0,
                         batch_size: int = 100, device: str = "auto", ema: bool = True,
-                        progress: bool = True, data_root: str | None = None,
+                        progress: bool = True, data_root: str | None = None, data_path: str | None = None,
                         inception_weights: str | None = None) -> dict[str, Any]:
     """IS / FID / KID of a checkpoint's generator against its data set's reference statistics.
 
-    `data_root` / `inception_weights` say where the data set and the Inception weights are on
-    this machine, when that differs from where the run was trained.
+    `data_root` (cifar10, stl10) / `data_path` (npz, folder) / `inception_weights` say where the
+    data set and the Inception weights are on this machine, when that differs from where the run
+    was trained.
     """
     from optgan.config.train import train_config_from_dict
     from optgan.export import generator_from_checkpoint, read_training_checkpoint, weights_sha256
@@ -95,9 +97,14 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
     from optgan.trainer.data import load_images, matches_fingerprint
 
     ck = read_training_checkpoint(path)
+    if "config" not in ck:
+        raise CheckpointError(f"{ck['path']} is incomplete: key `config` is missing (the training recipe its "
+                              "scores need: data set, widths, metrics)")
     cfg = train_config_from_dict(ck["config"])
     if data_root is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=data_root))
+    if data_path is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=os.path.abspath(os.path.expanduser(data_path))))
     if inception_weights is not None:
         cfg = dataclasses.replace(cfg, metrics=dataclasses.replace(cfg.metrics, inception_weights=inception_weights))
     dev = resolve_device(device)
@@ -108,9 +115,10 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
     evaluator = PopulationEvaluator(mcfg, real, dev, progress=progress)
     if num_images < SMALL_EVAL:
         dims = evaluator.extractor.feature_dim
+        per_split = f" and IS has {num_images // mcfg.is_splits} images per split" if "IS" in mcfg.metrics else ""
         log.warning("scores of %d images compare only with scores of the same number: FID is biased upward at small "
-                    "N%s and IS has %d images per split; the papers report 50,000", num_images,
-                    f" (singular covariance below {dims} images)" if num_images <= dims else "", num_images // mcfg.is_splits)
+                    "N%s%s; the papers report 50,000", num_images,
+                    f" (singular covariance below {dims} images)" if num_images <= dims else "", per_split)
     (scores,) = evaluator.evaluate([net], make_latent_bank(num_images, cfg.widths.latent_dim, seed))
     trained_on = ck.get("data", {})
     same_data = matches_fingerprint(real, trained_on.get("fingerprint"))

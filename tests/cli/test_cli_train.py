@@ -160,6 +160,9 @@ def test_checkpoints_of_other_kinds_are_refused(tmp_path) -> None:
     torch.save(ck, tmp_path / "other-widths.pt")
     one_line_error(run("eval", str(tmp_path / "other-widths.pt")), "belongs to another architecture")
 
+    no_config = {k: v for k, v in ck.items() if k != "config"}
+    torch.save(no_config, tmp_path / "no-config.pt")
+    one_line_error(run("eval", str(tmp_path / "no-config.pt")), "is incomplete: key `config` is missing")
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
     one_line_error(run("eval", str(tmp_path / "foreign.pt")), "not an `optgan train` checkpoint")
     (tmp_path / "garbage.pt").write_bytes(b"garbage")
@@ -223,3 +226,17 @@ def test_train_refuses_a_folder_of_other_files_and_cleans_up_a_failed_start(tmp_
             "--set", "metrics.extractor=inception", "--inception-weights", str(tmp_path / "nope.pth"))
     one_line_error(r, "nope.pth")
     assert not out.exists()  # the extractor failed after the folder was made: it is gone again
+
+
+def test_eval_finds_a_moved_npz_with_data_path(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", images=rng.integers(0, 256, (48, 16, 16, 3), dtype=np.uint8),
+             labels=np.arange(48) % 2)
+    cfg, out = tiny_yaml(tmp_path, epochs="1", data=f"{{name: npz, path: '{tmp_path / 'train.npz'}'}}"), tmp_path / "run"
+    assert run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress").exit_code == 0
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "train.npz").rename(tmp_path / "moved" / "train.npz")
+    one_line_error(run("eval", str(out), "-n", "30"), "npz data set not found")
+    r = run("eval", str(out), "-n", "30", "--json", "--data-path", str(tmp_path / "moved" / "train.npz"))
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["data"]["same_as_training"] is True
