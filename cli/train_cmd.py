@@ -83,7 +83,9 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
 
     best = "n/a" if result.best_fid is None else f"{result.best_fid:.4f}"
     state = "finished" if result.finished else "stopped"
-    click.echo(f"{state}: {result.epochs_done}/{cfg.epochs} epochs, {result.iterations} iterations, "
+    epochs = f"{result.epochs_done}/{cfg.epochs} epochs" if result.epochs_done <= cfg.epochs else \
+        f"{result.epochs_done} epochs already trained (more than epochs = {cfg.epochs}: nothing to do)"
+    click.echo(f"{state}: {epochs}, {result.iterations} iterations, "
                f"best {result_key('FID', cfg.metrics.extractor)} {best}; outputs in {result.out_dir}")
 
 

@@ -37,8 +37,10 @@ def check_range(
     high: float | None = None,
     low_inclusive: bool = True,
     high_inclusive: bool = True,
+    bound: str = "",
 ) -> None:
-    """Raise a ConfigError naming `key` unless `value` lies in the given interval (None passes)."""
+    """Raise a ConfigError naming `key` unless `value` lies in the given interval (None passes);
+    `bound` says where a bound comes from when it is another key's value."""
     if value is None:
         return
     too_low = low is not None and (value < low if low_inclusive else value <= low)
@@ -48,7 +50,8 @@ def check_range(
         hi = "inf" if high is None else f"{high}"
         lb = "[" if low_inclusive else "("
         hb = "]" if high_inclusive else ")"
-        raise ConfigError(f"`{key}` = {value!r} is out of range; allowed: {lb}{lo}, {hi}{hb}")
+        raise ConfigError(f"`{key}` = {value!r} is out of range; allowed: {lb}{lo}, {hi}{hb}"
+                          + (f" ({bound})" if bound else ""))
 
 
 def env_seconds(name: str, default: float, *, minimum: float) -> float:

@@ -26,7 +26,7 @@ __all__ = ["InceptionExtractor", "IS_NEEDS_FULL_WEIGHTS"]
 IS_NEEDS_FULL_WEIGHTS = (
     "IS needs the full Inception weights (logits), but only pool3-only weights ({source}) were found; "
     "set `metrics.inception_weights` (--inception-weights) to weights-inception-2015-12-05-6726825d.pth "
-    "(or go online once so torch-fidelity downloads it), or drop IS from the objectives and `metrics.metrics`"
+    "(or go online once so torch-fidelity downloads it), or drop IS from `metrics.metrics` (and a study's `objectives`)"
 )
 
 

@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +77,12 @@ def _explicit(path: str) -> InceptionWeights:
     if not p.is_file():
         raise MetricsError(f"`metrics.inception_weights` = {path!r} does not exist; give the path of {FULL_WEIGHTS_NAME}")
     try:
-        sd = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+        sd = _load_state_dict(p)
     except Exception as e:
-        raise MetricsError(f"`metrics.inception_weights` = {path!r} is not a readable torch state dict ({e})") from e
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120] if zipfile.is_zipfile(p) else \
+            "not a file written by torch.save"
+        raise MetricsError(f"`metrics.inception_weights` = {path!r} is not a readable torch state dict "
+                           f"({reason})") from e
     missing = sorted(set(_template_shapes()) - set(sd)) if isinstance(sd, dict) else ["<not a dict>"]
     if missing:
         raise MetricsError(f"`metrics.inception_weights` = {path!r} is not in torch-fidelity's inception-v3-compat "
@@ -86,12 +90,25 @@ def _explicit(path: str) -> InceptionWeights:
     return InceptionWeights(str(p), "explicit", bool(torch.isnan(sd["fc.weight"]).all()), file_sha256(p))
 
 
+#: downloads that failed in this process: tried (and warned about) once, not once per caller
+_FAILED_DOWNLOADS: set[str] = set()
+
+
+def _load_state_dict(path: Path) -> object:
+    """`torch.load` of a weights file: memory-mapped when it is in torch's zip format (mmap cannot
+    read a legacy or foreign file: those are read plainly, and fail with torch's own reason)."""
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+
+
 def _download(dst: Path) -> bool:
+    if str(dst) in _FAILED_DOWNLOADS:
+        return False
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(URL_INCEPTION_V3, str(dst), hash_prefix=FULL_WEIGHTS_SHA256[:8], progress=True)
         return True
     except Exception as e:  # offline, proxy, hash mismatch: fall through to the offline fallback
+        _FAILED_DOWNLOADS.add(str(dst))
         log.warning("could not download the Inception weights (%s); trying the offline fallback", e)
         return False
 

@@ -102,3 +102,13 @@ def test_yaml_aliases_that_multiply_are_refused_but_ordinary_anchors_load(tmp_pa
 def test_overrides_that_nest_too_deeply_are_one_line() -> None:
     with pytest.raises(ConfigError, match="value nests too deeply"):
         apply_overrides({}, ["seed=" + "[" * 3000 + "]" * 3000])
+
+
+def test_a_bound_set_by_another_key_is_named() -> None:
+    """Lowering `metrics.num_images` alone trips `kid_subset_size`: the message says why."""
+    from optgan.config.metrics import MetricsConfig
+
+    with pytest.raises(ConfigError) as e:
+        MetricsConfig(metrics=("FID", "KID"), num_images=100)
+    assert str(e.value) == ("`metrics.kid_subset_size` = 1000 is out of range; allowed: [2, 100] "
+                            "(at most `metrics.num_images` = 100: lower it too)")

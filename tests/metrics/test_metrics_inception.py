@@ -76,6 +76,25 @@ def test_explicit_weights_errors(tmp_path: Path) -> None:
     torch.save({"conv.weight": torch.zeros(1)}, bad)
     with pytest.raises(MetricsError, match="format"):
         iw.resolve_inception_weights(str(bad), str(tmp_path), False)
+    junk = tmp_path / "junk.pth"
+    junk.write_text("not weights")
+    with pytest.raises(MetricsError, match=r"is not a readable torch state dict \(not a file written by torch.save\)$"):
+        iw.resolve_inception_weights(str(junk), str(tmp_path), False)
+
+
+def test_a_failed_download_is_tried_and_reported_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[str] = []
+
+    def offline(url: str, dst: str, **_: object) -> None:
+        calls.append(dst)
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(iw, "_FAILED_DOWNLOADS", set())
+    with caplog.at_level("WARNING"):
+        assert not iw._download(tmp_path / "w.pth") and not iw._download(tmp_path / "w.pth")
+    assert len(calls) == 1 and caplog.text.count("could not download the Inception weights") == 1
 
 
 def test_resolution_order(weights: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

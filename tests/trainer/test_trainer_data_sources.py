@@ -91,6 +91,11 @@ def test_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "bad" / "x.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot decode image .*x.png"):
         load_images(DataConfig(name="folder", path=str(tmp_path / "bad")), 8)
+    # the other kind of path than the name says: the message names the right `data.name`
+    with pytest.raises(DataError, match="x.png is a file, not a folder of images; for an .npz archive set `data.name: npz`"):
+        load_images(DataConfig(name="folder", path=str(tmp_path / "bad" / "x.png")), 8)
+    with pytest.raises(DataError, match="bad is a folder, not an .npz file; for a folder of images set `data.name: folder`"):
+        load_images(DataConfig(name="npz", path=str(tmp_path / "bad")), 8)
 
 
 # ----------------------------------------------------------------------------- CIFAR-10

@@ -35,6 +35,9 @@ _NPZ_FIX = "fix: set `data.path` to an .npz with keys images (uint8 N×H×W×3),
 def load_npz(path: str) -> RawImages:
     """Read and validate an `.npz` image archive."""
     file = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(file):
+        raise DataError(f"`data.path` {file} is a folder, not an .npz file; for a folder of images set "
+                        "`data.name: folder`")
     if not os.path.isfile(file):
         raise DataError(f"npz data set not found: looked for the file {file}; {_NPZ_FIX}")
     try:
@@ -112,6 +115,9 @@ def _check_classes(classes: np.ndarray | None, labels: np.ndarray | None, file: 
 def load_folder(path: str, img_size: int, max_images: int | None) -> RawImages:
     """Decode every image under `path` (recursively) as RGB at `img_size` (see module doc)."""
     root = Path(os.path.abspath(os.path.expanduser(path)))
+    if root.is_file():
+        raise DataError(f"`data.path` {root} is a file, not a folder of images; for an .npz archive set "
+                        "`data.name: npz`")
     if not root.is_dir():
         raise DataError(f"image folder not found: looked for the folder {root}; fix: set `data.path` to a folder of images")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
