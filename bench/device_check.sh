@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One prepared GPU check, run on a lent device machine in the repository root after
-# bench/device_prepare.sh filled `.whl/` here (see README, "Checking on a GPU"):
+# bench/device_prepare.sh filled `.whl/` here (see README, "Checking the GPU paths"):
 #   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 600
 # (about 6-7 minutes of device time once the machine is up; the step limits add up to 9).
 # Installs the carried wheels, runs every CUDA test (`pytest -m gpu`), then bench/train.py and

