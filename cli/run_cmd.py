@@ -71,7 +71,12 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
         override = resolve_gen_override(search, gen_trial, gen_arch)
         stages = [stage] if stage else ["gen", "disc"]
         results = run_search(search, stages, max_rounds=max_rounds, gen_override=override)
+    from optgan.study.results import completed_rounds
+
     for r in results:
         state = "finished" if r.finished else "paused (resumable)"
-        click.echo(f"stage {r.stage}: {r.rounds_done}/{r.rounds_total} rounds, {state}")
+        told = len(completed_rounds(search.study(r.stage), search.config.sampler.population_size))
+        rebuilding = (f" (its run directory is being rebuilt: the study already holds {told} rounds, "
+                      "retrained from their stored trials)") if told > r.rounds_done else ""
+        click.echo(f"stage {r.stage}: {r.rounds_done}/{r.rounds_total} rounds, {state}{rebuilding}")
     print_summary(search, click.echo)

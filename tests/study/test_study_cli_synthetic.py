@@ -328,7 +328,8 @@ def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) ->
     _one_line(cli("run", "a", "--run-dir", str(tmp_path / "other"), *s), "is not the run directory of an optgan search")
     # a lost run directory: a new folder is claimed for the search and its stage retrained from the start
     r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "new"), *s)
-    assert "stage gen: 1/3 rounds" in r.stdout  # round 1 rebuilt (its told trials are reused, not told again)
+    assert "stage gen: 1/3 rounds, paused (resumable) (its run directory is being rebuilt: the study already " \
+           "holds 2 rounds" in r.stdout  # round 1 rebuilt (its told trials are reused, not told again)
     assert json.loads((tmp_path / "new" / "search.json").read_text())["id"] == json.loads(
         (tmp_path / "mnt" / "search.json").read_text())["id"]
     assert json.loads((tmp_path / "new" / "gen" / "synthetic.json").read_text())["rounds_done"] == 1
