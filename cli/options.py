@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from typing import Any
 
 import click
 
@@ -24,3 +26,15 @@ def path_override(key: str, path: str) -> str:
     """`key=path` as a `--set` override whose value stays the string given (a path such as `null`,
     `123` or `a: b` is not read as YAML)."""
     return f"{key}={json.dumps(path)}"
+
+
+def warn_unused_locations(config: Any) -> None:
+    """Warn about location keys the config's data set or extractor never reads (a `--data-root`
+    given for an .npz, `--inception-weights` for the classifier extractor): likely a mix-up."""
+    log = logging.getLogger("optgan")
+    if config.data.root is not None and config.data.name not in ("cifar10", "stl10"):
+        log.warning("`data.root` (--data-root) = %s is not used by data.name %r (only cifar10 and stl10 read it)",
+                    config.data.root, config.data.name)
+    if config.metrics.inception_weights is not None and config.metrics.extractor != "inception":
+        log.warning("`metrics.inception_weights` (--inception-weights) = %s is not used by the %r extractor",
+                    config.metrics.inception_weights, config.metrics.extractor)

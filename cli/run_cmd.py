@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from optgan_cli.options import inception_weights_option, path_override, storage_option
+from optgan_cli.options import inception_weights_option, path_override, storage_option, warn_unused_locations
 
 
 def register(group: click.Group) -> None:
@@ -63,6 +63,8 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
         overrides = (*overrides, path_override("metrics.inception_weights", inception_weights))
     search = load_search(name, storage)
     search.config = with_machine_settings(search.config, overrides)
+    if overrides:
+        warn_unused_locations(search.config)
     if run_dir is not None:
         search.use_run_dir(run_dir)
     with hold_lease(search.storage.engine, name, force=force_unlock) as lease:

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from optgan.errors import ConfigError
-from optgan_cli.options import inception_weights_option, path_override
+from optgan_cli.options import inception_weights_option, path_override, warn_unused_locations
 
 __all__ = ["register", "train", "eval_command", "sample"]
 
@@ -61,6 +61,7 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
     flags += [path_override("data.root", data_root)] if data_root is not None else []
     flags += [path_override("metrics.inception_weights", inception_weights)] if inception_weights is not None else []
     cfg = load_train_config(config_path, [*overrides, *flags])
+    warn_unused_locations(cfg)
     arch_text = gen_arch if gen_arch is not None else cfg.gen_arch
     if arch_text is None:
         raise ConfigError("no generator: pass --gen-arch G.json (or set `gen_arch` in the config)")

@@ -95,7 +95,7 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
         assert not (tmp_path / bad).exists()
 
 
-def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch) -> None:
+def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch, caplog) -> None:
     cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
     r = run("train", "--config", cfg, "--dry-run", "--set", "epochs=7", "--disc", "simple")
     assert r.exit_code == 0, r.output
@@ -105,6 +105,9 @@ def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch) -> None:
     assert r.exit_code == 0, r.output
     assert f"root: {tmp_path / 'data'}" in r.stdout and f"inception_weights: {tmp_path / 'w.pth'}" in r.stdout
     assert "ready: device cpu; data digits/train: 300 images at 16 px" in r.stdout
+    # neither is read by this recipe (digits, classifier extractor): a likely mix-up, said as a warning
+    assert "`data.root` (--data-root) = " in caplog.text and "is not used by data.name 'digits'" in caplog.text
+    assert "is not used by the 'classifier' extractor" in caplog.text
     # the dry run checks what training would need first: the data set and the Inception weights
     r = run("train", "--config", cfg, "--dry-run", "--set", "data={name: npz, path: missing.npz}")
     assert r.exit_code == 2 and "npz data set not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
