@@ -133,10 +133,12 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
 
 
 def _confirm(question: str) -> bool:
-    """The user's yes/no; no answer (end of input, Ctrl-C at the prompt) deletes nothing, in one line."""
+    """The user's yes/no; no answer (end of input) deletes nothing, in one line."""
     from optgan.errors import OptganError
 
     try:
         return click.confirm(question, default=False)
-    except click.Abort:
+    except click.Abort as e:
+        if isinstance(e.__context__, KeyboardInterrupt):  # Ctrl-C: stopped like any command (exit 130)
+            raise
         raise OptganError("nothing deleted: the question got no answer (pass --yes to delete without asking)") from None

@@ -37,10 +37,12 @@ def check_range(
     high: float | None = None,
     low_inclusive: bool = True,
     high_inclusive: bool = True,
-    bound: str = "",
+    low_source: str = "",
+    high_source: str = "",
 ) -> None:
     """Raise a ConfigError naming `key` unless `value` lies in the given interval (None passes);
-    `bound` says where a bound comes from when it is another key's value."""
+    `low_source` / `high_source` say where a bound comes from when it is another key's value
+    (shown when that bound is the one crossed)."""
     if value is None:
         return
     too_low = low is not None and (value < low if low_inclusive else value <= low)
@@ -50,8 +52,9 @@ def check_range(
         hi = "inf" if high is None else f"{high}"
         lb = "[" if low_inclusive else "("
         hb = "]" if high_inclusive else ")"
+        source = low_source if too_low else high_source
         raise ConfigError(f"`{key}` = {value!r} is out of range; allowed: {lb}{lo}, {hi}{hb}"
-                          + (f" ({bound})" if bound else ""))
+                          + (f" ({source})" if source else ""))
 
 
 def env_seconds(name: str, default: float, *, minimum: float) -> float:

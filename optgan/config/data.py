@@ -49,8 +49,8 @@ class DataConfig:
             )
         if self.name not in _NEEDS_PATH and self.path is not None:
             raise ConfigError(
-                f"`data.path` is only used by `data.name` 'npz' or 'folder', not {self.name!r}; set "
-                "`data.name` to the kind of file it is, or remove it (use `data.root` / --data-root for cifar10 and stl10)"
+                f"`data.path` is only used by `data.name` 'npz' or 'folder', not {self.name!r} (which reads "
+                "`data.root` / --data-root); for a new config, set `data.name` to the kind of file it is"
             )
 
     @property

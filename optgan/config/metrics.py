@@ -103,14 +103,14 @@ class MetricsConfig:
         check_range("metrics.batch_size", self.batch_size, low=1)
         check_range("metrics.reference_images", self.reference_images, low=2)
         check_range("metrics.is_splits", self.is_splits, low=1, high=self.num_images if "IS" in self.metrics else None,
-                    bound="at most `metrics.num_images`")
+                    high_source="at most `metrics.num_images`")
         check_range("metrics.kid_subsets", self.kid_subsets, low=1)
         if "KID" in self.metrics:
             check_range("metrics.kid_subset_size", self.kid_subset_size, low=2, high=self.num_images,
-                        bound=f"at most `metrics.num_images` = {self.num_images}: lower it too")
+                        high_source=f"at most `metrics.num_images` = {self.num_images}: lower it too")
         if self.reference_images is not None and "KID" in self.metrics:
             check_range("metrics.reference_images", self.reference_images, low=self.kid_subset_size,
-                        bound="at least `metrics.kid_subset_size`")
+                        low_source="at least `metrics.kid_subset_size`")
         if self.inception_weights is not None and not self.inception_weights.strip():
             raise ConfigError("`metrics.inception_weights` is empty; give a .pth path or leave it unset")
 

@@ -207,7 +207,10 @@ def _is_index(value: Any) -> bool:
 
 def _check_one_form(rows: Any, net: str) -> None:
     """All op names or all integer op indices; the first value of another kind is named."""
-    names = not _is_index(rows[0][0])
+    first = rows[0][0]
+    if not isinstance(first, str) and not _is_index(first):
+        raise GenotypeError(f"{_where(net, 0, 0)}: got {first!r}; an edge is an op name or an integer op index")
+    names = isinstance(first, str)
     for c, row in enumerate(rows):
         for e, value in enumerate(row):
             if (isinstance(value, str) if names else _is_index(value)):

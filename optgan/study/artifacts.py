@@ -83,13 +83,15 @@ class RunDirsArtifactStore:
 
 
 def check_run_dirs(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
-    """`paths` resolved, each refused with one line unless it is a search's run directory."""
+    """`paths` resolved, each refused with one line unless it is a search's run directory (it holds
+    `search.json`, or for a search older than that file, an artifact store)."""
     from optgan.study.search import RUN_DIR_OWNER
 
     out = []
     for p in paths:
         folder = pathlib.Path(p).expanduser().resolve()
-        if not (folder / RUN_DIR_OWNER).is_file():
-            raise StorageError(f"{folder} is not a run directory of an optgan search (no {RUN_DIR_OWNER})")
+        if not (folder / RUN_DIR_OWNER).is_file() and not (folder / ARTIFACTS_DIRNAME).is_dir():
+            raise StorageError(f"{folder} is not a run directory of an optgan search (no {RUN_DIR_OWNER} "
+                               f"or {ARTIFACTS_DIRNAME}/)")
         out.append(folder)
     return out

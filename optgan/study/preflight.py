@@ -40,7 +40,7 @@ def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import co
     check_cache_dir(config.metrics.resolved_cache_dir, "set `metrics.cache_dir` to a writable folder")
     check_objectives_available(config.metrics, config.objectives)  # a wrong weights path fails before any loading
     images = load_images(config.data, config.widths.img_size)
-    for stage in (config.gen_stage, config.disc_stage):
-        check_batch_size(stage.batch_size_d, len(images))
+    for name, stage in (("gen_stage", config.gen_stage), ("disc_stage", config.disc_stage)):
+        check_batch_size(stage.batch_size_d, len(images), f"{name}.batch_size_d")
     check_extractor_data(config.metrics, images)
     return images

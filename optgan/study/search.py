@@ -119,10 +119,16 @@ class Search:
         """Read (never write) the search's pictures and artifacts from its run directory found at
         `path` (another host's mount of it, a copy): it must be the folder claimed for this search."""
         moved = pathlib.Path(path).expanduser().resolve()
-        if not (moved / RUN_DIR_OWNER).is_file():
+        claimed = (moved / RUN_DIR_OWNER).is_file()
+        if self.search_id is None and claimed:  # a search older than claims never wrote one
+            raise StorageError(f"{moved} belongs to a newer search (it has {RUN_DIR_OWNER}), not to {self.name!r}")
+        if self.search_id is not None and not claimed:
             raise StorageError(f"{moved} is not a run directory of an optgan search (no {RUN_DIR_OWNER}); give the "
                                f"folder `study create` made for {self.name!r} (stored as {self.run_dir})")
-        self._owner_of(moved)
+        if not moved.is_dir():
+            raise StorageError(f"run directory {moved} is not a folder")
+        if claimed:
+            self._owner_of(moved)
         self.run_dir = moved
 
     def _owner_of(self, folder: pathlib.Path) -> dict[str, Any]:
@@ -133,6 +139,9 @@ class Search:
         except (OSError, ValueError) as e:
             raise StorageError(f"cannot read {owner_file} ({e}); it names the search this run directory "
                                "belongs to") from e
+        if not isinstance(owner, dict):
+            raise StorageError(f"{owner_file} is not a search record (a JSON object); it names the search this "
+                               "run directory belongs to")
         if self.search_id is not None and owner.get("id") != self.search_id:
             theirs = owner.get("database") or owner.get("storage")  # an SQLite file by its full path
             ours = _database_file(self.storage_url) or redact(self.storage_url)

@@ -76,6 +76,10 @@ def _pool3_only(cfg: MetricsConfig) -> bool:
     return resolve_inception_weights(cfg.inception_weights, cfg.resolved_cache_dir, cfg.inception_download).pool3_only
 
 
+#: the `optgan eval` flag that says where each kind of data set is now
+_LOCATION_FLAG = {"cifar10": "--data-root", "stl10": "--data-root", "npz": "--data-path", "folder": "--data-path",
+                  "digits": None}
+
 #: fewer generated images than this get a warning (the search scores 5,000, the papers report 50,000)
 SMALL_EVAL = 5000
 
@@ -101,6 +105,11 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
         raise CheckpointError(f"{ck['path']} is incomplete: key `config` is missing (the training recipe its "
                               "scores need: data set, widths, metrics)")
     cfg = train_config_from_dict(ck["config"])
+    reads = _LOCATION_FLAG[cfg.data.name]
+    for flag, given in (("--data-root", data_root), ("--data-path", data_path)):
+        if given is not None and flag != reads:
+            where = f"is found with {reads}" if reads else "comes with scikit-learn (nothing to point at)"
+            raise ConfigError(f"{flag} does not apply: the run trained on data.name {cfg.data.name!r}, which {where}")
     if data_root is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=data_root))
     if data_path is not None:

@@ -154,7 +154,7 @@ def check_training_inputs(cfg: TrainConfig) -> str:
 
     device = resolve_device(cfg.device)
     images = load_images(cfg.data, cfg.widths.img_size)
-    check_batch_size(cfg.batch_size_d, len(images))
+    check_batch_size(cfg.batch_size_d, len(images), "batch_size_d")
     check_extractor_data(cfg.metrics, images)
     what = f"device {device}; data {images.name}: {len(images)} images at {images.img_size} px"
     if cfg.metrics.extractor == "inception":

@@ -112,3 +112,6 @@ def test_a_bound_set_by_another_key_is_named() -> None:
         MetricsConfig(metrics=("FID", "KID"), num_images=100)
     assert str(e.value) == ("`metrics.kid_subset_size` = 1000 is out of range; allowed: [2, 100] "
                             "(at most `metrics.num_images` = 100: lower it too)")
+    with pytest.raises(ConfigError) as e:  # the other bound crossed: no note about num_images
+        MetricsConfig(metrics=("FID", "KID"), num_images=100, kid_subset_size=1)
+    assert str(e.value) == "`metrics.kid_subset_size` = 1 is out of range; allowed: [2, 100]"

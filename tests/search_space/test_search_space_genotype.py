@@ -77,6 +77,10 @@ def test_a_value_of_another_form_is_named_where_it_is(bad: object, needle: str) 
     named[1][3] = 2  # names with one index
     with pytest.raises(GenotypeError, match=r"cell 2, edge e3 \(node1→node2\): got 2 where the rows hold op names"):
         Genotype.from_json(named, "gen")
+    rows = [list(r) for r in EAGAN_G]
+    rows[0][0] = 1.5  # the first value itself: neither form
+    with pytest.raises(GenotypeError, match=r"cell 1, edge e0 \(input→node0\): got 1.5; an edge is an op name or an integer"):
+        Genotype.from_json(rows, "gen")
 
 
 def test_no_down_canonicalises_ignored_edge() -> None:

@@ -182,7 +182,7 @@ def test_choice_rule_names_the_metric_as_labelled() -> None:
         "highest IS_classifier on the last round's Pareto front"
 
 
-def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path, caplog) -> None:  # noqa: ANN001
+def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path, caplog, monkeypatch) -> None:  # noqa: ANN001
     """A run directory seen elsewhere than its stored path (another mount, a copy): `report
     --run-dir` and `dashboard --run-dir` read its pictures; a folder of another search is refused."""
     from optgan.study.artifacts import RunDirsArtifactStore, check_run_dirs
@@ -205,8 +205,11 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
     r = report("--run-dir", str(tmp_path / "mnt"))
     assert r.exit_code == 0, r.output
     assert grid.is_file() and f"run directory <code>{tmp_path / 'mnt'}</code>" in (tmp_path / "out" / "index.html").read_text()
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "search.json").write_text("[]")
     for wrong, needle in ((tmp_path / "run-other", f"belongs to search {other.name!r}"),
-                          (tmp_path, "is not a run directory of an optgan search")):
+                          (tmp_path, "is not a run directory of an optgan search"),
+                          (tmp_path / "odd", "search.json is not a search record")):
         r = report("--run-dir", str(wrong))
         assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
@@ -219,3 +222,16 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     r = CliRunner().invoke(main, ["dashboard", "--run-dir", str(tmp_path), "--storage", url], catch_exceptions=False)
     assert r.exit_code == 2 and "is not a run directory of an optgan search" in r.stderr, r.stderr
+    served = {}  # the command hands the extra folder to the server's artifact store
+
+    def fake_server(storage: object, **kwargs: object) -> None:
+        served.update(kwargs)
+
+    import optuna_dashboard
+
+    monkeypatch.setattr(optuna_dashboard, "run_server", fake_server)
+    r = CliRunner().invoke(main, ["dashboard", "--port", "0", "--run-dir", str(tmp_path / "mnt"), "--storage", url],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    with served["artifact_store"].open_reader(artifact_id) as f:
+        assert f.read(4) == b"\x89PNG"

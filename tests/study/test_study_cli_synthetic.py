@@ -7,6 +7,7 @@ import json
 import pathlib
 import sqlite3
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -111,7 +112,7 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
         (["study", "create", "x", "--config", QUICK, "--set", "metrics.extractor=inception",
           "--inception-weights", "missing-w.pth"], "missing-w.pth' does not exist; give the path of weights-inception"),
         (["study", "create", "x", "--config", QUICK, "--set", "data.max_images=20"],
-         "batch size 32 must be between 1 and the number of images (20)"),
+         "`gen_stage.batch_size_d` = 32 must be between 1 and the number of images (20)"),
         (["study", "create", "x", "--config", QUICK, "--set", "data={name: npz, path: unlabelled.npz}"],
          "the classifier extractor needs labelled training images, but npz:unlabelled has no labels"),
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[15, 6.5]"],
@@ -260,7 +261,7 @@ def test_real_disc_stage_before_gen_stores_nothing(tmp_path, monkeypatch) -> Non
     assert [p.name for p in (tmp_path / "run-n").iterdir()] == ["search.json"]
 
 
-def test_declining_delete_keeps_the_search(tmp_path) -> None:
+def test_declining_delete_keeps_the_search(tmp_path, monkeypatch) -> None:
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     ok("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s)
     r = CliRunner().invoke(main, ["study", "delete", "a", *s], input="n\n")
@@ -268,6 +269,16 @@ def test_declining_delete_keeps_the_search(tmp_path) -> None:
     # no answer at all (a script without --yes): nothing deleted, one line, not the Ctrl-C message
     _one_line(CliRunner().invoke(main, ["study", "delete", "a", *s], input=""),
               "nothing deleted: the question got no answer (pass --yes to delete without asking)")
+
+    def ctrl_c(*_: object, **__: object) -> bool:  # what click.confirm does on Ctrl-C
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+
+    monkeypatch.setattr(click, "confirm", ctrl_c)
+    r = CliRunner().invoke(main, ["study", "delete", "a", *s])  # Ctrl-C at the question: stopped as everywhere
+    assert r.exit_code == 130 and "stopped" in r.stderr
     assert [row["name"] for row in json.loads(ok("study", "list", "--json", *s).stdout)] == ["a"]
     import time
 

@@ -70,6 +70,15 @@ def test_output_shapes_and_ranges() -> None:
     assert build_supernet_d(W)(img, D).shape == (3, 1)
 
 
+@pytest.mark.parametrize("shape", [(3, 2 * W.latent_dim), (3, W.latent_dim - 3), (W.latent_dim,)])
+def test_latents_of_another_width_are_refused(shape: tuple[int, ...]) -> None:
+    """Extra latent dimensions used to be dropped silently (a model loaded with the wrong latent size)."""
+    with pytest.raises(ValueError, match=rf"takes latents of shape \(N, {W.latent_dim}\)"):
+        build_generator(G, W)(torch.randn(*shape))
+    with pytest.raises(ValueError, match="latent_dim"):
+        build_supernet_g(W)(torch.randn(*shape), G)
+
+
 @pytest.mark.parametrize("bottom_width", [1, 2, 3, 4, 6])
 def test_simple_discriminator_any_image_size(bottom_width: int) -> None:
     w = Widths(gf_dim=16, df_dim=16, latent_dim=12, bottom_width=bottom_width)

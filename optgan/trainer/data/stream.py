@@ -23,11 +23,13 @@ __all__ = ["BatchStream"]
 _STATE_VERSION = 1
 
 
-def check_batch_size(batch_size: int, num_images: int) -> None:
-    """A ConfigError unless batches of `batch_size` real images can be drawn from `num_images`."""
+def check_batch_size(batch_size: int, num_images: int, key: str | None = None) -> None:
+    """A ConfigError unless batches of `batch_size` real images can be drawn from `num_images`
+    (`key`: the config key that set it, named in the message)."""
     if not 1 <= batch_size <= num_images:
+        what = f"`{key}` = {batch_size}" if key else f"batch size {batch_size}"
         raise ConfigError(
-            f"batch size {batch_size} must be between 1 and the number of images ({num_images}); "
+            f"{what} must be between 1 and the number of images ({num_images}); "
             "lower the batch size or use a larger data set"
         )
 
