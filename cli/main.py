@@ -37,6 +37,14 @@ class OneLineErrors(click.Group):
             _fail(e.format_message())
         except (click.Abort, KeyboardInterrupt):  # Ctrl-C, or no answer to a question
             _fail("stopped; a search or a training run resumes when the same command is run again", code=130)
+        except MemoryError:
+            _fail("out of memory: lower the widths, batch sizes or image counts of the config")
+        except RuntimeError as e:  # torch's allocators say it this way (CPU and CUDA)
+            if type(e).__name__ != "OutOfMemoryError" and "can't allocate memory" not in str(e):
+                raise
+            log.debug("out of memory", exc_info=True)
+            _fail(f"out of memory ({str(e).strip().splitlines()[0][:160]}); lower the widths, batch sizes or "
+                  "image counts of the config")
         except OSError as e:  # the machine said no: a path that cannot be written, a full disk, a busy port
             log.debug("operating-system error", exc_info=True)
             _fail(_os_message(e))

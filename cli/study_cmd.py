@@ -37,7 +37,7 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     from optgan.config.base import to_dict
     from optgan.config.study import load_study_config, with_absolute_paths
     from optgan.study.preflight import preflight
-    from optgan.study.search import check_search_name, create_search
+    from optgan.study.search import check_new_search, check_search_name, create_search
 
     if data_root is not None:
         overrides = (*overrides, path_override("data.root", data_root))
@@ -51,7 +51,9 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     images = preflight(config)
     resolved = yaml.safe_dump(to_dict(config), sort_keys=False).rstrip()
     if dry_run:
+        root = check_new_search(name, config, storage)
         click.echo(resolved)
+        click.echo(f"ready: search {name!r} would use run directory {root} (nothing stored: --dry-run)")
         return
     search = create_search(name, config, storage)  # storage and run directory problems: before any output
     click.echo(resolved)

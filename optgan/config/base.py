@@ -157,6 +157,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             raise ConfigError(f"override {item!r}: value is not valid YAML ({e.problem})") from e
         except RecursionError:
             raise ConfigError(f"override {item[:60]!r}…: value nests too deeply") from None
+        except ValueError as e:  # e.g. an integer of more than 4,300 digits
+            raise ConfigError(f"override {item[:60]!r}…: the value cannot be read ({e})") from None
         _check_expansion(value, f"override {item!r}")
         node = out
         for p in parts[:-1]:
@@ -177,6 +179,9 @@ class _StrictLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (list, dict)):
+                raise yaml.constructor.ConstructorError(None, None, "found a list or mapping used as a key (keys are names)",
+                                                        key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
                                                         key_node.start_mark)
@@ -186,6 +191,8 @@ class _StrictLoader(yaml.SafeLoader):
 
 def load_yaml(path: str) -> dict[str, Any]:
     """Read a YAML mapping from `path`, turning I/O and syntax problems into one-line errors."""
+    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        raise ConfigError(f"config file {path} is not a regular file (a pipe or a device?)")  # reading could block
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.load(f, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
@@ -202,6 +209,8 @@ def load_yaml(path: str) -> dict[str, Any]:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(e, "problem", None)
         raise ConfigError(f"config file {path} is not valid YAML{where}" + (f": {problem}" if problem else "")) from e
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError(f"config file {path} holds a value YAML cannot read ({e})") from e
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -292,8 +301,12 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"`{path}` must be an integer, got {value!r}")
+                value = int(value)
+            else:
+                raise ConfigError(f"`{path}` must be an integer, got {value!r}")
+        if not -_INT_LIMIT <= value < _INT_LIMIT:  # no setting needs more; torch and numpy take 64 bits
+            raise ConfigError(f"`{path}` = an integer of {value.bit_length()} bits is out of range; "
+                              f"allowed: |value| < 2**63")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -312,8 +325,13 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"`{path}` must be a string, got {value!r}")
+        if "\x00" in value:  # no path or name holds one; the OS refuses it much later
+            raise ConfigError(f"`{path}` contains a NUL character")
         return value
     raise TypeError(f"unsupported config type {tp!r} at {path}")  # programming error
+
+
+_INT_LIMIT = 2**63
 
 
 def _is_required(f: dataclasses.Field) -> bool:

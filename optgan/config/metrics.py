@@ -16,6 +16,7 @@ from typing import Literal
 
 from optgan.config.base import check_range
 from optgan.errors import ConfigError
+from optgan.search_space.widths import MAX_WIDTH
 
 __all__ = ["MetricsConfig", "ClassifierConfig", "DEFAULT_METRICS_CACHE", "MetricName", "ExtractorName"]
 
@@ -48,6 +49,9 @@ class ClassifierConfig:
             check_range(f"metrics.classifier.{key}", getattr(self, key), low=1)
         check_range("metrics.classifier.lr", self.lr, low=0, low_inclusive=False)
         check_range("metrics.classifier.weight_decay", self.weight_decay, low=0)
+        check_range("metrics.classifier.width", self.width, high=MAX_WIDTH)
+        check_range("metrics.classifier.feature_dim", self.feature_dim, high=MAX_WIDTH)
+        check_range("metrics.classifier.seed", self.seed, low=0, high=2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class MetricsConfig:
         if len(set(self.metrics)) != len(self.metrics):
             raise ConfigError(f"`metrics.metrics` has duplicates: {list(self.metrics)}")
         check_range("metrics.num_images", self.num_images, low=2)
+        check_range("metrics.seed", self.seed, low=0, high=2**32 - 1)  # numpy's legacy seeding (torch-fidelity's draws)
         check_range("metrics.batch_size", self.batch_size, low=1)
         check_range("metrics.reference_images", self.reference_images, low=2)
         check_range("metrics.is_splits", self.is_splits, low=1, high=self.num_images if "IS" in self.metrics else None,

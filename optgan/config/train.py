@@ -16,7 +16,7 @@ from optgan.config.base import apply_overrides, check_device_name, check_range, 
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.errors import ConfigError
-from optgan.search_space.widths import Widths
+from optgan.search_space.widths import MAX_WIDTH, Widths
 
 __all__ = ["TrainConfig", "MMDConfig", "TrainEvalConfig", "load_train_config", "train_config_from_dict"]
 
@@ -129,7 +129,8 @@ class TrainConfig:
         for key in ("epochs", "batch_size_g", "batch_size_d", "n_critic", "autogan_df_dim", "nonfinite_patience"):
             check_range(key, getattr(self, key), low=1)
         check_range("iters_per_epoch", self.iters_per_epoch, low=1)
-        check_range("cpu_threads", self.cpu_threads, low=1)
+        check_range("cpu_threads", self.cpu_threads, low=1, high=1024)
+        check_range("autogan_df_dim", self.autogan_df_dim, high=MAX_WIDTH)
         check_range("checkpoint_every_iters", self.checkpoint_every_iters, low=1)
         check_range("lr_g", self.lr_g, low=0, low_inclusive=False)
         check_range("lr_d", self.lr_d, low=0, low_inclusive=False)

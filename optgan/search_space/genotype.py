@@ -130,6 +130,8 @@ class Genotype:
         """From a parsed JSON object: ``{"net", "cells"}`` or bare rows (names or integers)."""
         if isinstance(obj, Mapping):
             found = obj.get("net", net)
+            if "net" in obj and found not in ("gen", "disc"):
+                raise GenotypeError(f"genotype JSON `net` = {found!r}; allowed: 'gen', 'disc'")
             if net is not None and found != net:
                 raise GenotypeError(f"expected a {net} genotype, the JSON describes a {found} one")
             if "cells" not in obj:
@@ -163,7 +165,7 @@ def read_json_argument(text_or_path: str, what: str) -> Any:
     naming `what` (e.g. "genotype", "gen architecture")."""
     text = text_or_path.strip()
     try:
-        return json.loads(text)
+        return _parse_json(text, what)
     except json.JSONDecodeError as e:
         if text.startswith(("[", "{")):
             raise GenotypeError(f"{what} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from e
@@ -179,10 +181,22 @@ def read_json_argument(text_or_path: str, what: str) -> Any:
     except UnicodeDecodeError as e:
         raise GenotypeError(f"{what} file {text_or_path} is not UTF-8 text (byte {e.start}); is it a JSON file?") from e
     try:
-        return json.loads(content)
+        return _parse_json(content, f"{what} file {text_or_path}")
     except json.JSONDecodeError as e:
         raise GenotypeError(f"{what} file {text_or_path} is not valid JSON: {e.msg} "
                             f"(line {e.lineno}, column {e.colno})") from e
+
+
+def _parse_json(text: str, what: str) -> Any:
+    """`json.loads`, with nesting and number-size limits as GenotypeErrors naming `what`."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise GenotypeError(f"{what} nests too deeply to be a genotype (3 rows of 7 edges)") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        raise GenotypeError(f"{what} holds a value JSON cannot read ({str(e)[:80]})") from None
 
 
 # ---------------------------------------------------------------------- internals
@@ -221,7 +235,7 @@ def _check_one_form(rows: Any, net: str) -> None:
 
 
 def _describe(x: Any) -> str:
-    return f"{len(x)} items" if isinstance(x, Sequence) and not isinstance(x, str) else repr(x)
+    return f"{len(x)} items" if isinstance(x, Sequence) and not isinstance(x, str) else f"{x!r}, not a list"
 
 
 def _as_cells(cells: Any, net: str) -> tuple[tuple[str, ...], ...]:

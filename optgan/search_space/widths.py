@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from optgan.config.base import check_range
 from optgan.errors import ConfigError
 
-__all__ = ["Widths", "CIFAR10_WIDTHS", "STL10_WIDTHS"]
+__all__ = ["Widths", "CIFAR10_WIDTHS", "STL10_WIDTHS", "MAX_WIDTH", "MAX_BOTTOM_WIDTH"]
+
+
+#: the largest channel count / latent size a config may ask for (the papers use 256 and 120;
+#: more only fails later, allocating terabytes)
+MAX_WIDTH = 16_384
+#: the largest bottom width: 8 × 64 = 512 px images (the papers: 4 and 6)
+MAX_BOTTOM_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -20,10 +27,10 @@ class Widths:
     bottom_width: int = 4
 
     def __post_init__(self) -> None:
-        check_range("widths.gf_dim", self.gf_dim, low=1)
-        check_range("widths.df_dim", self.df_dim, low=1)
-        check_range("widths.latent_dim", self.latent_dim, low=3)
-        check_range("widths.bottom_width", self.bottom_width, low=1)
+        check_range("widths.gf_dim", self.gf_dim, low=1, high=MAX_WIDTH)
+        check_range("widths.df_dim", self.df_dim, low=1, high=MAX_WIDTH)
+        check_range("widths.latent_dim", self.latent_dim, low=3, high=MAX_WIDTH)
+        check_range("widths.bottom_width", self.bottom_width, low=1, high=MAX_BOTTOM_WIDTH)
         if self.latent_dim % 3:
             raise ConfigError(
                 f"`widths.latent_dim` = {self.latent_dim} must be divisible by 3 "

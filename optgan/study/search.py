@@ -36,7 +36,7 @@ from optgan.study.storage import (
 )
 
 __all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "describe_search", "stage_study_name",
-           "check_search_name"]
+           "check_search_name", "check_new_search"]
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,21 @@ def objective_names(config: StudyConfig) -> list[str]:
     return [objective_display_name(o, config.metrics.extractor) for o in config.objectives]
 
 
+def check_new_search(name: str, config: StudyConfig, storage_url: str | None = None) -> pathlib.Path:
+    """What :func:`create_search` would refuse before touching the database (for `--dry-run`): the
+    name, the storage URL and the run directory; returns the run directory it would claim."""
+    check_search_name(name)
+    url = resolve_storage_url(storage_url)
+    parse_storage_url(url)
+    root = _run_dir_for(name, config, url)
+    _check_run_dir(root, create=False)
+    return root
+
+
+def _run_dir_for(name: str, config: StudyConfig, url: str, run_dir: str | None = None) -> pathlib.Path:
+    return pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).expanduser().resolve()
+
+
 def create_search(name: str, config: StudyConfig, storage_url: str | None = None,
                   run_dir: str | None = None) -> Search:
     """Create both stage studies of a new search; refuses an existing name."""
@@ -168,7 +183,7 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
     config = with_absolute_paths(config)
     url = resolve_storage_url(storage_url)
     parse_storage_url(url)
-    root = pathlib.Path(run_dir or config.run_dir or default_run_root(url) / name).expanduser().resolve()
+    root = _run_dir_for(name, config, url, run_dir)
     db_file = sqlite_path(url)
     if db_file is not None and not db_file.exists():  # a new SQLite file holds no search yet:
         _check_run_dir(root, create=False)  # judge the run directory before the file is made

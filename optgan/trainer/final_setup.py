@@ -152,7 +152,10 @@ def check_training_inputs(cfg: TrainConfig) -> str:
     from optgan.trainer.data import load_images
     from optgan.trainer.data.stream import check_batch_size
 
+    from optgan.metrics.cache import check_cache_dir
+
     device = resolve_device(cfg.device)
+    check_cache_dir(cfg.metrics.resolved_cache_dir, "set `metrics.cache_dir` to a writable folder")
     images = load_images(cfg.data, cfg.widths.img_size)
     check_batch_size(cfg.batch_size_d, len(images), "batch_size_d")
     check_extractor_data(cfg.metrics, images)

@@ -113,3 +113,28 @@ def test_console_script_runs_as_installed() -> None:
                        capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
 
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. "
+                                   "DefaultCPUAllocator: can't allocate memory: you tried to allocate 4000000000000 bytes")])
+def test_running_out_of_memory_is_one_line(error: Exception, monkeypatch) -> None:
+    from optgan_cli import arch_cmd
+
+    def alloc(*_: object) -> dict:
+        raise error
+
+    monkeypatch.setattr(arch_cmd, "arch_report", alloc)
+    r = run("arch", "info", "--net", "gen", "--genotype", G)
+    assert r.exit_code == 2 and r.stderr.startswith("error: out of memory") and len(r.stderr.strip().splitlines()) == 1
+    assert "lower the widths, batch sizes or image counts" in r.stderr
+
+
+def test_other_runtime_errors_still_surface(monkeypatch) -> None:
+    from optgan_cli import arch_cmd
+
+    def bug(*_: object) -> dict:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(arch_cmd, "arch_report", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        CliRunner().invoke(main, ["arch", "info", "--net", "gen", "--genotype", G], catch_exceptions=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -9,6 +11,8 @@ import pytest
 
 from optgan.config.base import apply_overrides, check_range, from_dict, load_yaml, to_dict
 from optgan.errors import ConfigError
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -115,3 +119,35 @@ def test_a_bound_set_by_another_key_is_named() -> None:
     with pytest.raises(ConfigError) as e:  # the other bound crossed: no note about num_images
         MetricsConfig(metrics=("FID", "KID"), num_images=100, kid_subset_size=1)
     assert str(e.value) == "`metrics.kid_subset_size` = 1 is out of range; allowed: [2, 100]"
+
+
+@pytest.mark.parametrize(("overrides", "needle"), [
+    (["seed=1" + "0" * 5000], "the value cannot be read (Exceeds the limit"),
+    (["seed=0x" + "f" * 4000], "`seed` = an integer of 16000 bits is out of range; allowed: |value| < 2**63"),
+    (["widths.gf_dim=1.0e+30"], "`widths.gf_dim` = an integer of 100 bits is out of range"),
+    (["widths.bottom_width=1000"], "`widths.bottom_width` = 1000 is out of range; allowed: [1, 64]"),
+    (["widths.gf_dim=100000"], "`widths.gf_dim` = 100000 is out of range; allowed: [1, 16384]"),
+    (['run_dir="/tmp/a\\0b"'], "`run_dir` contains a NUL character"),
+    (["metrics.seed=-1"], "`metrics.seed` = -1 is out of range; allowed: [0, 4294967295]"),
+    (["metrics.classifier.width=100000"], "`metrics.classifier.width` = 100000 is out of range"),
+])
+def test_values_that_would_fail_much_later_are_refused_up_front(overrides: list[str], needle: str) -> None:
+    """Found by fuzzing: each used to pass validation and end in a traceback (or terabytes of
+    allocation) at training time."""
+    from optgan.config.study import load_study_config
+
+    with pytest.raises(ConfigError) as e:
+        load_study_config(str(ROOT / "studies" / "quickstart.yaml"), overrides)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_yaml_files_with_list_keys_huge_numbers_or_pipes_are_one_line(tmp_path) -> None:
+    (tmp_path / "k.yaml").write_text("? [a, b]\n: 1\n")
+    with pytest.raises(ConfigError, match="found a list or mapping used as a key"):
+        load_yaml(str(tmp_path / "k.yaml"))
+    (tmp_path / "n.yaml").write_text("seed: 1" + "0" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="holds a value YAML cannot read"):
+        load_yaml(str(tmp_path / "n.yaml"))
+    os.mkfifo(tmp_path / "f.yaml")  # reading it would wait forever for a writer
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        load_yaml(str(tmp_path / "f.yaml"))

@@ -133,3 +133,17 @@ def test_load_genotype_from_file_and_errors(tmp_path) -> None:
         load_genotype("[[1,2", "gen")
     with pytest.raises(GenotypeError, match="cannot tell whether"):
         load_genotype(json.dumps(EAGAN_G))
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[" * 10000 + "]" * 10000, "nests too deeply to be a genotype"),
+    ("[[1" + "0" * 5000 + ",1,1,0,2,3,1]]", "holds a value JSON cannot read"),
+    ('{"net": null, "cells": []}', "genotype JSON `net` = None; allowed: 'gen', 'disc'"),
+    ("[1, 2, 3]", "cell 1: must have 7 edges, got 1, not a list"),
+])
+def test_json_that_is_no_genotype_is_one_line(text: str, needle: str, tmp_path) -> None:
+    for given in (text, str(tmp_path / "g.json")):  # inline and as a file
+        (tmp_path / "g.json").write_text(text)
+        with pytest.raises(GenotypeError) as e:
+            load_genotype(given, "gen")
+        assert needle in str(e.value) and "\n" not in str(e.value)

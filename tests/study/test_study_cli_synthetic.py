@@ -115,6 +115,8 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
          "`gen_stage.batch_size_d` = 32 must be between 1 and the number of images (20)"),
         (["study", "create", "x", "--config", QUICK, "--set", "data={name: npz, path: unlabelled.npz}"],
          "the classifier extractor needs labelled training images, but npz:unlabelled has no labels"),
+        (["study", "create", "x", "--config", DRY, "--dry-run", "--run-dir", "unlabelled.npz"],
+         "unlabelled.npz is a file; pass --run-dir with another folder"),  # a dry run checks the run directory
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[15, 6.5]"],
          "`caps.gen.params_M` = [15.0, 6.5]: low bound exceeds high bound"),
         (["study", "create", "x", "--config", DRY, "--set", "sampler.mutation_prob=.nan"],

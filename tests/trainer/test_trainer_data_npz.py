@@ -153,3 +153,18 @@ def test_a_fingerprint_stored_before_v2_still_matches(test_2k: str) -> None:
     v1.update(s.labels.to(torch.int64).numpy().tobytes())
     assert matches_fingerprint(s, s.fingerprint) and matches_fingerprint(s, v1.hexdigest())
     assert v1.hexdigest() != s.fingerprint and not matches_fingerprint(s, "0" * 64)
+
+
+def test_npz_members_that_are_not_npy_arrays(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.save(buf, IMGS)
+    for name, member, needle in (("junk.npz", b"garbage", "key `images` is not a numpy array"),
+                                 ("cut.npz", buf.getvalue()[:-40], "key `images` is damaged (EOF")):
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            z.writestr("images.npy", member)
+        with pytest.raises(DataError) as e:
+            load_images(DataConfig(name="npz", path=str(tmp_path / name)), 8)
+        assert needle in str(e.value) and "pickled" not in str(e.value) and "\n" not in str(e.value)

@@ -68,9 +68,14 @@ def _read_npz(file: str) -> dict[str, np.ndarray]:
 
 def _key(npz: np.lib.npyio.NpzFile, key: str, file: str) -> np.ndarray:
     try:
-        return npz[key]
-    except ValueError as e:  # object arrays need pickle, which is refused
-        raise DataError(f"{file}: key `{key}` holds Python objects (pickled); {_NPZ_FIX}") from e
+        value = npz[key]
+    except ValueError as e:
+        if "allow_pickle" in str(e):  # object arrays need pickle, which is refused
+            raise DataError(f"{file}: key `{key}` holds Python objects (pickled); {_NPZ_FIX}") from e
+        raise DataError(f"{file}: key `{key}` is damaged ({str(e).splitlines()[0][:120]}); {_NPZ_FIX}") from e
+    if not isinstance(value, np.ndarray):  # a zip member that is not a .npy array comes back as bytes
+        raise DataError(f"{file}: key `{key}` is not a numpy array (`{key}.npy` is not in .npy format); {_NPZ_FIX}")
+    return value
 
 
 def _check_images(images: np.ndarray, file: str) -> None:
