@@ -91,7 +91,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     if unknown:
         where = f" in `{path}`" if path else ""
         raise ConfigError(
-            f"unknown key `{_join(path, unknown[0])}`{where}; allowed keys: {', '.join(sorted(fields))}"
+            f"unknown key `{_printable(_join(path, unknown[0]))}`{where}; allowed keys: {', '.join(sorted(fields))}"
         )
     hints = get_type_hints(cls)
     kwargs = {name: _convert(hints[name], data[name], _join(path, name)) for name in data}
@@ -336,6 +336,11 @@ _INT_LIMIT = 2**63
 
 def _is_required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters escaped (a key with a newline must not cut the one-line error)."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _join(path: str, key: str) -> str:

@@ -171,6 +171,8 @@ def read_json_argument(text_or_path: str, what: str) -> Any:
             raise GenotypeError(f"{what} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from e
     if os.path.isdir(text):
         raise GenotypeError(f"{what} {text_or_path!r} is a folder; give a JSON file or a JSON string")
+    if os.path.exists(text) and not os.path.isfile(text):
+        raise GenotypeError(f"{what} {text_or_path!r} is not a regular file (a pipe or a device?); give a JSON file")
     if not os.path.isfile(text):
         raise GenotypeError(f"{what} {text_or_path!r} is neither JSON nor an existing file")
     try:

@@ -151,3 +151,9 @@ def test_yaml_files_with_list_keys_huge_numbers_or_pipes_are_one_line(tmp_path) 
     os.mkfifo(tmp_path / "f.yaml")  # reading it would wait forever for a writer
     with pytest.raises(ConfigError, match="is not a regular file"):
         load_yaml(str(tmp_path / "f.yaml"))
+
+
+def test_control_characters_in_a_key_do_not_break_the_line() -> None:
+    with pytest.raises(ConfigError) as e:
+        from_dict(Inner, {"a\nb": 1})
+    assert "unknown key `a\\nb`" in str(e.value) and "\n" not in str(e.value)

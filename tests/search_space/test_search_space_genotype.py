@@ -147,3 +147,8 @@ def test_json_that_is_no_genotype_is_one_line(text: str, needle: str, tmp_path) 
         with pytest.raises(GenotypeError) as e:
             load_genotype(given, "gen")
         assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_genotype_path_that_is_no_regular_file_is_named() -> None:
+    with pytest.raises(GenotypeError, match="'/dev/null' is not a regular file"):
+        load_genotype("/dev/null", "gen")
