@@ -208,6 +208,10 @@ def load_yaml(path: str) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(e, "problem", None)
+        if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow (e.g. NUL)
+            where = f" (character {e.position + 1})"
+            shown = chr(e.character) if isinstance(e.character, int) else e.character
+            problem = f"{e.reason} {shown!r}"
         raise ConfigError(f"config file {path} is not valid YAML{where}" + (f": {problem}" if problem else "")) from e
     except ValueError as e:  # e.g. an integer of more than 4,300 digits
         raise ConfigError(f"config file {path} holds a value YAML cannot read ({e})") from e

@@ -157,3 +157,9 @@ def test_control_characters_in_a_key_do_not_break_the_line() -> None:
     with pytest.raises(ConfigError) as e:
         from_dict(Inner, {"a\nb": 1})
     assert "unknown key `a\\nb`" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_character_yaml_refuses_is_named_with_its_position(tmp_path) -> None:
+    (tmp_path / "nul.yaml").write_bytes(b"seed: 0\x00\n")
+    with pytest.raises(ConfigError, match=r"is not valid YAML \(character 8\): special characters are not allowed '\\x00'"):
+        load_yaml(str(tmp_path / "nul.yaml"))
