@@ -73,11 +73,12 @@ def arch_report(genotype: Genotype, widths: Widths, caps: Caps) -> dict:
 
 
 def _exported_widths(record: object) -> Widths:
-    from optgan.errors import GenotypeError
+    from optgan.config.base import from_dict
+    from optgan.errors import ConfigError, GenotypeError
 
     try:
-        return Widths(**record)  # type: ignore[arg-type]
-    except TypeError as e:
+        return from_dict(Widths, record, "widths")
+    except ConfigError as e:
         raise GenotypeError(f"the genotype file's `widths` {record!r} are not widths ({e})") from None
 
 

@@ -32,7 +32,7 @@ def warn_unused_locations(config: Any) -> None:
     """Warn about location keys the config's data set or extractor never reads (a `--data-root`
     given for an .npz, `--inception-weights` for the classifier extractor): likely a mix-up."""
     log = logging.getLogger("optgan")
-    if config.data.root is not None and config.data.name not in ("cifar10", "stl10"):
+    if config.data.root is not None and config.data.location_key != "root":
         log.warning("`data.root` (--data-root) = %s is not used by data.name %r (only cifar10 and stl10 read it)",
                     config.data.root, config.data.name)
     if config.metrics.inception_weights is not None and config.metrics.extractor != "inception":

@@ -41,15 +41,17 @@ def resolve_checkpoint_path(path: str) -> str:
     return path
 
 
-def read_training_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and check the header of an `optgan train` checkpoint (weights_only)."""
+def read_training_checkpoint(path: str, map_location: str | torch.device = "cpu",
+                             require: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Load and check the header of an `optgan train` checkpoint (weights_only); `require`: keys
+    the caller needs besides the generator's."""
     from optgan.trainer.checkpoint import load_checkpoint
 
     path = resolve_checkpoint_path(path)
     ck = load_checkpoint(path, map_location=map_location)
     if ck.get("format") != _FORMAT:
         raise CheckpointError(f"{path} is not an `optgan train` checkpoint (no format tag {_FORMAT!r})")
-    for key in ("arch", "gen", "gen_ema"):
+    for key in ("arch", "gen", "gen_ema", *require):
         if key not in ck:
             raise CheckpointError(f"{path} is incomplete: key `{key}` is missing")
     ck["path"] = path

@@ -21,6 +21,7 @@ DataName = Literal["cifar10", "stl10", "npz", "folder", "digits"]
 #: where `cifar10` / `stl10` are looked for (and downloaded to) when `data.root` is not set
 DEFAULT_DATA_ROOT = "~/.cache/optgan/data"
 _NEEDS_PATH = ("npz", "folder")
+_READS_ROOT = ("cifar10", "stl10")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,12 @@ class DataConfig:
                 f"`data.path` is only used by `data.name` 'npz' or 'folder', not {self.name!r} (which reads "
                 "`data.root` / --data-root); for a new config, set `data.name` to the kind of file it is"
             )
+
+    @property
+    def location_key(self) -> str | None:
+        """The key that says where this data set is: `root` (cifar10, stl10), `path` (npz, folder),
+        None (digits: bundled with scikit-learn)."""
+        return "root" if self.name in _READS_ROOT else "path" if self.name in _NEEDS_PATH else None
 
     @property
     def resolved_root(self) -> str:

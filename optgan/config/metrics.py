@@ -46,11 +46,10 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "width", "feature_dim"):
-            check_range(f"metrics.classifier.{key}", getattr(self, key), low=1)
+            check_range(f"metrics.classifier.{key}", getattr(self, key), low=1,
+                        high=MAX_WIDTH if key in ("width", "feature_dim") else None)
         check_range("metrics.classifier.lr", self.lr, low=0, low_inclusive=False)
         check_range("metrics.classifier.weight_decay", self.weight_decay, low=0)
-        check_range("metrics.classifier.width", self.width, high=MAX_WIDTH)
-        check_range("metrics.classifier.feature_dim", self.feature_dim, high=MAX_WIDTH)
         check_range("metrics.classifier.seed", self.seed, low=0, high=2**63 - 1)
 
 

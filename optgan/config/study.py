@@ -122,14 +122,15 @@ def with_machine_settings(config: StudyConfig, overrides: Iterable[str]) -> Stud
     if not overrides:
         return config
     old = to_dict(config)
-    known = {".".join(k.split(".")[:n]) for k in flatten(old) for n in range(1, k.count(".") + 2)}
+    flat_old = flatten(old)
+    known = {".".join(k.split(".")[:n]) for k in flat_old for n in range(1, k.count(".") + 2)}
     for item in overrides:  # a known key the user gave, named before its value is validated
         key = ".".join(override_key_parts(item))
         if key not in RUN_MAY_CHANGE and key in known:
             raise _fixed_key(key)
     new = apply_overrides(old, overrides)
     updated = study_config_from_dict(new)  # unknown keys and bad values first
-    flat_old, flat_new = flatten(old), flatten(new)
+    flat_new = flatten(new)
     changed = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k, None) != flat_new.get(k, None))
     fixed = [k for k in changed if k not in RUN_MAY_CHANGE]
     if fixed:

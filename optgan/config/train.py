@@ -127,10 +127,9 @@ class TrainConfig:
         check_device_name(self.device)
         check_range("seed", self.seed, low=0, high=2**63 - 1)
         for key in ("epochs", "batch_size_g", "batch_size_d", "n_critic", "autogan_df_dim", "nonfinite_patience"):
-            check_range(key, getattr(self, key), low=1)
+            check_range(key, getattr(self, key), low=1, high=MAX_WIDTH if key == "autogan_df_dim" else None)
         check_range("iters_per_epoch", self.iters_per_epoch, low=1)
         check_range("cpu_threads", self.cpu_threads, low=1, high=1024)
-        check_range("autogan_df_dim", self.autogan_df_dim, high=MAX_WIDTH)
         check_range("checkpoint_every_iters", self.checkpoint_every_iters, low=1)
         check_range("lr_g", self.lr_g, low=0, low_inclusive=False)
         check_range("lr_d", self.lr_d, low=0, low_inclusive=False)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from optgan.config.metrics import MetricsConfig
-from optgan.errors import CheckpointError, ConfigError
+from optgan.errors import ConfigError
 from optgan.search_space.widths import Widths
 
 __all__ = ["build_scorer", "evaluate_checkpoint", "fid_of", "EVAL_METRICS"]
@@ -76,10 +76,6 @@ def _pool3_only(cfg: MetricsConfig) -> bool:
     return resolve_inception_weights(cfg.inception_weights, cfg.resolved_cache_dir, cfg.inception_download).pool3_only
 
 
-#: the `optgan eval` flag that says where each kind of data set is now
-_LOCATION_FLAG = {"cifar10": "--data-root", "stl10": "--data-root", "npz": "--data-path", "folder": "--data-path",
-                  "digits": None}
-
 #: fewer generated images than this get a warning (the search scores 5,000, the papers report 50,000)
 SMALL_EVAL = 5000
 
@@ -100,12 +96,10 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
     from optgan.backends import resolve_device
     from optgan.trainer.data import load_images, matches_fingerprint
 
-    ck = read_training_checkpoint(path)
-    if "config" not in ck:
-        raise CheckpointError(f"{ck['path']} is incomplete: key `config` is missing (the training recipe its "
-                              "scores need: data set, widths, metrics)")
+    ck = read_training_checkpoint(path, require=("config",))  # the recipe: data set, widths, metrics
     cfg = train_config_from_dict(ck["config"])
-    reads = _LOCATION_FLAG[cfg.data.name]
+    key = cfg.data.location_key
+    reads = f"--data-{key}" if key else None
     for flag, given in (("--data-root", data_root), ("--data-path", data_path)):
         if given is not None and flag != reads:
             where = f"is found with {reads}" if reads else "comes with scikit-learn (nothing to point at)"

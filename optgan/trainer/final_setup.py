@@ -145,14 +145,14 @@ def uses_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
 
 
 def check_training_inputs(cfg: TrainConfig) -> str:
-    """What `optgan train --dry-run` checks without training: the device, the data set and the
-    Inception weights (when that extractor is used); a line describing them, or a one-line error."""
+    """What `optgan train --dry-run` checks without training: the device, the metrics cache, the data
+    set (enough images for a D batch; labels for the classifier extractor) and the Inception weights
+    (when that extractor is used); a line describing them, or a one-line error."""
     from optgan.backends import resolve_device
     from optgan.metrics.availability import check_extractor_data
+    from optgan.metrics.cache import check_cache_dir
     from optgan.trainer.data import load_images
     from optgan.trainer.data.stream import check_batch_size
-
-    from optgan.metrics.cache import check_cache_dir
 
     device = resolve_device(cfg.device)
     check_cache_dir(cfg.metrics.resolved_cache_dir, "set `metrics.cache_dir` to a writable folder")

@@ -82,5 +82,5 @@ def _cache_key(cfg: DataConfig, img_size: int) -> Hashable:
         st = os.stat(os.path.expanduser(cfg.path))
         stamp = (st.st_size, st.st_mtime_ns)
     path = os.path.abspath(os.path.expanduser(cfg.path)) if cfg.path else None
-    root = cfg.resolved_root if cfg.name in ("cifar10", "stl10") else None
+    root = cfg.resolved_root if cfg.location_key == "root" else None
     return (cfg.name, root, path, cfg.split, cfg.max_images, img_size, stamp)
