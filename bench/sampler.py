@@ -1,12 +1,16 @@
 """Benchmark of the evolutionary sampler; prints one JSON object.
 
-- `round_s`: seconds per round (ask ×P with all 21 params suggested + tell ×P, synthetic
-  values) on in-memory and SQLite storage (SQLite opened as optgan opens it: WAL mode),
-  under caps admitting ~9 % of random generators, with 1 trial in 9 told FAIL;
+- `round_s`: seconds per round (ask ×P with all 21 params suggested, then tell ×P as the runner
+  does it, synthetic values) on in-memory and SQLite storage (SQLite opened as optgan opens it:
+  WAL mode), under caps admitting ~9 % of random generators, with 1 trial in 9 told FAIL; on
+  SQLite both with Optuna's trial cache (the naive way: every ask re-reads every RUNNING trial)
+  and with the cache `optgan run` uses under its lease (`SoleWriterCache`), side by side;
+- `scaling`: the same two SQLite variants at a larger population (`--scaling-population`,
+  default 128), where Optuna's cache costs O(P²) per round;
 - `proposals_per_s`: constrained child generation (survivors → feasible, new children) and
   constrained initial draws, at the ~9 % caps and at SCGAN's CIFAR-10 caps (~0.7 %).
 
-Usage: python bench/sampler.py [--generations 5] [--population 32] [--full]
+Usage: python bench/sampler.py [--generations 5] [--population 32] [--scaling-population 128] [--full]
 (`--full` = the issue's acceptance run: 50 generations of 32 on both storages.)
 """
 
@@ -31,6 +35,7 @@ from optgan.sampler.synthetic import synthetic_values
 from optgan.search_space.constraints import SCGAN_CIFAR10_CAPS, Caps
 from optgan.search_space.genotype import Genotype
 from optgan.search_space.widths import CIFAR10_WIDTHS
+from optgan.study.sole_writer_cache import SoleWriterCache
 from optgan.study.storage import open_storage
 
 TEN_PERCENT_CAPS = Caps(params_M=(None, 12.5), cell_params_M=(0.5, None), flops_M=(None, 3000.0))
@@ -54,6 +59,18 @@ def time_rounds(storage: object, generations: int, population: int) -> list[floa
             study.tell(t, synthetic_values(g, OBJECTIVES, CIFAR10_WIDTHS))
         times.append(time.perf_counter() - start)
     return times
+
+
+def sqlite_rounds(tmp: str, tag: str, generations: int, population: int) -> dict[str, dict[str, float]]:
+    """Rounds on SQLite with Optuna's trial cache and with optgan's sole-writer cache."""
+    naive = open_storage(f"sqlite:///{tmp}/{tag}-optuna-cache.db")
+    sole = SoleWriterCache(open_storage(f"sqlite:///{tmp}/{tag}-sole-writer.db"))
+    return {"sqlite_wal": summarise(time_rounds(naive, generations, population)),
+            "sqlite_wal_sole_writer": summarise(time_rounds(sole, generations, population))}
+
+
+def speedup(rounds: dict[str, dict[str, float]]) -> float:
+    return round(rounds["sqlite_wal"]["median_round_s"] / rounds["sqlite_wal_sole_writer"]["median_round_s"], 2)
 
 
 def summarise(times: list[float]) -> dict[str, float]:
@@ -99,6 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=5, help="rounds per storage")
     parser.add_argument("--population", type=int, default=32)
+    parser.add_argument("--scaling-population", type=int, default=128,
+                        help="a larger population for the two SQLite caches (0 = skip)")
     parser.add_argument("--full", action="store_true", help="50 generations on both storages")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -109,9 +128,13 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         rounds = {"inmemory": summarise(time_rounds(None, generations, args.population)),
-                  "sqlite_wal": summarise(time_rounds(open_storage(f"sqlite:///{tmp}/bench.db"),
-                                                      generations, args.population))}
-    result["round_s"] = rounds
+                  **sqlite_rounds(tmp, "p", generations, args.population)}
+        result["round_s"] = rounds
+        result["sole_writer_speedup"] = speedup(rounds)
+        if args.scaling_population:
+            big = sqlite_rounds(tmp, "big", 2, args.scaling_population)
+            result["scaling"] = {"population": args.scaling_population, "round_s": big,
+                                 "sole_writer_speedup": speedup(big)}
     result["proposals_per_s"] = {
         "children_10pct_caps": round(child_rate(TEN_PERCENT_CAPS), 1),
         "children_scgan_caps": round(child_rate(SCGAN_CIFAR10_CAPS, children=500), 1),

@@ -69,9 +69,12 @@ class Search:
         """The Optuna study of `stage`, with the sampler rebuilt from the stored config."""
         net = "gen" if stage == "gen" else "disc"
         sampler = make_sampler(self.config, net=net)
-        return optuna.load_study(
-            study_name=stage_study_name(self.name, stage), storage=self.storage, sampler=sampler
-        )
+        storage: optuna.storages.BaseStorage = self.storage
+        if getattr(storage, "_guard_lease", None) is not None:  # `optgan run`: the lease makes it the only writer
+            from optgan.study.sole_writer_cache import SoleWriterCache
+
+            storage = SoleWriterCache(self.storage)
+        return optuna.load_study(study_name=stage_study_name(self.name, stage), storage=storage, sampler=sampler)
 
     def check_run_dir(self) -> None:
         """Refuse to run when the run directory belongs to another search (two databases that
