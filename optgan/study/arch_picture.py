@@ -5,19 +5,25 @@ Matplotlib only (no graphviz). Node layouts follow the edge lists of
 `in → n0, n1 → n2 → n3 (out)`, a discriminator down-cell `n0 (in) → n1 → n2, n3 → n4 (out)`.
 Up-sampling edges are blue, down-sampling edges purple, `none` edges grey and dashed, and a
 discriminator's e6 is dotted when e5 is `no_down` (then node4 = node2 + node3).
+
+:func:`plot_genotype` draws each cell as its own strip and stacks the strips under the title
+strip: text is most of a picture's cost (≈ 2 ms a label), and a search's children share most
+cells with their parents, so the strips of the last cells drawn are kept (in memory, RGB).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import pathlib
 
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
 from optgan.search_space import Genotype
 from optgan.search_space.ops import NO_DOWN, NUM_CELLS, edges_of
-from optgan.study.pictures import save_figure
 
 __all__ = ["plot_genotype", "genotype_figure", "NODE_LAYOUT"]
 
@@ -40,8 +46,55 @@ _OUT_RADIUS = 0.3
 
 def plot_genotype(genotype: Genotype, path: str | pathlib.Path, *, title: str = "",
                   cell_notes: tuple[str, ...] | None = None) -> pathlib.Path:
-    """Write :func:`genotype_figure` as PNG."""
-    return save_figure(genotype_figure(genotype, title=title, cell_notes=cell_notes), path)
+    """Write the picture of :func:`genotype_figure` as PNG (title strip + one strip per cell)."""
+    import io
+
+    from PIL import Image
+
+    strips = [_title_strip(title or _default_title(genotype))]
+    for c in range(NUM_CELLS):
+        styles = tuple((st["label"], st["color"], st["ls"]) for st in
+                       (_edge_style(genotype, c, e.index, e.kind, genotype.op(c, e.index)) for e in edges_of(genotype.net)))
+        note = f" — {cell_notes[c]}" if cell_notes else ""
+        strips.append(_cell_strip(genotype.net, c, styles, f"cell {c + 1}{note}"))
+    buffer = io.BytesIO()
+    Image.fromarray(np.concatenate(strips)).save(buffer, format="png")
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+_DPI = 100
+_WIDTH_IN, _TITLE_IN, _CELL_IN = 4.8, 0.78, 2.34  # 4.8 × 7.8 inches in all, as genotype_figure
+
+
+@functools.lru_cache(maxsize=8)
+def _title_strip(title: str) -> np.ndarray:
+    fig = Figure(figsize=(_WIDTH_IN, _TITLE_IN), dpi=_DPI)
+    fig.text(0.5, 0.45, title, ha="center", va="center", fontsize=11)
+    return _pixels(fig)
+
+
+@functools.lru_cache(maxsize=96)  # ≈ 32 MB of RGB strips
+def _cell_strip(net: str, cell: int, styles: tuple[tuple[str, str, str], ...], title: str) -> np.ndarray:
+    fig = Figure(figsize=(_WIDTH_IN, _CELL_IN), dpi=_DPI)
+    ax = fig.add_axes((0.01, 0.0, 0.98, 0.88))
+    _draw_cell_edges(ax, net, [{"label": lb, "color": co, "ls": ls} for lb, co, ls in styles])
+    ax.set_title(title, fontsize=10)
+    return _pixels(fig)
+
+
+def _pixels(fig: Figure) -> np.ndarray:
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    pixels.setflags(write=False)  # shared by every picture that reuses the strip
+    return pixels
+
+
+def _default_title(genotype: Genotype) -> str:
+    return f"{'generator' if genotype.net == 'gen' else 'discriminator'} genotype"
 
 
 def genotype_figure(genotype: Genotype, *, title: str = "", cell_notes: tuple[str, ...] | None = None) -> Figure:
@@ -53,22 +106,25 @@ def genotype_figure(genotype: Genotype, *, title: str = "", cell_notes: tuple[st
         _draw_cell(ax, genotype, c)
         note = f" — {cell_notes[c]}" if cell_notes else ""
         ax.set_title(f"cell {c + 1}{note}", fontsize=10)
-    fig.suptitle(title or f"{'generator' if genotype.net == 'gen' else 'discriminator'} genotype",
-                 fontsize=11)
+    fig.suptitle(title or _default_title(genotype), fontsize=11)
     return fig
 
 
 def _draw_cell(ax, genotype: Genotype, cell: int) -> None:  # noqa: ANN001 - matplotlib Axes
-    layout = NODE_LAYOUT[genotype.net]
+    _draw_cell_edges(ax, genotype.net, [_edge_style(genotype, cell, e.index, e.kind, genotype.op(cell, e.index))
+                                        for e in edges_of(genotype.net)])
+
+
+def _draw_cell_edges(ax, net: str, styles: list[dict]) -> None:  # noqa: ANN001 - matplotlib Axes
+    """One cell of network `net` whose edges (in `edges_of` order) look like `styles`."""
+    layout = NODE_LAYOUT[net]
     ax.set_xlim(-0.3, 3.9)
     ax.set_ylim(-0.3, 2.3)
     ax.set_aspect("equal")  # arcs are bent in display space: keep it a uniform scaling
     ax.axis("off")
     out = max(layout, key=lambda n: layout[n][0])
-    for spec in edges_of(genotype.net):
-        op = genotype.op(cell, spec.index)
-        style = _edge_style(genotype, cell, spec.index, spec.kind, op)
-        _draw_edge(ax, layout[spec.src], layout[spec.dst], _BEND.get((genotype.net, spec.index), 0.0),
+    for spec, style in zip(edges_of(net), styles):
+        _draw_edge(ax, layout[spec.src], layout[spec.dst], _BEND.get((net, spec.index), 0.0),
                    f"e{spec.index} {style['label']}", style, out=spec.dst == out)
     for name, (x, y) in layout.items():
         face = "#fde9c9" if name == out else "#e8eef7"

@@ -126,6 +126,27 @@ def test_architecture_pictures_name_every_edge(tmp_path) -> None:
         assert 350 < img.width < 700 and 600 < img.height < 1000
 
 
+def test_architecture_pictures_reuse_the_strips_of_cells_drawn_before(tmp_path) -> None:
+    from optgan.study import arch_picture
+
+    arch_picture._cell_strip.cache_clear()
+    parent = Genotype.from_array("gen", EAGAN_G)
+    child_array = [row[:] for row in EAGAN_G]
+    child_array[1][4] = 1  # one edge of cell 2 moved, as a mutation does
+    child = Genotype.from_array("gen", child_array)
+    plot_genotype(parent, tmp_path / "parent.png", title="t", cell_notes=("a", "b", "c"))
+    assert arch_picture._cell_strip.cache_info().misses == 3
+    plot_genotype(child, tmp_path / "child.png", title="t", cell_notes=("a", "b", "c"))
+    info = arch_picture._cell_strip.cache_info()
+    assert (info.hits, info.misses) == (2, 4)  # cells 1 and 3 reused, cell 2 drawn
+    arch_picture._cell_strip.cache_clear()
+    plot_genotype(child, tmp_path / "fresh.png", title="t", cell_notes=("a", "b", "c"))
+    assert (tmp_path / "fresh.png").read_bytes() == (tmp_path / "child.png").read_bytes()
+    assert (tmp_path / "parent.png").read_bytes() != (tmp_path / "child.png").read_bytes()
+    notes = plot_genotype(child, tmp_path / "notes.png", title="t", cell_notes=("a", "B", "c"))
+    assert notes.read_bytes() != (tmp_path / "child.png").read_bytes()  # a note is part of the strip
+
+
 def test_sample_grid_from_tensor_and_array(tmp_path) -> None:
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=gen)
