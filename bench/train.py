@@ -148,6 +148,8 @@ def _whole_round(plan: _Plan, images: ImageSet, device: torch.device, args: argp
     from optgan.config.base import to_dict
     from optgan.config.study import study_config_from_dict
     from optgan.runner import run_search
+    from optgan.study.lease import hold_lease
+    from optgan.study.retry import guard_storage
     from optgan.study.round_timing import round_seconds
     from optgan.study.search import create_search
 
@@ -176,8 +178,11 @@ def _whole_round(plan: _Plan, images: ImageSet, device: torch.device, args: argp
             "data": {"name": "npz", "path": f"{tmp}/images.npz"}, "metrics": metrics,
             "sampler": {"population_size": plan.population}, "gen_stage": stage,
         })
-        search = create_search("bench", cfg, f"sqlite:///{tmp}/optgan.db", f"{tmp}/run")
-        run_search(search, ["gen"], max_rounds=2)
+        url = f"sqlite:///{tmp}/optgan.db"
+        search = create_search("bench", cfg, url, f"{tmp}/run")
+        with hold_lease(search.storage.engine, "bench") as lease:  # as `optgan run` does (its trial cache)
+            search.storage = guard_storage(search.storage, url, lease=lease)
+            run_search(search, ["gen"], max_rounds=2)
         rounds = round_seconds(search.study("gen"))
     measured = rounds[1]  # the second round: graphs captured and caches warm, as in a long search
     paper_iters = EPOCHS_PER_ROUND * (GPU_PLAN.num_images // GPU_PLAN.batch_d)
