@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from optgan import faults, keys
@@ -178,33 +179,43 @@ def _finish_interrupted_asks(study: optuna.Study, generation: int, dists: dict) 
 
 def _tell(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial], population: Sequence[Genotype],
           evaluations: Sequence[Evaluation], search: Search, engine: Engine) -> None:
-    objectives = search.config.objectives
     for trial, genotype, ev in zip(trials, population, evaluations):
         if trial.state != TrialState.RUNNING:
             continue  # told before an interruption: the re-run must not tell twice
-        size = count_params(genotype, engine.widths)
-        attrs = {
-            keys.PARAMS_M: size.total / 1e6,
-            keys.FLOPS_M: count_flops(genotype, engine.widths) / 1e6,
-            keys.GENOTYPE: str(genotype),
-            keys.GENOTYPE_ARRAY: genotype.to_array(),
-            keys.EXTRACTOR: engine.extractor_label,
-        }
-        attrs.update(ev.attrs)
-        values = [_objective(o, ev, attrs) for o in objectives]
-        bad = [o for o, v in zip(objectives, values) if v is None or not math.isfinite(v)]
-        live = optuna.Trial(study, trial._trial_id)
-        for k, v in attrs.items():
-            live.set_user_attr(k, v)
-        record_trial_artifacts(search, study, trial, genotype, ev)  # before the tell: finished trials are frozen
-        if ev.reason or bad:
-            reason = ev.reason or f"non-finite objective(s): {', '.join(bad)}"
-            live.set_user_attr(keys.FAIL_REASON, reason)
-            study.tell(trial.number, state=TrialState.FAIL)
-            log.warning("trial %d failed: %s", trial.number, reason)
-        else:
-            study.tell(trial.number, values)
+        try:
+            _tell_one(study, trial, genotype, ev, search, engine)
+        except UpdateFinishedTrialError:  # e.g. a dashboard user failed it while the round trained
+            state = study._storage.get_trial(trial._trial_id).state.name
+            log.warning("trial %d was finished outside this run while its round ran (%s): kept as it is; "
+                        "its scores of this round are not stored", trial.number, state)
         faults.point("between_tells")
+
+
+def _tell_one(study: optuna.Study, trial: optuna.trial.FrozenTrial, genotype: Genotype, ev: Evaluation,
+              search: Search, engine: Engine) -> None:
+    objectives = search.config.objectives
+    size = count_params(genotype, engine.widths)
+    attrs = {
+        keys.PARAMS_M: size.total / 1e6,
+        keys.FLOPS_M: count_flops(genotype, engine.widths) / 1e6,
+        keys.GENOTYPE: str(genotype),
+        keys.GENOTYPE_ARRAY: genotype.to_array(),
+        keys.EXTRACTOR: engine.extractor_label,
+    }
+    attrs.update(ev.attrs)
+    values = [_objective(o, ev, attrs) for o in objectives]
+    bad = [o for o, v in zip(objectives, values) if v is None or not math.isfinite(v)]
+    live = optuna.Trial(study, trial._trial_id)
+    for k, v in attrs.items():  # the first write to a trial finished elsewhere raises UpdateFinishedTrialError
+        live.set_user_attr(k, v)
+    record_trial_artifacts(search, study, trial, genotype, ev)  # before the tell: finished trials are frozen
+    if ev.reason or bad:
+        reason = ev.reason or f"non-finite objective(s): {', '.join(bad)}"
+        live.set_user_attr(keys.FAIL_REASON, reason)
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)  # (Optuna warns if it was)
+        log.warning("trial %d failed: %s", trial.number, reason)
+    else:
+        study.tell(trial.number, values, skip_if_finished=True)
 
 
 def _objective(name: str, ev: Evaluation, attrs: dict) -> float | None:

@@ -466,3 +466,46 @@ def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monk
     _one_line(cli("status", "a", *s), "no search named 'a'")  # the WAL's rename is seen: not a stale snapshot
     (folder / "db.sqlite-shm").rename(tmp_path / "shm")  # a WAL without its index cannot be read here
     _one_line(cli("status", "renamed", *s), "has a write-ahead log (db.sqlite-wal) but no db.sqlite-shm")
+
+
+def test_trials_finished_elsewhere_during_their_round_are_kept(storage_url: str, unique_name: str, tmp_path,
+                                                               monkeypatch, caplog) -> None:
+    """A dashboard user (or a notebook) fails or completes a RUNNING trial while its round trains:
+    the run keeps that result, tells the others, and every inspection command still works."""
+    import optuna
+
+    from optgan.engines.synthetic import SyntheticEngine
+
+    s = ["--storage", storage_url]
+    ok("study", "create", unique_name, "--config", DRY, *SMALL, "--set", "gen_stage.rounds=2",
+       "--set", "pictures.rounds=true", "--set", f"run_dir={tmp_path / 'run'}", *s)
+    outside: dict[str, int] = {}
+    rounds = iter(range(2))
+
+    def train(self, population) -> None:  # noqa: ANN001
+        if next(rounds, None) != 1:  # stage gen's round 2 only: two trials are finished elsewhere
+            return
+        other = optuna.load_study(study_name=f"{unique_name}:gen", storage=storage_url)
+        running = [t for t in other.get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+        outside.update(failed=running[2].number, completed=running[5].number)
+        other.tell(outside["failed"], state=optuna.trial.TrialState.FAIL)
+        other.tell(outside["completed"], [99.0, 0.5, 1.0])  # dominates the round: on its front
+
+    monkeypatch.setattr(SyntheticEngine, "train", train)
+    r = ok("run", unique_name, "--stage", "gen", *s)
+    assert "stage gen: 2/2 rounds, finished" in r.stdout
+    for number in outside.values():
+        assert f"trial {number} was finished outside this run while its round ran" in caplog.text
+    study = optuna.load_study(study_name=f"{unique_name}:gen", storage=storage_url)
+    trials = {t.number: t for t in study.get_trials()}
+    assert trials[outside["failed"]].state == optuna.trial.TrialState.FAIL
+    assert trials[outside["completed"]].values == [99.0, 0.5, 1.0]
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials.values()) == 16 - 1
+    st = json.loads(ok("status", unique_name, "--json", *s).stdout)
+    assert st["stages"][0]["rounds_done"] == 2
+    best = ok("best", unique_name, "--stage", "gen", *s).stdout
+    assert f"trial {outside['completed']:4d}" in best
+    ok("export", unique_name, "--stage", "gen", "-o", str(tmp_path / "g.json"), *s)
+    ok("report", unique_name, "-o", str(tmp_path / "report"), *s)
+    r = ok("run", unique_name, "--stage", "disc", "--max-rounds", "1", *s)  # G* = the externally told trial
+    assert "stage disc: 1/2 rounds" in r.stdout
