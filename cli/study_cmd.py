@@ -117,20 +117,24 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
     """Delete both studies of search NAME (its run directory is left on disk)."""
     import optuna
 
-    from optgan.study.search import STAGES, load_search, stage_study_name
+    from optgan import keys
+    from optgan.study.search import load_search, stage_studies_present
     from optgan.study.storage import refuse_if_read_only
 
-    search = load_search(name, storage)
-    refuse_if_read_only(search.storage.engine, name)  # before asking
-    if not yes and not _confirm(f"delete search {name!r} (studies {name}:gen, {name}:disc)?"):
+    store, present = stage_studies_present(name, storage)
+    if not present:
+        load_search(name, storage)  # raises its "no search named …" error with the known names
+    refuse_if_read_only(store.engine, name)  # before asking
+    run_dir = store.get_study_user_attrs(store.get_study_id_from_name(present[0])).get(keys.RUN_DIR)
+    if not yes and not _confirm(f"delete search {name!r} (studies {', '.join(present)})?"):
         click.echo("nothing deleted")
         return
     from optgan.study.lease import hold_lease
 
-    with hold_lease(search.storage.engine, name):  # never under a running `optgan run`
-        for stage in STAGES:
-            optuna.delete_study(study_name=stage_study_name(name, stage), storage=search.storage)
-    click.echo(f"deleted search {name!r}; run directory kept at {search.run_dir} "
+    with hold_lease(store.engine, name):  # never under a running `optgan run`
+        for study_name in present:
+            optuna.delete_study(study_name=study_name, storage=store)
+    click.echo(f"deleted search {name!r}; run directory kept at {run_dir} "
                "(remove it before creating a search that would use it again)")
 
 

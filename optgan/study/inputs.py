@@ -66,9 +66,12 @@ def record_inputs(search, pending: dict[str, Any]) -> None:  # noqa: ANN001 - Se
 
 
 def _gen_study(search):  # noqa: ANN001, ANN202
-    from optgan.study.search import stage_study_name
+    from optgan.study.search import incomplete_search_error, stage_study_name
 
-    return search.storage, search.storage.get_study_id_from_name(stage_study_name(search.name, "gen"))
+    try:
+        return search.storage, search.storage.get_study_id_from_name(stage_study_name(search.name, "gen"))
+    except KeyError:
+        raise incomplete_search_error(search.name, search.storage_url, "gen") from None
 
 
 def _recorded(search, key: str) -> dict[str, Any] | None:  # noqa: ANN001

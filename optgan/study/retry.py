@@ -15,7 +15,8 @@ Every Optuna storage call is one transaction, so a call that failed changed noth
 study stays consistent: the run stops resumably. Two calls are not idempotent if their commit
 succeeded but the reply was lost: a repeated `set_trial_state_values` is recognised (the
 trial already has the wanted state) and a repeated `create_new_trial` leaves an untagged
-RUNNING trial, which the runner recycles at the next round. Messages never show the password.
+RUNNING trial, which the runner recycles at the next round. A record that vanished under the run
+(its study deleted from optuna-dashboard, say) is one line too. Messages never show the password.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ _READS = ("get_study_id_from_name", "get_study_name_from_id", "get_study_directi
           "get_trial_number_from_id", "get_trial_param", "get_trial", "get_all_trials", "_get_trials",
           "get_n_trials", "get_best_trial", "_get_best_trial_id", "get_trial_params", "get_trial_user_attrs",
           "get_trial_system_attrs")
+#: reads whose KeyError answers a question (no such name / number) rather than reporting a record gone
+_LOOKUPS = ("get_study_id_from_name", "get_trial_id_from_study_id_trial_number")
 #: OperationalErrors that no retry can fix
 _PERMANENT = ("no such table", "no such column", "syntax error", "readonly database", "does not exist",
               "password authentication failed", "permission denied")
@@ -138,6 +141,11 @@ class GuardedStorage(optuna.storages.RDBStorage):
             except Exception as e:  # noqa: BLE001 - sorted below
                 if attempt and self._already_applied(name, e, args):
                     return True
+                if isinstance(e, KeyError) and name not in _LOOKUPS:
+                    raise StorageError(f"storage {redact(self._guard_url)}: a record this run uses is gone ({name}: "
+                                       f"{e.args[0] if e.args else e}); was the search's study deleted while it ran "
+                                       "(e.g. from optuna-dashboard)? The run stopped; its checkpoints are still in "
+                                       "the run directory") from None
                 if not is_transient(e):
                     raise
                 self._wait_or_give_up(name, e, start, attempt)

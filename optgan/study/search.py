@@ -36,7 +36,7 @@ from optgan.study.storage import (
 )
 
 __all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "describe_search", "stage_study_name",
-           "check_search_name", "check_new_search"]
+           "check_search_name", "check_new_search", "incomplete_search_error", "stage_studies_present"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,10 @@ class Search:
             from optgan.study.sole_writer_cache import SoleWriterCache
 
             storage = SoleWriterCache(self.storage)
-        return optuna.load_study(study_name=stage_study_name(self.name, stage), storage=storage, sampler=sampler)
+        try:
+            return optuna.load_study(study_name=stage_study_name(self.name, stage), storage=storage, sampler=sampler)
+        except KeyError:
+            raise incomplete_search_error(self.name, self.storage_url, stage) from None
 
     def check_run_dir(self) -> None:
         """Refuse to run when the run directory belongs to another search (two databases that
@@ -191,7 +194,7 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
     if db_file is not None and not db_file.exists():  # a new SQLite file holds no search yet:
         _check_run_dir(root, create=False)  # judge the run directory before the file is made
     storage = open_storage(url)
-    if _exists(storage, stage_study_name(name, "gen")):
+    if any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES):
         raise StorageError(f"a search named {name!r} already exists in {redact(url)}; "
                            "pick another name (or `optgan study delete` it)")
     _check_run_dir(root, create=True)  # before the studies: a bad run directory leaves no half-made search
@@ -265,6 +268,8 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
     try:  # one study by name: summaries of every study cost ~20 ms each on a shared PostgreSQL
         study_id = storage.get_study_id_from_name(stage_study_name(name, "gen"))
     except KeyError:
+        if _exists(storage, stage_study_name(name, "disc")):
+            raise incomplete_search_error(name, url, "gen") from None
         summaries = optuna.study.get_all_study_summaries(storage, include_best_trial=False)
         known = sorted({s.study_name.rsplit(":", 1)[0] for s in summaries if s.study_name.endswith(":gen")})
         hint = f"; known searches: {', '.join(known)}" if known else "; create one with `optgan study create`"
@@ -274,12 +279,28 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
     return Search(name, config, storage, url, pathlib.Path(attrs[keys.RUN_DIR]), attrs.get(keys.SEARCH_ID))
 
 
+def incomplete_search_error(name: str, url: str, stage: str) -> StorageError:
+    """The one-line error for a search one of whose stage studies was deleted behind optgan's back."""
+    return StorageError(f"search {name!r} in {redact(url)} is incomplete: its study {stage_study_name(name, stage)} "
+                        f"was deleted (e.g. from optuna-dashboard); `optgan study delete {name}` removes the rest")
+
+
+def stage_studies_present(name: str, storage_url: str | None = None) -> tuple[optuna.storages.RDBStorage, list[str]]:
+    """The storage and the stage studies of search `name` it holds (both, one of an incomplete
+    search, or none)."""
+    storage = open_storage(resolve_storage_url(storage_url), create=False)
+    return storage, [stage_study_name(name, st) for st in STAGES if _exists(storage, stage_study_name(name, st))]
+
+
 def describe_search(search: Search) -> dict[str, Any]:
     """What `optgan study show` prints: where the search lives, its stored config, what its first
     real run loaded (data, extractor) and the G* of stage `disc` once fixed."""
     attrs = {}
     for stage in STAGES:
-        study_id = search.storage.get_study_id_from_name(stage_study_name(search.name, stage))
+        try:
+            study_id = search.storage.get_study_id_from_name(stage_study_name(search.name, stage))
+        except KeyError:
+            raise incomplete_search_error(search.name, search.storage_url, stage) from None
         attrs[stage] = search.storage.get_study_user_attrs(study_id)
     return {
         "search": search.name,

@@ -509,3 +509,50 @@ def test_trials_finished_elsewhere_during_their_round_are_kept(storage_url: str,
     ok("report", unique_name, "-o", str(tmp_path / "report"), *s)
     r = ok("run", unique_name, "--stage", "disc", "--max-rounds", "1", *s)  # G* = the externally told trial
     assert "stage disc: 1/2 rounds" in r.stdout
+
+
+def one_line_error(*args: str) -> str:
+    r = cli(*args)
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    return r.stderr
+
+
+def test_a_stage_study_deleted_behind_optgans_back_is_one_line_everywhere(storage_url: str, unique_name: str,
+                                                                          tmp_path, monkeypatch) -> None:
+    """optuna-dashboard can delete a study, also under a running search: the run stops in one line,
+    every command names the incomplete search, and `study delete` removes the rest."""
+    import optuna
+
+    from optgan.engines.synthetic import SyntheticEngine
+
+    s = ["--storage", storage_url]
+    ok("study", "create", unique_name, "--config", DRY, *SMALL, "--set", f"run_dir={tmp_path / 'run'}", *s)
+
+    def train(self, population) -> None:  # noqa: ANN001
+        optuna.delete_study(study_name=f"{unique_name}:gen", storage=storage_url)
+
+    monkeypatch.setattr(SyntheticEngine, "train", train)
+    err = one_line_error("run", unique_name, *s)
+    assert "a record this run uses is gone" in err and "deleted while it ran" in err
+    for args in (["run", unique_name], ["status", unique_name], ["study", "show", unique_name]):
+        assert f"search {unique_name!r}" in (err := one_line_error(*args, *s)) and "is incomplete" in err, err
+    assert f"study {unique_name}:gen was deleted" in err and f"`optgan study delete {unique_name}`" in err
+    assert "a search named" in one_line_error("study", "create", unique_name, "--config", DRY,
+                                              "--set", f"run_dir={tmp_path / 'other'}", *s)
+    assert f"deleted search {unique_name!r}" in ok("study", "delete", unique_name, "--yes", *s).stdout
+    assert unique_name not in ok("study", "list", *s).stdout
+
+
+def test_a_deleted_disc_study_is_named_by_run_and_removed_by_delete(tmp_path) -> None:
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    s = ["--storage", url]
+    ok("study", "create", "a", "--config", DRY, *SMALL, *s)
+    ok("run", "a", "--stage", "gen", *s)
+    optuna.delete_study(study_name="a:disc", storage=url)
+    assert "its study a:disc was deleted" in one_line_error("run", "a", "--stage", "disc", *s)
+    r = CliRunner().invoke(main, ["study", "delete", "a", *s], input="y\n", catch_exceptions=False)
+    assert r.exit_code == 0 and "(studies a:gen)?" in r.stdout, (r.stdout, r.stderr)
+    assert "no searches" in ok("study", "list", *s).stdout
