@@ -17,11 +17,37 @@ from optgan.errors import OptganError
 log = logging.getLogger("optgan")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM / SIGHUP, stopped like Ctrl-C: `finally` blocks run and the run lease is released."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_termination() -> None:
+    """Turn SIGTERM (a batch scheduler's preemption or time limit, `kill`) and SIGHUP (a closed
+    terminal) into :class:`Terminated` where they would otherwise kill the process outright."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:  # never over nohup's or a host's handler
+            signal.signal(sig, stop)
+
+
 class OneLineErrors(click.Group):
     """A group that turns user mistakes into one line on stderr and exit code 2, no traceback."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401 - click API
         kwargs["standalone_mode"] = False
+        _stop_on_termination()
         try:
             rv = super().main(*args, **kwargs)
         except OptganError as e:
@@ -35,8 +61,10 @@ class OneLineErrors(click.Group):
             _fail(f"{e.format_message()}{hint}")
         except click.ClickException as e:
             _fail(e.format_message())
-        except (click.Abort, KeyboardInterrupt):  # Ctrl-C, or no answer to a question
-            _fail("stopped; a search or a training run resumes when the same command is run again", code=130)
+        except (click.Abort, KeyboardInterrupt) as e:  # Ctrl-C, SIGTERM / SIGHUP, or no answer to a question
+            term = next((x for x in (e, e.__cause__) if isinstance(x, Terminated)), None)  # click wraps it in Abort
+            how, code = ("", 130) if term is None else (f" by {_signal_name(term.signum)}", 128 + term.signum)
+            _fail(f"stopped{how}; a search or a training run resumes when the same command is run again", code=code)
         except MemoryError:
             _fail("out of memory: lower the widths, batch sizes or image counts of the config")
         except RuntimeError as e:  # torch's allocators say it this way (CPU and CUDA)
@@ -49,6 +77,12 @@ class OneLineErrors(click.Group):
             log.debug("operating-system error", exc_info=True)
             _fail(_os_message(e))
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
 
 
 def _os_message(e: OSError) -> str:

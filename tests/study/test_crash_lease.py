@@ -129,3 +129,29 @@ def test_two_concurrent_runs_never_both_write(storage_url: str, unique_name: str
     assert_same_trials(got, small_reference())
     assert_generations_full(got, 4)
     assert lease_rows(storage_url, unique_name) == []
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(signame: str, tmp_path) -> None:
+    """A batch scheduler's preemption (SIGTERM) or a closed terminal (SIGHUP) stops the run in one
+    line, releases its lease (a rerun on another node need not wait for the TTL), and the rerun
+    ends with the trials of an uninterrupted run."""
+    import signal
+
+    sig = getattr(signal, signame)
+    url = f"sqlite:///{tmp_path / 'optgan.db'}"
+    create("t", url, DRY, SMALL, tmp_path / "run")
+    p = start("run", "t", "--storage", url, fault="train:sleep=60")
+    deadline = time.monotonic() + 120
+    while not lease_rows(url, "t") and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)  # well inside round 1's training (the sleep at `train`)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + sig, err[-2000:]
+    assert err.strip().splitlines()[-1] == (f"error: stopped by {signame}; a search or a training run resumes when "
+                                            "the same command is run again")
+    assert lease_rows(url, "t") == []
+    r = CliRunner().invoke(main, ["run", "t", "--storage", url], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    assert_same_trials(snapshot(url, "t"), small_reference())
