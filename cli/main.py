@@ -5,8 +5,10 @@ Each command lives in its own module (`cli/*_cmd.py`) and adds itself through `r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -25,21 +27,27 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-def _stop_on_termination() -> None:
+@contextlib.contextmanager
+def _stop_on_termination() -> Iterator[None]:
     """Turn SIGTERM (a batch scheduler's preemption or time limit, `kill`) and SIGHUP (a closed
-    terminal) into :class:`Terminated` where they would otherwise kill the process outright."""
+    terminal) into :class:`Terminated` where they would otherwise kill the process outright
+    (restored afterwards, for callers that run the CLI in their own process)."""
     import signal
     import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
 
     def stop(signum: int, _frame: object) -> None:
         raise Terminated(signum)
 
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:  # never over nohup's or a host's handler
-            signal.signal(sig, stop)
+    replaced = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:  # never over nohup's or a host's
+                replaced[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in replaced.items():
+            signal.signal(sig, handler)
 
 
 class OneLineErrors(click.Group):
@@ -47,7 +55,10 @@ class OneLineErrors(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401 - click API
         kwargs["standalone_mode"] = False
-        _stop_on_termination()
+        with _stop_on_termination():
+            self._run_one_line(*args, **kwargs)
+
+    def _run_one_line(self, *args: Any, **kwargs: Any) -> None:
         try:
             rv = super().main(*args, **kwargs)
         except OptganError as e:

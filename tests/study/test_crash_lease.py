@@ -152,6 +152,8 @@ def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(signame: str, tmp_path) -> No
     assert err.strip().splitlines()[-1] == (f"error: stopped by {signame}; a search or a training run resumes when "
                                             "the same command is run again")
     assert lease_rows(url, "t") == []
+    before = signal.getsignal(sig)
     r = CliRunner().invoke(main, ["run", "t", "--storage", url], catch_exceptions=False)
     assert r.exit_code == 0, r.stderr
+    assert signal.getsignal(sig) == before  # the CLI restores what it replaced
     assert_same_trials(snapshot(url, "t"), small_reference())
