@@ -282,7 +282,8 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
 def incomplete_search_error(name: str, url: str, stage: str) -> StorageError:
     """The one-line error for a search one of whose stage studies was deleted behind optgan's back."""
     return StorageError(f"search {name!r} in {redact(url)} is incomplete: its study {stage_study_name(name, stage)} "
-                        f"was deleted (e.g. from optuna-dashboard); `optgan study delete {name}` removes the rest")
+                        f"is gone (deleted or renamed, e.g. in optuna-dashboard); `optgan study delete {name}` "
+                        "removes the rest")
 
 
 def stage_studies_present(name: str, storage_url: str | None = None) -> tuple[optuna.storages.RDBStorage, list[str]]:

@@ -463,7 +463,7 @@ def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monk
     subprocess.run([sys.executable, "-c", script, str(folder / "db.sqlite")], check=True)
     assert (folder / "db.sqlite-wal").stat().st_size > 0
     monkeypatch.setattr(os, "access", access)
-    _one_line(cli("status", "a", *s), "no search named 'a'")  # the WAL's rename is seen: not a stale snapshot
+    _one_line(cli("status", "a", *s), "its study a:gen is gone")  # the WAL's rename is seen: not a stale snapshot
     (folder / "db.sqlite-shm").rename(tmp_path / "shm")  # a WAL without its index cannot be read here
     _one_line(cli("status", "renamed", *s), "has a write-ahead log (db.sqlite-wal) but no db.sqlite-shm")
 
@@ -537,7 +537,7 @@ def test_a_stage_study_deleted_behind_optgans_back_is_one_line_everywhere(storag
     assert "a record this run uses is gone" in err and "deleted while it ran" in err
     for args in (["run", unique_name], ["status", unique_name], ["study", "show", unique_name]):
         assert f"search {unique_name!r}" in (err := one_line_error(*args, *s)) and "is incomplete" in err, err
-    assert f"study {unique_name}:gen was deleted" in err and f"`optgan study delete {unique_name}`" in err
+    assert f"study {unique_name}:gen is gone" in err and f"`optgan study delete {unique_name}`" in err
     assert "a search named" in one_line_error("study", "create", unique_name, "--config", DRY,
                                               "--set", f"run_dir={tmp_path / 'other'}", *s)
     assert f"deleted search {unique_name!r}" in ok("study", "delete", unique_name, "--yes", *s).stdout
@@ -552,7 +552,7 @@ def test_a_deleted_disc_study_is_named_by_run_and_removed_by_delete(tmp_path) ->
     ok("study", "create", "a", "--config", DRY, *SMALL, *s)
     ok("run", "a", "--stage", "gen", *s)
     optuna.delete_study(study_name="a:disc", storage=url)
-    assert "its study a:disc was deleted" in one_line_error("run", "a", "--stage", "disc", *s)
+    assert "its study a:disc is gone" in one_line_error("run", "a", "--stage", "disc", *s)
     r = CliRunner().invoke(main, ["study", "delete", "a", *s], input="y\n", catch_exceptions=False)
     assert r.exit_code == 0 and "(studies a:gen)?" in r.stdout, (r.stdout, r.stderr)
     assert "no searches" in ok("study", "list", *s).stdout
