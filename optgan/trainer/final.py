@@ -38,6 +38,7 @@ from optgan.trainer import final_state as fs
 from optgan.trainer.final_outputs import SAMPLES_DIR, save_grid, write_history
 from optgan.trainer.final_setup import DiscSpec, derived_seed
 from optgan.trainer.final_step import FinalStepper
+from optgan.trainer.run_lock import RunDirBusyError
 
 __all__ = ["train_final", "TrainResult", "Scorer"]
 
@@ -85,21 +86,32 @@ def train_final(
     with _torch_settings(cfg):
         fresh = not (os.path.isdir(out_dir) and os.listdir(out_dir))
         try:
-            run = fs.RunState.open(cfg, gen, disc, out_dir)
-            if run.finished:
-                log.info("%s already holds a finished run (%d epochs); nothing to do", out_dir, run.epoch)
-                return _result(run)
-            if scorer is None:
-                scorer = fs.make_scorer(cfg, run.image_set, run.device)
+            run = fs.RunState.open(cfg, gen, disc, out_dir)  # holds the folder's lock until `close`
+        except RunDirBusyError:
+            raise  # the folder is another process's: touch nothing
         except BaseException:
             if fresh:  # a start that failed (weights, cache, batch size …) leaves no empty folder behind
                 fs.remove_unused_out_dir(out_dir)
             raise
         try:
-            _Loop(run, scorer, stop_after_iters, progress).execute()
-        except _Stopped:
-            log.info("stopped after %d iterations (test hook); rerun to resume", run.global_iter)
-        return _result(run)
+            if run.finished:
+                log.info("%s already holds a finished run (%d epochs); nothing to do", out_dir, run.epoch)
+                return _result(run)
+            if scorer is None:
+                try:
+                    scorer = fs.make_scorer(cfg, run.image_set, run.device)
+                except BaseException:
+                    run.close()
+                    if fresh:
+                        fs.remove_unused_out_dir(out_dir)
+                    raise
+            try:
+                _Loop(run, scorer, stop_after_iters, progress).execute()
+            except _Stopped:
+                log.info("stopped after %d iterations (test hook); rerun to resume", run.global_iter)
+            return _result(run)
+        finally:
+            run.close()
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_check
 from optgan.trainer.ema import EMA
 from optgan.trainer.final_metrics import fid_of
 from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST, RUN_MARKER, SAMPLES_DIR
+from optgan.trainer.run_lock import RunDirLock
 from optgan.trainer.final_setup import (
     DiscSpec,
     arch_record,
@@ -84,17 +85,33 @@ class RunState:
     best: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     _lrs_applied: tuple[float, float] | None = None
+    #: this process's lock on the output folder (:mod:`optgan.trainer.run_lock`)
+    lock: RunDirLock | None = None
 
     # ------------------------------------------------------------------ creation
     @classmethod
     def open(cls, cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: str) -> RunState:
         """A fresh run, or the run saved in `out_dir/checkpoint-last.pt`."""
-        from optgan.trainer.data import BatchStream, load_images
+        from optgan.trainer.data import load_images
 
         device = resolve_device(cfg.device)
         image_set = load_images(cfg.data, cfg.widths.img_size)
         header = _header(cfg, gen, disc, image_set)
         _make_out_dir(out_dir)  # only once the device and the data are known to be there
+        lock = RunDirLock.acquire(os.path.join(out_dir, RUN_MARKER), f"output directory {out_dir}")
+        try:  # held until `close`: a second process never touches this run's files
+            run = cls._open_locked(cfg, gen, disc, out_dir, device, image_set, header)
+        except BaseException:
+            lock.release()
+            raise
+        run.lock = lock
+        return run
+
+    @classmethod
+    def _open_locked(cls, cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: str, device: torch.device,
+                     image_set: Any, header: dict[str, Any]) -> RunState:
+        from optgan.trainer.data import BatchStream
+
         _remove_stale_temp_files(out_dir)
         g_net, d_net = build_networks(cfg, gen, disc)
         g_net, d_net = g_net.to(device).train(), d_net.to(device).train()
@@ -113,6 +130,11 @@ class RunState:
             # the global RNGs are seeded too, for any op that draws from them (none in optgan's nets)
             torch.manual_seed(derived_seed(cfg.seed, 5))
         return run
+
+    def close(self) -> None:
+        """Release the output folder (its lock); the state itself stays usable in this process."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def last_path(self) -> str:

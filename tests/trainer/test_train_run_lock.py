@@ -1,0 +1,70 @@
+"""One `optgan train` per output folder (`optgan.trainer.run_lock`): a second process is refused in
+one line naming the holder and touches nothing; a killed holder leaves no stale lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from optgan.trainer.final_outputs import RUN_MARKER
+from optgan.trainer.run_lock import RunDirBusyError, RunDirLock
+from optgan_cli.main import main
+
+_HOLD = """
+import sys, time
+from optgan.trainer.run_lock import RunDirLock
+lock = RunDirLock.acquire(sys.argv[1], "x")
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def _holder(path: Path) -> subprocess.Popen:
+    p = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "locked"
+    return p
+
+
+def test_a_second_holder_is_refused_until_the_first_releases(tmp_path) -> None:
+    path = tmp_path / RUN_MARKER
+    first = RunDirLock.acquire(str(path), "output directory X")
+    with pytest.raises(RunDirBusyError, match=rf"output directory X is being trained by PID {os.getpid()} on host "):
+        RunDirLock.acquire(str(path), "output directory X")
+    first.release()
+    RunDirLock.acquire(str(path), "output directory X").release()
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path) -> None:
+    path = tmp_path / RUN_MARKER
+    p = _holder(path)
+    with pytest.raises(RunDirBusyError, match=f"PID {p.pid} "):
+        RunDirLock.acquire(str(path), "x")
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+    RunDirLock.acquire(str(path), "x").release()  # the kernel dropped the dead process's lock
+
+
+def test_train_into_a_folder_another_process_trains_is_one_line_and_touches_nothing(tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint-last.pt").write_bytes(b"the other run's checkpoint")
+    p = _holder(out / RUN_MARKER)
+    try:
+        before = {f.name: f.read_bytes() for f in out.iterdir()}
+        time.sleep(0.05)
+        r = CliRunner().invoke(main, ["train", "--config", str(Path(__file__).parents[2] / "studies" / "train-quickstart.yaml"),
+                                      "--out", str(out), "--no-progress"], catch_exceptions=False)
+        assert r.exit_code == 2, (r.stdout, r.stderr)
+        assert r.stderr.strip().splitlines() == [
+            r.stderr.strip()] and f"is being trained by PID {p.pid} on host" in r.stderr and "another --out" in r.stderr
+        assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    finally:
+        p.kill()
+        p.wait(timeout=30)
