@@ -1,4 +1,4 @@
-"""`optgan study create|list|delete`: searches in a storage."""
+"""`optgan study create|list|show|extend|delete`: searches in a storage."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(group: click.Group) -> None:
 
 @click.group()
 def study() -> None:
-    """Create, list and delete searches (two linked Optuna studies each)."""
+    """Create, list, show, extend and delete searches (two linked Optuna studies each)."""
 
 
 @study.command("create")
@@ -107,6 +107,35 @@ def show(name: str, as_json: bool, storage: str | None) -> None:
     click.echo("\n".join(f"# {line}" for line in header))
     reusable = {**record["config"], "run_dir": None}  # a new search needs its own (default) run directory
     click.echo(yaml.safe_dump(reusable, sort_keys=False).rstrip())
+
+
+@study.command("extend")
+@click.argument("name")
+@click.option("--gen-rounds", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Rounds stage gen runs in all (more to search on; fewer, down to those begun, to stop earlier).")
+@click.option("--disc-rounds", type=click.IntRange(min=1), default=None, metavar="N", help="The same for stage disc.")
+@storage_option
+def extend(name: str, gen_rounds: int | None, disc_rounds: int | None, storage: str | None) -> None:
+    """Set how many rounds the stages of search NAME run in all; `optgan run NAME` then goes on.
+
+    The search follows the same course as one created with these numbers. Stage gen cannot
+    change once stage disc has fixed G*.
+    """
+    from optgan.study.extend import extend_search
+    from optgan.study.lease import hold_lease
+    from optgan.study.search import load_search
+    from optgan.study.storage import refuse_if_read_only
+
+    rounds = {stage: n for stage, n in (("gen", gen_rounds), ("disc", disc_rounds)) if n is not None}
+    if not rounds:
+        raise click.UsageError("give --gen-rounds N and/or --disc-rounds N")
+    search = load_search(name, storage)
+    refuse_if_read_only(search.storage.engine, name)
+    with hold_lease(search.storage.engine, name):  # never under a running `optgan run`
+        changes = extend_search(search, rounds)
+    for stage, (old, new) in changes.items():
+        click.echo(f"stage {stage}: {old} -> {new} rounds")
+    click.echo(f"go on with: optgan run {name}")
 
 
 @study.command("delete")

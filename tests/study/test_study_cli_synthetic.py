@@ -556,3 +556,34 @@ def test_a_deleted_disc_study_is_named_by_run_and_removed_by_delete(tmp_path) ->
     r = CliRunner().invoke(main, ["study", "delete", "a", *s], input="y\n", catch_exceptions=False)
     assert r.exit_code == 0 and "(studies a:gen)?" in r.stdout, (r.stdout, r.stderr)
     assert "no searches" in ok("study", "list", *s).stdout
+
+
+def test_extend_follows_the_course_of_a_longer_search(tmp_path) -> None:
+    from _crash_support import snapshot
+
+    from optgan.study.lease import hold_lease
+    from optgan.study.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    s = ["--storage", url]
+    ok("study", "create", "long", "--config", DRY, *SMALL, "--set", "gen_stage.rounds=4", *s)
+    ok("run", "long", "--stage", "gen", *s)
+    ok("study", "create", "short", "--config", DRY, *SMALL, "--set", "gen_stage.rounds=2", *s)
+    assert "stage gen: 2/2 rounds, finished" in ok("run", "short", "--stage", "gen", *s).stdout
+    assert "stage gen: 2 -> 4 rounds" in ok("study", "extend", "short", "--gen-rounds", "4", *s).stdout
+    import yaml
+
+    assert yaml.safe_load(ok("study", "show", "short", *s).stdout)["gen_stage"]["rounds"] == 4
+    assert "stage gen: 4/4 rounds, finished" in ok("run", "short", "--stage", "gen", *s).stdout
+    assert snapshot(url, "short")["gen"] == snapshot(url, "long")["gen"]  # the same course, trial for trial
+
+    assert "has begun 4 rounds; it cannot stop after 3" in one_line_error("study", "extend", "short", "--gen-rounds", "3", *s)
+    ok("run", "short", "--stage", "disc", "--max-rounds", "1", *s)  # fixes G*
+    assert "already runs with a G* chosen" in one_line_error("study", "extend", "short", "--gen-rounds", "6", *s)
+    assert "stage disc: 2 -> 3 rounds" in ok("study", "extend", "short", "--disc-rounds", "3", *s).stdout
+    assert "stage disc: 3/3 rounds, finished" in ok("run", "short", *s).stdout
+    assert "give --gen-rounds N and/or --disc-rounds N" in one_line_error("study", "extend", "short", *s)
+    engine = open_storage(url).engine
+    with hold_lease(engine, "short"):  # a live `optgan run` holds the search
+        assert "is being run by PID" in one_line_error("study", "extend", "short", "--disc-rounds", "5", *s)
+    assert "stage disc: 3/3" in ok("status", "short", *s).stdout
