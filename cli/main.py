@@ -73,9 +73,7 @@ class OneLineErrors(click.Group):
         except click.ClickException as e:
             _fail(e.format_message())
         except (click.Abort, KeyboardInterrupt) as e:  # Ctrl-C, SIGTERM / SIGHUP, or no answer to a question
-            term = next((x for x in (e, e.__cause__) if isinstance(x, Terminated)), None)  # click wraps it in Abort
-            how, code = ("", 130) if term is None else (f" by {_signal_name(term.signum)}", 128 + term.signum)
-            _fail(f"stopped{how}; a search or a training run resumes when the same command is run again", code=code)
+            _stopped(_terminated(e))
         except MemoryError:
             _fail("out of memory: lower the widths, batch sizes or image counts of the config")
         except RuntimeError as e:  # torch's allocators say it this way (CPU and CUDA)
@@ -85,15 +83,29 @@ class OneLineErrors(click.Group):
             _fail(f"out of memory ({str(e).strip().splitlines()[0][:160]}); lower the widths, batch sizes or "
                   "image counts of the config")
         except OSError as e:  # the machine said no: a path that cannot be written, a full disk, a busy port
+            if (term := _terminated(e)) is not None:  # e.g. writing to the terminal that hung up
+                _stopped(term)
             log.debug("operating-system error", exc_info=True)
             _fail(_os_message(e))
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _signal_name(signum: int) -> str:
+def _terminated(e: BaseException) -> Terminated | None:
+    """The :class:`Terminated` behind `e` (click turns it into Abort: as the cause of Abort, or as
+    the context of an `Abort() from None`, or of an error while printing to a terminal gone)."""
+    seen: BaseException | None = e
+    for _ in range(8):
+        if seen is None or isinstance(seen, Terminated):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _stopped(term: Terminated | None) -> None:
     import signal
 
-    return signal.Signals(signum).name
+    how, code = ("", 130) if term is None else (f" by {signal.Signals(term.signum).name}", 128 + term.signum)
+    _fail(f"stopped{how}; a search or a training run resumes when the same command is run again", code=code)
 
 
 def _os_message(e: OSError) -> str:
@@ -104,7 +116,10 @@ def _os_message(e: OSError) -> str:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message.splitlines()[0] if message else 'unknown error'}", err=True)
+    try:
+        click.echo(f"error: {message.splitlines()[0] if message else 'unknown error'}", err=True)
+    except OSError:  # no terminal to tell any more (it hung up): the exit code says it
+        pass
     sys.exit(code)
 
 

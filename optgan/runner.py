@@ -212,7 +212,11 @@ def _tell_one(study: optuna.Study, trial: optuna.trial.FrozenTrial, genotype: Ge
     if ev.reason or bad:
         reason = ev.reason or f"non-finite objective(s): {', '.join(bad)}"
         live.set_user_attr(keys.FAIL_REASON, reason)
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)  # (Optuna warns if it was)
+    if study._storage.get_trial(trial._trial_id).state.is_finished():
+        raise UpdateFinishedTrialError(f"trial {trial.number} was finished elsewhere")
+    # (finished elsewhere in the last milliseconds: skipped, the told result kept)
+    if ev.reason or bad:
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         log.warning("trial %d failed: %s", trial.number, reason)
     else:
         study.tell(trial.number, values, skip_if_finished=True)

@@ -157,3 +157,45 @@ def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(signame: str, tmp_path) -> No
     assert r.exit_code == 0, r.stderr
     assert signal.getsignal(sig) == before  # the CLI restores what it replaced
     assert_same_trials(snapshot(url, "t"), small_reference())
+
+
+def test_sigterm_at_a_question_is_a_stop_by_sigterm(tmp_path) -> None:
+    """click turns a signal at a prompt into `Abort() from None`: still exit 143, not 130."""
+    import signal
+
+    url = f"sqlite:///{tmp_path / 'optgan.db'}"
+    create("q", url, DRY, SMALL, tmp_path / "run")
+    p = subprocess.Popen([sys.executable, "-m", "optgan_cli", "study", "delete", "q", "--storage", url],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=subprocess_env())
+    assert p.stdout is not None and p.stdout.read(6) == "delete"  # the question is on screen
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and "error: stopped by SIGTERM" in err, err
+    assert "q " in CliRunner().invoke(main, ["study", "list", "--storage", url]).stdout  # nothing deleted
+
+
+def test_a_terminal_that_hangs_up_stops_the_run_with_129(tmp_path) -> None:
+    """A real hangup: the run's terminal goes away (SIGHUP, then every write to it fails)."""
+    import pty
+
+    url = f"sqlite:///{tmp_path / 'optgan.db'}"
+    create("h", url, DRY, SMALL, tmp_path / "run")
+    env = subprocess_env("train:sleep=60")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `optgan run` on the pseudo-terminal
+        os.execve(sys.executable, [sys.executable, "-m", "optgan_cli", "run", "h", "--storage", url], env)
+    try:
+        deadline = time.monotonic() + 120
+        while not lease_rows(url, "h") and time.monotonic() < deadline:
+            try:
+                os.read(fd, 65536)  # keep the terminal drained
+            except OSError:
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)
+    finally:
+        os.close(fd)  # hang up
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 129
+    assert lease_rows(url, "h") == []

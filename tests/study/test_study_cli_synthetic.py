@@ -587,3 +587,27 @@ def test_extend_follows_the_course_of_a_longer_search(tmp_path) -> None:
     with hold_lease(engine, "short"):  # a live `optgan run` holds the search
         assert "is being run by PID" in one_line_error("study", "extend", "short", "--disc-rounds", "5", *s)
     assert "stage disc: 3/3" in ok("status", "short", *s).stdout
+
+
+def test_a_trial_finished_elsewhere_just_before_its_tell_is_kept(tmp_path, monkeypatch, caplog) -> None:
+    """The narrow window: finished elsewhere after the run stored its scores, while it uploads its
+    pictures (the last writes before the tell)."""
+    import optuna
+
+    import optgan.runner as runner
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    s = ["--storage", url]
+    ok("study", "create", "w", "--config", DRY, "--set", "gen_stage.rounds=1", "--set", "sampler.population_size=4", *s)
+    upload, failed = runner.record_trial_artifacts, []
+
+    def finished_meanwhile(search, study, trial, genotype, ev):  # noqa: ANN001, ANN202
+        if not failed:
+            failed.append(trial.number)
+            optuna.load_study(study_name="w:gen", storage=url).tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        return upload(search, study, trial, genotype, ev)
+
+    monkeypatch.setattr(runner, "record_trial_artifacts", finished_meanwhile)
+    ok("run", "w", "--stage", "gen", *s)
+    assert f"trial {failed[0]} was finished outside this run while its round ran (FAIL)" in caplog.text
+    assert "could not store its pictures" not in caplog.text and "Traceback" not in caplog.text
