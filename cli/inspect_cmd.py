@@ -20,30 +20,48 @@ def register(group: click.Group) -> None:
 @storage_option
 def status(name: str, as_json: bool, storage: str | None) -> None:
     """Rounds done per stage, per-round best and mean of each objective, current Pareto set."""
+    from optgan.study.lease import run_state
     from optgan.study.search import STAGES, load_search
     from optgan.study.summary import stage_status
 
     search = load_search(name, storage)
-    out = {"search": name, "objectives": search.labels,
+    out = {"search": name, "objectives": search.labels, "run": run_state(search.storage.engine, name),
            "stages": [stage_status(search, s) for s in STAGES]}
     if as_json:
         click.echo(json.dumps(out))
         return
+    click.echo(_describe_run(name, out["run"]))
     for st in out["stages"]:
         pace = ""
         if st["seconds_per_round"] is not None:
             pace = f", {st['seconds_per_round']:.1f} s/round"
             pace += f", about {_duration(st['eta_seconds'])} left" if st["eta_seconds"] else ""
         click.echo(f"stage {st['stage']}: {st['rounds_done']}/{st['rounds_total']} rounds{pace}")
+        doing = st["in_progress"]
         for r in st["rounds"]:
             best = "  ".join(f"{k}={v:.4g}" for k, v in r["best"].items())
             mean = "  ".join(f"{k}={v:.4g}" for k, v in r["mean"].items())
             took = f" | {r['seconds']['total']:.1f} s" if r["seconds"] else ""
-            click.echo(f"  round {r['generation'] + 1:>3}: {r['complete']} ok, {r['failed']} failed | best {best} | "
-                       f"mean {mean}{took}")
+            head = f"  round {r['generation'] + 1:>3}: "
+            if doing and r["generation"] == doing["generation"]:
+                so_far = f" | so far: best {best} | mean {mean}" if r["complete"] else ""
+                click.echo(f"{head}in progress, {doing['told']}/{doing['asked']} asked trials told{so_far}")
+                continue
+            click.echo(f"{head}{r['complete']} ok, {r['failed']} failed | best {best} | mean {mean}{took}")
         for p in st["pareto"]:
             vals = "  ".join(f"{k}={v:.4g}" for k, v in p["values"].items() if v is not None)
             click.echo(f"  pareto: trial {p['trial']:>4}  {vals}")
+
+
+def _describe_run(name: str, run: dict) -> str:
+    if run["state"] == "idle":
+        return f"search {name}: not running"
+    who = f"PID {run['pid']} on host {run['host']}"
+    if run["state"] == "stale":
+        return (f"search {name}: not running ({who} stopped without releasing its lease, heartbeat "
+                f"{_duration(run['heartbeat_age_s'])} ago; the next `optgan run {name}` takes it over)")
+    return (f"search {name}: running, {who} for {_duration(run['running_for_s'])} "
+            f"(heartbeat {_duration(run['heartbeat_age_s'])} ago)")
 
 
 @click.command()

@@ -36,7 +36,7 @@ from optgan.errors import StorageError
 from optgan.study.storage import refuse_if_read_only
 
 __all__ = ["LEASE_TABLE", "TTL_ENV", "DEFAULT_TTL_S", "LeaseHeldError", "LeaseLostError", "Holder", "Lease",
-           "hold_lease", "read_holder", "lease_ttl_s"]
+           "hold_lease", "read_holder", "lease_ttl_s", "run_state"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,21 @@ def read_holder(engine: sa.Engine, search: str) -> tuple[Holder | None, float]:
     _ensure_table(engine)
     with engine.connect() as conn:
         return _read(conn, search), _db_now(conn)
+
+
+def run_state(engine: sa.Engine, search: str) -> dict:
+    """Whether an `optgan run` holds `search` now, for `optgan status` (reads only, never creates
+    the table): `{"state": "idle"}`, or `running` / `stale` (its holder is gone without releasing
+    it; the next run takes it over) with `host`, `pid`, `running_for_s`, `heartbeat_age_s`."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(LEASE_TABLE):
+            return {"state": "idle"}
+        holder, now = _read(conn, search), _db_now(conn)
+    if holder is None:
+        return {"state": "idle"}
+    return {"state": "stale" if _holder_gone(holder, now, lease_ttl_s()) else "running", "host": holder.host,
+            "pid": holder.pid, "running_for_s": round(max(0.0, now - holder.acquired), 1),
+            "heartbeat_age_s": round(max(0.0, now - holder.heartbeat), 1)}
 
 
 # ---------------------------------------------------------------- the lease

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from optgan.study.results import choose_best, completed_rounds, pareto_trials, round_summaries, trial_record
+from optgan.study.results import (choose_best, completed_rounds, pareto_trials, round_summaries, rounds_of,
+                                  trial_record)
 from optgan.study.round_timing import round_seconds
 from optgan.study.search import STAGES, Search
 from optgan.study.storage import redact
@@ -23,6 +24,8 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     rounds = round_summaries(study, search.labels, cfg.directions)
     front = [trial_record(t, net, search.labels) for t in pareto_trials(study)]
     seconds = round_seconds(study)
+    started = rounds_of(study)
+    doing = next((g for g, ts in started.items() if g not in done), None)  # begun, not all told
     recent = [v["total"] for v in list(seconds.values())[-3:]]
     per_round = sum(recent) / len(recent) if recent else None
     return {
@@ -36,6 +39,10 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
         "rounds": [{"generation": r.round, "complete": r.n_complete, "failed": r.n_failed,
                     "best": r.best, "mean": r.mean, "seconds": seconds.get(r.round)} for r in rounds],
         "pareto": front,
+        #: the round begun but not complete (asked trials, told ones), e.g. the one a run works on now
+        "in_progress": None if doing is None else {
+            "generation": doing, "asked": len(started[doing]),
+            "told": sum(t.state.is_finished() for t in started[doing])},
     }
 
 

@@ -199,3 +199,30 @@ def test_a_terminal_that_hangs_up_stops_the_run_with_129(tmp_path) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 129
     assert lease_rows(url, "h") == []
+
+
+def test_status_says_whether_a_run_holds_the_search(storage_url: str, unique_name: str, tmp_path, engine) -> None:
+    import json
+
+    from _crash_support import run_with_fault
+
+    create(unique_name, storage_url, DRY, SMALL, tmp_path / "run")
+
+    def status(*extra: str):  # noqa: ANN202
+        r = CliRunner().invoke(main, ["status", unique_name, *extra, "--storage", storage_url], catch_exceptions=False)
+        assert r.exit_code == 0, r.stderr
+        return r.stdout
+
+    assert json.loads(status("--json"))["run"] == {"state": "idle"}
+    assert status().startswith(f"search {unique_name}: not running\n")
+    with hold_lease(engine, unique_name):
+        run = json.loads(status("--json"))["run"]
+        assert run["state"] == "running" and run["pid"] == os.getpid() and run["host"] == socket.gethostname()
+        assert status().startswith(f"search {unique_name}: running, PID {os.getpid()} on host ")
+    # killed in round 2's training: its holder is gone (dead PID on this host), round 2 begun
+    assert run_with_fault(unique_name, storage_url, "train:2").returncode == -9
+    st = json.loads(status("--json"))
+    assert st["run"]["state"] == "stale"
+    assert st["stages"][0]["in_progress"] == {"generation": 1, "asked": 4, "told": 0}
+    text = status()
+    assert "stopped without releasing its lease" in text and "round   2: in progress, 0/4 asked trials told" in text
