@@ -36,7 +36,7 @@ from optgan.errors import StorageError
 from optgan.study.storage import refuse_if_read_only
 
 __all__ = ["LEASE_TABLE", "TTL_ENV", "DEFAULT_TTL_S", "LeaseHeldError", "LeaseLostError", "Holder", "Lease",
-           "hold_lease", "read_holder", "lease_ttl_s", "run_state"]
+           "hold_lease", "read_holder", "lease_ttl_s", "run_state", "run_states"]
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +176,20 @@ def run_state(engine: sa.Engine, search: str) -> dict:
     """Whether an `optgan run` holds `search` now, for `optgan status` (reads only, never creates
     the table): `{"state": "idle"}`, or `running` / `stale` (its holder is gone without releasing
     it; the next run takes it over) with `host`, `pid`, `running_for_s`, `heartbeat_age_s`."""
+    return run_states(engine).get(search, {"state": "idle"})
+
+
+def run_states(engine: sa.Engine) -> dict[str, dict]:
+    """:func:`run_state` of every search that has a lease row (one query; `optgan study list`)."""
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table(LEASE_TABLE):
-            return {"state": "idle"}
-        holder, now = _read(conn, search), _db_now(conn)
-    if holder is None:
-        return {"state": "idle"}
-    return {"state": "stale" if _holder_gone(holder, now, lease_ttl_s()) else "running", "host": holder.host,
-            "pid": holder.pid, "running_for_s": round(max(0.0, now - holder.acquired), 1),
-            "heartbeat_age_s": round(max(0.0, now - holder.heartbeat), 1)}
+            return {}
+        holders = [Holder(**dict(row)) for row in conn.execute(sa.select(_leases)).mappings()]
+        now = _db_now(conn)
+    ttl = lease_ttl_s()
+    return {h.search: {"state": "stale" if _holder_gone(h, now, ttl) else "running", "host": h.host, "pid": h.pid,
+                       "running_for_s": round(max(0.0, now - h.acquired), 1),
+                       "heartbeat_age_s": round(max(0.0, now - h.heartbeat), 1)} for h in holders}
 
 
 # ---------------------------------------------------------------- the lease

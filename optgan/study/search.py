@@ -319,15 +319,19 @@ def describe_search(search: Search) -> dict[str, Any]:
 
 def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
     """One row per search: name, trials per stage, when its first trial started (`started`, absent
-    before it ran)."""
+    before it ran), and whether a run holds it now (`run`, as :func:`optgan.study.lease.run_state`)."""
+    from optgan.study.lease import run_states
+
     storage = open_storage(resolve_storage_url(storage_url), create=False)
+    runs = run_states(storage.engine)
     rows: dict[str, dict[str, Any]] = {}
     for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False):
         search = s.user_attrs.get(keys.SEARCH_NAME)
         stage = s.user_attrs.get(keys.STAGE)
         if search is None or stage not in STAGES:
             continue
-        row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0})
+        row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0,
+                                       "run": runs.get(search, {"state": "idle"})})
         row[f"{stage}_trials"] = s.n_trials
         if s.datetime_start is not None:  # the stage's first trial; the search started with the earlier stage's
             started = s.datetime_start.isoformat(timespec="seconds")

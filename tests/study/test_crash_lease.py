@@ -219,6 +219,8 @@ def test_status_says_whether_a_run_holds_the_search(storage_url: str, unique_nam
         run = json.loads(status("--json"))["run"]
         assert run["state"] == "running" and run["pid"] == os.getpid() and run["host"] == socket.gethostname()
         assert status().startswith(f"search {unique_name}: running, PID {os.getpid()} on host ")
+        listed = CliRunner().invoke(main, ["study", "list", "--storage", storage_url]).stdout
+        assert f"running: PID {os.getpid()} on {socket.gethostname()}" in listed
     # killed in round 2's training: its holder is gone (dead PID on this host), round 2 begun
     assert run_with_fault(unique_name, storage_url, "train:2").returncode == -9
     st = json.loads(status("--json"))
@@ -226,3 +228,5 @@ def test_status_says_whether_a_run_holds_the_search(storage_url: str, unique_nam
     assert st["stages"][0]["in_progress"] == {"generation": 1, "asked": 4, "told": 0}
     text = status()
     assert "stopped without releasing its lease" in text and "round   2: in progress, 0/4 asked trials told" in text
+    listed = json.loads(CliRunner().invoke(main, ["study", "list", "--json", "--storage", storage_url]).stdout)
+    assert [r["run"]["state"] for r in listed if r["name"] == unique_name] == ["stale"]
