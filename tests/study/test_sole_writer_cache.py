@@ -12,6 +12,8 @@ import uuid
 
 import optuna
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from optuna.trial import TrialState
 
 from optgan.config.sampler import SamplerConfig
@@ -126,3 +128,81 @@ def test_optgan_run_uses_it_only_under_the_lease(tmp_path) -> None:
     with hold_lease(search.storage.engine, "s") as lease:
         search.storage = guard_storage(search.storage, url, lease=lease)
         assert isinstance(search.study("gen")._storage, SoleWriterCache)
+
+
+_OPS = ("new", "new", "template", "param", "user_attr", "system_attr", "intermediate", "state", "read", "read",
+        "read_waiting", "get")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(st.tuples(st.sampled_from(_OPS), st.integers(0, 10**6)), min_size=1, max_size=60))
+def test_random_single_writer_call_sequences_read_like_optunas_cache(tmp_path_factory, ops) -> None:
+    """Any sequence of trial writes and reads by one process: every read through the sole-writer
+    cache equals the read through Optuna's cache (same calls on a twin database)."""
+    import datetime
+
+    from optuna.distributions import FloatDistribution
+    from optuna.storages import RDBStorage
+    from optuna.storages._cached_storage import _CachedStorage
+    from optuna.study import StudyDirection
+    from optuna.trial import FrozenTrial
+
+    folder = tmp_path_factory.mktemp("twin")
+    ours = SoleWriterCache(RDBStorage(f"sqlite:///{folder / 'a.db'}"), full_read_every_s=1e9)
+    theirs = _CachedStorage(RDBStorage(f"sqlite:///{folder / 'b.db'}"))
+    study_ids = [s.create_new_study([StudyDirection.MINIMIZE], "s") for s in (ours, theirs)]
+
+    def both(name: str, *args: object) -> list:
+        out = []
+        for storage, study_id in zip((ours, theirs), study_ids):
+            call = [study_id if a is _STUDY else a for a in args]
+            try:
+                out.append(getattr(storage, name)(*call))
+            except (ValueError, RuntimeError, KeyError) as e:  # e.g. a finished trial refuses writes
+                out.append(type(e).__name__)
+        return out
+
+    def record(trials: list) -> list:
+        return [(t.number, t._trial_id, t.state, t.params, t.values, t.user_attrs, t.system_attrs,
+                 t.intermediate_values) for t in trials]
+
+    ids: list[int] = []
+    for op, k in ops:
+        if op in ("new", "template") or not ids and op not in ("read", "read_waiting"):
+            template = None
+            if op == "template":
+                state = (TrialState.WAITING, TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)[k % 4]
+                now = datetime.datetime.now()
+                template = FrozenTrial(number=0, state=state, value=1.5 if state == TrialState.COMPLETE else None,
+                                       values=None, datetime_start=None if state == TrialState.WAITING else now,
+                                       datetime_complete=now if state.is_finished() else None,
+                                       params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                                       user_attrs={"u": 1}, system_attrs={"s": 2}, intermediate_values={}, trial_id=0)
+            a, b = both("create_new_trial", _STUDY, template)
+            assert a == b
+            ids.append(a)
+        elif op in ("read", "read_waiting"):
+            states = (TrialState.WAITING,) if op == "read_waiting" else None
+            a, b = (s.get_all_trials(i, states=states) for s, i in zip((ours, theirs), study_ids))
+            assert record(a) == record(b)
+        else:
+            tid = ids[k % len(ids)]
+            if op == "param":
+                both("set_trial_param", tid, "pq"[k % 2], (k % 97) / 97, FloatDistribution(0, 1))
+            elif op == "user_attr":
+                both("set_trial_user_attr", tid, "k", k % 10)
+            elif op == "system_attr":
+                both("set_trial_system_attr", tid, "k", k % 10)
+            elif op == "intermediate":
+                both("set_trial_intermediate_value", tid, k % 4, (k % 89) / 89)
+            elif op == "state":
+                state = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING)[k % 4]
+                both("set_trial_state_values", tid, state, [1.0] if state == TrialState.COMPLETE else None)
+            else:
+                a, b = both("get_trial", tid)
+                assert record([a]) == record([b])
+    final = [s.get_all_trials(i) for s, i in zip((ours, theirs), study_ids)]
+    assert record(final[0]) == record(final[1])
+
+
+_STUDY = object()  # stands for each storage's own study id in `both`
