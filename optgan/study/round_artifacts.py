@@ -94,8 +94,9 @@ def record_trial_artifacts(search: Search, study: optuna.Study, trial: FrozenTri
                 ids[keys.SAMPLE_GRID_ARTIFACT] = _upload(store, path, trial, study)
         for key, artifact_id in ids.items():
             study._storage.set_trial_user_attr(trial._trial_id, key, artifact_id)
-    except UpdateFinishedTrialError:
-        raise  # finished elsewhere meanwhile: the runner keeps it as it is
+    except UpdateFinishedTrialError:  # finished elsewhere meanwhile (the runner keeps it as it is)
+        log.warning("trial %d: could not store its pictures: it was finished elsewhere meanwhile", trial.number)
+        return {}
     except Exception:  # noqa: BLE001 - pictures must never stop a search
         log.warning("trial %d: could not store its pictures", trial.number, exc_info=True)
         return {}

@@ -610,4 +610,5 @@ def test_a_trial_finished_elsewhere_just_before_its_tell_is_kept(tmp_path, monke
     monkeypatch.setattr(runner, "record_trial_artifacts", finished_meanwhile)
     ok("run", "w", "--stage", "gen", *s)
     assert f"trial {failed[0]} was finished outside this run while its round ran (FAIL)" in caplog.text
-    assert "could not store its pictures" not in caplog.text and "Traceback" not in caplog.text
+    assert f"trial {failed[0]}: could not store its pictures: it was finished elsewhere" in caplog.text
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
