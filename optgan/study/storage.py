@@ -100,8 +100,9 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
+        # RuntimeError: Optuna's table schema is older or newer than the installed Optuna's
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0].replace("$STORAGE_URL", safe)
         raise StorageError(f"cannot open storage {safe}: {_scrub(reason, url)}") from None
     if backend == "sqlite" and not read_only:
         # WAL + synchronous=NORMAL: a process crash never loses a committed write, and each

@@ -612,3 +612,17 @@ def test_a_trial_finished_elsewhere_just_before_its_tell_is_kept(tmp_path, monke
     assert f"trial {failed[0]} was finished outside this run while its round ran (FAIL)" in caplog.text
     assert f"trial {failed[0]}: could not store its pictures: it was finished elsewhere" in caplog.text
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+
+
+def test_a_database_of_another_optuna_schema_is_one_line(tmp_path) -> None:
+    """A team database set up by an older (or newer) Optuna: Optuna's own advice, in one line."""
+    db = tmp_path / "db.sqlite"
+    s = ["--storage", f"sqlite:///{db}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, *s)
+    for version, advice in (("v2.6.0.a", f"optuna storage upgrade --storage sqlite:///{db}"),
+                            ("v99.0.0.a", "pip install -U optuna")):
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = ?", (version,))
+        for args in (["status", "a"], ["run", "a"], ["study", "list"]):
+            err = one_line_error(*args, *s)
+            assert "no longer compatible with the table schema" in err and advice in err, err
