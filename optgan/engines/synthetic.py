@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from optgan.atomic import atomic_write_bytes, remove_partial_writes
 from optgan.engines.base import Engine, Evaluation
+from optgan.errors import CheckpointError
 from optgan.sampler.synthetic import synthetic_values
 from optgan.search_space import Genotype
 
@@ -33,7 +34,12 @@ class SyntheticEngine(Engine):
         self.state_path = self.stage_dir / "synthetic.json"
         remove_partial_writes(self.state_path)  # left by a crash mid-write
         if self.state_path.exists():
-            self.rounds_done = int(json.loads(self.state_path.read_text())["rounds_done"])
+            try:
+                self.rounds_done = int(json.loads(self.state_path.read_text())["rounds_done"])
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+                raise CheckpointError(f"{self.state_path} is not a dry-run state ({type(e).__name__}: {e}); move it "
+                                      f"away and rerun to redo stage {stage}'s rounds (the study's rounds are "
+                                      "kept)") from None
             self.restored = True
 
     def train(self, population: Sequence[Genotype]) -> None:

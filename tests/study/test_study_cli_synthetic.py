@@ -626,3 +626,13 @@ def test_a_database_of_another_optuna_schema_is_one_line(tmp_path) -> None:
         for args in (["status", "a"], ["run", "a"], ["study", "list"]):
             err = one_line_error(*args, *s)
             assert "no longer compatible with the table schema" in err and advice in err, err
+
+
+@pytest.mark.parametrize("content", ["{bad", '{"x": 1}', "[1]", '{"rounds_done": "x"}', "\udcff"])
+def test_a_damaged_dry_run_state_is_one_line(content: str, tmp_path) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "d", "--config", DRY, *SMALL, "--set", f"run_dir={tmp_path / 'run'}", *s)
+    ok("run", "d", "--stage", "gen", "--max-rounds", "1", *s)
+    (tmp_path / "run" / "gen" / "synthetic.json").write_bytes(content.encode("utf-8", "surrogateescape"))
+    err = one_line_error("run", "d", *s)
+    assert "synthetic.json is not a dry-run state" in err and "move it away and rerun" in err
