@@ -9,7 +9,7 @@ from optgan.study.results import (choose_best, completed_rounds, pareto_trials, 
                                   trial_record)
 from optgan.study.round_timing import round_seconds
 from optgan.study.search import STAGES, Search
-from optgan.study.storage import redact
+from optgan.study.storage import DEFAULT_STORAGE, redact
 
 __all__ = ["stage_status", "print_summary"]
 
@@ -46,6 +46,10 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     }
 
 
+#: the final-training preset that fits a search's data set (README "Train the winner")
+_TRAIN_PRESETS = {"digits": "train-quickstart.yaml", "cifar10": "train-cifar10.yaml", "stl10": "train-stl10.yaml"}
+
+
 def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
     """A few lines per stage: progress, the chosen architecture and how to look further."""
     cfg = search.config
@@ -58,5 +62,15 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         best = choose_best(search.study(stage), cfg.objectives)
         values = ", ".join(f"{o}={v:.4g}" for o, v in zip(search.labels, best.values))
         echo(f"[{stage}] chosen: trial {best.number} ({values})")
-    echo(f"export:    optgan export {search.name} --stage gen -o best_g.json")
-    echo(f"dashboard: optgan dashboard --storage {redact(search.storage_url)}")
+    storage = redact(search.storage_url)
+    flag = "" if storage == DEFAULT_STORAGE else f" --storage {storage}"
+    disc_done = bool(stage_status(search, "disc")["rounds"])
+    echo(f"export:    optgan export {search.name} --stage gen -o best_g.json{flag}")
+    if disc_done:
+        echo(f"           optgan export {search.name} --stage disc -o best_d.json{flag}")
+        preset = _TRAIN_PRESETS.get(cfg.data.name)
+        config = f"studies/{preset}" if preset else "TRAIN.yaml"
+        hint = "" if preset else "   (TRAIN.yaml: a studies/train-*.yaml set to your data; README 'Train the winner')"
+        echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config} "
+             f"--out runs/{search.name}{hint}")
+    echo(f"dashboard: optgan dashboard --storage {storage}")

@@ -49,6 +49,9 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
     r = ok("run", unique_name, *s)  # continues at round 3, then runs stage disc
     assert "stage gen: 3/3 rounds, finished" in r.stdout and "stage disc: 2/2 rounds, finished" in r.stdout
     assert "dashboard" in r.stdout
+    assert f"optgan export {unique_name} --stage disc -o best_d.json --storage " in r.stdout  # both stages ran
+    assert ("train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config studies/train-cifar10.yaml "
+            f"--out runs/{unique_name}") in r.stdout
     st = json.loads(ok("status", unique_name, "--json", *s).stdout)
     gen, disc = st["stages"]
     assert [x["generation"] for x in gen["rounds"]] == [0, 1, 2] and all(x["complete"] == 8 for x in gen["rounds"])
