@@ -53,10 +53,12 @@ _TRAIN_PRESETS = {"digits": "train-quickstart.yaml", "cifar10": "train-cifar10.y
 def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
     """A few lines per stage: progress, the chosen architecture and how to look further."""
     cfg = search.config
+    ran = []
     for stage in STAGES:
         status = stage_status(search, stage)
         if not status["rounds"]:
             continue
+        ran.append(stage)
         echo(f"[{stage}] {status['rounds_done']}/{status['rounds_total']} rounds, "
              f"{len(status['pareto'])} architectures on the last round's Pareto front")
         best = choose_best(search.study(stage), cfg.objectives)
@@ -64,9 +66,8 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         echo(f"[{stage}] chosen: trial {best.number} ({values})")
     storage = redact(search.storage_url)
     flag = "" if storage == DEFAULT_STORAGE else f" --storage {storage}"
-    disc_done = bool(stage_status(search, "disc")["rounds"])
     echo(f"export:    optgan export {search.name} --stage gen -o best_g.json{flag}")
-    if disc_done:
+    if "disc" in ran:
         echo(f"           optgan export {search.name} --stage disc -o best_d.json{flag}")
         preset = _TRAIN_PRESETS.get(cfg.data.name)
         config = f"studies/{preset}" if preset else "TRAIN.yaml"
