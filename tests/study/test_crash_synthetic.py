@@ -129,3 +129,37 @@ def test_asks_cut_short_are_completed_under_the_same_numbers(storage_url: str, u
     assert [t.number for t in trials] == list(range(POP)) == [t.number for t in study.get_trials()]
     want = [t for t in reference[0]["gen"] if t["optgan:generation"] == 0]
     assert [t.params for t in trials] == [t["params"] for t in want]
+
+
+def test_sigterm_anywhere_resumes_to_the_same_trials(unique_name: str, tmp_path, reference) -> None:
+    """SIGTERM (a scheduler's preemption) at random moments: it raises inside whatever runs, unlike
+    SIGKILL, so `finally` blocks and exception paths run mid-write. Each stop is one line with exit
+    143 (or a plain kill while Python is still starting), the lease is released, and the resumed
+    search ends with exactly the trials of an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+
+    from _crash_support import subprocess_env
+
+    want, work_s = reference
+    url = f"sqlite:///{tmp_path / 'optgan.db'}"
+    create(unique_name, url, DRY, CONFIG, tmp_path / "run")
+    rng, stopped, codes = random.Random(SEED + 7), 0, []
+    for _ in range(8):
+        p = subprocess.Popen([sys.executable, "-m", "optgan_cli", "run", unique_name, "--storage", url],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
+        time.sleep(rng.uniform(1.0, 2.0 + work_s / 2))  # imports take about a second
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=120)
+        assert p.returncode in (0, 143, -signal.SIGTERM), err[-2000:]
+        codes.append(p.returncode)
+        if p.returncode == 143:
+            stopped += 1
+            assert err.strip().splitlines()[-1].startswith("error: stopped by SIGTERM"), err[-2000:]
+        assert lease_rows(url, unique_name) == []
+    r = CliRunner().invoke(main, ["run", unique_name, "--storage", url], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    assert_same_trials(snapshot(url, unique_name), want)
+    print(f"SIGTERM suite: exit codes {codes} (seed {SEED + 7})")
+    assert stopped >= 1
