@@ -56,6 +56,8 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
 def _describe_run(name: str, run: dict) -> str:
     if run["state"] == "idle":
         return f"search {name}: not running"
+    if run["state"] == "unknown":
+        return f"search {name}: running or not (the run leases cannot be read here)"
     who = f"PID {run['pid']} on host {run['host']}"
     if run["state"] == "stale":
         return (f"search {name}: not running ({who} stopped without releasing its lease, heartbeat "

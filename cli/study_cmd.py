@@ -79,7 +79,7 @@ def list_(as_json: bool, storage: str | None) -> None:
         click.echo("no searches")
     for r in rows if not as_json else []:
         run = r["run"]
-        state = {"idle": "", "running": f"   running: PID {run.get('pid')} on {run.get('host')}",
+        state = {"idle": "", "unknown": "", "running": f"   running: PID {run.get('pid')} on {run.get('host')}",
                  "stale": f"   stopped without releasing its lease (PID {run.get('pid')} on {run.get('host')})"}
         click.echo(f"{r['name']:<24} gen trials {r['gen_trials']:>5}   disc trials {r['disc_trials']:>5}   "
                    f"started {r.get('started', '-')}{state[run['state']]}")

@@ -35,7 +35,10 @@ class SyntheticEngine(Engine):
         remove_partial_writes(self.state_path)  # left by a crash mid-write
         if self.state_path.exists():
             try:
-                self.rounds_done = int(json.loads(self.state_path.read_text())["rounds_done"])
+                done = json.loads(self.state_path.read_text())["rounds_done"]
+                if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+                    raise ValueError(f"rounds_done = {done!r} is not a round count")
+                self.rounds_done = done
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
                 raise CheckpointError(f"{self.state_path} is not a dry-run state ({type(e).__name__}: {e}); move it "
                                       f"away and rerun to redo stage {stage}'s rounds (the study's rounds are "

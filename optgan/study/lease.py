@@ -175,17 +175,25 @@ def read_holder(engine: sa.Engine, search: str) -> tuple[Holder | None, float]:
 def run_state(engine: sa.Engine, search: str) -> dict:
     """Whether an `optgan run` holds `search` now, for `optgan status` (reads only, never creates
     the table): `{"state": "idle"}`, or `running` / `stale` (its holder is gone without releasing
-    it; the next run takes it over) with `host`, `pid`, `running_for_s`, `heartbeat_age_s`."""
-    return run_states(engine).get(search, {"state": "idle"})
+    it; the next run takes it over) with `host`, `pid`, `running_for_s`, `heartbeat_age_s`, or
+    `unknown` (the lease table cannot be read by this database user). Stale is judged with this
+    process's TTL (`OPTGAN_LEASE_TTL_S`)."""
+    states = run_states(engine)
+    return {"state": "unknown"} if states is None else states.get(search, {"state": "idle"})
 
 
-def run_states(engine: sa.Engine) -> dict[str, dict]:
-    """:func:`run_state` of every search that has a lease row (one query; `optgan study list`)."""
-    with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(LEASE_TABLE):
-            return {}
-        holders = [Holder(**dict(row)) for row in conn.execute(sa.select(_leases)).mappings()]
-        now = _db_now(conn)
+def run_states(engine: sa.Engine) -> dict[str, dict] | None:
+    """:func:`run_state` of every search that has a lease row (one query; `optgan study list`);
+    None when the lease table cannot be read."""
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(LEASE_TABLE):
+                return {}
+            holders = [Holder(**dict(row)) for row in conn.execute(sa.select(_leases)).mappings()]
+            now = _db_now(conn)
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        log.warning("cannot read the run leases (%s): running searches are not shown", _first_line(e))
+        return None
     ttl = lease_ttl_s()
     return {h.search: {"state": "stale" if _holder_gone(h, now, ttl) else "running", "host": h.host, "pid": h.pid,
                        "running_for_s": round(max(0.0, now - h.acquired), 1),

@@ -330,8 +330,8 @@ def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
         stage = s.user_attrs.get(keys.STAGE)
         if search is None or stage not in STAGES:
             continue
-        row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0,
-                                       "run": runs.get(search, {"state": "idle"})})
+        run = {"state": "unknown"} if runs is None else runs.get(search, {"state": "idle"})
+        row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0, "run": run})
         row[f"{stage}_trials"] = s.n_trials
         if s.datetime_start is not None:  # the stage's first trial; the search started with the earlier stage's
             started = s.datetime_start.isoformat(timespec="seconds")

@@ -75,10 +75,12 @@ class SoleWriterCache(_CachedStorage):
                     study.last_finished_trial_id = max(study.last_finished_trial_id, tid)
 
     def delete_study(self, study_id: int) -> None:
-        super().delete_study(study_id)
-        with self._lock:  # a study created later may reuse the id (SQLite): it starts with a full read
-            self._seen.pop(study_id, None)
-            self._full_read_at.pop(study_id, None)
+        try:
+            super().delete_study(study_id)
+        finally:  # a study created later may reuse the id (SQLite): it starts with a full read
+            with self._lock:
+                self._seen.pop(study_id, None)
+                self._full_read_at.pop(study_id, None)
 
     def _written(self, trial_id: int) -> None:
         with self._lock:

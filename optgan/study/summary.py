@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +10,7 @@ from optgan.study.results import (choose_best, completed_rounds, pareto_trials, 
                                   trial_record)
 from optgan.study.round_timing import round_seconds
 from optgan.study.search import STAGES, Search
-from optgan.study.storage import DEFAULT_STORAGE, redact
+from optgan.study.storage import DEFAULT_STORAGE, redact, resolve_storage_url
 
 __all__ = ["stage_status", "print_summary"]
 
@@ -51,27 +52,41 @@ _TRAIN_PRESETS = {"digits": "train-quickstart.yaml", "cifar10": "train-cifar10.y
 
 
 def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
-    """A few lines per stage: progress, the chosen architecture and how to look further."""
+    """A few lines per stage: progress, the chosen architecture and the commands to go on with
+    (export, train, dashboard), pointed at the search's storage."""
     cfg = search.config
-    ran = []
+    chosen = []
     for stage in STAGES:
         status = stage_status(search, stage)
         if not status["rounds"]:
             continue
-        ran.append(stage)
         echo(f"[{stage}] {status['rounds_done']}/{status['rounds_total']} rounds, "
              f"{len(status['pareto'])} architectures on the last round's Pareto front")
+        if not status["pareto"]:
+            echo(f"[{stage}] no completed trial yet")
+            continue
         best = choose_best(search.study(stage), cfg.objectives)
         values = ", ".join(f"{o}={v:.4g}" for o, v in zip(search.labels, best.values))
         echo(f"[{stage}] chosen: trial {best.number} ({values})")
-    storage = redact(search.storage_url)
-    flag = "" if storage == DEFAULT_STORAGE else f" --storage {storage}"
-    echo(f"export:    optgan export {search.name} --stage gen -o best_g.json{flag}")
-    if "disc" in ran:
+        chosen.append(stage)
+    flag, note = _storage_flag(search.storage_url)
+    if "gen" in chosen:
+        echo(f"export:    optgan export {search.name} --stage gen -o best_g.json{flag}")
+    if "disc" in chosen:
         echo(f"           optgan export {search.name} --stage disc -o best_d.json{flag}")
         preset = _TRAIN_PRESETS.get(cfg.data.name)
         config = f"studies/{preset}" if preset else "TRAIN.yaml"
         hint = "" if preset else "   (TRAIN.yaml: a studies/train-*.yaml set to your data; README 'Train the winner')"
         echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config} "
              f"--out runs/{search.name}{hint}")
-    echo(f"dashboard: optgan dashboard --storage {storage}")
+    echo(f"dashboard: optgan dashboard{flag or ' --storage ' + shlex.quote(DEFAULT_STORAGE)}{note}")
+
+
+def _storage_flag(url: str) -> tuple[str, str]:
+    """` --storage URL` (shell-quoted) unless a bare command finds the same storage, and a note
+    when the URL's password is hidden (`***`)."""
+    if url == resolve_storage_url(None):
+        return "", ""
+    shown = redact(url)
+    note = "   (password hidden: put it back, or set OPTGAN_STORAGE)" if shown != url else ""
+    return f" --storage {shlex.quote(shown)}", note

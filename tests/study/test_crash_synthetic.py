@@ -153,6 +153,7 @@ def test_sigterm_anywhere_resumes_to_the_same_trials(unique_name: str, tmp_path,
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=120)
         assert p.returncode in (0, 143, -signal.SIGTERM), err[-2000:]
+        assert "Traceback" not in err, err[-3000:]
         codes.append(p.returncode)
         if p.returncode == 143:
             stopped += 1

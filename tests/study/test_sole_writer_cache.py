@@ -188,19 +188,20 @@ def test_random_single_writer_call_sequences_read_like_optunas_cache(tmp_path_fa
         else:
             tid = ids[k % len(ids)]
             if op == "param":
-                both("set_trial_param", tid, "pq"[k % 2], (k % 97) / 97, FloatDistribution(0, 1))
+                a, b = both("set_trial_param", tid, "pq"[k % 2], (k % 97) / 97, FloatDistribution(0, 1))
             elif op == "user_attr":
-                both("set_trial_user_attr", tid, "k", k % 10)
+                a, b = both("set_trial_user_attr", tid, "k", k % 10)
             elif op == "system_attr":
-                both("set_trial_system_attr", tid, "k", k % 10)
+                a, b = both("set_trial_system_attr", tid, "k", k % 10)
             elif op == "intermediate":
-                both("set_trial_intermediate_value", tid, k % 4, (k % 89) / 89)
+                a, b = both("set_trial_intermediate_value", tid, k % 4, (k % 89) / 89)
             elif op == "state":
                 state = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING)[k % 4]
-                both("set_trial_state_values", tid, state, [1.0] if state == TrialState.COMPLETE else None)
+                a, b = both("set_trial_state_values", tid, state, [1.0] if state == TrialState.COMPLETE else None)
             else:
                 a, b = both("get_trial", tid)
-                assert record([a]) == record([b])
+                a, b = record([a]), record([b])
+            assert a == b  # a write refused by one cache is refused by the other
     final = [s.get_all_trials(i) for s, i in zip((ours, theirs), study_ids)]
     assert record(final[0]) == record(final[1])
 

@@ -631,7 +631,9 @@ def test_a_database_of_another_optuna_schema_is_one_line(tmp_path) -> None:
             assert "no longer compatible with the table schema" in err and advice in err, err
 
 
-@pytest.mark.parametrize("content", ["{bad", '{"x": 1}', "[1]", '{"rounds_done": "x"}', "\udcff"])
+@pytest.mark.parametrize("content", ["{bad", '{"x": 1}', "[1]", '{"rounds_done": "x"}', "\udcff",
+                                     '{"rounds_done": Infinity}', '{"rounds_done": -2}', '{"rounds_done": 2.7}',
+                                     '{"rounds_done": true}'])
 def test_a_damaged_dry_run_state_is_one_line(content: str, tmp_path) -> None:
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     ok("study", "create", "d", "--config", DRY, *SMALL, "--set", f"run_dir={tmp_path / 'run'}", *s)
@@ -639,3 +641,35 @@ def test_a_damaged_dry_run_state_is_one_line(content: str, tmp_path) -> None:
     (tmp_path / "run" / "gen" / "synthetic.json").write_bytes(content.encode("utf-8", "surrogateescape"))
     err = one_line_error("run", "d", *s)
     assert "synthetic.json is not a dry-run state" in err and "move it away and rerun" in err
+
+
+def test_a_stage_without_a_completed_trial_ends_the_run_cleanly(tmp_path, monkeypatch) -> None:
+    """Every stage-disc candidate failed: the summary says so and prints no export of it."""
+    from optgan.engines.base import Evaluation
+    from optgan.engines.synthetic import SyntheticEngine
+
+    evaluate = SyntheticEngine.evaluate
+
+    def all_fail_in_disc(self, population):  # noqa: ANN001, ANN202
+        if self.stage == "gen":
+            return evaluate(self, population)
+        return [Evaluation({}, reason="diverged") for _ in population]
+
+    monkeypatch.setattr(SyntheticEngine, "evaluate", all_fail_in_disc)
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, *s)
+    r = ok("run", "a", *s)
+    assert "[disc] no completed trial yet" in r.stdout and "best_d.json" not in r.stdout
+    assert "--stage gen -o best_g.json" in r.stdout and "train:" not in r.stdout
+
+
+def test_run_states_of_an_unreadable_lease_table_are_unknown(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from optgan.study.lease import run_state, run_states
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:  # a table of that name this optgan cannot read (other columns)
+        conn.execute(sa.text("CREATE TABLE optgan_leases (search TEXT PRIMARY KEY)"))
+    assert run_states(engine) is None
+    assert run_state(engine, "a") == {"state": "unknown"}
