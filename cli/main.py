@@ -43,11 +43,40 @@ def _stop_on_termination() -> Iterator[None]:
         for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
             if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:  # never over nohup's or a host's
                 replaced[sig] = signal.signal(sig, stop)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _redeliver_swallowed_stops(previous_hook)
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for sig, handler in replaced.items():
             signal.signal(sig, handler)
+
+
+def _redeliver_swallowed_stops(previous: Any) -> Any:
+    """An unraisable hook for stops that landed where Python ignores exceptions.
+
+    A signal's exception (Terminated, or Ctrl-C's KeyboardInterrupt) can be raised while the main
+    thread runs a weakref callback or a `__del__` (SQLAlchemy and torch have many). Python then
+    prints it and carries on, so the stop would be lost. This hook sends the signal again, a
+    moment later, from a helper thread. By then the callback has returned and the exception
+    stops the command.
+    """
+    import os
+    import signal
+    import threading
+
+    def hook(unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT if isinstance(exc, KeyboardInterrupt) else None
+        if signum is None:
+            previous(unraisable)
+            return
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+
+    return hook
 
 
 class OneLineErrors(click.Group):

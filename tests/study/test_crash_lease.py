@@ -230,3 +230,38 @@ def test_status_says_whether_a_run_holds_the_search(storage_url: str, unique_nam
     assert "stopped without releasing its lease" in text and "round   2: in progress, 0/4 asked trials told" in text
     listed = json.loads(CliRunner().invoke(main, ["study", "list", "--json", "--storage", storage_url]).stdout)
     assert [r["run"]["state"] for r in listed if r["name"] == unique_name] == ["stale"]
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_stop_that_lands_in_a_weakref_callback_is_not_lost(signame: str, capsys) -> None:
+    """Python ignores (prints) an exception raised inside a weakref callback or `__del__`, where a
+    signal's exception can land (SQLAlchemy and torch run many). The CLI sends the signal again
+    once the callback has returned, so the stop still happens, and nothing is printed."""
+    import signal
+    import threading
+    import weakref
+
+    from optgan_cli.main import Terminated, _stop_on_termination
+
+    class Thing:
+        pass
+
+    def slow_callback(_ref: object) -> None:  # the signal lands while this runs
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.6:
+            pass
+
+    sig = getattr(signal, signame)
+    stopped = None
+    with _stop_on_termination():
+        thing = Thing()
+        ref = weakref.ref(thing, slow_callback)  # noqa: F841 - keeps the callback registered
+        threading.Timer(0.2, os.kill, (os.getpid(), sig)).start()
+        try:
+            del thing
+            time.sleep(5)
+        except KeyboardInterrupt as e:  # Terminated is one too
+            stopped = e
+    assert stopped is not None, "the stop was lost"
+    assert isinstance(stopped, Terminated) == (signame == "SIGTERM")
+    assert "Exception ignored" not in capsys.readouterr().err
