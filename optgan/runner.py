@@ -209,13 +209,13 @@ def _tell_one(study: optuna.Study, trial: optuna.trial.FrozenTrial, genotype: Ge
     for k, v in attrs.items():  # the first write to a trial finished elsewhere raises UpdateFinishedTrialError
         live.set_user_attr(k, v)
     record_trial_artifacts(search, study, trial, genotype, ev)  # before the tell: finished trials are frozen
-    if ev.reason or bad:
-        reason = ev.reason or f"non-finite objective(s): {', '.join(bad)}"
+    reason = ev.reason or (f"non-finite objective(s): {', '.join(bad)}" if bad else None)
+    if reason:
         live.set_user_attr(keys.FAIL_REASON, reason)
     if study._storage.get_trial(trial._trial_id).state.is_finished():
         raise UpdateFinishedTrialError(f"trial {trial.number} was finished elsewhere")
     # (finished elsewhere in the last milliseconds: skipped, the told result kept)
-    if ev.reason or bad:
+    if reason:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         log.warning("trial %d failed: %s", trial.number, reason)
     else:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
-from optuna.trial import TrialState
 
 __all__ = ["SoleWriterCache", "FULL_READ_EVERY_S"]
 
@@ -86,34 +85,26 @@ class SoleWriterCache(_CachedStorage):
         with self._lock:
             self._fresh.discard(trial_id)
 
-    # every trial write: database first, then the cached copy is marked stale (also on failure)
-    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
-                        distribution: optuna.distributions.BaseDistribution) -> None:
+
+#: every trial write of `_CachedStorage` (`create_new_trial` needs none: new ids are always read)
+_TRIAL_WRITES = ("set_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+                 "set_trial_user_attr", "set_trial_system_attr")
+
+
+def _invalidating(name: str) -> Callable[..., Any]:
+    """`_CachedStorage.<name>`, then the trial's cached copy marked stale (also on failure)."""
+    base = getattr(_CachedStorage, name)
+
+    def method(self: SoleWriterCache, trial_id: int, *args: Any, **kwargs: Any) -> Any:
         try:
-            super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+            return base(self, trial_id, *args, **kwargs)
         finally:
             self._written(trial_id)
 
-    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
-        try:
-            return super().set_trial_state_values(trial_id, state=state, values=values)
-        finally:
-            self._written(trial_id)
+    method.__name__ = name
+    method.__doc__ = base.__doc__
+    return method
 
-    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
-        try:
-            super().set_trial_intermediate_value(trial_id, step, intermediate_value)
-        finally:
-            self._written(trial_id)
 
-    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        try:
-            super().set_trial_user_attr(trial_id, key, value)
-        finally:
-            self._written(trial_id)
-
-    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        try:
-            super().set_trial_system_attr(trial_id, key, value)
-        finally:
-            self._written(trial_id)
+for _name in _TRIAL_WRITES:
+    setattr(SoleWriterCache, _name, _invalidating(_name))
