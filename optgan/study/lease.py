@@ -7,8 +7,9 @@ Times are the database server's clock, so hosts with skewed clocks agree on expi
 - Acquire: no row → insert it; a row whose holder is gone → take it over (compare-and-set on
   its token, so of two racing processes exactly one wins); otherwise refuse with
   :class:`LeaseHeldError`, one line naming the holder's host and PID.
-- The holder is *gone* when its heartbeat is older than the TTL (`OPTGAN_LEASE_TTL_S`,
-  default 60 s), or at once when it ran on this host (same hostname and PID namespace) and its
+- The holder is *gone* when its heartbeat is older than its TTL (`OPTGAN_LEASE_TTL_S` of the
+  holding process, default 60 s, stored in the row: a reader with another setting judges it by
+  the holder's), or at once when it ran on this host (same hostname and PID namespace) and its
   PID no longer exists (or is a zombie, or was reused by a process started later).
 - A daemon thread refreshes the heartbeat every TTL/6. If the row is no longer ours (taken over
   after an expiry, or `--force-unlock`), :meth:`Lease.ensure` — called before every storage
@@ -57,7 +58,9 @@ _leases = sa.Table(
     sa.Column("pid_start", sa.String(64), nullable=False),
     sa.Column("acquired", sa.Float, nullable=False),
     sa.Column("heartbeat", sa.Float, nullable=False),
+    sa.Column("ttl_s", sa.Float, nullable=True),  # added after the first release: NULL in older rows
 )
+_TTL_COLUMN = "ttl_s"
 
 
 class LeaseHeldError(StorageError):
@@ -87,6 +90,11 @@ class Holder:
     pid_start: str
     acquired: float
     heartbeat: float
+    ttl_s: float | None = None  #: the holder's TTL (None: written by an optgan that did not store it)
+
+    def expiry_s(self, default: float) -> float:
+        """The holder's heartbeat expiry: its own TTL, else `default` (this process's)."""
+        return self.ttl_s if self.ttl_s and self.ttl_s > 0 else default
 
     def describe(self, now: float) -> str:
         return f"PID {self.pid} on host {self.host} (heartbeat {max(0.0, now - self.heartbeat):.0f} s ago)"
@@ -126,7 +134,8 @@ def _pid_alive(pid: int, start: str) -> bool:
 
 
 def _holder_gone(holder: Holder, now: float, ttl: float) -> bool:
-    if now - holder.heartbeat > ttl:
+    """Whether `holder` is gone; `ttl` (this process's) judges rows that do not carry their own."""
+    if now - holder.heartbeat > holder.expiry_s(ttl):
         return True
     if holder.host_key != _host_key():
         return False
@@ -152,32 +161,56 @@ def _db_now(conn: sa.Connection) -> float:
     return time.time()
 
 
-def _ensure_table(engine: sa.Engine) -> None:
+def _ensure_table(engine: sa.Engine) -> bool:
+    """Create the lease table if needed; whether it has the `ttl_s` column (added to a table
+    created by an older optgan when this database user may alter it; else rows go without)."""
     try:
         _metadata.create_all(engine, checkfirst=True)
     except sqlalchemy.exc.DBAPIError:  # created concurrently by another process
         if not sa.inspect(engine).has_table(LEASE_TABLE):
             raise
+    if _has_ttl_column(engine):
+        return True
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"ALTER TABLE {LEASE_TABLE} ADD COLUMN {_TTL_COLUMN} FLOAT"))
+    except sqlalchemy.exc.DBAPIError as e:  # added concurrently, busy, or no right to alter the table
+        if _has_ttl_column(engine):
+            return True
+        if isinstance(e, sqlalchemy.exc.OperationalError):
+            raise  # busy / locked: the caller's retry
+        log.warning("the run-lease table %s has no column %s and cannot be given one (%s): other hosts judge "
+                    "this run's lease with their own OPTGAN_LEASE_TTL_S", LEASE_TABLE, _TTL_COLUMN, _first_line(e))
+        return False
+    return True
 
 
-def _read(conn: sa.Connection, search: str) -> Holder | None:
-    row = conn.execute(sa.select(_leases).where(_leases.c.search == search)).mappings().first()
+def _has_ttl_column(bind: sa.Engine | sa.Connection) -> bool:
+    return _TTL_COLUMN in {c["name"] for c in sa.inspect(bind).get_columns(LEASE_TABLE)}
+
+
+def _select(with_ttl: bool) -> sa.Select:
+    return sa.select(*(c for c in _leases.c if with_ttl or c.name != _TTL_COLUMN))
+
+
+def _read(conn: sa.Connection, search: str, with_ttl: bool) -> Holder | None:
+    row = conn.execute(_select(with_ttl).where(_leases.c.search == search)).mappings().first()
     return None if row is None else Holder(**dict(row))
 
 
 def read_holder(engine: sa.Engine, search: str) -> tuple[Holder | None, float]:
     """The current holder of `search`'s lease (None = free) and the database's time."""
-    _ensure_table(engine)
+    with_ttl = _ensure_table(engine)
     with engine.connect() as conn:
-        return _read(conn, search), _db_now(conn)
+        return _read(conn, search, with_ttl), _db_now(conn)
 
 
 def run_state(engine: sa.Engine, search: str) -> dict:
     """Whether an `optgan run` holds `search` now, for `optgan status` (reads only, never creates
     the table): `{"state": "idle"}`, or `running` / `stale` (its holder is gone without releasing
     it; the next run takes it over) with `host`, `pid`, `running_for_s`, `heartbeat_age_s`, or
-    `unknown` (the lease table cannot be read by this database user). Stale is judged with this
-    process's TTL (`OPTGAN_LEASE_TTL_S`)."""
+    `unknown` (the lease table cannot be read by this database user). Stale is judged with the
+    holder's TTL (this process's `OPTGAN_LEASE_TTL_S` for a row that does not carry one)."""
     states = run_states(engine)
     return {"state": "unknown"} if states is None else states.get(search, {"state": "idle"})
 
@@ -189,7 +222,8 @@ def run_states(engine: sa.Engine) -> dict[str, dict] | None:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(LEASE_TABLE):
                 return {}
-            holders = [Holder(**dict(row)) for row in conn.execute(sa.select(_leases)).mappings()]
+            with_ttl = _has_ttl_column(conn)
+            holders = [Holder(**dict(row)) for row in conn.execute(_select(with_ttl)).mappings()]
             now = _db_now(conn)
     except sqlalchemy.exc.SQLAlchemyError as e:
         log.warning("cannot read the run leases (%s): running searches are not shown", _first_line(e))
@@ -209,6 +243,7 @@ class Lease:
         self.ttl_s = lease_ttl_s() if ttl_s is None else ttl_s
         self.interval_s = self.ttl_s / 6
         self.token = uuid.uuid4().hex
+        self._with_ttl = True  # whether the table stores TTLs (known once acquired)
         self.lost: str | None = None  #: set to a one-line reason once the lease is gone
         self._confirmed = 0.0  # time.monotonic() of the last confirmed heartbeat
         self._stop = threading.Event()
@@ -220,7 +255,7 @@ class Lease:
         last: Exception | None = None
         for attempt in range(_ACQUIRE_TRIES):
             try:
-                _ensure_table(self.engine)
+                self._with_ttl = _ensure_table(self.engine)
                 with self.engine.begin() as conn:
                     taken = self._try_acquire(conn, force)
             except sqlalchemy.exc.IntegrityError as e:  # another process inserted first: look again
@@ -242,16 +277,18 @@ class Lease:
 
     def _try_acquire(self, conn: sa.Connection, force: bool) -> Holder | None | bool:
         now = _db_now(conn)
-        holder = _read(conn, self.search)
+        holder = _read(conn, self.search, self._with_ttl)
         mine = {"token": self.token, "host": socket.gethostname(), "host_key": _host_key(), "pid": os.getpid(),
                 "pid_start": _pid_start(os.getpid()), "acquired": now, "heartbeat": now}
+        if self._with_ttl:
+            mine[_TTL_COLUMN] = self.ttl_s
         if holder is None:
             conn.execute(sa.insert(_leases).values(search=self.search, **mine))
             return None
         if not force and not _holder_gone(holder, now, self.ttl_s):
             raise LeaseHeldError(f"search {self.search!r} is being run by {holder.describe(now)}; wait for it, "
                                  "or if that process is dead on another host, rerun with --force-unlock "
-                                 f"(or wait {self.ttl_s:.0f} s for its lease to expire)")
+                                 f"(or wait {holder.expiry_s(self.ttl_s) - (now - holder.heartbeat):.0f} s for its lease to expire)")
         done = conn.execute(sa.update(_leases).where(_leases.c.search == self.search, _leases.c.token == holder.token)
                             .values(**mine))
         if done.rowcount != 1:
@@ -296,7 +333,7 @@ class Lease:
             if done.rowcount == 1:
                 self._confirmed = time.monotonic()
                 return True
-            holder = _read(conn, self.search)
+            holder = _read(conn, self.search, self._with_ttl)
         who = holder.describe(now) if holder else "nobody (the lease row was deleted)"
         self.lost = (f"search {self.search!r}: this run lost its lease, now held by {who}; it stopped "
                      "without writing further (the search stays resumable)")

@@ -29,9 +29,9 @@ def engine(storage_url: str):
 
 
 def _plant(engine, search: str, *, host: str, host_key: str, pid: int, age_s: float,  # noqa: ANN001
-           pid_start: str = "") -> None:
-    """Write a lease row as another process would have."""
-    lease = Lease(engine, search)
+           pid_start: str = "", ttl_s: float = 60) -> None:
+    """Write a lease row as another process (with TTL `ttl_s`) would have."""
+    lease = Lease(engine, search, ttl_s=ttl_s)
     lease.acquire()  # creates the table and a row, then rewrite it
     with engine.begin() as conn:
         now = read_holder(engine, search)[1]
@@ -74,10 +74,69 @@ def test_reused_pid_is_a_dead_holder(engine, unique_name: str) -> None:
 
 
 def test_other_host_waits_for_heartbeat_expiry(engine, unique_name: str) -> None:
-    _plant(engine, unique_name, host="node-7", host_key="node-7|pid:[1]", pid=4242, age_s=5)
-    with pytest.raises(LeaseHeldError, match="PID 4242 on host node-7"):
+    _plant(engine, unique_name, host="node-7", host_key="node-7|pid:[1]", pid=4242, age_s=5, ttl_s=7)
+    with pytest.raises(LeaseHeldError, match=r"PID 4242 on host node-7.*wait 2 s for its lease to expire"):
         Lease(engine, unique_name, ttl_s=60).acquire()
-    assert Lease(engine, unique_name, ttl_s=4).acquire().host == "node-7"  # 5 s old > 4 s TTL
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE optgan_leases SET ttl_s=4 WHERE search=:n"), {"n": unique_name})
+    assert Lease(engine, unique_name, ttl_s=60).acquire().host == "node-7"  # 5 s old > its 4 s TTL
+
+
+def test_a_holder_is_judged_by_its_own_ttl(engine, unique_name: str) -> None:
+    # a run elsewhere with OPTGAN_LEASE_TTL_S=600 beats every 100 s: a reader with 60 s must not take it over
+    from optgan.study.lease import run_states
+
+    holder = Lease(engine, unique_name, ttl_s=600)
+    holder.acquire()
+    with engine.begin() as conn:
+        now = read_holder(engine, unique_name)[1]
+        conn.execute(sa.text("UPDATE optgan_leases SET host='node-7', host_key='node-7|x', heartbeat=:t WHERE search=:n"),
+                     {"t": now - 100, "n": unique_name})
+    assert read_holder(engine, unique_name)[0].ttl_s == 600
+    with pytest.raises(LeaseHeldError, match="wait 500 s"):
+        Lease(engine, unique_name, ttl_s=60).acquire()
+    assert run_states(engine)[unique_name]["state"] == "running"
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE optgan_leases SET heartbeat=:t WHERE search=:n"), {"t": now - 700, "n": unique_name})
+    assert run_states(engine)[unique_name]["state"] == "stale"
+    assert Lease(engine, unique_name, ttl_s=60).acquire().host == "node-7"
+    assert read_holder(engine, unique_name)[0].ttl_s == 60  # the new holder's own
+
+
+def test_a_lease_table_of_an_older_optgan_gains_the_ttl_column(storage_url: str, unique_name: str) -> None:
+    from optgan.study.lease import run_states
+
+    engine = sa.create_engine(storage_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS optgan_leases"))
+            conn.execute(sa.text(
+                "CREATE TABLE optgan_leases (search VARCHAR(512) PRIMARY KEY, token VARCHAR(64) NOT NULL, "
+                "host VARCHAR(255) NOT NULL, host_key VARCHAR(512) NOT NULL, pid INTEGER NOT NULL, "
+                "pid_start VARCHAR(64) NOT NULL, acquired FLOAT NOT NULL, heartbeat FLOAT NOT NULL)"))
+        old_row = {"n": unique_name + "-old", "t": time.time()}
+        with engine.begin() as conn:  # a run of the older optgan on another host, 30 s without a heartbeat
+            conn.execute(sa.text("INSERT INTO optgan_leases VALUES (:n, 'tok', 'node-7', 'node-7|x', 42, '', :t, :t)"),
+                         {"n": old_row["n"], "t": read_holder_now(engine) - 30})
+        assert run_states(engine)[old_row["n"]]["state"] == "running"  # read without the column: not created
+        assert "ttl_s" not in {c["name"] for c in sa.inspect(engine).get_columns("optgan_leases")}
+        with hold_lease(engine, unique_name, ttl_s=90):
+            holder = read_holder(engine, unique_name)[0]
+            assert holder.ttl_s == 90 and holder.pid == os.getpid()
+        old = read_holder(engine, old_row["n"])[0]
+        assert old.ttl_s is None and old.expiry_s(20) == 20  # judged by the reader's TTL
+        assert Lease(engine, old_row["n"], ttl_s=20).acquire().token == "tok"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS optgan_leases"))
+        engine.dispose()
+
+
+def read_holder_now(engine) -> float:  # noqa: ANN001
+    from optgan.study.lease import _db_now
+
+    with engine.connect() as conn:
+        return _db_now(conn)
 
 
 def test_force_unlock_and_the_old_holder_stops(engine, unique_name: str) -> None:
