@@ -40,6 +40,16 @@ def test_round_trip_and_defaults() -> None:
     assert from_dict(Outer, to_dict(cfg)) == cfg
 
 
+def test_an_empty_or_null_section_means_its_defaults(tmp_path) -> None:
+    assert from_dict(Outer, {"name": "x", "inner": None}) == from_dict(Outer, {"name": "x", "inner": {}}) == Outer("x")
+    from optgan.config.study import load_study_config
+    from optgan.search_space.widths import Widths
+
+    path = tmp_path / "s.yaml"
+    path.write_text("widths:\n  # gf_dim: 64\nseed: 3\n")  # a section whose keys are all commented out
+    assert load_study_config(str(path)).widths == Widths()
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
