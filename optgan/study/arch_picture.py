@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
 from optgan.search_space import Genotype
+from optgan.study.pictures import PICTURE_DPI as _DPI
 from optgan.search_space.ops import NO_DOWN, NUM_CELLS, edges_of
 
 __all__ = ["plot_genotype", "genotype_figure", "NODE_LAYOUT"]
@@ -65,7 +66,6 @@ def plot_genotype(genotype: Genotype, path: str | pathlib.Path, *, title: str = 
     return path
 
 
-_DPI = 100
 _WIDTH_IN, _TITLE_IN, _CELL_IN = 4.8, 0.78, 2.34  # 4.8 × 7.8 inches in all, as genotype_figure
 
 

@@ -33,7 +33,8 @@ __all__ = ["HV_REFERENCE", "nondominated_mask", "to_minimization", "normalized_h
 
 #: reference point of the normalised hypervolume, in every scaled (minimised) objective
 HV_REFERENCE = 1.1
-_DPI = 100
+PICTURE_DPI = 100  #: resolution of every picture optgan writes
+_DPI = PICTURE_DPI
 
 
 def to_minimization(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:

@@ -45,17 +45,21 @@ def rounds_of(study: optuna.Study) -> dict[int, list[FrozenTrial]]:
     return dict(sorted(groups.items()))
 
 
-def completed_rounds(study: optuna.Study, population_size: int) -> list[int]:
+Rounds = dict[int, list[FrozenTrial]]  #: what :func:`rounds_of` returns; pass it on to read the trials once
+
+
+def completed_rounds(study: optuna.Study, population_size: int, groups: Rounds | None = None) -> list[int]:
     """Rounds whose P trials are all finished (COMPLETE or FAIL)."""
     done = (TrialState.COMPLETE, TrialState.FAIL)
-    return [g for g, ts in rounds_of(study).items()
+    return [g for g, ts in (rounds_of(study) if groups is None else groups).items()
             if len(ts) >= population_size and all(t.state in done for t in ts)]
 
 
-def round_summaries(study: optuna.Study, objectives: Sequence[str], directions: Sequence[str]) -> list[RoundSummary]:
+def round_summaries(study: optuna.Study, objectives: Sequence[str], directions: Sequence[str],
+                    groups: Rounds | None = None) -> list[RoundSummary]:
     """Best and mean of every objective, per round (COMPLETE trials only)."""
     out = []
-    for g, trials in rounds_of(study).items():
+    for g, trials in (rounds_of(study) if groups is None else groups).items():
         ok = [t for t in trials if t.state == TrialState.COMPLETE]
         best, mean = {}, {}
         if ok:
@@ -68,9 +72,9 @@ def round_summaries(study: optuna.Study, objectives: Sequence[str], directions: 
     return out
 
 
-def pareto_trials(study: optuna.Study, round_: int | None = None) -> list[FrozenTrial]:
+def pareto_trials(study: optuna.Study, round_: int | None = None, groups: Rounds | None = None) -> list[FrozenTrial]:
     """Non-dominated COMPLETE trials of one round (default: the last round with results)."""
-    groups = rounds_of(study)
+    groups = rounds_of(study) if groups is None else groups
     rounds = [g for g, ts in groups.items() if any(t.state == TrialState.COMPLETE for t in ts)]
     if not rounds:
         return []

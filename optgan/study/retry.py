@@ -121,6 +121,11 @@ class GuardedStorage(optuna.storages.RDBStorage):
     _guard_hint: str
     _guard_local: threading.local
 
+    @property
+    def sole_writer(self) -> bool:
+        """Whether this process holds the search's run lease (so no other process writes it)."""
+        return self._guard_lease is not None
+
     def _guarded(self, name: str, write: bool, call: Callable[[], Any], args: tuple) -> Any:
         local = self._guard_local
         if getattr(local, "depth", 0):  # a storage method calling another: the outer one retries

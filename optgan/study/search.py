@@ -70,7 +70,7 @@ class Search:
         net = "gen" if stage == "gen" else "disc"
         sampler = make_sampler(self.config, net=net)
         storage: optuna.storages.BaseStorage = self.storage
-        if getattr(storage, "_guard_lease", None) is not None:  # `optgan run`: the lease makes it the only writer
+        if getattr(storage, "sole_writer", False):  # `optgan run`: the lease makes it the only writer
             from optgan.study.sole_writer_cache import SoleWriterCache
 
             storage = SoleWriterCache(self.storage)

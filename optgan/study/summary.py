@@ -21,11 +21,11 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     cfg = search.config
     net = "gen" if stage == "gen" else "disc"
     total = (cfg.gen_stage if stage == "gen" else cfg.disc_stage).rounds
-    done = completed_rounds(study, cfg.sampler.population_size)
-    rounds = round_summaries(study, search.labels, cfg.directions)
-    front = [trial_record(t, net, search.labels) for t in pareto_trials(study)]
+    started = rounds_of(study)  # the trials, read once
+    done = completed_rounds(study, cfg.sampler.population_size, started)
+    rounds = round_summaries(study, search.labels, cfg.directions, started)
+    front = [trial_record(t, net, search.labels) for t in pareto_trials(study, groups=started)]
     seconds = round_seconds(study)
-    started = rounds_of(study)
     doing = next((g for g, ts in started.items() if g not in done), None)  # begun, not all told
     recent = [v["total"] for v in list(seconds.values())[-3:]]
     per_round = sum(recent) / len(recent) if recent else None
