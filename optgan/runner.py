@@ -25,6 +25,7 @@ from optgan.search_space import Genotype, count_flops, count_params, param_distr
 from optgan.study.round_artifacts import record_round, record_trial_artifacts
 from optgan.study.round_timing import RoundTimer, save_round_seconds
 from optgan.study.search import Search
+from optgan.study.storage import make_durable
 
 __all__ = ["StageResult", "run_stage", "run_search", "population_trials"]
 
@@ -103,6 +104,7 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
         with timer.phase("pictures"):
             record_round(search, stage, study, rnd)
         with timer.phase("checkpoint"):
+            make_durable(search.storage_url)  # the checkpoint must never be newer than the durable study
             engine.end_round(population, evaluations)
             engine.save(rounds_done=rnd + 1)
         save_round_seconds(study, rnd, timer)
