@@ -105,6 +105,7 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
             record_round(search, stage, study, rnd)
         with timer.phase("checkpoint"):
             make_durable(search.storage_url)  # the checkpoint must never be newer than the durable study
+            search.keep_run_dir_claimed()
             engine.end_round(population, evaluations)
             engine.save(rounds_done=rnd + 1)
         save_round_seconds(study, rnd, timer)

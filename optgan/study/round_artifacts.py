@@ -126,9 +126,11 @@ def record_round(search: Search, stage: str, study: optuna.Study, generation: in
         return {}
     try:
         return _record_round(search, stage, study, generation)
-    except Exception:  # noqa: BLE001 - pictures must never stop a search
+    except OSError as e:  # the file system (full, deleted run directory, …): one line
+        log.warning("stage %s round %d: could not store the round pictures (%s)", stage, generation + 1, e)
+    except Exception:  # noqa: BLE001 - pictures must never stop a search; anything else is a bug: its traceback
         log.warning("stage %s round %d: could not store the round pictures", stage, generation + 1, exc_info=True)
-        return {}
+    return {}
 
 
 def _record_round(search: Search, stage: str, study: optuna.Study, generation: int) -> dict[str, pathlib.Path]:

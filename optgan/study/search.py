@@ -102,6 +102,18 @@ class Search:
                                f"exists and uses run directory {self.run_dir}; give the copy its own copy of that "
                                f"folder with `optgan run {self.name} --run-dir DIR` (or run the original)")
 
+    def keep_run_dir_claimed(self) -> None:
+        """Recreate and claim again a run directory deleted while the run went on (the runner calls
+        this before each checkpoint): the checkpoint about to be written then stays usable by the
+        next run. Earlier rounds' pictures and artifacts are gone with the folder."""
+        if self.search_id is None or (self.run_dir / RUN_DIR_OWNER).is_file():
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _claim_run_dir(self.run_dir, self.name, self.storage_url, self.search_id)
+        log.warning("run directory %s was deleted while the run went on: recreated and claimed again; the "
+                    "pictures and artifacts of earlier rounds are lost, the training goes on from this round",
+                    self.run_dir)
+
     def use_run_dir(self, path: str | os.PathLike) -> None:
         """Run with the search's run directory found at `path` (another host's mount of it, a copy):
         it must be the folder `study create` claimed for this search."""

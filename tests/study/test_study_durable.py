@@ -52,3 +52,31 @@ def test_make_durable_skips_postgres_and_a_missing_wal(tmp_path, monkeypatch) ->
     (tmp_path / "a.db").write_bytes(b"")
     make_durable(f"sqlite:///{tmp_path / 'a.db'}")  # no a.db-wal: only the file
     assert len(calls) == 1
+
+
+def test_a_run_directory_deleted_during_a_run_is_claimed_again(tmp_path, monkeypatch, unique_name: str,
+                                                              caplog) -> None:
+    import json
+    import shutil
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    run_dir = tmp_path / "run"
+    create(unique_name, url, DRY, [*SMALL, "pictures.rounds=true"], run_dir)
+    claimed = json.loads((run_dir / "search.json").read_text())
+    real_train = SyntheticEngine.train
+
+    def train(self, population) -> None:  # noqa: ANN001
+        if self.stage == "gen" and self.rounds_done == 1:  # someone cleans up during round 2
+            shutil.rmtree(run_dir)
+        real_train(self, population)
+
+    monkeypatch.setattr(SyntheticEngine, "train", train)
+    r = CliRunner().invoke(main, ["run", unique_name, "--stage", "gen", "--storage", url], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    assert "was deleted while the run went on: recreated and claimed again" in caplog.text
+    assert "Traceback" not in caplog.text  # the round pictures that could not be stored: one line
+    assert json.loads((run_dir / "search.json").read_text()) == claimed
+    monkeypatch.setattr(SyntheticEngine, "train", real_train)
+    r = CliRunner().invoke(main, ["run", unique_name, "--storage", url], catch_exceptions=False)  # the next run goes on
+    assert r.exit_code == 0, r.stderr
+    assert "stage disc: 1/1 rounds, finished" in r.stdout
