@@ -104,7 +104,7 @@ def run_stage(search: Search, stage: str, max_rounds: int | None = None,
         with timer.phase("pictures"):
             record_round(search, stage, study, rnd)
         with timer.phase("checkpoint"):
-            make_durable(search.storage_url)  # the checkpoint must never be newer than the durable study
+            make_durable(search.storage.engine)  # the checkpoint must never be newer than the durable study
             search.keep_run_dir_claimed()
             engine.end_round(population, evaluations)
             engine.save(rounds_done=rnd + 1)

@@ -160,28 +160,24 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
     return query
 
 
-def make_durable(url: str) -> None:
-    """Put every write committed so far to the storage `url` on disk.
+def make_durable(engine: sqlalchemy.Engine) -> None:
+    """Put every write committed so far to the storage of `engine` on disk.
 
     SQLite runs with `synchronous=NORMAL`, which syncs its write-ahead log only at WAL
     checkpoints. A power loss could therefore roll back the last commits while a newer run
-    checkpoint is already on disk. The runner calls this before each checkpoint: an fsync of
-    the WAL (and of the database file) makes every committed write durable. It costs one
-    fsync per round, not one per commit. PostgreSQL commits are durable already
-    (`synchronous_commit=on`), so nothing is done there.
+    checkpoint is already on disk. The runner calls this before each checkpoint: a FULL WAL
+    checkpoint (SQLite syncs the log, copies it into the database file and syncs that) makes
+    every committed write durable, once per round. The files are never opened behind SQLite's
+    back: closing such a descriptor would drop the locks SQLite holds on them. PostgreSQL
+    commits are durable already (`synchronous_commit=on`), so nothing is done there.
     """
-    path = sqlite_path(url)
-    if path is None:
+    if engine.dialect.name != "sqlite" or engine.url.query.get("mode") == "ro":
         return
-    for target in (path.with_name(path.name + "-wal"), path):
-        try:
-            fd = os.open(target, os.O_RDONLY)
-        except FileNotFoundError:  # no WAL right now (every commit already in the file)
-            continue
-        try:
-            os.fsync(fd)  # flushes the file's dirty pages, whichever connection wrote them
-        finally:
-            os.close(fd)
+    with engine.connect() as conn:
+        busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(FULL)").one()
+    if busy:  # a reader held an old snapshot past the busy timeout
+        log.warning("%s: the write-ahead log could not be synced before this checkpoint (readers kept it busy); "
+                    "a power loss now could roll back the last commits", engine.url.database)
 
 
 def refuse_if_read_only(engine: sqlalchemy.Engine, search: str) -> None:

@@ -80,8 +80,10 @@ class _Chain:
             o, dead = self._run(name, f"run:1+{self.rng.uniform(0.02, self.d_max):.3f}", dead)
             self.outcomes.append(o)
             if o.returncode != KILLED:  # finished before the timer
+                assert o.returncode == 0, (o.fault, o.stderr[-3000:])
                 name, dead = self._new_search(), False
-        self._run(name, None, dead)
+        o, _ = self._run(name, None, dead)
+        assert o.returncode == 0, o.stderr[-3000:]  # the last run finishes the search
         return self
 
 
