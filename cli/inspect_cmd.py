@@ -74,7 +74,7 @@ def _describe_run(name: str, run: dict) -> str:
 def best(name: str, stage: str, as_json: bool, storage: str | None) -> None:
     """The last round's Pareto set of a stage, with genotypes."""
     from optgan.search_space import Genotype
-    from optgan.study.results import choose_best, pareto_trials, trial_record
+    from optgan.study.results import choose_best, fixed_gen_star, pareto_trials, trial_record
     from optgan.study.search import load_search
 
     search = load_search(name, storage)
@@ -82,11 +82,20 @@ def best(name: str, stage: str, as_json: bool, storage: str | None) -> None:
     net = "gen" if stage == "gen" else "disc"
     front = [trial_record(t, net, search.labels) for t in pareto_trials(study)]
     chosen = choose_best(study, search.config.objectives).number if front else None
+    star = fixed_gen_star(search.study("disc")) if stage == "gen" else None
+    if star is not None:  # what stage disc runs with wins over the rule
+        chosen = star.trial
     if as_json:
-        click.echo(json.dumps({"search": name, "stage": stage, "chosen": chosen, "pareto": front}))
+        out = {"search": name, "stage": stage, "chosen": chosen, "pareto": front}
+        if star is not None:
+            out["gen_star"] = {"source": star.source, "trial": star.trial, "genotype": star.genotype.to_json_dict()}
+        click.echo(json.dumps(out))
         return
     if not front:
         click.echo(f"stage {stage} has no completed trial yet")
+    if star is not None and star.trial not in [p["trial"] for p in front]:
+        click.echo(f"G* of stage disc ({star.source}), not on this front:")
+        click.echo(f"    {star.genotype}")
     for p in front:
         mark = "*" if p["trial"] == chosen else " "
         vals = "  ".join(f"{k}={v:.4g}" for k, v in p["values"].items() if v is not None)
@@ -99,19 +108,29 @@ def best(name: str, stage: str, as_json: bool, storage: str | None) -> None:
 @stage_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Architecture JSON to write.")
 @click.option("--trial", "trial_number", type=int, default=None,
-              help="Export this trial (default: lowest FID on the last round's Pareto front).")
+              help="Export this trial (default: stage gen: the G* stage disc runs with, once fixed; otherwise "
+                   "the lowest FID on the last round's Pareto front).")
 @storage_option
 def export(name: str, stage: str, output: str, trial_number: int | None, storage: str | None) -> None:
     """Write a stage's chosen architecture as JSON (accepted by `arch info` and `train`)."""
     from optgan.config.base import to_dict
     from optgan.errors import OptganError
-    from optgan.study.results import choose_best, trial_record
+    from optgan.study.results import choose_best, fixed_gen_star, trial_record
     from optgan.study.search import load_search
     from optgan.trainer.checkpoint import atomic_write_bytes
 
     search = load_search(name, storage)
     study = search.study(stage)
     net = "gen" if stage == "gen" else "disc"
+    star = fixed_gen_star(search.study("disc")) if stage == "gen" and trial_number is None else None
+    if star is not None and star.trial is None:  # stage disc runs with a G* from outside stage gen
+        doc = {**star.genotype.to_json_dict(), "source": {"search": name, "stage": stage, "gen_star": star.source},
+               "widths": to_dict(search.config.widths)}
+        atomic_write_bytes(output, (json.dumps(doc, indent=2) + "\n").encode())
+        click.echo(f"wrote G* of stage disc ({star.source}) to {output}")
+        return
+    if star is not None:
+        trial_number = star.trial
     if trial_number is None:
         trial = choose_best(study, search.config.objectives)
     else:

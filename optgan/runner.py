@@ -50,7 +50,7 @@ class StageResult:
 
 
 def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = None,
-               gen_override: Genotype | None = None) -> list[StageResult]:
+               gen_override: GenChoice | Genotype | None = None) -> list[StageResult]:
     """Run `stages` in order; `max_rounds` bounds the rounds run by this call over all stages."""
     faults.point("run")
     search.check_run_dir()
@@ -69,7 +69,7 @@ def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = N
 
 
 def run_stage(search: Search, stage: str, max_rounds: int | None = None,
-              gen_override: Genotype | None = None) -> StageResult:
+              gen_override: GenChoice | Genotype | None = None) -> StageResult:
     """Run (or resume) one stage until its last round or `max_rounds` more rounds."""
     study = search.study(stage)
     check_stage_ready(search, stage)  # before G* is fixed: a refused stage stores nothing
@@ -233,7 +233,7 @@ def _objective(name: str, ev: Evaluation, attrs: dict) -> float | None:
     return ev.values.get(name)
 
 
-def fix_gen_star(search: Search, disc_study: optuna.Study, override: Genotype | None) -> Genotype:
+def fix_gen_star(search: Search, disc_study: optuna.Study, choice: GenChoice | Genotype | None) -> Genotype:
     """G* of stage `disc`: fixed at its first run (stored on the study), so resumes agree.
 
     Default rule: lowest FID on the Pareto front of stage `gen`'s last round
@@ -242,6 +242,9 @@ def fix_gen_star(search: Search, disc_study: optuna.Study, override: Genotype | 
     """
     from optgan.study.results import choose_best
 
+    if isinstance(choice, Genotype):
+        choice = GenChoice(choice)
+    override = None if choice is None else choice.genotype
     stored = disc_study.user_attrs.get(keys.GEN_STAR)
     if stored is not None:
         fixed = Genotype.from_json(stored, "gen")
@@ -261,19 +264,27 @@ def fix_gen_star(search: Search, disc_study: optuna.Study, override: Genotype | 
         override = Genotype.from_params("gen", trial.params)
         source = f"trial {trial.number} of {search.name}:gen"
     else:
-        source = "user override"
+        source = choice.source  # type: ignore[union-attr]
     disc_study.set_user_attr(keys.GEN_STAR_SOURCE, source)
     disc_study.set_user_attr(keys.GEN_STAR, override.to_json_dict())  # last: a crash between leaves no G*
     log.info("stage disc: G* = %s (%s)", override, source)
     return override
 
 
-def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | None) -> Genotype | None:
+@dataclass(frozen=True)
+class GenChoice:
+    """A G* chosen by the user, and where it came from (stored as `optgan:gen_star_source`)."""
+
+    genotype: Genotype
+    source: str = "user override"
+
+
+def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | None) -> GenChoice | None:
     """G* for stage `disc` from `--gen-trial N` or `--gen-arch FILE` (None = the default rule)."""
     from optgan.search_space import load_genotype
 
     if gen_arch is not None:
-        return load_genotype(gen_arch, "gen")
+        return GenChoice(load_genotype(gen_arch, "gen"), f"user override (--gen-arch {gen_arch})")
     if gen_trial is None:
         return None
     trials = search.study("gen").get_trials(deepcopy=False)
@@ -281,4 +292,4 @@ def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | 
     if not match or not match[0].params:
         held = f"it has trials 0..{len(trials) - 1}" if trials else "it has no trials yet; run stage gen first"
         raise OptganError(f"--gen-trial {gen_trial}: no such trial in study {search.name}:gen ({held})")
-    return Genotype.from_params("gen", match[0].params)
+    return GenChoice(Genotype.from_params("gen", match[0].params), f"trial {gen_trial} of {search.name}:gen (--gen-trial)")

@@ -21,7 +21,7 @@ from optgan.errors import StorageError
 from optgan.search_space import Genotype
 
 __all__ = ["RoundSummary", "rounds_of", "completed_rounds", "round_summaries", "pareto_trials",
-           "choose_best", "trial_genotype"]
+           "choose_best", "trial_genotype", "GenStar", "fixed_gen_star"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,27 @@ def choose_best(study: optuna.Study, objectives: Sequence[str]) -> FrozenTrial:
     j = names.index(key)
     sign = -1.0 if study.directions[j] == optuna.study.StudyDirection.MAXIMIZE else 1.0
     return min(front, key=lambda t: (sign * t.values[j], t.number))
+
+
+@dataclass(frozen=True)
+class GenStar:
+    """The G* that stage `disc` pairs its candidates with, once fixed."""
+
+    genotype: Genotype
+    source: str  #: `trial N of NAME:gen` (the documented rule, or --gen-trial) or `user override`
+    trial: int | None  #: N when G* is a trial of stage gen
+
+
+def fixed_gen_star(disc_study: optuna.Study) -> GenStar | None:
+    """G* as stage `disc` fixed it at its first run (None before): what `best`, `export` and the
+    summary show for stage gen, so that a `--gen-arch` override is never shown as another G."""
+    stored = disc_study.user_attrs.get(keys.GEN_STAR)
+    if stored is None:
+        return None
+    source = str(disc_study.user_attrs.get(keys.GEN_STAR_SOURCE, "user override"))
+    words = source.split()
+    trial = int(words[1]) if len(words) > 1 and words[0] == "trial" and words[1].isdigit() else None
+    return GenStar(Genotype.from_json(stored, "gen"), source, trial)
 
 
 def trial_genotype(trial: FrozenTrial, net: str) -> Genotype:

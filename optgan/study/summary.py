@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from optgan.study.results import (choose_best, completed_rounds, pareto_trials, round_summaries, rounds_of,
+from optgan.study.results import (choose_best, fixed_gen_star, completed_rounds, pareto_trials, round_summaries, rounds_of,
                                   trial_record)
 from optgan.study.round_timing import round_seconds
 from optgan.study.search import STAGES, Search
@@ -58,15 +58,23 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
     chosen = []
     for stage in STAGES:
         status = stage_status(search, stage)
+        star = fixed_gen_star(search.study("disc")) if stage == "gen" else None
+        if status["rounds"]:
+            echo(f"[{stage}] {status['rounds_done']}/{status['rounds_total']} rounds, "
+                 f"{len(status['pareto'])} architectures on the last round's Pareto front")
+        if star is not None and star.trial is None:  # stage disc runs with a G* from outside this stage
+            echo(f"[gen] G* of stage disc ({star.source}): {star.genotype}")
+            chosen.append(stage)
+            continue
         if not status["rounds"]:
             continue
-        echo(f"[{stage}] {status['rounds_done']}/{status['rounds_total']} rounds, "
-             f"{len(status['pareto'])} architectures on the last round's Pareto front")
         if not status["pareto"]:
             echo(f"[{stage}] no completed trial yet")
             continue
         best = choose_best(search.study(stage), cfg.objectives)
-        values = ", ".join(f"{o}={v:.4g}" for o, v in zip(search.labels, best.values))
+        if star is not None:  # --gen-trial: G* need not be the rule's choice
+            best = next((t for t in search.study("gen").get_trials(deepcopy=False) if t.number == star.trial), best)
+        values = ", ".join(f"{o}={v:.4g}" for o, v in zip(search.labels, best.values or ()))
         echo(f"[{stage}] chosen: trial {best.number} ({values})")
         chosen.append(stage)
     flag, note = _storage_flag(search.storage_url)

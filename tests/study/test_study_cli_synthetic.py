@@ -101,6 +101,30 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
     g.write_text("[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]")
     r = ok("run", unique_name, "--stage", "disc", "--gen-arch", str(g), "--max-rounds", "1", *s)
     assert "stage disc: 1/2 rounds" in r.stdout
+    # the G* stage disc runs with is what the summary, `best` and `export` show for stage gen
+    assert f"[gen] G* of stage disc (user override (--gen-arch {g})): " in r.stdout
+    assert f"optgan export {unique_name} --stage gen -o best_g.json" in r.stdout
+    best = json.loads(ok("best", unique_name, "--stage", "gen", "--json", *s).stdout)
+    assert best["chosen"] is None and best["gen_star"]["trial"] is None
+    assert best["gen_star"]["genotype"]["array"] == json.loads(g.read_text())
+    ok("export", unique_name, "--stage", "gen", "-o", str(tmp_path / "best_g.json"), *s)
+    assert json.loads((tmp_path / "best_g.json").read_text())["array"] == json.loads(g.read_text())
+
+
+def test_gen_star_from_gen_trial_is_shown_as_chosen(tmp_path) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'g.db'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--stage", "gen", *s)
+    rule = json.loads(ok("best", "a", "--stage", "gen", "--json", *s).stdout)["chosen"]
+    other = next(n for n in range(4) if n != rule)  # a round-1 trial: not the rule's choice
+    r = ok("run", "a", "--stage", "disc", "--gen-trial", str(other), *s)
+    assert f"[gen] chosen: trial {other} (" in r.stdout
+    best = json.loads(ok("best", "a", "--stage", "gen", "--json", *s).stdout)
+    assert best["chosen"] == other and best["gen_star"]["source"] == f"trial {other} of a:gen (--gen-trial)"
+    assert f"G* of stage disc (trial {other} of a:gen (--gen-trial)), not on this front:" in \
+        ok("best", "a", "--stage", "gen", *s).stdout
+    ok("export", "a", "--stage", "gen", "-o", str(tmp_path / "g.json"), *s)
+    assert json.loads((tmp_path / "g.json").read_text())["source"]["trial"] == other
 
 
 @pytest.mark.parametrize(
