@@ -42,3 +42,14 @@ def check_extractor_data(cfg: MetricsConfig, train_images) -> None:  # noqa: ANN
         from optgan.metrics.extractor_classifier import check_classifier_labels
 
         check_classifier_labels(train_images)
+
+
+def check_reference_size(cfg: MetricsConfig, num_real: int) -> None:
+    """Raise MetricsError unless the reference set (`num_real` images, at most
+    `metrics.reference_images`) holds a KID subset: what the evaluator refuses after training."""
+    if "KID" not in cfg.metrics:
+        return
+    available = num_real if cfg.reference_images is None else min(num_real, cfg.reference_images)
+    if available < cfg.kid_subset_size:
+        raise MetricsError(f"`metrics.kid_subset_size` = {cfg.kid_subset_size} exceeds the {available} reference "
+                           "images; lower it or use more real images")

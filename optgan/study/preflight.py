@@ -32,7 +32,7 @@ def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import co
     if config.evaluation.kind != "real":
         return None
     from optgan.metrics import check_objectives_available
-    from optgan.metrics.availability import check_extractor_data
+    from optgan.metrics.availability import check_extractor_data, check_reference_size
     from optgan.metrics.cache import check_cache_dir
     from optgan.trainer.data import load_images
     from optgan.trainer.data.stream import check_batch_size
@@ -43,4 +43,5 @@ def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import co
     for name, stage in (("gen_stage", config.gen_stage), ("disc_stage", config.disc_stage)):
         check_batch_size(stage.batch_size_d, len(images), f"{name}.batch_size_d")
     check_extractor_data(config.metrics, images)
+    check_reference_size(config.metrics, len(images))
     return images

@@ -149,7 +149,7 @@ def check_training_inputs(cfg: TrainConfig) -> str:
     set (enough images for a D batch; labels for the classifier extractor) and the Inception weights
     (when that extractor is used); a line describing them, or a one-line error."""
     from optgan.backends import resolve_device
-    from optgan.metrics.availability import check_extractor_data
+    from optgan.metrics.availability import check_extractor_data, check_reference_size
     from optgan.metrics.cache import check_cache_dir
     from optgan.trainer.data import load_images
     from optgan.trainer.data.stream import check_batch_size
@@ -159,6 +159,7 @@ def check_training_inputs(cfg: TrainConfig) -> str:
     images = load_images(cfg.data, cfg.widths.img_size)
     check_batch_size(cfg.batch_size_d, len(images), "batch_size_d")
     check_extractor_data(cfg.metrics, images)
+    check_reference_size(cfg.metrics, len(images))
     what = f"device {device}; data {images.name}: {len(images)} images at {images.img_size} px"
     if cfg.metrics.extractor == "inception":
         from optgan.metrics import check_objectives_available

@@ -92,10 +92,12 @@ class RunState:
     @classmethod
     def open(cls, cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: str) -> RunState:
         """A fresh run, or the run saved in `out_dir/checkpoint-last.pt`."""
+        from optgan.metrics.availability import check_reference_size
         from optgan.trainer.data import load_images
 
         device = resolve_device(cfg.device)
         image_set = load_images(cfg.data, cfg.widths.img_size)
+        check_reference_size(cfg.metrics, len(image_set))  # refused after training otherwise
         header = _header(cfg, gen, disc, image_set)
         _make_out_dir(out_dir)  # only once the device and the data are known to be there
         lock = RunDirLock.acquire(os.path.join(out_dir, RUN_MARKER), f"output directory {out_dir}")

@@ -116,6 +116,13 @@ def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch, caplog) -> None:
     # train the classifier extractor on
     one_line_error(run("train", "--config", cfg, "--dry-run", "--set", "data.max_images=5"),
                    "`batch_size_d` = 8 must be between 1 and the number of images (5)")
+    # ... or after training, when the first evaluation finds too few reference images for a KID subset
+    too_few = ["--set", "data.max_images=15", "--set", "metrics.kid_subset_size=18"]
+    one_line_error(run("train", "--config", cfg, "--dry-run", *too_few),
+                   "`metrics.kid_subset_size` = 18 exceeds the 15 reference images")
+    one_line_error(run("train", "--config", cfg, "--out", str(tmp_path / "few"), *too_few),
+                   "`metrics.kid_subset_size` = 18 exceeds the 15 reference images")
+    assert not (tmp_path / "few").exists()  # refused before anything is written
     np.savez(tmp_path / "unlabelled.npz", images=np.zeros((20, 16, 16, 3), np.uint8))
     one_line_error(run("train", "--config", cfg, "--dry-run", "--set", f"data={{name: npz, path: '{tmp_path / 'unlabelled.npz'}'}}"),
                    "the classifier extractor needs labelled training images, but npz:unlabelled has no labels")

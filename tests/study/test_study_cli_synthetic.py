@@ -138,6 +138,9 @@ def test_gen_star_from_gen_trial_is_shown_as_chosen(tmp_path) -> None:
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[100, 200]"], "no new architecture within the caps"),
         (["study", "create", "x", "--config", QUICK, "--set", "metrics.extractor=inception",
           "--inception-weights", "missing-w.pth"], "missing-w.pth' does not exist; give the path of weights-inception"),
+        (["study", "create", "x", "--config", QUICK, "--set", "data.max_images=100", "--set", "metrics.num_images=300",
+          "--set", "metrics.metrics=[IS, FID, KID]", "--set", "metrics.kid_subset_size=200"],
+         "`metrics.kid_subset_size` = 200 exceeds the 100 reference images"),  # found before the run trains
         (["study", "create", "x", "--config", QUICK, "--set", "data.max_images=20"],
          "`gen_stage.batch_size_d` = 32 must be between 1 and the number of images (20)"),
         (["study", "create", "x", "--config", QUICK, "--set", "data={name: npz, path: unlabelled.npz}"],
