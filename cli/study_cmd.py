@@ -134,7 +134,7 @@ def extend(name: str, gen_rounds: int | None, disc_rounds: int | None, storage: 
         raise click.UsageError("give --gen-rounds N and/or --disc-rounds N")
     search = load_search(name, storage)
     refuse_if_read_only(search.storage.engine, name)
-    with hold_lease(search.storage.engine, name):  # never under a running `optgan run`
+    with hold_lease(search.storage.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
         changes = extend_search(search, rounds)
     for stage, (old, new) in changes.items():
         click.echo(f"stage {stage}: {old} -> {new} rounds")
@@ -163,7 +163,7 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
         return
     from optgan.study.lease import hold_lease
 
-    with hold_lease(store.engine, name):  # never under a running `optgan run`
+    with hold_lease(store.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
         for study_name in present:
             optuna.delete_study(study_name=study_name, storage=store)
     click.echo(f"deleted search {name!r}; run directory kept at {run_dir} "

@@ -238,8 +238,11 @@ def run_states(engine: sa.Engine) -> dict[str, dict] | None:
 class Lease:
     """A held lease; use :func:`hold_lease` (acquire, heartbeat thread, release)."""
 
-    def __init__(self, engine: sa.Engine, search: str, ttl_s: float | None = None) -> None:
+    def __init__(self, engine: sa.Engine, search: str, ttl_s: float | None = None, *,
+                 force_unlock_flag: bool = True) -> None:
         self.engine, self.search = engine, search
+        #: whether the command taking the lease has --force-unlock (its refusal names what to do)
+        self.force_unlock_flag = force_unlock_flag
         self.ttl_s = lease_ttl_s() if ttl_s is None else ttl_s
         self.interval_s = self.ttl_s / 6
         self.token = uuid.uuid4().hex
@@ -286,9 +289,11 @@ class Lease:
             conn.execute(sa.insert(_leases).values(search=self.search, **mine))
             return None
         if not force and not _holder_gone(holder, now, self.ttl_s):
-            raise LeaseHeldError(f"search {self.search!r} is being run by {holder.describe(now)}; wait for it, "
-                                 "or if that process is dead on another host, rerun with --force-unlock "
-                                 f"(or wait {holder.expiry_s(self.ttl_s) - (now - holder.heartbeat):.0f} s for its lease to expire)")
+            left = f"{holder.expiry_s(self.ttl_s) - (now - holder.heartbeat):.0f} s"
+            advice = (f"or if that process is dead on another host, rerun with --force-unlock (or wait {left} for "
+                      "its lease to expire)" if self.force_unlock_flag else
+                      f"or if that process is dead on another host, retry after its lease expires in {left}")
+            raise LeaseHeldError(f"search {self.search!r} is being run by {holder.describe(now)}; wait for it, {advice}")
         done = conn.execute(sa.update(_leases).where(_leases.c.search == self.search, _leases.c.token == holder.token)
                             .values(**mine))
         if done.rowcount != 1:
@@ -349,10 +354,12 @@ class Lease:
 
 
 @contextlib.contextmanager
-def hold_lease(engine: sa.Engine, search: str, *, force: bool = False, ttl_s: float | None = None) -> Iterator[Lease]:
-    """Hold `search`'s run lease for the body (acquire, heartbeat, release)."""
+def hold_lease(engine: sa.Engine, search: str, *, force: bool = False, ttl_s: float | None = None,
+               force_unlock_flag: bool = True) -> Iterator[Lease]:
+    """Hold `search`'s run lease for the body (acquire, heartbeat, release); `force_unlock_flag`:
+    whether the calling command offers --force-unlock (`optgan run`), named in its refusal."""
     refuse_if_read_only(engine, search)
-    lease = Lease(engine, search, ttl_s)
+    lease = Lease(engine, search, ttl_s, force_unlock_flag=force_unlock_flag)
     lease.acquire(force=force)
     lease.start_heartbeat()
     try:

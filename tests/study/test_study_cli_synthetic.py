@@ -416,7 +416,9 @@ def test_malformed_environment_and_delete_under_a_run(tmp_path, monkeypatch) -> 
 
     search = load_search("a", s[1])
     with hold_lease(search.storage.engine, "a"):  # a live `optgan run` holds the search
-        _one_line(cli("study", "delete", "a", "--yes", *s), "search 'a' is being run by")
+        refused = cli("study", "delete", "a", "--yes", *s)
+        _one_line(refused, "search 'a' is being run by")
+        assert "--force-unlock" not in refused.stderr and "retry after its lease expires in" in refused.stderr
     assert [row["name"] for row in json.loads(ok("study", "list", "--json", *s).stdout)] == ["a"]
 
 
@@ -615,7 +617,8 @@ def test_extend_follows_the_course_of_a_longer_search(tmp_path) -> None:
     assert "give --gen-rounds N and/or --disc-rounds N" in one_line_error("study", "extend", "short", *s)
     engine = open_storage(url).engine
     with hold_lease(engine, "short"):  # a live `optgan run` holds the search
-        assert "is being run by PID" in one_line_error("study", "extend", "short", "--disc-rounds", "5", *s)
+        refused = one_line_error("study", "extend", "short", "--disc-rounds", "5", *s)
+        assert "is being run by PID" in refused and "--force-unlock" not in refused
     assert "stage disc: 3/3" in ok("status", "short", *s).stdout
 
 
