@@ -49,9 +49,11 @@ class DataConfig:
                 f"set it to the {'.npz file' if self.name == 'npz' else 'image folder'} to load"
             )
         if self.name not in _NEEDS_PATH and self.path is not None:
+            reads = ("which reads `data.root` / --data-root" if self.name in _READS_ROOT
+                     else "which comes with scikit-learn and reads no file")
             raise ConfigError(
-                f"`data.path` is only used by `data.name` 'npz' or 'folder', not {self.name!r} (which reads "
-                "`data.root` / --data-root); for a new config, set `data.name` to the kind of file it is"
+                f"`data.path` is only used by `data.name` 'npz' or 'folder', not {self.name!r} ({reads}); "
+                "to train on that file, also set `data.name` to npz or folder"
             )
 
     @property

@@ -127,16 +127,24 @@ class Genotype:
 
     @classmethod
     def from_json(cls, obj: Any, net: str | None = None) -> Genotype:
-        """From a parsed JSON object: ``{"net", "cells"}`` or bare rows (names or integers)."""
+        """From a parsed JSON object: ``{"net", "cells", "array"}`` (either form, or both when they
+        agree) or bare rows (names or integers)."""
         if isinstance(obj, Mapping):
             found = obj.get("net", net)
             if "net" in obj and found not in ("gen", "disc"):
                 raise GenotypeError(f"genotype JSON `net` = {found!r}; allowed: 'gen', 'disc'")
             if net is not None and found != net:
                 raise GenotypeError(f"expected a {net} genotype, the JSON describes a {found} one")
-            if "cells" not in obj:
-                raise GenotypeError("genotype JSON object needs a `cells` key (3 rows of 7 edges)")
-            net, obj = found, obj["cells"]
+            if "cells" not in obj and "array" not in obj:
+                raise GenotypeError("genotype JSON object needs a `cells` key (3 rows of 7 op names) or an "
+                                    "`array` key (the reference code's integers)")
+            if found is None:
+                raise GenotypeError("cannot tell whether the genotype is 'gen' or 'disc'; give `net`")
+            forms = {k: cls.from_json(obj[k], found) for k in ("cells", "array") if k in obj}
+            if len(forms) == 2 and forms["cells"] != forms["array"]:  # e.g. one of them edited by hand
+                raise GenotypeError("genotype JSON: `cells` and `array` describe different architectures "
+                                    "(edit one of them, delete the other)")
+            return next(iter(forms.values()))
         if net is None:
             raise GenotypeError("cannot tell whether the genotype is 'gen' or 'disc'; give `net`")
         _check_shape(obj, net)

@@ -135,6 +135,19 @@ def test_load_genotype_from_file_and_errors(tmp_path) -> None:
         load_genotype(json.dumps(EAGAN_G))
 
 
+def test_an_exported_genotype_reads_either_form_and_refuses_two_that_disagree() -> None:
+    exported = Genotype.from_array("gen", EAGAN_G).to_json_dict()  # what `optgan export` writes: both forms
+    assert Genotype.from_json(exported).to_array() == EAGAN_G
+    assert Genotype.from_json({"net": "gen", "array": EAGAN_G}).to_array() == EAGAN_G  # the integers alone
+    assert Genotype.from_json({"array": EAGAN_G}, "gen").to_array() == EAGAN_G
+    edited = json.loads(json.dumps(exported))
+    edited["array"][0][0] = 2  # edited by hand: which one was meant?
+    with pytest.raises(GenotypeError, match="`cells` and `array` describe different architectures"):
+        Genotype.from_json(edited)
+    with pytest.raises(GenotypeError, match="needs a `cells` key .* or an `array` key"):
+        Genotype.from_json({"net": "gen"})
+
+
 @pytest.mark.parametrize(("text", "needle"), [
     ("[" * 10000 + "]" * 10000, "nests too deeply to be a genotype"),
     ("[[1" + "0" * 5000 + ",1,1,0,2,3,1]]", "holds a value JSON cannot read"),

@@ -27,7 +27,9 @@ def test_defaults_and_round_trip() -> None:
     [
         ({"name": "npz"}, "`data.path` is required when `data.name` is 'npz'"),
         ({"name": "folder"}, "`data.path` is required when `data.name` is 'folder'"),
-        ({"name": "cifar10", "path": "x.npz"}, "`data.path` is only used by `data.name` 'npz' or 'folder'"),
+        ({"name": "cifar10", "path": "x.npz"}, "`data.path` is only used by `data.name` 'npz' or 'folder', not "
+                                               "'cifar10' (which reads `data.root` / --data-root)"),
+        ({"name": "digits", "path": "x.npz"}, "not 'digits' (which comes with scikit-learn and reads no file)"),
         ({"name": "digits", "max_images": 0}, "`data.max_images` = 0 is out of range"),
         ({"name": "mnist"}, "`name` = 'mnist' is not allowed; allowed values: 'cifar10', 'stl10', 'npz', 'folder', 'digits'"),
         ({"name": "digits", "split": "val"}, "`split` = 'val' is not allowed"),
