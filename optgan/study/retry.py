@@ -126,6 +126,11 @@ class GuardedStorage(optuna.storages.RDBStorage):
         """Whether this process holds the search's run lease (so no other process writes it)."""
         return self._guard_lease is not None
 
+    def guarded_write(self, name: str, call: Callable[[], Any]) -> Any:
+        """Run `call`, a write to this storage's tables that is safe to repeat (e.g. upserts),
+        with the lease check and the retries of every other write (`name` names it in messages)."""
+        return self._guarded(name, True, call, ())
+
     def _guarded(self, name: str, write: bool, call: Callable[[], Any], args: tuple) -> Any:
         local = self._guard_local
         if getattr(local, "depth", 0):  # a storage method calling another: the outer one retries

@@ -207,3 +207,77 @@ def test_random_single_writer_call_sequences_read_like_optunas_cache(tmp_path_fa
 
 
 _STUDY = object()  # stands for each storage's own study id in `both`
+
+
+# ---------------------------------------------------------------- batched writes
+def _commits(engine) -> list[int]:  # noqa: ANN001
+    import sqlalchemy as sa
+
+    counter = [0]
+    sa.event.listen(engine, "commit", lambda *_: counter.__setitem__(0, counter[0] + 1))
+    return counter
+
+
+def test_an_ask_writes_its_params_and_attrs_in_one_transaction(url: str, monkeypatch) -> None:
+    commits = {}
+    for batched in (False, True):
+        monkeypatch.setattr(SoleWriterCache, "batch_writes", batched)
+        backend = open_storage(url)
+        cache = SoleWriterCache(backend)
+        study = _study(cache, population=8)
+        _round(study, 8)  # every param written once: later asks may hold them
+        counter = _commits(backend.engine)
+        dists = study.sampler.distributions  # type: ignore[attr-defined]
+        trial = study.ask(dists)
+        if batched:  # held: another reader sees nothing of them yet, this process sees them all
+            assert backend.get_trial(trial._trial_id).params == {}
+            assert cache.get_trial(trial._trial_id).params == trial.params != {}
+            counter[0] -= 1  # that read's transaction
+        cache.flush()
+        commits[batched] = counter[0]
+        stored = backend.get_trial(trial._trial_id)
+        assert stored.params == trial.params and stored.user_attrs == cache.get_trial(trial._trial_id).user_attrs
+        assert stored.user_attrs  # the sampler's lineage attrs
+        backend.engine.dispose()
+    # 21 params and the sampler's attrs: one transaction instead of one each
+    assert commits[True] <= commits[False] - 20, commits
+
+
+def test_a_second_value_for_a_param_is_ignored_as_optuna_does(url: str) -> None:
+    from optuna.distributions import FloatDistribution
+    from optuna.storages._cached_storage import _CachedStorage
+
+    got = []
+    for make in (SoleWriterCache, _CachedStorage):
+        storage = make(open_storage(url))
+        study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], f"p-{uuid.uuid4().hex[:10]}")
+        first = storage.create_new_trial(study_id)
+        storage.get_all_trials(study_id)
+        storage.set_trial_param(first, "p", 0.1, FloatDistribution(0, 1))
+        second = storage.create_new_trial(study_id)
+        storage.get_all_trials(study_id)
+        storage.set_trial_param(second, "p", 0.2, FloatDistribution(0, 1))  # held (SoleWriterCache)
+        storage.set_trial_param(second, "p", 0.3, FloatDistribution(0, 1))  # the unique key refuses it
+        with pytest.raises(ValueError):  # incompatible distributions are refused at the call
+            storage.set_trial_param(second, "p", 5.0, optuna.distributions.IntDistribution(0, 10))
+        with pytest.raises(TypeError):  # and values that are no JSON
+            storage.set_trial_user_attr(second, "k", object())
+        got.append([t.params for t in storage.get_all_trials(study_id)])
+    assert got[0] == got[1] == [{"p": 0.1}, {"p": 0.2}]
+
+
+def test_held_writes_check_the_lease_when_they_are_written(tmp_path) -> None:
+    from optgan.study.lease import Lease, LeaseLostError
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    backend = open_storage(url)
+    with hold_lease(backend.engine, "s") as lease:
+        cache = SoleWriterCache(guard_storage(backend, url, lease=lease))
+        study = _study(cache, population=4)
+        _round(study, 4)
+        trial = study.ask(study.sampler.distributions)  # type: ignore[attr-defined]
+        Lease(backend.engine, "s").acquire(force=True)  # another run takes the search over
+        lease.beat()
+        with pytest.raises(LeaseLostError):
+            cache.flush()
+        assert backend.get_trial(trial._trial_id).params == {}  # nothing written after the loss
