@@ -35,7 +35,8 @@ def register(group: click.Group) -> None:
 @click.option("--disc", type=click.Choice(["simple", "autogan"]), default=None,
               help="A fixed discriminator instead of a genotype (default: the config's `disc`).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Training preset, e.g. studies/train-cifar10.yaml (default: EAGAN CIFAR-10 recipe).")
+              help="Training preset, e.g. studies/train-cifar10.yaml (default: built-in defaults, CIFAR-10 "
+                   "hinge training against the simple D; the papers' recipes are the presets in studies/).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value (repeatable), e.g. --set epochs=10 --set metrics.num_images=5000.")
 @click.option("--out", "out_dir", default=None, metavar="DIR",

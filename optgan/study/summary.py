@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -83,11 +84,23 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
     if "disc" in chosen:
         echo(f"           optgan export {search.name} --stage disc -o best_d.json{flag}")
         preset = _TRAIN_PRESETS.get(cfg.data.name)
-        config = f"studies/{preset}" if preset else "TRAIN.yaml"
+        config = _preset_path(preset) if preset else "TRAIN.yaml"
         hint = "" if preset else "   (TRAIN.yaml: a studies/train-*.yaml set to your data; README 'Train the winner')"
         echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config} "
              f"--out runs/{search.name}{hint}")
     echo(f"dashboard: optgan dashboard{flag or ' --storage ' + shlex.quote(DEFAULT_STORAGE)}{note}")
+
+
+def _preset_path(preset: str) -> str:
+    """The preset file as the user can pass it from here: relative below the working folder,
+    else absolute (`studies/` of the optgan checkout); `studies/NAME` when it is not installed."""
+    path = pathlib.Path(__file__).resolve().parents[2] / "studies" / preset
+    if not path.is_file():
+        return f"studies/{preset}"
+    try:
+        return shlex.quote(str(path.relative_to(pathlib.Path.cwd().resolve())))
+    except ValueError:
+        return shlex.quote(str(path))
 
 
 def _storage_flag(url: str) -> tuple[str, str]:

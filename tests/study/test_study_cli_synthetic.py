@@ -4,6 +4,7 @@ on SQLite and PostgreSQL, including stopping after k rounds and resuming at k+1.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import sqlite3
 
@@ -50,8 +51,11 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
     assert "stage gen: 3/3 rounds, finished" in r.stdout and "stage disc: 2/2 rounds, finished" in r.stdout
     assert "dashboard" in r.stdout
     assert f"optgan export {unique_name} --stage disc -o best_d.json --storage " in r.stdout  # both stages ran
-    assert ("train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config studies/train-cifar10.yaml "
-            f"--out runs/{unique_name}") in r.stdout
+    train = next(line for line in r.stdout.splitlines() if line.startswith("train:"))
+    assert train.startswith("train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config ")
+    assert train.endswith(f" --out runs/{unique_name}")
+    preset = train.split(" --config ")[1].split()[0]  # relative below the working folder, else absolute
+    assert preset.endswith("studies/train-cifar10.yaml") and os.path.isfile(preset)
     st = json.loads(ok("status", unique_name, "--json", *s).stdout)
     gen, disc = st["stages"]
     assert [x["generation"] for x in gen["rounds"]] == [0, 1, 2] and all(x["complete"] == 8 for x in gen["rounds"])
