@@ -128,7 +128,10 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
         raise StorageError(f"storage {url!r} is an in-memory SQLite database, which forgets the search when "
                            "the command ends; give a file, e.g. sqlite:///optgan.db")
     if not path.parent.exists():
-        raise StorageError(f"cannot open storage {url}: folder {path.parent} does not exist")
+        hint = ""
+        if not path.is_absolute() and pathlib.Path("/", path.parent).is_dir():  # sqlite:///tmp/x.db meant /tmp/x.db
+            hint = f" (relative to this folder; an absolute path takes four slashes: sqlite:///{pathlib.Path('/', path)})"
+        raise StorageError(f"cannot open storage {url}: folder {path.parent} does not exist{hint}")
     if path.is_dir():
         raise StorageError(f"cannot open storage {url}: {path} is a folder, not a database file")
     if not path.exists() and not create:

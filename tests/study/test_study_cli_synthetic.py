@@ -211,6 +211,15 @@ def test_bad_run_dirs_and_storages_create_nothing(tmp_path) -> None:
     _one_line(cli("study", "create", "a", "--config", QUICK, "--set", f"metrics.cache_dir={a_file / 'c'}", *s),
               f"metrics cache folder {a_file / 'c'} cannot be created (a file is in the way")
     assert not db.exists()  # so no half-made search either
+    mistyped = f"sqlite://{tmp_path}/x.db"  # three slashes before an absolute path: a relative one
+    monkeypatch_cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        _one_line(cli("study", "create", "a", "--config", DRY, "--storage", mistyped),
+                  f"folder {str(tmp_path)[1:]} does not exist (relative to this folder; an absolute path takes "
+                  f"four slashes: sqlite:///{tmp_path}/x.db)")
+    finally:
+        os.chdir(monkeypatch_cwd)
     if pathlib.Path("/proc/self").is_dir():  # a folder even root cannot create in (os.access says yes)
         _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", "/proc/optgan-test/run", *s),
                   "run directory /proc/optgan-test/run cannot be created")
