@@ -53,7 +53,10 @@ class Caps:
         return all(getattr(self, n) is None for n in ("params_M", "cell_params_M", "flops_M"))
 
     def describe(self) -> str:
-        parts = [f"{n} in [{r[0]}, {r[1]}]" for n in ("params_M", "cell_params_M", "flops_M")
+        def bound(v: float | None) -> str:
+            return "open" if v is None else f"{v:g}"
+
+        parts = [f"{n} in [{bound(r[0])}, {bound(r[1])}]" for n in ("params_M", "cell_params_M", "flops_M")
                  if (r := getattr(self, n)) is not None]
         return ", ".join(parts) or "no caps"
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from optgan.config.study import StudyConfig
 from optgan.sampler.constrained import ConstrainedDraw
+from optgan.errors import GenotypeError
 from optgan.search_space import load_genotype, random_genotype
 
 __all__ = ["preflight"]
@@ -21,7 +22,11 @@ def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import co
     """Validate everything a run of `config` will need, without training anything; returns the
     data set a real search trains on (None for a synthetic one)."""
     if config.gen_stage.discriminator != "simple":
-        load_genotype(config.gen_stage.discriminator, "disc")
+        try:
+            load_genotype(config.gen_stage.discriminator, "disc")
+        except GenotypeError as e:
+            raise GenotypeError(f"`gen_stage.discriminator` must be 'simple' or a D genotype (JSON, or a JSON "
+                                f"file): {e}") from None
     for net in ("gen", "disc"):
         caps = config.caps.for_net(net)
         if caps.is_empty:

@@ -151,6 +151,10 @@ def test_gen_star_from_gen_trial_is_shown_as_chosen(tmp_path) -> None:
          "the classifier extractor needs labelled training images, but npz:unlabelled has no labels"),
         (["study", "create", "x", "--config", DRY, "--dry-run", "--run-dir", "unlabelled.npz"],
          "unlabelled.npz is a file; pass --run-dir with another folder"),  # a dry run checks the run directory
+        (["study", "create", "x", "--config", DRY, "--set", "gen_stage.discriminator=autogan"],
+         "`gen_stage.discriminator` must be 'simple' or a D genotype (JSON, or a JSON file): "),
+        (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[null, 0.001]"],
+         "(caps: params_M in [open, 0.001], "),
         (["study", "create", "x", "--config", DRY, "--set", "caps.gen.params_M=[15, 6.5]"],
          "`caps.gen.params_M` = [15.0, 6.5]: low bound exceeds high bound"),
         (["study", "create", "x", "--config", DRY, "--set", "sampler.mutation_prob=.nan"],
