@@ -148,10 +148,12 @@ def _describe(r: dict[str, Any]) -> str:
 @click.argument("checkpoint", metavar="CHECKPOINT")
 @click.option("-n", "--num", "num", type=click.IntRange(min=1, max=10_000), default=64, show_default=True,
               help="Images in the grid (at most 10,000).")
-@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False), default="grid.png", show_default=True)
+@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False), default="grid.png", show_default=True,
+              help="Image file to write; its extension picks the format (.png, .jpg, .webp, …).")
 @click.option("--nrow", type=click.IntRange(min=1), default=None, help="Images per row (default: square).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the latents (drawn on the CPU: the same images on every device).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--raw", is_flag=True, help="Use the raw G weights instead of the EMA ones.")
 def sample(checkpoint: str, num: int, out_path: str, nrow: int | None, seed: int, device: str, raw: bool) -> None:
     """Write a grid of generated images (PNG; -o picks the format by its extension)."""

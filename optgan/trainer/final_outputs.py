@@ -58,8 +58,8 @@ def grid_format(path: str) -> str:
     """The image format `path`'s extension asks for; a ConfigError for any other extension."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in _GRID_FORMATS:
-        raise ConfigError(f"cannot write a grid as {path!r}: {'its extension ' + repr(ext) if ext else 'no extension'} "
-                          f"is not an image format; use one of {', '.join(_GRID_FORMATS)}")
+        why = f"its extension {ext!r} is not an image format" if ext else "the name has no extension"
+        raise ConfigError(f"cannot write a grid as {path!r}: {why}; use one of {', '.join(_GRID_FORMATS)}")
     return _GRID_FORMATS[ext]
 
 

@@ -91,8 +91,8 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     assert r.exit_code == 0 and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     jpg = tmp_path / "grid.jpg"  # the format follows the extension
     assert run("sample", str(out), "-n", "4", "-o", str(jpg)).exit_code == 0 and jpg.read_bytes()[:3] == b"\xff\xd8\xff"
-    for bad in ("grid.gif", "grid"):  # never PNG bytes under a name that says otherwise
-        one_line_error(run("sample", str(out), "-o", str(tmp_path / bad)), "is not an image format; use one of .png")
+    for bad, why in (("grid.gif", "its extension '.gif' is not an image format"), ("grid", "the name has no extension")):
+        one_line_error(run("sample", str(out), "-o", str(tmp_path / bad)), f"{why}; use one of .png")
         assert not (tmp_path / bad).exists()
 
 
