@@ -134,10 +134,13 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
     if trial_number is None:
         trial = choose_best(study, search.config.objectives)
     else:
-        match = [t for t in study.get_trials(deepcopy=False) if t.number == trial_number and t.params]
+        match = [t for t in study.get_trials(deepcopy=False) if t.number == trial_number]
         if not match:
             raise OptganError(f"--trial {trial_number}: no such trial in study {study.study_name}")
         trial = match[0]
+        if not trial.params:
+            raise OptganError(f"--trial {trial_number} of study {study.study_name} has no architecture (no params: "
+                              f"a {trial.state.name} trial added from outside the search?)")
     record = trial_record(trial, net, search.labels)
     state = trial.state.name
     if state != "COMPLETE":

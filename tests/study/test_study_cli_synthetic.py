@@ -466,6 +466,14 @@ def test_export_of_a_trial_without_scores_says_so(tmp_path) -> None:
     assert json.loads(out.read_text())["source"]["state"] == "FAIL"
     r = ok("export", "a", "--stage", "gen", "--trial", "1", "-o", str(out), *s)
     assert r.stderr == "" and json.loads(out.read_text())["source"]["state"] == "COMPLETE"
+    import optuna
+
+    study = optuna.load_study(study_name="a:gen", storage=s[1])
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))  # from a notebook: no params
+    n = study.trials[-1].number
+    _one_line(cli("export", "a", "--stage", "gen", "--trial", str(n), "-o", str(out), *s),
+              f"--trial {n} of study a:gen has no architecture (no params: a FAIL trial added from outside")
+    _one_line(cli("export", "a", "--stage", "gen", "--trial", "99", "-o", str(out), *s), "--trial 99: no such trial")
 
 
 def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monkeypatch) -> None:
