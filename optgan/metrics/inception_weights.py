@@ -17,6 +17,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
+import re
 import tempfile
 import warnings
 import zipfile
@@ -79,8 +80,7 @@ def _explicit(path: str) -> InceptionWeights:
     try:
         sd = _load_state_dict(p)
     except Exception as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120] if zipfile.is_zipfile(p) else \
-            "not a file written by torch.save"
+        reason = _unreadable_reason(p, e)
         raise MetricsError(f"`metrics.inception_weights` = {path!r} is not a readable torch state dict "
                            f"({reason})") from e
     missing = sorted(set(_template_shapes()) - set(sd)) if isinstance(sd, dict) else ["<not a dict>"]
@@ -88,6 +88,17 @@ def _explicit(path: str) -> InceptionWeights:
         raise MetricsError(f"`metrics.inception_weights` = {path!r} is not in torch-fidelity's inception-v3-compat "
                            f"format (missing {missing[0]!r}); use {FULL_WEIGHTS_NAME}")
     return InceptionWeights(str(p), "explicit", bool(torch.isnan(sd["fc.weight"]).all()), file_sha256(p))
+
+
+def _unreadable_reason(path: Path, error: Exception) -> str:
+    """Why `torch.load` refused `path`, in words (not torch's internal assertion text)."""
+    if not zipfile.is_zipfile(path):
+        return "not a file written by torch.save"
+    with zipfile.ZipFile(path) as archive:
+        if not any(name.endswith("data.pkl") for name in archive.namelist()):
+            return "a zip archive, but not one written by torch.save"
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return re.sub(r"^\[enforce fail at [^]]*\]\s*", "", text)[:120]
 
 
 #: downloads that failed in this process: tried (and warned about) once, not once per caller

@@ -80,6 +80,13 @@ def test_explicit_weights_errors(tmp_path: Path) -> None:
     junk.write_text("not weights")
     with pytest.raises(MetricsError, match=r"is not a readable torch state dict \(not a file written by torch.save\)$"):
         iw.resolve_inception_weights(str(junk), str(tmp_path), False)
+    import zipfile
+
+    a_zip = tmp_path / "images.zip"  # e.g. a data set archive given by mistake
+    with zipfile.ZipFile(a_zip, "w") as z:
+        z.writestr("cat.png", b"x")
+    with pytest.raises(MetricsError, match=r"\(a zip archive, but not one written by torch.save\)$"):
+        iw.resolve_inception_weights(str(a_zip), str(tmp_path), False)
 
 
 def test_a_failed_download_is_tried_and_reported_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
