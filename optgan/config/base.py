@@ -365,3 +365,13 @@ def _deepcopy(d: Any) -> Any:
     if isinstance(d, list):
         return [_deepcopy(v) for v in d]
     return d
+
+
+def refuse_other_config_kind(data: Any, path: str | None, foreign: Iterable[str], what: str, instead: str) -> None:
+    """A one-line ConfigError when the file at `path` is the other kind of config: it has one of
+    the `foreign` top-level keys, which only `what` has (`instead`: where such a file goes)."""
+    if path is None or not isinstance(data, Mapping):
+        return
+    found = sorted(set(map(str, data)) & set(foreign))
+    if found:
+        raise ConfigError(f"{path} looks like {what} (it has `{found[0]}`); {instead}")

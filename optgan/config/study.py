@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from optgan.config.base import (apply_overrides, check_device_name, check_range, flatten, from_dict, load_yaml,
-                                override_key_parts, to_dict)
+                                override_key_parts, refuse_other_config_kind, to_dict)
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.config.pictures import PicturesConfig
@@ -88,7 +88,11 @@ def study_config_from_dict(data: dict[str, Any]) -> StudyConfig:
 
 def load_study_config(path: str, overrides: Iterable[str] = ()) -> StudyConfig:
     """Read, override and validate a study config file."""
-    return study_config_from_dict(apply_overrides(load_yaml(path), overrides))
+    data = load_yaml(path)
+    refuse_other_config_kind(data, path, ("epochs", "gen_arch", "loss", "lr_g", "lr_d", "n_critic", "ema_decay"),
+                             "a training recipe", "give it to `optgan train --config`; `optgan study create` takes a "
+                             "search config such as studies/quickstart.yaml")
+    return study_config_from_dict(apply_overrides(data, overrides))
 
 
 #: keys that say where things are on a machine (and which device to use), not what they are:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optgan.config.base import apply_overrides, check_device_name, check_range, from_dict, load_yaml
+from optgan.config.base import (apply_overrides, check_device_name, check_range, from_dict, load_yaml,
+                                refuse_other_config_kind)
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.errors import ConfigError
@@ -158,4 +159,7 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
 def load_train_config(path: str | None, overrides: Iterable[str] = ()) -> TrainConfig:
     """Read a preset (None = defaults), apply `--set key=value` overrides, validate."""
     data = load_yaml(path) if path else {}
+    refuse_other_config_kind(data, path, ("sampler", "gen_stage", "disc_stage", "objectives", "caps"),
+                             "a search config", "give it to `optgan study create --config`; `optgan train` takes a "
+                             "training recipe such as studies/train-cifar10.yaml")
     return train_config_from_dict(apply_overrides(data, list(overrides)))

@@ -43,3 +43,16 @@ def test_search_presets_take_a_smaller_population(path: pathlib.Path) -> None:
     """The README's override example: survivors follow the population (P/2) unless set."""
     cfg = load_study_config(str(path), ["sampler.population_size=16", "data.root=~/datasets"])
     assert cfg.sampler.population_size == 16 and cfg.sampler.survivors == 8
+
+
+def test_a_config_of_the_other_kind_is_named() -> None:
+    from optgan.config.study import load_study_config
+    from optgan.config.train import load_train_config
+    from optgan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train-cifar10.yaml looks like a training recipe \(it has `[a-z_]+`\); "
+                                          r"give it to `optgan train --config`"):
+        load_study_config(str(STUDIES / "train-cifar10.yaml"))
+    with pytest.raises(ConfigError, match=r"quickstart.yaml looks like a search config \(it has `[a-z_]+`\); "
+                                          r"give it to `optgan study create --config`"):
+        load_train_config(str(STUDIES / "quickstart.yaml"))
