@@ -41,8 +41,10 @@ class MMDConfig:
     def __post_init__(self) -> None:
         check_range("mmd.sigma", self.sigma, low=0, low_inclusive=False)
         check_range("mmd.lower_bound", self.lower_bound, low=0)
-        check_range("mmd.upper_bound", self.upper_bound, low=self.lower_bound, low_inclusive=False)
-        check_range("mmd.upper_bound_cap", self.upper_bound_cap, low=self.upper_bound)
+        check_range("mmd.upper_bound", self.upper_bound, low=self.lower_bound, low_inclusive=False,
+                    low_source="above `mmd.lower_bound`")
+        check_range("mmd.upper_bound_cap", self.upper_bound_cap, low=self.upper_bound,
+                    low_source="at least `mmd.upper_bound`")
         check_range("mmd.bound_factor", self.bound_factor, low=1)
         check_range("mmd.patience", self.patience, low=1)
 

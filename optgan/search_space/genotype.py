@@ -245,7 +245,9 @@ def _check_one_form(rows: Any, net: str) -> None:
 
 
 def _describe(x: Any) -> str:
-    return f"{len(x)} items" if isinstance(x, Sequence) and not isinstance(x, str) else f"{x!r}, not a list"
+    if isinstance(x, Sequence) and not isinstance(x, str):
+        return f"{len(x)} item{'' if len(x) == 1 else 's'}"
+    return f"{x!r}, not a list"
 
 
 def _as_cells(cells: Any, net: str) -> tuple[tuple[str, ...], ...]:

@@ -29,7 +29,7 @@ __all__ = ["load_npz", "load_folder", "IMAGE_EXTENSIONS"]
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-_NPZ_FIX = "fix: set `data.path` to an .npz with keys images (uint8 N×H×W×3), labels (int, N), classes (str) — see README 'Data sets'"
+_NPZ_FIX = "fix: set `data.path` to an .npz with keys images (uint8 N×H×W×3 or ×1), labels (int, N), classes (str) — see README 'Data sets'"
 
 
 def load_npz(path: str) -> RawImages:
@@ -83,7 +83,7 @@ def _check_images(images: np.ndarray, file: str) -> None:
         raise DataError(f"{file}: key `images` has dtype {images.dtype}, expected uint8 (0–255); {_NPZ_FIX}")
     if images.ndim != 4 or images.shape[-1] not in (1, 3) or len(images) == 0:
         raise DataError(
-            f"{file}: key `images` has shape {images.shape}, expected non-empty N×H×W×3 (NHWC); {_NPZ_FIX}"
+            f"{file}: key `images` has shape {images.shape}, expected non-empty N×H×W×3 or N×H×W×1 (NHWC); {_NPZ_FIX}"
         )
 
 
