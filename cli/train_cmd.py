@@ -7,6 +7,7 @@ User mistakes raise :class:`~optgan.errors.OptganError` (one line, exit code 2 i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -74,8 +75,11 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
 
         from optgan.trainer.final_setup import check_training_inputs
 
-        click.echo(yaml.safe_dump({"out": out, "gen": str(genotype), "disc": disc_spec.kind,
-                                   "config": to_dict(cfg)}, sort_keys=False).rstrip())
+        used = disc_spec.kind if disc_spec.genotype is None else json.dumps(disc_spec.genotype.to_array())
+        shown = dataclasses.replace(cfg, gen_arch=json.dumps(genotype.to_array()), disc=used)  # what trains
+        click.echo(yaml.safe_dump({"out": out, "gen": str(genotype),
+                                   "disc": disc_spec.kind if disc_spec.genotype is None else str(disc_spec.genotype),
+                                   "config": to_dict(shown)}, sort_keys=False).rstrip())
         click.echo(f"ready: {check_training_inputs(cfg)}")
         return
     from optgan.trainer.final import train_final

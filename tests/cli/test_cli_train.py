@@ -101,6 +101,14 @@ def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch, caplog) -> None:
     r = run("train", "--config", cfg, "--dry-run", "--set", "epochs=7", "--disc", "simple")
     assert r.exit_code == 0, r.output
     assert "epochs: 7" in r.stdout and "disc: simple" in r.stdout and "out: runs/train-hinge-" in r.stdout
+    import yaml
+
+    shown = yaml.safe_load(r.stdout.split("\nready:")[0])["config"]  # what trains, not the recipe's values
+    assert shown["disc"] == "simple" and json.loads(shown["gen_arch"]) == json.loads(G)
+    other = "[[0,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"
+    r = run("train", "--config", cfg, "--dry-run", "--gen-arch", other, "--disc-arch", D)
+    shown = yaml.safe_load(r.stdout.split("\nready:")[0])["config"]
+    assert json.loads(shown["gen_arch"]) == json.loads(other) and json.loads(shown["disc"]) == json.loads(D)
     r = run("train", "--config", cfg, "--dry-run", "--data-root", str(tmp_path / "data"),
             "--inception-weights", str(tmp_path / "w.pth"))
     assert r.exit_code == 0, r.output
