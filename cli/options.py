@@ -35,6 +35,12 @@ def warn_unused_locations(config: Any) -> None:
     if config.data.root is not None and config.data.location_key != "root":
         log.warning("`data.root` (--data-root) = %s is not used by data.name %r (only cifar10 and stl10 read it)",
                     config.data.root, config.data.name)
+    if config.data.download and config.data.location_key != "root":
+        log.warning("`data.download` = true is not used by data.name %r (only cifar10 and stl10 are downloaded)",
+                    config.data.name)
+    if config.data.split != "train" and config.data.location_key == "path":
+        log.warning("`data.split` = %s is not used by data.name %r (the whole file or folder is read; point "
+                    "`data.path` at the split you want)", config.data.split, config.data.name)
     if config.metrics.inception_weights is not None and config.metrics.extractor != "inception":
         log.warning("`metrics.inception_weights` (--inception-weights) = %s is not used by the %r extractor",
                     config.metrics.inception_weights, config.metrics.extractor)

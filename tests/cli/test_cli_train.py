@@ -117,6 +117,9 @@ def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch, caplog) -> None:
     # neither is read by this recipe (digits, classifier extractor): a likely mix-up, said as a warning
     assert "`data.root` (--data-root) = " in caplog.text and "is not used by data.name 'digits'" in caplog.text
     assert "is not used by the 'classifier' extractor" in caplog.text
+    caplog.clear()
+    assert run("train", "--config", cfg, "--dry-run", "--set", "data.download=true").exit_code == 0
+    assert "`data.download` = true is not used by data.name 'digits'" in caplog.text
     # the dry run checks what training would need first: the data set and the Inception weights
     r = run("train", "--config", cfg, "--dry-run", "--set", "data={name: npz, path: missing.npz}")
     assert r.exit_code == 2 and "npz data set not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
