@@ -27,6 +27,7 @@ crash during those single writes loses: the resumed run repairs an ask cut short
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import time
@@ -36,6 +37,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
+from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
 from optuna.distributions import BaseDistribution, check_distribution_compatibility, distribution_to_json
 from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.storages._rdb import models
@@ -59,7 +61,7 @@ class TrialWrites:
 
 def write_trial_batch(storage: optuna.storages.RDBStorage, trial_id: int, writes: TrialWrites) -> None:
     """Write `writes` to a running trial in one transaction; safe to repeat (upserts)."""
-    with _create_scoped_session(storage.scoped_session, True) as session:
+    with _create_scoped_session(storage.scoped_session) as session:  # an IntegrityError is raised, never dropped
         trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
         storage.check_trial_is_updatable(trial_id, trial.state)
         tables = ((models.TrialParamModel, "param_name", ("param_value", "distribution_json"),
@@ -131,7 +133,11 @@ class SoleWriterCache(_CachedStorage):
 
     def _hold_attr(self, trial_id: int, key: str, value: Any, user: bool) -> None:
         cached = self._holdable(trial_id)
-        if cached is None:
+        # written at once: an artifact's record (Optuna writes it before the file: a trial finished
+        # elsewhere must refuse it before a file is stored) and keys the database would refuse
+        at_once = not isinstance(key, str) or len(key) > models.MAX_INDEXED_STRING_LENGTH or \
+            (not user and key.startswith(ARTIFACTS_ATTR_PREFIX))
+        if cached is None or at_once:
             self._write_through("set_trial_user_attr" if user else "set_trial_system_attr", trial_id, key, value)
             return
         encoded = json.dumps(value)  # a value that cannot be stored fails here, as in Optuna
@@ -162,27 +168,28 @@ class SoleWriterCache(_CachedStorage):
     def flush(self) -> None:
         """Write every held param and attr, one transaction per trial. A write that fails is
         dropped and its error raised (the run stops or handles it, as for a failed single
-        write); the trial is then read again from the database."""
-        while True:
-            with self._lock:
-                if not self._pending:
-                    return
+        write); the trial is then read again from the database. Holds the lock throughout, so
+        a read in another thread never caches a trial between the pop and the commit."""
+        guarded = getattr(self._backend, "guarded_write", None)
+        with self._lock:
+            while self._pending:
                 trial_id = next(iter(self._pending))
                 writes = self._pending.pop(trial_id)
-            guarded = getattr(self._backend, "guarded_write", None)
-            call = lambda: write_trial_batch(self._backend, trial_id, writes)  # noqa: E731
-            try:
-                guarded("set_trial_batch", call) if guarded else call()
-            except BaseException:
-                self._written(trial_id)
-                raise
+                call = functools.partial(write_trial_batch, self._backend, trial_id, writes)
+                try:
+                    guarded("set_trial_batch", call) if guarded else call()
+                except BaseException:
+                    self._fresh.discard(trial_id)
+                    raise
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         """A running trial whose cached copy is current (held writes applied) is served from the
-        cache, as finished ones are; any other is read from the database."""
+        cache, as finished ones are, until the study's next full read is due (writes made
+        elsewhere are then seen, as in Optuna's cache); any other is read from the database."""
         with self._lock:
             known = self._trial_id_to_study_id_and_number.get(trial_id)
-            if known is not None and trial_id in self._fresh:
+            if known is not None and trial_id in self._fresh and \
+                    time.monotonic() - self._full_read_at.get(known[0], -math.inf) < self.full_read_every_s:
                 trial = self._studies[known[0]].trials.get(known[1])
                 if trial is not None:
                     return copy.deepcopy(trial)  # `optuna.Trial` changes its copy as it suggests
@@ -193,7 +200,8 @@ class SoleWriterCache(_CachedStorage):
     def _read_trials_from_remote_storage(self, study_id: int) -> None:
         self.flush()
         # holds the lock across the query: a write marks its trial stale only after its commit
-        # (`_written`), so a read either ran before that mark or saw the committed row
+        # (`_written`), and a flush holds it across its commit, so a read either ran before them
+        # or saw the committed rows
         with self._lock:
             study = self._studies.setdefault(study_id, _StudyInfo())
             now = time.monotonic()

@@ -281,3 +281,35 @@ def test_held_writes_check_the_lease_when_they_are_written(tmp_path) -> None:
         with pytest.raises(LeaseLostError):
             cache.flush()
         assert backend.get_trial(trial._trial_id).params == {}  # nothing written after the loss
+
+
+def test_a_running_trial_finished_elsewhere_is_seen_by_get_trial_after_the_interval(url: str) -> None:
+    backend = open_storage(url)
+    cache = SoleWriterCache(backend, full_read_every_s=0.3)
+    study = _study(cache, population=4)
+    trial = study.ask(study.sampler.distributions)  # type: ignore[attr-defined]
+    study.get_trials()  # cached, fresh
+    open_storage(url).set_trial_state_values(trial._trial_id, TrialState.FAIL)  # a dashboard user
+    time.sleep(0.35)
+    assert cache.get_trial(trial._trial_id).state == TrialState.FAIL
+    study.tell(trial, [1.0, 1.0, 1.0], skip_if_finished=True)  # skipped, as with Optuna's cache
+    backend.engine.dispose()
+
+
+def test_attrs_the_database_would_refuse_are_refused_at_the_call_as_with_optunas_cache(url: str) -> None:
+    from optuna.storages._cached_storage import _CachedStorage
+
+    outcomes = []
+    for make in (SoleWriterCache, _CachedStorage):
+        storage = make(open_storage(url))
+        study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], f"k-{uuid.uuid4().hex[:10]}")
+        tid = storage.create_new_trial(study_id)
+        storage.get_all_trials(study_id)  # fresh: writes may be held
+        try:
+            storage.set_trial_user_attr(tid, "k" * 600, 1)  # longer than the key column (PostgreSQL enforces it)
+            outcomes.append("accepted")
+        except Exception as e:  # noqa: BLE001 - whatever Optuna raises, the same
+            outcomes.append(type(e).__name__)
+        storage.set_trial_user_attr(tid, 5, "v")  # a key that is no str: stored as its text
+        outcomes.append(storage.get_all_trials(study_id)[0].user_attrs.get("5"))
+    assert outcomes[:2] == outcomes[2:]
