@@ -266,7 +266,8 @@ class RunState:
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(f"{self.last_path} cannot be resumed ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
                                   "use a new --out directory") from e
-        log.info("resuming %s at epoch %d, iteration %d", self.out_dir, self.epoch + 1, self.global_iter)
+        if not self.finished:  # a finished run is reported as such by the caller
+            log.info("resuming %s at epoch %d, iteration %d", self.out_dir, self.epoch + 1, self.global_iter)
 
 
 def _remove_stale_temp_files(out_dir: str) -> None:

@@ -167,6 +167,20 @@ def test_cifar10_download_failure_offline(tmp_path: Path, monkeypatch: pytest.Mo
     _assert_actionable(str(e.value), f"downloading CIFAR-10 into {tmp_path} failed", "name resolution", "--data-root")
 
 
+def test_a_failed_download_leaves_no_empty_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    def offline(url: str, download_root: str, *args: object, **kwargs: object) -> None:
+        os.makedirs(download_root, exist_ok=True)  # as torchvision's does before fetching
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", offline)
+    root = tmp_path / "new" / "data"
+    with pytest.raises(DataError, match="downloading CIFAR-10"):
+        load_images(DataConfig(name="cifar10", root=str(root), download=True), 32)
+    assert list(tmp_path.iterdir()) == []  # new/ and new/data/ were made by the attempt: removed
+
+
 # ----------------------------------------------------------------------------- STL-10
 
 

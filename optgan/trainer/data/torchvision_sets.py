@@ -10,6 +10,7 @@ labelled test images. Both are resized to the requested size (48 in the papers).
 from __future__ import annotations
 
 import logging
+import pathlib
 from typing import Any
 
 import numpy as np
@@ -57,17 +58,29 @@ def load_stl10(cfg: DataConfig) -> RawImages:
 def _open(cls: type, title: str, files: str, folder: str, size: str, cfg: DataConfig, **kw: Any) -> Any:
     """Instantiate a torchvision data set, turning every failure into one actionable line."""
     root = cfg.resolved_root
+    created = [p for p in (pathlib.Path(root), *pathlib.Path(root).parents) if not p.exists()]
     try:
         return cls(root=root, download=cfg.download, **kw)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
+        _remove_empty(created)
         raise DataError(_missing_message(title, files, folder, size, root, cfg.download)) from e
     except OSError as e:  # includes urllib's URLError (no network) and disk errors
+        _remove_empty(created)
         what = "downloading" if cfg.download else "reading"
         raise DataError(
             f"{what} {title} into {root} failed ({_reason(e)}); fix: check the network and disk, "
             f"or copy {folder}/ into a folder yourself and pass it with --data-root "
             "(`data.root`), or use `data.name: npz` with `data.path`"
         ) from e
+
+
+def _remove_empty(created: list[pathlib.Path]) -> None:
+    """Remove the folders a failed download created, deepest first, while they are empty."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (a partial download to keep for a retry) or gone
+            return
 
 
 def _missing_message(title: str, files: str, folder: str, size: str, root: str, download: bool) -> str:
