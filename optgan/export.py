@@ -28,13 +28,16 @@ _FORMAT = "optgan.final-training"
 
 def resolve_checkpoint_path(path: str) -> str:
     """`path` itself, or for a run directory its best checkpoint (else its last one)."""
-    from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST
+    from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST, RUN_MARKER
 
     if os.path.isdir(path):
         for name in (CHECKPOINT_BEST, CHECKPOINT_LAST):
             candidate = os.path.join(path, name)
             if os.path.isfile(candidate):
                 return candidate
+        if os.path.exists(os.path.join(path, RUN_MARKER)):  # an `optgan train` folder: nothing saved yet
+            raise CheckpointError(f"{path} holds no {CHECKPOINT_BEST} or {CHECKPOINT_LAST} yet: its training has not "
+                                  "saved a checkpoint (it does at the end of each epoch); retry later")
         raise CheckpointError(f"{path} holds no {CHECKPOINT_BEST} or {CHECKPOINT_LAST}; is it an `optgan train` output directory?")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")

@@ -195,6 +195,10 @@ def test_checkpoints_of_other_kinds_are_refused(tmp_path) -> None:
     (tmp_path / "cut.pt").write_bytes(last[: len(last) // 2])
     one_line_error(run("eval", str(tmp_path / "cut.pt")), "the file is damaged (cut short?)")
     one_line_error(run("eval", str(tmp_path)), "holds no checkpoint-best.pt")
+    training = tmp_path / "training"  # an `optgan train` folder before its first checkpoint
+    training.mkdir()
+    (training / ".optgan-train").write_text("{}")
+    one_line_error(run("eval", str(training)), "yet: its training has not saved a checkpoint")
 
     # resuming the run directory with another generator
     r = run("train", "--gen-arch", json.dumps(other), "--config", cfg, "--out", str(out), "--no-progress")
