@@ -122,8 +122,9 @@ class SoleWriterCache(_CachedStorage):
         with self._lock:
             self._pending.setdefault(trial_id, TrialWrites()).params[param_name] = (
                 value, distribution_to_json(distribution))
-            cached[1].params[param_name] = external
-            cached[1].distributions[param_name] = distribution
+            trial = self._replace_cached(cached)
+            trial.params[param_name] = external
+            trial.distributions[param_name] = distribution
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         self._hold_attr(trial_id, key, value, user=True)
@@ -144,7 +145,19 @@ class SoleWriterCache(_CachedStorage):
         with self._lock:
             writes = self._pending.setdefault(trial_id, TrialWrites())
             (writes.user_attrs if user else writes.system_attrs)[key] = encoded
-            (cached[1].user_attrs if user else cached[1].system_attrs)[key] = json.loads(encoded)  # as read back
+            trial = self._replace_cached(cached)
+            (trial.user_attrs if user else trial.system_attrs)[key] = json.loads(encoded)  # as read back
+
+    def _replace_cached(self, cached: tuple[int, FrozenTrial]) -> FrozenTrial:
+        """A new cached copy of the trial to change (lock held): lists returned before keep the
+        old object, as when Optuna's cache re-reads a trial."""
+        study_id, seen = cached
+        old = self._studies[study_id].trials.get(seen.number, seen)  # the current copy
+        new = copy.copy(old)
+        new.params, new.distributions = dict(old.params), dict(old.distributions)
+        new.user_attrs, new.system_attrs = dict(old.user_attrs), dict(old.system_attrs)
+        self._studies[study_id].trials[old.number] = new
+        return new
 
     def _holdable(self, trial_id: int) -> tuple[int, FrozenTrial] | None:
         """(study id, cached copy) of `trial_id` when its writes may be held: batching on and a

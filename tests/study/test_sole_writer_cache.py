@@ -313,3 +313,12 @@ def test_attrs_the_database_would_refuse_are_refused_at_the_call_as_with_optunas
         storage.set_trial_user_attr(tid, 5, "v")  # a key that is no str: stored as its text
         outcomes.append(storage.get_all_trials(study_id)[0].user_attrs.get("5"))
     assert outcomes[:2] == outcomes[2:]
+
+
+def test_a_list_read_before_a_held_write_is_left_as_it_was(tmp_path) -> None:
+    cache = SoleWriterCache(open_storage(f"sqlite:///{tmp_path / 'l.db'}"))
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    tid = cache.create_new_trial(study_id)
+    before = cache.get_all_trials(study_id, deepcopy=False)
+    cache.set_trial_user_attr(tid, "k", 1)  # held
+    assert before[0].user_attrs == {} and cache.get_all_trials(study_id)[0].user_attrs == {"k": 1}
