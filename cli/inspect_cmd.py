@@ -119,6 +119,11 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
     from optgan.study.search import load_search
     from optgan.trainer.checkpoint import atomic_write_bytes
 
+    import os
+
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.exists(folder):  # a typo in the path is reported, not made into new folders
+        raise OptganError(f"-o {output}: folder {folder} does not exist")
     search = load_search(name, storage)
     study = search.study(stage)
     net = "gen" if stage == "gen" else "disc"

@@ -62,7 +62,10 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
 
         record_inputs(search, check_same_data(search, images))
     click.echo(f"created search {name!r}: studies {name}:gen and {name}:disc, run directory {search.run_dir}")
-    click.echo(f"next: optgan run {name}" + (f" --storage {storage}" if storage else ""))
+    from optgan.study.summary import storage_flag
+
+    flag, note = storage_flag(search.storage_url)
+    click.echo(f"next: optgan run {name}{flag}{note}")
 
 
 @study.command("list")

@@ -146,5 +146,7 @@ def _fixed_key(key: str) -> ConfigError:
     """`key` cannot change on `optgan run`; a whole section names one of its keys that can."""
     inner = next((k for k in RUN_MAY_CHANGE if k.startswith(key + ".")), None)
     hint = f"; set such keys one by one (e.g. `--set {inner}=…`)" if inner else ""
+    if key == "run_dir":
+        hint = "; a run directory found elsewhere (moved, another host's mount) is given with --run-dir DIR"
     return ConfigError(f"`{key}` is part of the search (fixed at `optgan study create`) and cannot change on "
                        f"`optgan run`; only where things are may: {', '.join(RUN_MAY_CHANGE)}{hint}")

@@ -342,7 +342,8 @@ class Lease:
         who = holder.describe(now) if holder else "nobody (the lease row was deleted)"
         self.lost = (f"search {self.search!r}: this run lost its lease, now held by {who}; it stopped "
                      "without writing further (the search stays resumable)")
-        log.error("%s", self.lost)
+        log.warning("search %r: the run lease was taken over by %s; this run stops before its next storage write",
+                    self.search, who)
         return False
 
     def ensure(self) -> None:

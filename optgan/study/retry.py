@@ -31,10 +31,9 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
-from sqlalchemy.engine import make_url
 
 from optgan.errors import StorageError
-from optgan.study.storage import redact
+from optgan.study.storage import redact, url_passwords
 
 if TYPE_CHECKING:
     from optgan.study.lease import Lease
@@ -108,8 +107,9 @@ def _reason(exc: BaseException, url: str) -> str:
     e = getattr(e, "orig", None) or e
     lines = str(e).strip().splitlines()
     text = f"{type(e).__name__}: {lines[0] if lines else ''}".strip()
-    password = make_url(url).password
-    return text.replace(str(password), "***") if password else text
+    for password in url_passwords(url):
+        text = text.replace(password, "***")
+    return text
 
 
 class GuardedStorage(optuna.storages.RDBStorage):

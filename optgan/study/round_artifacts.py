@@ -33,6 +33,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial
 
 from optgan import keys
+from optgan.errors import StorageError
 from optgan.search_space import Genotype
 from optgan.study.artifacts import search_artifact_store
 from optgan.study.pictures import save_sample_grid
@@ -97,6 +98,8 @@ def record_trial_artifacts(search: Search, study: optuna.Study, trial: FrozenTri
     except UpdateFinishedTrialError:  # finished elsewhere meanwhile (the runner keeps it as it is)
         log.warning("trial %d: could not store its pictures: it was finished elsewhere meanwhile", trial.number)
         return {}
+    except StorageError:  # the lease lost, the database gone: the run stops, not only its pictures
+        raise
     except Exception:  # noqa: BLE001 - pictures must never stop a search
         log.warning("trial %d: could not store its pictures", trial.number, exc_info=True)
         return {}
@@ -126,6 +129,8 @@ def record_round(search: Search, stage: str, study: optuna.Study, generation: in
         return {}
     try:
         return _record_round(search, stage, study, generation)
+    except StorageError:  # the lease lost, the database gone: the run stops, not only its pictures
+        raise
     except OSError as e:  # the file system (full, deleted run directory, …): one line
         log.warning("stage %s round %d: could not store the round pictures (%s)", stage, generation + 1, e)
     except Exception:  # noqa: BLE001 - pictures must never stop a search; anything else is a bug: its traceback

@@ -39,11 +39,25 @@ def resolve_storage_url(url: str | None = None) -> str:
 
 
 def redact(url: str) -> str:
-    """`url` with any password replaced by `***` (safe for logs and error messages)."""
+    """`url` with any password (`user:PASSWORD@` or `?password=`) replaced by `***` (safe for
+    logs and error messages)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        text = make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - unparsable URLs are reported by open_storage
         return url.split("@")[-1] if "@" in url else url
+    return _scrub(text, url)
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords written in `url`: in its user part and as a `password` query parameter."""
+    try:
+        u = make_url(url)
+    except Exception:  # noqa: BLE001 - unparsable: nothing known to hide
+        return []
+    found = [str(u.password)] if u.password else []
+    query = u.query.get("password")
+    found += [query] if isinstance(query, str) else list(query or ())
+    return [p for p in found if p]
 
 
 def sqlite_path(url: str) -> pathlib.Path | None:
@@ -71,7 +85,8 @@ def parse_storage_url(url: str) -> sqlalchemy.engine.URL:
                            "or postgresql://user@host/db)") from e
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
-        raise StorageError(f"storage back end {backend!r} of {safe!r} is not supported; "
+        hint = " (did you mean postgresql://…?)" if backend in ("postgres", "pgsql", "psql") else ""
+        raise StorageError(f"storage back end {backend!r} of {safe!r} is not supported{hint}; "
                            "use sqlite:///FILE or postgresql://USER@HOST/DB")
     if backend == "sqlite" and parsed.query:  # e.g. ?mode=ro: optgan opens SQLite files itself
         raise StorageError(f"storage URL {safe!r}: SQLite URLs take no options ({', '.join(sorted(parsed.query))}); "
@@ -135,8 +150,9 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
     if path.is_dir():
         raise StorageError(f"cannot open storage {url}: {path} is a folder, not a database file")
     if not path.exists() and not create:
-        raise StorageError(f"storage {url} does not exist (no file {path}); "
-                           "create a study first with `optgan study create`")
+        raise StorageError(f"storage {url} does not exist (no file {path} in {pathlib.Path.cwd()}); create a "
+                           "study first with `optgan study create`, or point at the database with --storage URL "
+                           f"or {STORAGE_ENV}")
     query = None
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         if create:
@@ -195,5 +211,6 @@ def refuse_if_read_only(engine: sqlalchemy.Engine, search: str) -> None:
 
 
 def _scrub(text: str, url: str) -> str:
-    password = make_url(url).password
-    return text.replace(str(password), "***") if password else text
+    for password in url_passwords(url):
+        text = text.replace(password, "***").replace(urllib.parse.quote(password, safe=""), "***")
+    return text

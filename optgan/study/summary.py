@@ -11,7 +11,7 @@ from optgan.study.results import (choose_best, fixed_gen_star, completed_rounds,
                                   trial_record)
 from optgan.study.round_timing import round_seconds
 from optgan.study.search import STAGES, Search
-from optgan.study.storage import DEFAULT_STORAGE, redact, resolve_storage_url
+from optgan.study.storage import redact, resolve_storage_url
 
 __all__ = ["stage_status", "print_summary"]
 
@@ -62,7 +62,8 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         star = fixed_gen_star(search.study("disc")) if stage == "gen" else None
         if status["rounds"]:
             echo(f"[{stage}] {status['rounds_done']}/{status['rounds_total']} rounds, "
-                 f"{len(status['pareto'])} architectures on the last round's Pareto front")
+                 f"{len(status['pareto'])} architecture{'' if len(status['pareto']) == 1 else 's'} on the last "
+                 "round's Pareto front")
         if star is not None and star.trial is None:  # stage disc runs with a G* from outside this stage
             echo(f"[gen] G* of stage disc ({star.source}): {star.genotype}")
             chosen.append(stage)
@@ -78,7 +79,7 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         values = ", ".join(f"{o}={v:.4g}" for o, v in zip(search.labels, best.values or ()))
         echo(f"[{stage}] chosen: trial {best.number} ({values})")
         chosen.append(stage)
-    flag, note = _storage_flag(search.storage_url)
+    flag, note = storage_flag(search.storage_url)
     if "gen" in chosen:
         echo(f"export:    optgan export {search.name} --stage gen -o best_g.json{flag}")
     if "disc" in chosen:
@@ -88,7 +89,7 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         hint = "" if preset else "   (TRAIN.yaml: a studies/train-*.yaml set to your data; README 'Train the winner')"
         echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config} "
              f"--out runs/{search.name}{hint}")
-    echo(f"dashboard: optgan dashboard{flag or ' --storage ' + shlex.quote(DEFAULT_STORAGE)}{note}")
+    echo(f"dashboard: optgan dashboard{flag}{note}")
 
 
 def _preset_path(preset: str) -> str:
@@ -103,7 +104,7 @@ def _preset_path(preset: str) -> str:
         return shlex.quote(str(path))
 
 
-def _storage_flag(url: str) -> tuple[str, str]:
+def storage_flag(url: str) -> tuple[str, str]:
     """` --storage URL` (shell-quoted) unless a bare command finds the same storage, and a note
     when the URL's password is hidden (`***`)."""
     if url == resolve_storage_url(None):

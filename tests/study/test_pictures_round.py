@@ -158,6 +158,29 @@ def test_round_picture_failure_is_a_warning(tmp_path, caplog, monkeypatch) -> No
     assert "could not store the round pictures" in caplog.text
 
 
+def test_a_lost_lease_stops_the_pictures_and_the_run(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    # pictures never stop a search, but a lost lease (or a database gone) must: no more writes
+    import pytest
+
+    from optgan.study.lease import LeaseLostError
+
+    search = small_search(f"sqlite:///{tmp_path / 'o.db'}", tmp_path / "run")
+
+    def lost(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise LeaseLostError("search 'x': this run lost its lease")
+
+    monkeypatch.setattr(round_artifacts, "stage_data", lost)
+    with pytest.raises(LeaseLostError):
+        record_round(search, "gen", search.study("gen"), 0)
+    monkeypatch.setattr(round_artifacts, "upload_artifact", lost)
+    study = search.study("gen")
+    trial = study.ask()
+    g = Genotype.from_array("gen", [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]])
+    ev = Evaluation({"IS": 1.0}, samples=torch.zeros(4, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(LeaseLostError):
+        record_trial_artifacts(search, study, study._storage.get_trial(trial._trial_id), g, ev)
+
+
 def test_rerecording_a_round_reuses_its_uploaded_pictures(tmp_path: pathlib.Path) -> None:
     """An interrupted round is re-run after its pictures were uploaded: nothing is listed twice."""
     search = small_search(f"sqlite:///{tmp_path / 'optgan.db'}", tmp_path / "run")

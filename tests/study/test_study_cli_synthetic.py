@@ -474,6 +474,9 @@ def test_export_of_a_trial_without_scores_says_so(tmp_path) -> None:
     _one_line(cli("export", "a", "--stage", "gen", "--trial", str(n), "-o", str(out), *s),
               f"--trial {n} of study a:gen has no architecture (no params: a FAIL trial added from outside")
     _one_line(cli("export", "a", "--stage", "gen", "--trial", "99", "-o", str(out), *s), "--trial 99: no such trial")
+    _one_line(cli("export", "a", "--stage", "gen", "-o", str(tmp_path / "typo" / "g.json"), *s),
+              f"folder {tmp_path / 'typo'} does not exist")
+    assert not (tmp_path / "typo").exists()
 
 
 def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monkeypatch) -> None:
@@ -728,3 +731,26 @@ def test_run_states_of_an_unreadable_lease_table_are_unknown(tmp_path) -> None:
         conn.execute(sa.text("CREATE TABLE optgan_leases (search TEXT PRIMARY KEY)"))
     assert run_states(engine) is None
     assert run_state(engine, "a") == {"state": "unknown"}
+
+
+def test_passwords_never_appear_in_messages_or_printed_commands(tmp_path, monkeypatch) -> None:
+    from optgan.study.storage import redact
+
+    assert "secret3" not in redact("postgresql://127.0.0.1:5432/db?user=u&password=secret3")
+    assert "p@ss" not in redact("postgresql://u:p%40ss@h/db") and "p%40ss" not in redact("postgresql://u:p%40ss@h/db")
+    for url in ("postgresql://u:secret3@127.0.0.1:1/db", "postgresql://127.0.0.1:1/db?user=u&password=secret3"):
+        r = cli("study", "list", "--storage", url)  # nothing listens on port 1
+        assert r.exit_code == 2 and "secret3" not in r.stderr + r.stdout and "***" in r.stderr, r.stderr
+
+
+def test_printed_commands_find_the_storage_a_bare_command_finds(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setenv("OPTGAN_STORAGE", url)  # a bare command opens it: no --storage in the hints
+    r = ok("study", "create", "a", "--config", DRY, *SMALL)
+    assert r.stdout.splitlines()[-1] == "next: optgan run a"
+    r = ok("run", "a")
+    assert "dashboard: optgan dashboard\n" in r.stdout and "--storage" not in r.stdout
+    monkeypatch.delenv("OPTGAN_STORAGE")
+    r = ok("run", "a", "--storage", url)  # here a bare command would open ./optgan.db
+    assert f"dashboard: optgan dashboard --storage {url}" in r.stdout
