@@ -28,5 +28,8 @@ def report(name: str, output: str, stage: str | None, run_dir: str | None, stora
     search = load_search(name, storage)
     if run_dir is not None:
         search.read_run_dir(run_dir)
+    elif not search.run_dir.is_dir():  # moved, or another host's path: say it once, not once per picture
+        click.echo(f"warning: run directory {search.run_dir} of {name!r} is not here; its pictures are left out "
+                   "(pass --run-dir DIR where this host sees it)", err=True)
     index = write_report(search, output, stages=[stage] if stage else STAGES)
     click.echo(f"report: {index}")

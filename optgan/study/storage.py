@@ -149,6 +149,9 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
         raise StorageError(f"cannot open storage {url}: folder {path.parent} does not exist{hint}")
     if path.is_dir():
         raise StorageError(f"cannot open storage {url}: {path} is a folder, not a database file")
+    if not create and path.is_file() and path.stat().st_size == 0:  # reading it would write Optuna's schema
+        raise StorageError(f"storage {url} is an empty file, not a database of searches; create a study in it with "
+                           "`optgan study create`, or point at the database with --storage URL")
     if not path.exists() and not create:
         raise StorageError(f"storage {url} does not exist (no file {path} in {pathlib.Path.cwd()}); create a "
                            "study first with `optgan study create`, or point at the database with --storage URL "

@@ -754,3 +754,14 @@ def test_printed_commands_find_the_storage_a_bare_command_finds(tmp_path, monkey
     monkeypatch.delenv("OPTGAN_STORAGE")
     r = ok("run", "a", "--storage", url)  # here a bare command would open ./optgan.db
     assert f"dashboard: optgan dashboard --storage {url}" in r.stdout
+
+
+def test_a_reading_command_never_writes_into_an_empty_file(tmp_path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    for args in (["study", "list"], ["status", "a"], ["run", "a"]):
+        _one_line(cli(*args, "--storage", f"sqlite:///{empty}"), "is an empty file, not a database of searches")
+    assert empty.stat().st_size == 0
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"),
+       "--storage", f"sqlite:///{empty}")  # creating a search in it is what it is for
+
