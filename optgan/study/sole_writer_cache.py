@@ -11,7 +11,8 @@ writes its trials. :class:`SoleWriterCache` therefore re-reads an unfinished tri
 this process wrote to it, plus any trial it has not seen yet. Writes made elsewhere anyway (a
 dashboard user failing a RUNNING trial, `study.enqueue_trial` from a notebook) are picked up by
 a full read, as Optuna's cache does it, at most `full_read_every_s` seconds after the last one.
-Every write still goes to the database first, which refuses changes to finished trials.
+Every write reaches the database before this process's next storage call of another kind
+(below), and the database refuses changes to finished trials.
 
 Batched writes (:attr:`SoleWriterCache.batch_writes`, on): Optuna writes every param and every
 attr of a trial in a transaction of its own (an ask: 21 params and the sampler's 5 attrs, about
@@ -19,7 +20,8 @@ attr of a trial in a transaction of its own (an ask: 21 params and the sampler's
 writes them in one transaction (one row lock, one upsert per table, one commit) just before the
 next storage call of any other kind: the next ask's trial-list read, a read of the trial, its
 tell. Values are checked (JSON, distribution compatibility, the trial still running as far as
-this process knows) when they are set, as Optuna does. A crash before the flush loses what a
+this process knows) when they are set, as Optuna does; an artifact's record and keys the
+database would refuse are written at once. A crash before the flush loses what a
 crash during those single writes loses: the resumed run repairs an ask cut short
 (:func:`optgan.runner.population_trials`) and tells a trial that was not told.
 """
