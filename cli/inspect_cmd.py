@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -115,11 +116,9 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
     """Write a stage's chosen architecture as JSON (accepted by `arch info` and `train`)."""
     from optgan.config.base import to_dict
     from optgan.errors import OptganError
-    from optgan.study.results import choose_best, fixed_gen_star, trial_record
+    from optgan.study.results import choose_best, fixed_gen_star, trial_by_number, trial_record
     from optgan.study.search import load_search
     from optgan.trainer.checkpoint import atomic_write_bytes
-
-    import os
 
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.exists(folder):  # a typo in the path is reported, not made into new folders
@@ -129,32 +128,32 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
     net = "gen" if stage == "gen" else "disc"
     star = fixed_gen_star(search.study("disc")) if stage == "gen" and trial_number is None else None
     if star is not None and star.trial is None:  # stage disc runs with a G* from outside stage gen
-        doc = {**star.genotype.to_json_dict(), "source": {"search": name, "stage": stage, "gen_star": star.source},
-               "widths": to_dict(search.config.widths)}
-        atomic_write_bytes(output, (json.dumps(doc, indent=2) + "\n").encode())
-        click.echo(f"wrote G* of stage disc ({star.source}) to {output}")
-        return
-    if star is not None:
-        trial_number = star.trial
-    if trial_number is None:
-        trial = choose_best(study, search.config.objectives)
+        genotype, source = star.genotype.to_json_dict(), {"search": name, "stage": stage, "gen_star": star.source}
+        what = f"G* of stage disc ({star.source})"
     else:
-        match = [t for t in study.get_trials(deepcopy=False) if t.number == trial_number]
-        if not match:
-            raise OptganError(f"--trial {trial_number}: no such trial in study {study.study_name}")
-        trial = match[0]
-        if not trial.params:
-            raise OptganError(f"--trial {trial_number} of study {study.study_name} has no architecture (no params: "
-                              f"a {trial.state.name} trial added from outside the search?)")
-    record = trial_record(trial, net, search.labels)
-    state = trial.state.name
-    if state != "COMPLETE":
-        click.echo(f"warning: trial {trial.number} is {state}: its architecture is exported without scores", err=True)
-    doc = {**record["genotype"], "source": {"search": name, "stage": stage, "trial": trial.number, "state": state,
-                                             "values": record["values"], "params_M": record["params_M"]},
-           "widths": to_dict(search.config.widths)}
+        if star is not None:
+            trial_number = star.trial
+        if trial_number is None:
+            trial = choose_best(study, search.config.objectives)
+        else:
+            trial = trial_by_number(study, trial_number)
+            if trial is None:
+                raise OptganError(f"--trial {trial_number}: no such trial in study {study.study_name}")
+            if not trial.params:
+                raise OptganError(f"--trial {trial_number} of study {study.study_name} has no architecture (no "
+                                  f"params: a {trial.state.name} trial added from outside the search?)")
+        record = trial_record(trial, net, search.labels)
+        state = trial.state.name
+        if state != "COMPLETE":
+            click.echo(f"warning: trial {trial.number} is {state}: its architecture is exported without scores",
+                       err=True)
+        genotype = record["genotype"]
+        source = {"search": name, "stage": stage, "trial": trial.number, "state": state,
+                  "values": record["values"], "params_M": record["params_M"]}
+        what = f"{net} architecture of trial {trial.number}"
+    doc = {**genotype, "source": source, "widths": to_dict(search.config.widths)}
     atomic_write_bytes(output, (json.dumps(doc, indent=2) + "\n").encode())
-    click.echo(f"wrote {net} architecture of trial {trial.number} to {output}")
+    click.echo(f"wrote {what} to {output}")
 
 
 def _duration(seconds: float) -> str:

@@ -287,9 +287,12 @@ def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | 
         return GenChoice(load_genotype(gen_arch, "gen"), f"user override (--gen-arch {gen_arch})")
     if gen_trial is None:
         return None
-    trials = search.study("gen").get_trials(deepcopy=False)
-    match = [t for t in trials if t.number == gen_trial]
-    if not match or not match[0].params:
-        held = f"it has trials 0..{len(trials) - 1}" if trials else "it has no trials yet; run stage gen first"
+    from optgan.study.results import trial_by_number
+
+    gen = search.study("gen")
+    trial = trial_by_number(gen, gen_trial)
+    if trial is None or not trial.params:
+        n = len(gen.trials)
+        held = f"it has trials 0..{n - 1}" if n else "it has no trials yet; run stage gen first"
         raise OptganError(f"--gen-trial {gen_trial}: no such trial in study {search.name}:gen ({held})")
-    return GenChoice(Genotype.from_params("gen", match[0].params), f"trial {gen_trial} of {search.name}:gen (--gen-trial)")
+    return GenChoice(Genotype.from_params("gen", trial.params), f"trial {gen_trial} of {search.name}:gen (--gen-trial)")

@@ -21,7 +21,7 @@ from optgan.errors import StorageError
 from optgan.search_space import Genotype
 
 __all__ = ["RoundSummary", "rounds_of", "completed_rounds", "round_summaries", "pareto_trials",
-           "choose_best", "trial_genotype", "GenStar", "fixed_gen_star"]
+           "choose_best", "trial_by_number", "trial_genotype", "GenStar", "fixed_gen_star"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,11 @@ def choose_best(study: optuna.Study, objectives: Sequence[str]) -> FrozenTrial:
     j = names.index(key)
     sign = -1.0 if study.directions[j] == optuna.study.StudyDirection.MAXIMIZE else 1.0
     return min(front, key=lambda t: (sign * t.values[j], t.number))
+
+
+def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial | None:
+    """Trial `number` of `study` (None when it has no such trial)."""
+    return next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
 
 
 @dataclass(frozen=True)

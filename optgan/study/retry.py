@@ -33,7 +33,7 @@ import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 
 from optgan.errors import StorageError
-from optgan.study.storage import redact, url_passwords
+from optgan.study.storage import redact, scrub_passwords
 
 if TYPE_CHECKING:
     from optgan.study.lease import Lease
@@ -106,10 +106,7 @@ def _reason(exc: BaseException, url: str) -> str:
     e = next((x for x in _chain(exc) if isinstance(x, sqlalchemy.exc.DBAPIError)), exc)
     e = getattr(e, "orig", None) or e
     lines = str(e).strip().splitlines()
-    text = f"{type(e).__name__}: {lines[0] if lines else ''}".strip()
-    for password in url_passwords(url):
-        text = text.replace(password, "***")
-    return text
+    return scrub_passwords(f"{type(e).__name__}: {lines[0] if lines else ''}".strip(), url)
 
 
 class GuardedStorage(optuna.storages.RDBStorage):

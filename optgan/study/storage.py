@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from optgan.errors import StorageError
 
-__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage_url", "redact", "open_storage", "make_durable",
+__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage_url", "redact", "scrub_passwords", "open_storage", "make_durable",
            "default_run_root", "sqlite_path", "refuse_if_read_only"]
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def redact(url: str) -> str:
         text = make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - unparsable URLs are reported by open_storage
         return url.split("@")[-1] if "@" in url else url
-    return _scrub(text, url)
+    return scrub_passwords(text, url)
 
 
 def url_passwords(url: str) -> list[str]:
@@ -118,7 +118,7 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
         # RuntimeError: Optuna's table schema is older or newer than the installed Optuna's
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0].replace("$STORAGE_URL", safe)
-        raise StorageError(f"cannot open storage {safe}: {_scrub(reason, url)}") from None
+        raise StorageError(f"cannot open storage {safe}: {scrub_passwords(reason, url)}") from None
     if backend == "sqlite" and not read_only:
         # WAL + synchronous=NORMAL: a process crash never loses a committed write, and each
         # commit skips one fsync (about a third faster per round); set on every new connection.
@@ -213,7 +213,8 @@ def refuse_if_read_only(engine: sqlalchemy.Engine, search: str) -> None:
                        "deleted; copy the database to a writable folder for that")
 
 
-def _scrub(text: str, url: str) -> str:
+def scrub_passwords(text: str, url: str) -> str:
+    """`text` (e.g. a driver's error message) with the passwords of `url` replaced by `***`."""
     for password in url_passwords(url):
         text = text.replace(password, "***").replace(urllib.parse.quote(password, safe=""), "***")
     return text

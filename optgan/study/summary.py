@@ -7,8 +7,8 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from optgan.study.results import (choose_best, fixed_gen_star, completed_rounds, pareto_trials, round_summaries, rounds_of,
-                                  trial_record)
+from optgan.study.results import (choose_best, completed_rounds, fixed_gen_star, pareto_trials, round_summaries,
+                                  rounds_of, trial_by_number, trial_record)
 from optgan.study.round_timing import round_seconds
 from optgan.study.search import STAGES, Search
 from optgan.study.storage import redact, resolve_storage_url
@@ -75,7 +75,7 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
             continue
         best = choose_best(search.study(stage), cfg.objectives)
         if star is not None:  # --gen-trial: G* need not be the rule's choice
-            best = next((t for t in search.study("gen").get_trials(deepcopy=False) if t.number == star.trial), best)
+            best = trial_by_number(search.study("gen"), star.trial) or best
         values = ", ".join(f"{o}={v:.4g}" for o, v in zip(search.labels, best.values or ()))
         echo(f"[{stage}] chosen: trial {best.number} ({values})")
         chosen.append(stage)
