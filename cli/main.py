@@ -152,6 +152,17 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _no_cleanup_noise_after_a_stop(record: logging.LogRecord) -> bool:
+    """Drop SQLAlchemy's own error log of a cursor or connection it could not close because a
+    stop (Ctrl-C, SIGTERM, SIGHUP) interrupted a query: the stop is reported in one line."""
+    error = record.exc_info[1] if record.exc_info else None
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return False
+        error = error.__context__ or error.__cause__
+    return True
+
+
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(optgan.__version__, "--version", prog_name="optgan")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
@@ -166,6 +177,8 @@ def main(verbose: int) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING if verbose < 2 else optuna.logging.DEBUG)
+    for name in ("sqlalchemy.pool", "sqlalchemy.engine"):
+        logging.getLogger(name).addFilter(_no_cleanup_noise_after_a_stop)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
