@@ -32,12 +32,14 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
         click.echo(json.dumps(out))
         return
     click.echo(_describe_run(name, out["run"]))
+    running = out["run"]["state"] == "running"  # its checkpoint trails its tells for a moment each round
     for st in out["stages"]:
         pace = ""
         if st["seconds_per_round"] is not None:
             pace = f", {st['seconds_per_round']:.1f} s/round"
             pace += f", about {_duration(st['eta_seconds'])} left" if st["eta_seconds"] else ""
-        click.echo(f"stage {st['stage']}: {st['rounds_done']}/{st['rounds_total']} rounds{pace}")
+        behind = "" if running else _behind(st)
+        click.echo(f"stage {st['stage']}: {st['rounds_done']}/{st['rounds_total']} rounds{pace}{behind}")
         doing = st["in_progress"]
         for r in st["rounds"]:
             best = "  ".join(f"{k}={v:.4g}" for k, v in r["best"].items())
@@ -52,6 +54,16 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
         for p in st["pareto"]:
             vals = "  ".join(f"{k}={v:.4g}" for k, v in p["values"].items() if v is not None)
             click.echo(f"  pareto: trial {p['trial']:>4}  {vals}")
+
+
+def _behind(st: dict) -> str:
+    """A checkpoint behind the study: the rounds the next run retrains (without telling them again)."""
+    saved, done = st["rounds_checkpointed"], st["rounds_done"]
+    if saved is None or saved >= done:
+        return ""
+    which = f"round {done}" if done - saved == 1 else f"rounds {saved + 1}-{done}"
+    return (f" (the checkpoint holds {saved}: the next run retrains {which} from the stored trials, "
+            "without telling them again)")
 
 
 def _describe_run(name: str, run: dict) -> str:

@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
+from optgan.engines.base import saved_rounds
 from optgan.study.results import (choose_best, completed_rounds, fixed_gen_star, pareto_trials, round_summaries,
                                   rounds_of, trial_by_number, trial_record)
 from optgan.study.round_timing import round_seconds
@@ -29,12 +30,17 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     seconds = round_seconds(study)
     doing = next((g for g, ts in started.items() if g not in done), None)  # begun, not all told
     recent = [v["total"] for v in list(seconds.values())[-3:]]
+    saved = saved_rounds(search, stage)  # None: synthetic, or no (readable) checkpoint here
     per_round = sum(recent) / len(recent) if recent else None
     return {
         "stage": stage,
         "study": study.study_name,
         "rounds_done": len(done),
         "rounds_total": total,
+        #: rounds held by the stage's checkpoint in the run directory (real kind; None: none there);
+        #: fewer than rounds_done after a stop between a round's tells and its checkpoint: the next
+        #: run retrains those rounds from their stored trials without telling them again
+        "rounds_checkpointed": saved,
         #: mean wall-clock seconds of the last (up to 3) timed rounds, and the rounds left at that pace
         "seconds_per_round": None if per_round is None else round(per_round, 3),
         "eta_seconds": None if per_round is None else round(per_round * max(0, total - len(done)), 1),

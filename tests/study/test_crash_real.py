@@ -88,3 +88,24 @@ def test_real_search_killed_and_resumed_is_bit_identical(storage_url: str, uniqu
     _assert_identical(_checkpoints(run_dir), want_ckpt)
     assert not list(run_dir.glob("*/.tmp-*"))
     assert lease_rows(storage_url, unique_name) == []
+
+
+def test_status_tells_when_the_checkpoint_trails_the_study(tmp_path, cache) -> None:
+    """Killed between round 1's tells and its checkpoint: `status` says the next run retrains it."""
+    import json
+
+    from _crash_support import optgan
+
+    url, run_dir = f"sqlite:///{tmp_path / 's.db'}", tmp_path / "run"
+    create("trail", url, QUICK, _config(cache), run_dir)
+    # write 1 = the warm-up checkpoint (0 rounds), write 2 = round 1's, after its tells
+    assert run_with_fault("trail", url, "checkpoint_write:2", timeout=600).returncode == KILLED
+    text = optgan("status", "trail", "--storage", url)
+    assert text.returncode == 0, text.stderr
+    assert ("stage gen: 1/2 rounds (the checkpoint holds 0: the next run retrains round 1 from the stored "
+            "trials, without telling them again)") in text.stdout, text.stdout
+    gen = json.loads(optgan("status", "trail", "--json", "--storage", url).stdout)["stages"][0]
+    assert (gen["rounds_done"], gen["rounds_checkpointed"]) == (1, 0)
+    assert run_with_fault("trail", url, None, timeout=600).returncode == 0
+    text = optgan("status", "trail", "--storage", url).stdout
+    assert "stage gen: 2/2 rounds" in text and "the checkpoint holds" not in text, text
