@@ -138,8 +138,8 @@ def _check_checkpoint_matches_study(study: optuna.Study, stage: str, engine: Eng
     if missing:
         raise OptganError(f"stage {stage}: the checkpoint holds {rounds_done} rounds but round {missing[0] + 1} "
                           f"is not complete in study {study.study_name!r} (a database older than the run "
-                          "directory?); restore the matching database, or move the stage's checkpoint away "
-                          "and rerun to retrain from the start")
+                          "directory?); restore the matching database, or move the stage's checkpoint "
+                          f"{engine.checkpoint_path} away and rerun to retrain from the start")
     if not engine.restored and done:
         log.warning("stage %s: no checkpoint, but the study holds %d completed rounds: retraining from the "
                     "start to rebuild the state (their trials are kept and not told again)", stage, len(done))

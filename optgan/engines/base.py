@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import pathlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,9 @@ class Engine(abc.ABC):
         self.rounds_done: int = 0
         self.restored: bool = False  #: True when the state came from a checkpoint
         self.stage_dir = search.stage_dir(stage)
+
+    #: the stage's checkpoint file in its run directory (each kind names its own)
+    checkpoint_path: pathlib.Path
 
     #: label stored with every trial (which extractor produced the scores)
     extractor_label: str = "synthetic"

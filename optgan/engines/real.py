@@ -44,8 +44,8 @@ class RealEngine(Engine):
         self.images = load_images(cfg.data, cfg.widths.img_size)
         #: what this run found, recorded with its first checkpoint (a run that fails early records nothing)
         self._unrecorded_inputs = check_same_data(search, self.images)  # `run` may point at the data anew
-        self.path = self.stage_dir / CHECKPOINT_NAME
-        remove_partial_writes(self.path)  # a crash mid-write leaves a temporary file, never a torn checkpoint
+        self.checkpoint_path = self.stage_dir / CHECKPOINT_NAME
+        remove_partial_writes(self.checkpoint_path)  # a crash mid-write leaves a temporary file, never a torn one
         self.warmup_done = False
         gen_state = self._gen_supernet_state() if stage == "disc" else None
         self.trainer = make_stage_trainer(cfg, stage, device=self.device, images=self.images,
@@ -55,7 +55,7 @@ class RealEngine(Engine):
         self._unrecorded_inputs |= check_same_extractor(search, extractor.identity)
         self.evaluator = _make_evaluator(search, self.images, self.device, extractor)
         self.extractor_label = self.evaluator.label
-        if self.path.exists():
+        if self.checkpoint_path.exists():
             self._restore()
 
     # ------------------------------------------------------------------ round steps
@@ -89,7 +89,7 @@ class RealEngine(Engine):
         self.rounds_done = rounds_done
         atomic_torch_save({"format": _FORMAT, "stage": self.stage, "rounds_done": rounds_done,
                            "warmup_done": self.warmup_done, "trainer": self.trainer.state_dict()},
-                          str(self.path))
+                          str(self.checkpoint_path))
         self._record_inputs()
 
     def _record_inputs(self) -> None:
@@ -99,17 +99,18 @@ class RealEngine(Engine):
     # ------------------------------------------------------------------ checkpoint
     def _restore(self) -> None:
         try:
-            state = load_checkpoint(str(self.path))
+            state = load_checkpoint(str(self.checkpoint_path))
         except CheckpointError as e:
             raise CheckpointError(f"{e}; move it away and rerun to retrain stage {self.stage} from the start "
                                   "(the study's rounds are kept)") from e
         if state.get("format") != _FORMAT or state.get("stage") != self.stage:
-            raise CheckpointError(f"{self.path} is not a stage-{self.stage} checkpoint of this optgan version")
+            raise CheckpointError(f"{self.checkpoint_path} is not a stage-{self.stage} checkpoint of this optgan "
+                                  "version")
         self.trainer.load_state_dict(state["trainer"])
         self.rounds_done = int(state["rounds_done"])
         self.warmup_done = bool(state["warmup_done"])
         self.restored = True
-        log.info("stage %s: resumed from %s after %d rounds", self.stage, self.path, self.rounds_done)
+        log.info("stage %s: resumed from %s after %d rounds", self.stage, self.checkpoint_path, self.rounds_done)
 
     def _gen_supernet_state(self) -> dict:
         from optgan.engines.base import check_stage_ready

@@ -31,17 +31,17 @@ class SyntheticEngine(Engine):
 
     def __init__(self, search, stage: str) -> None:  # noqa: ANN001 - Search (import cycle)
         super().__init__(search, stage)
-        self.state_path = self.stage_dir / "synthetic.json"
-        remove_partial_writes(self.state_path)  # left by a crash mid-write
-        if self.state_path.exists():
+        self.checkpoint_path = self.stage_dir / "synthetic.json"
+        remove_partial_writes(self.checkpoint_path)  # left by a crash mid-write
+        if self.checkpoint_path.exists():
             try:
-                done = json.loads(self.state_path.read_text())["rounds_done"]
+                done = json.loads(self.checkpoint_path.read_text())["rounds_done"]
                 if not isinstance(done, int) or isinstance(done, bool) or done < 0:
                     raise ValueError(f"rounds_done = {done!r} is not a round count")
                 self.rounds_done = done
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-                raise CheckpointError(f"{self.state_path} is not a dry-run state ({type(e).__name__}: {e}); move it "
-                                      f"away and rerun to redo stage {stage}'s rounds (the study's rounds are "
+                raise CheckpointError(f"{self.checkpoint_path} is not a dry-run state ({type(e).__name__}: {e}); "
+                                      f"move it away and rerun to redo stage {stage}'s rounds (the study's rounds are "
                                       "kept)") from None
             self.restored = True
 
@@ -58,7 +58,7 @@ class SyntheticEngine(Engine):
 
     def save(self, rounds_done: int) -> None:
         self.rounds_done = rounds_done
-        atomic_write_bytes(str(self.state_path), json.dumps({"rounds_done": rounds_done}).encode())
+        atomic_write_bytes(str(self.checkpoint_path), json.dumps({"rounds_done": rounds_done}).encode())
 
 
 def synthetic_samples(genotype: Genotype, n: int, size: int) -> torch.Tensor:

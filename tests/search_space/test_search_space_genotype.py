@@ -155,10 +155,10 @@ def test_an_exported_genotype_reads_either_form_and_refuses_two_that_disagree() 
     ("[1, 2, 3]", "cell 1: must have 7 edges, got 1, not a list"),
 ])
 def test_json_that_is_no_genotype_is_one_line(text: str, needle: str, tmp_path) -> None:
-    for given in (text, str(tmp_path / "g.json")):  # inline and as a file
+    for source in (text, str(tmp_path / "g.json")):  # inline and as a file
         (tmp_path / "g.json").write_text(text)
         with pytest.raises(GenotypeError) as e:
-            load_genotype(given, "gen")
+            load_genotype(source, "gen")
         assert needle in str(e.value) and "\n" not in str(e.value)
 
 

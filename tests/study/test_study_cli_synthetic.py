@@ -198,9 +198,10 @@ def test_existing_name_and_bad_gen_arch(tmp_path) -> None:
     assert r.exit_code == 0 and "b" not in cli("study", "list", "--json", *s).stdout
 
 
-def _one_line(r, needle: str) -> None:
+def _one_line(r, needle: str) -> str:
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    return r.stderr
 
 
 def test_bad_run_dirs_and_storages_create_nothing(tmp_path) -> None:
@@ -278,7 +279,8 @@ def test_a_database_older_than_the_checkpoint_is_refused(tmp_path, caplog) -> No
     ok("run", "a", "--max-rounds", "1", *s)
     with sqlite3.connect(backup) as src, sqlite3.connect(db) as dst:  # "restore" the older database
         src.backup(dst)
-    _one_line(cli("run", "a", *s), "the checkpoint holds 2 rounds but round 2 is not complete")
+    refusal = _one_line(cli("run", "a", *s), "the checkpoint holds 2 rounds but round 2 is not complete")
+    assert f"move the stage's checkpoint {tmp_path / 'run' / 'gen' / 'synthetic.json'} away" in refusal
     st = json.loads(ok("status", "a", "--json", *s).stdout)
     assert [r["complete"] for r in st["stages"][0]["rounds"]] == [8]  # nothing asked, nothing left RUNNING
     # a run directory that lost its checkpoint is rebuilt by retraining, with a warning
