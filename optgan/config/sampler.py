@@ -18,7 +18,7 @@ SelectionName = Literal["nsga2", "eagan", "scgan"]
 SELECTIONS: tuple[str, ...] = ("nsga2", "eagan", "scgan")
 
 
-#: the selection sorts parents + children (2P) by comparing every pair in memory: ≈ 200 MB at 4,096
+#: the selection sorts the P trials of the previous generation by comparing every pair in memory: ≈ 200 MB at 4,096
 MAX_POPULATION = 4096
 
 

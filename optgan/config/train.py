@@ -1,7 +1,8 @@
 """Hyper-parameters of the final training of a found GAN (`optgan train`, SPEC §6).
 
-Defaults are EAGAN's CIFAR-10 recipe (hinge loss, lr 2e-4/2e-4, batch G 80 / D 40, n_critic 5,
-600 loader epochs, EMA 0.999); the presets in `studies/train-*.yaml` set the other recipes
+Defaults are EAGAN's CIFAR-10 hyper-parameters (hinge loss, lr 2e-4/2e-4, batch G 80 / D 40,
+n_critic 5, 600 loader epochs, EMA 0.999) against the fixed `simple` D (no genotype needed);
+`studies/train-cifar10.yaml` adds EAGAN's searched D. The presets in `studies/train-*.yaml` set the other recipes
 (STL-10 hinge with grad-norm clip 50; the SCGAN / MMD-AdversarialNAS repulsive-MMD recipe).
 `load_train_config(path, overrides)` reads a preset and applies `--set key=value` overrides.
 """
