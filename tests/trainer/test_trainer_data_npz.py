@@ -138,7 +138,7 @@ def test_missing_npz(tmp_path: Path) -> None:
         load_images(DataConfig(name="npz", path=str(tmp_path / "nope.npz")), 32)
     msg = str(e.value)
     assert msg.startswith("npz data set not found: looked for the file ") and "nope.npz" in msg
-    assert "`data.path`" in msg and "\n" not in msg
+    assert "fix: pass --set data.path=FILE" in msg and "\n" not in msg
 
 
 def test_a_fingerprint_stored_before_v2_still_matches(test_2k: str) -> None:

@@ -29,7 +29,10 @@ __all__ = ["load_npz", "load_folder", "IMAGE_EXTENSIONS"]
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-_NPZ_FIX = "fix: set `data.path` to an .npz with keys images (uint8 N×H×W×3 or ×1), labels (int, N), classes (str) — see README 'Data sets'"
+#: `--set data.path=…` works on `optgan study create`, `optgan run` (this machine's copy) and `optgan train`
+_SET_PATH = "fix: pass --set data.path="
+_NPZ_FIX = (f"{_SET_PATH}FILE, an .npz with keys images (uint8 N×H×W×3 or ×1), labels (int, N), classes (str) "
+            "— see README 'Data sets'")
 
 
 def load_npz(path: str) -> RawImages:
@@ -124,12 +127,12 @@ def load_folder(path: str, img_size: int, max_images: int | None) -> RawImages:
         raise DataError(f"`data.path` {root} is a file, not a folder of images; for an .npz archive set "
                         "`data.name: npz`")
     if not root.is_dir():
-        raise DataError(f"image folder not found: looked for the folder {root}; fix: set `data.path` to a folder of images")
+        raise DataError(f"image folder not found: looked for the folder {root}; {_SET_PATH}DIR, a folder of images")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not files:
         raise DataError(
             f"no images found under {root} (searched recursively for {', '.join(IMAGE_EXTENSIONS)}); "
-            "fix: set `data.path` to a folder that contains images"
+            f"{_SET_PATH}DIR, a folder that contains images"
         )
     if max_images is not None:
         files = [files[i] for i in even_subset(len(files), max_images)]
