@@ -88,8 +88,9 @@ class Search:
         if not owner_file.is_file():  # moved to another path, or lost: never retrain silently
             state = "is missing" if not self.run_dir.exists() else f"has no {RUN_DIR_OWNER}"
             raise StorageError(f"run directory {self.run_dir} of search {self.name!r} {state}; if it is elsewhere on "
-                               f"this machine pass `optgan run {self.name} --run-dir DIR`, if it is lost pass "
-                               "--run-dir with a new folder to retrain its stages there (the study's rounds are kept)")
+                               f"this machine pass `optgan run {self.name} --run-dir DIR`, if it is lost make a new "
+                               "empty folder and pass it with --run-dir to retrain its stages there (the study's "
+                               "rounds are kept)")
         owner = self._owner_of(self.run_dir)
         original, here = owner.get("database"), _database_file(self.storage_url)
         if original and here and here != original and os.path.exists(original):
@@ -123,6 +124,10 @@ class Search:
             if (self.run_dir / RUN_DIR_OWNER).is_file() and moved != self.run_dir:
                 raise StorageError(f"{moved} is not a run directory of {self.name!r} (no {RUN_DIR_OWNER}), and its "
                                    f"stored one, {self.run_dir}, is intact: a new folder only replaces a lost one")
+            if not moved.exists():  # a typo must not start a second, retrained copy of the search
+                raise StorageError(f"{moved} does not exist; give the folder `study create` made for {self.name!r} "
+                                   f"(stored as {self.run_dir}), or create a new empty folder first (mkdir) to "
+                                   "retrain its stages there from the start")
             if self.search_id is None or writable_dir_problem(moved, must_be_empty=True, create=False):
                 raise StorageError(f"{moved} is not the run directory of an optgan search (no {RUN_DIR_OWNER}); give "
                                    f"the folder `study create` made for {self.name!r} (stored as {self.run_dir}), or a "

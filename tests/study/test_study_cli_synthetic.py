@@ -388,7 +388,11 @@ def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) ->
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
     _one_line(cli("run", "a", "--run-dir", str(tmp_path / "other"), *s), "is not the run directory of an optgan search")
+    # the stored one is missing now, yet a mistyped folder is still refused, and not created
+    _one_line(cli("run", "a", "--run-dir", str(tmp_path / "mtn"), *s), f"{tmp_path / 'mtn'} does not exist; give")
+    assert not (tmp_path / "mtn").exists()
     # a lost run directory: a new folder is claimed for the search and its stage retrained from the start
+    (tmp_path / "new").mkdir()
     r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "new"), *s)
     assert "stage gen: 1/3 rounds, paused (resumable) (its run directory is being rebuilt: the study already " \
            "holds 2 rounds" in r.stdout  # round 1 rebuilt (its told trials are reused, not told again)
