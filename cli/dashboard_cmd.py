@@ -28,14 +28,15 @@ def dashboard(host: str, port: int, run_dirs: tuple[str, ...], storage: str | No
     url = resolve_storage_url(storage)
     rdb = open_storage(url, create=False)
     extra = check_run_dirs(run_dirs)
-    _check_can_listen(host, port)
+    port = _check_can_listen(host, port)
     store = RunDirsArtifactStore(rdb, default_run_root(url) / "dashboard-uploads", extra_run_dirs=extra)
     click.echo(f"optuna-dashboard for {redact(url)} at http://{host}:{port}/  (Ctrl-C to stop)", err=True)
     run_server(rdb, host=host, port=port, artifact_store=store)
 
 
-def _check_can_listen(host: str, port: int) -> None:
-    """A one-line error, before the server prints anything, when `host:port` cannot be served."""
+def _check_can_listen(host: str, port: int) -> int:
+    """The port to serve on (`--port 0`: a free one, picked here so that it can be printed); a
+    one-line error, before the server prints anything, when `host:port` cannot be served."""
     import socket
 
     from optgan.errors import OptganError
@@ -46,6 +47,7 @@ def _check_can_listen(host: str, port: int) -> None:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself does
             sock.bind(address)
+            return sock.getsockname()[1]
     except OSError as e:
         raise OptganError(f"cannot serve the dashboard on {host}:{port}: {e.strerror or e}; "
                           "pick another --port (or --host)") from None

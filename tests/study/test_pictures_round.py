@@ -258,5 +258,6 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
     r = CliRunner().invoke(main, ["dashboard", "--port", "0", "--run-dir", str(tmp_path / "mnt"), "--storage", url],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
+    assert served["port"] > 0 and f"at http://127.0.0.1:{served['port']}/" in r.stderr  # --port 0: the free port picked
     with served["artifact_store"].open_reader(artifact_id) as f:
         assert f.read(4) == b"\x89PNG"
