@@ -13,6 +13,7 @@ import logging
 import os
 import pathlib
 import re
+import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -79,9 +80,15 @@ class Search:
         except KeyError:
             raise incomplete_search_error(self.name, self.storage_url, stage) from None
 
-    def check_run_dir(self) -> None:
+    def check_run_dir(self, adopt: bool = True) -> None:
         """Refuse to run when the run directory belongs to another search (two databases that
-        hold a search of the same name in one folder would otherwise share checkpoints)."""
+        hold a search of the same name in one folder would otherwise share checkpoints).
+
+        With `adopt` (under the run lease) an SQLite search makes a folder it found elsewhere its
+        own: a copy of the folder made for a copied database, the folder of a database moved on
+        this machine, or a folder moved or replaced while the stored one is missing; the folder's
+        `search.json` and the study's stored path (`optgan:run_dir`) then name it, so that later
+        commands find it without --run-dir and a later copy of the database is refused it."""
         owner_file = self.run_dir / RUN_DIR_OWNER
         if self.search_id is None:
             return  # a search created before run directories were claimed
@@ -93,15 +100,44 @@ class Search:
                                "rounds are kept)")
         owner = self._owner_of(self.run_dir)
         original, here = owner.get("database"), _database_file(self.storage_url)
-        if original and here and here != original and os.path.exists(original):
-            if owner.get("path") != str(self.run_dir):  # a copy of the folder, made for this database: adopt it
-                record = {**owner, "path": str(self.run_dir), "database": here, "storage": redact(self.storage_url)}
-                atomic_write_bytes(owner_file, json.dumps(record).encode())
-                log.info("run directory %s (a copy) now belongs to the search in %s", self.run_dir, here)
-                return
-            raise StorageError(f"search {self.name!r} in {here} is a copy of the one in {original}, which still "
-                               f"exists and uses run directory {self.run_dir}; give the copy its own copy of that "
-                               f"folder with `optgan run {self.name} --run-dir DIR` (or run the original)")
+        if here is None:
+            return  # PostgreSQL & co: one database, whose hosts may each mount the folder elsewhere
+        why = None
+        if original and here != original:
+            if os.path.exists(original):
+                if owner.get("path") == str(self.run_dir):
+                    raise StorageError(f"search {self.name!r} in {here} is a copy of the one in {original}, which "
+                                       f"still exists and uses run directory {self.run_dir}; give the copy its own "
+                                       f"copy of that folder with `optgan run {self.name} --run-dir DIR` (or run "
+                                       "the original)")
+                why = "a copy of the folder made for it"
+            elif owner.get("host", socket.gethostname()) == socket.gethostname():
+                why = f"its database moved here from {original}"
+            # else: another host's path of the same file (a shared mount), or a database moved
+            # between hosts: that cannot be told apart from here, and the folder stays as it is
+        if adopt:
+            stored = pathlib.Path(self._stored_run_dir())
+            if why is not None:
+                self._adopt_run_dir(owner, why)
+            elif stored != self.run_dir and not (stored / RUN_DIR_OWNER).is_file():
+                self._store_run_dir_path(f"its stored path {stored} is missing")
+
+    def _adopt_run_dir(self, owner: dict[str, Any], why: str) -> None:
+        """`search.json` names this database (and where the folder is now); the study stores the path."""
+        record = {**owner, "path": str(self.run_dir), "database": _database_file(self.storage_url),
+                  "storage": redact(self.storage_url), "host": socket.gethostname()}
+        atomic_write_bytes(self.run_dir / RUN_DIR_OWNER, json.dumps(record).encode())
+        self._store_run_dir_path(why)
+
+    def _stored_run_dir(self) -> str:
+        study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, "gen"))
+        return self.storage.get_study_user_attrs(study_id)[keys.RUN_DIR]
+
+    def _store_run_dir_path(self, why: str) -> None:
+        for stage in STAGES:
+            study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, stage))
+            self.storage.set_study_user_attr(study_id, keys.RUN_DIR, str(self.run_dir))
+        log.info("search %s: its run directory is now %s (%s)", self.name, self.run_dir, why)
 
     def keep_run_dir_claimed(self) -> None:
         """Recreate and claim again a run directory deleted while the run went on (the runner calls
@@ -136,7 +172,7 @@ class Search:
             _claim_run_dir(moved, self.name, self.storage_url, self.search_id)
             log.warning("run directory %s is new: the stages are retrained there from the start", moved)
         self.run_dir = moved
-        self.check_run_dir()
+        self.check_run_dir(adopt=False)  # the run adopts it under its lease
 
     def read_run_dir(self, path: str | os.PathLike) -> None:
         """Read (never write) the search's pictures and artifacts from its run directory found at
@@ -259,7 +295,7 @@ def _claim_run_dir(root: pathlib.Path, name: str, url: str, search_id: str | Non
     a new search gets a new random id."""
     search_id = search_id or uuid.uuid4().hex
     record = {"search": name, "id": search_id, "storage": redact(url), "database": _database_file(url),
-              "path": str(root)}
+              "path": str(root), "host": socket.gethostname()}
     try:
         fd = os.open(root / RUN_DIR_OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any written file
     except FileExistsError:

@@ -384,10 +384,14 @@ def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) ->
     assert "stage gen: 2/3 rounds" in r.stdout  # resumed from the moved checkpoint state
     assert json.loads((tmp_path / "mnt" / "gen" / "synthetic.json").read_text())["rounds_done"] == 2
     assert not (tmp_path / "run").exists()
+    # the stored one was missing: the study now stores the folder, later commands need no --run-dir
+    assert json.loads(ok("study", "show", "a", "--json", *s).stdout)["run_dir"] == str(tmp_path / "mnt")
+    assert "stage gen: 3/3 rounds" in ok("run", "a", "--stage", "gen", *s).stdout
     _one_line(cli("run", "a", "--run-dir", str(tmp_path / "run-b"), *s), "belongs to search 'b'")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
-    _one_line(cli("run", "a", "--run-dir", str(tmp_path / "other"), *s), "is not the run directory of an optgan search")
+    _one_line(cli("run", "a", "--run-dir", str(tmp_path / "other"), *s), "is not a run directory of 'a'")
+    (tmp_path / "mnt").rename(tmp_path / "lost")
     # the stored one is missing now, yet a mistyped folder is still refused, and not created
     _one_line(cli("run", "a", "--run-dir", str(tmp_path / "mtn"), *s), f"{tmp_path / 'mtn'} does not exist; give")
     assert not (tmp_path / "mtn").exists()
@@ -395,9 +399,9 @@ def test_run_finds_a_moved_run_directory_only_if_it_is_this_searchs(tmp_path) ->
     (tmp_path / "new").mkdir()
     r = ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "new"), *s)
     assert "stage gen: 1/3 rounds, paused (resumable) (its run directory is being rebuilt: the study already " \
-           "holds 2 rounds" in r.stdout  # round 1 rebuilt (its told trials are reused, not told again)
+           "holds 3 rounds" in r.stdout  # round 1 rebuilt (its told trials are reused, not told again)
     assert json.loads((tmp_path / "new" / "search.json").read_text())["id"] == json.loads(
-        (tmp_path / "mnt" / "search.json").read_text())["id"]
+        (tmp_path / "lost" / "search.json").read_text())["id"]
     assert json.loads((tmp_path / "new" / "gen" / "synthetic.json").read_text())["rounds_done"] == 1
 
 
@@ -420,6 +424,35 @@ def test_a_copied_database_does_not_share_the_originals_run_directory(tmp_path) 
     owner = json.loads((tmp_path / "copy" / "run" / "search.json").read_text())
     assert owner["database"] == str(tmp_path / "copy" / "db.sqlite") and owner["path"] == str(tmp_path / "copy" / "run")
     assert "stage gen: 2/3 rounds" in ok("run", "a", "--max-rounds", "1", *s).stdout  # the original is untouched
+    st = json.loads(ok("status", "a", "--json", *c).stdout)  # the copy reads its own folder's checkpoint
+    assert json.loads(ok("study", "show", "a", "--json", *c).stdout)["run_dir"] == str(tmp_path / "copy" / "run")
+    assert st["stages"][0]["rounds_done"] == 2
+
+
+def test_a_database_moved_with_its_run_directory_keeps_it_from_later_copies(tmp_path) -> None:
+    """Database and run directory moved together on this machine: the first run there adopts the
+    folder, so that a copy of the moved database is refused it (it would overwrite checkpoints)."""
+    import shutil
+
+    old = tmp_path / "old"
+    old.mkdir()
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--storage", f"sqlite:///{old / 'db.sqlite'}")
+    ok("run", "a", "--max-rounds", "1", "--storage", f"sqlite:///{old / 'db.sqlite'}")
+    old.rename(tmp_path / "new")
+    new = tmp_path / "new"
+    s = ["--storage", f"sqlite:///{new / 'db.sqlite'}"]
+    _one_line(cli("run", "a", *s), f"run directory {old / 'optgan-runs' / 'a'} of search 'a' is missing")
+    ok("run", "a", "--max-rounds", "1", "--run-dir", str(new / "optgan-runs" / "a"), *s)
+    owner = json.loads((new / "optgan-runs" / "a" / "search.json").read_text())
+    assert owner["database"] == str(new / "db.sqlite") and owner["path"] == str(new / "optgan-runs" / "a")
+    assert "stage gen: 3/3 rounds" in ok("run", "a", "--stage", "gen", *s).stdout  # no --run-dir needed now
+    (tmp_path / "copy").mkdir()
+    with sqlite3.connect(new / "db.sqlite") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(new / "db.sqlite", tmp_path / "copy" / "db.sqlite")
+    c = ["--storage", f"sqlite:///{tmp_path / 'copy' / 'db.sqlite'}"]
+    _one_line(cli("run", "a", *c), "is a copy of the one in")
+    _one_line(cli("run", "a", "--run-dir", str(new / "optgan-runs" / "a"), *c), "is a copy of the one in")
 
 
 def test_malformed_environment_and_delete_under_a_run(tmp_path, monkeypatch) -> None:
