@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from optgan.config.metrics import MetricsConfig
-from optgan.errors import ConfigError
+from optgan.errors import ConfigError, DataError, OptganError
 from optgan.search_space.widths import Widths
 
 __all__ = ["build_scorer", "evaluate_checkpoint", "fid_of", "EVAL_METRICS"]
@@ -112,10 +112,22 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
         cfg = dataclasses.replace(cfg, metrics=dataclasses.replace(cfg.metrics, inception_weights=inception_weights))
     dev = resolve_device(device)
     net = generator_from_checkpoint(ck, ema=ema).to(dev)
-    real = load_images(cfg.data, cfg.widths.img_size)
+    try:
+        real = load_images(cfg.data, cfg.widths.img_size)
+    except DataError as e:  # its fix names config keys; eval points at the data with its flags
+        if not reads or "; fix: " not in str(e):
+            raise
+        raise DataError(f"{str(e).split('; fix: ')[0]}; fix: pass {reads} with the run's data set "
+                        f"({cfg.data.name}) as it is on this machine") from None
     mcfg = eval_metrics_config(cfg.metrics, extractor=extractor, num_images=num_images, batch_size=batch_size,
                                num_real=len(real.images))
-    evaluator = PopulationEvaluator(mcfg, real, dev, progress=progress)
+    try:
+        evaluator = PopulationEvaluator(mcfg, real, dev, progress=progress)
+    except OptganError as e:  # a hint in config terms, said in eval's
+        hint = "use `metrics.extractor: inception`"
+        if hint not in str(e):
+            raise
+        raise type(e)(str(e).replace(hint, "use --extractor inception")) from None
     if num_images < SMALL_EVAL:
         dims = evaluator.extractor.feature_dim
         per_split = f" and IS has {num_images // mcfg.is_splits} images per split" if "IS" in mcfg.metrics else ""

@@ -265,8 +265,30 @@ def test_eval_finds_a_moved_npz_with_data_path(tmp_path) -> None:
     (tmp_path / "moved").mkdir()
     (tmp_path / "train.npz").rename(tmp_path / "moved" / "train.npz")
     one_line_error(run("eval", str(out), "-n", "30"), "npz data set not found")
+    one_line_error(run("eval", str(out), "-n", "30"),  # eval's own flag, not `--set`, which it does not have
+                   "; fix: pass --data-path with the run's data set (npz) as it is on this machine")
     one_line_error(run("eval", str(out), "-n", "30", "--data-root", str(tmp_path / "moved")),
                    "--data-root does not apply: the run trained on data.name 'npz', which is found with --data-path")
     r = run("eval", str(out), "-n", "30", "--json", "--data-path", str(tmp_path / "moved" / "train.npz"))
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["data"]["same_as_training"] is True
+
+
+def test_eval_says_its_own_flags_in_its_hints(tmp_path) -> None:
+    """Hints worded in config keys (`metrics.extractor: …`) are said in eval's flags."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / "cls" / str(c)).mkdir(parents=True)
+        for i in range(24):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "cls" / str(c) / f"{i}.png")
+    cfg = tiny_yaml(tmp_path, epochs="1", data=f"{{name: folder, path: '{tmp_path / 'cls'}'}}")
+    out = tmp_path / "run"
+    assert run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress").exit_code == 0
+    flat = tmp_path / "flat"  # the same kind of data set, without class folders: no labels for the classifier
+    flat.mkdir()
+    for f in sorted((tmp_path / "cls").rglob("*.png")):
+        f.rename(flat / f"{f.parent.name}-{f.name}")
+    r = run("eval", str(out), "-n", "30", "--data-path", str(flat))
+    one_line_error(r, "has no labels; use --extractor inception")
