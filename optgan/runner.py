@@ -56,6 +56,8 @@ def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = N
     search.check_run_dir()
     results = []
     budget = max_rounds
+    if list(stages) == ["gen", "disc"] and _gen_left_behind(search):
+        stages = ["disc"]
     for stage in stages:
         if budget is not None and budget <= 0:
             break
@@ -66,6 +68,23 @@ def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = N
         if not result.finished:
             break
     return results
+
+
+def _gen_left_behind(search: Search) -> bool:
+    """Whether stage disc already runs with a G* fixed early (`--gen-trial`/`--gen-arch`) while
+    stage gen has rounds left: a run of both stages then skips them (they cannot change G*)."""
+    from optgan.study.results import completed_rounds, fixed_gen_star
+
+    star = fixed_gen_star(search.study("disc"))
+    if star is None:
+        return False
+    total = stage_rounds(search.config, "gen")
+    done = len(completed_rounds(search.study("gen"), search.config.sampler.population_size))
+    if done >= total:
+        return False
+    log.info("stage gen: its %d remaining rounds are skipped: stage disc already runs with G* = %s, which they "
+             "cannot change (`optgan run %s --stage gen` runs them anyway)", total - done, star.source, search.name)
+    return True
 
 
 def run_stage(search: Search, stage: str, max_rounds: int | None = None,

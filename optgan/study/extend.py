@@ -16,7 +16,7 @@ from optgan.config.base import to_dict
 from optgan.config.study import study_config_from_dict
 from optgan.engines.base import stage_rounds
 from optgan.errors import ConfigError, OptganError
-from optgan.study.results import rounds_of
+from optgan.study.results import fixed_gen_star, rounds_of
 from optgan.study.search import STAGES, Search, stage_study_name
 
 __all__ = ["extend_search"]
@@ -34,10 +34,11 @@ def extend_search(search: Search, rounds: dict[str, int]) -> dict[str, tuple[int
         if total < begun:
             raise ConfigError(f"stage {stage} of {search.name!r} has begun {begun} rounds; it cannot stop after "
                               f"{total} (give at least {begun})")
-        if stage == "gen" and total != old and search.study("disc").user_attrs.get(keys.GEN_STAR) is not None:
-            raise OptganError(f"stage disc of {search.name!r} already runs with a G* chosen from stage gen's last "
-                              "round; more stage-gen rounds would not change it. Extend stage disc (--disc-rounds), "
-                              f"or search anew with this config (`optgan study show {search.name}`)")
+        star = fixed_gen_star(search.study("disc")) if stage == "gen" and total != old else None
+        if star is not None:
+            raise OptganError(f"stage disc of {search.name!r} already runs with G* = {star.source}; more stage-gen "
+                              "rounds would not change it. Extend stage disc (--disc-rounds), or search anew with "
+                              f"this config (`optgan study show {search.name}`)")
         changes[stage] = (old, total)
     data = to_dict(search.config)
     for stage, (_, total) in changes.items():

@@ -804,3 +804,18 @@ def test_a_reading_command_never_writes_into_an_empty_file(tmp_path) -> None:
     ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"),
        "--storage", f"sqlite:///{empty}")  # creating a search in it is what it is for
 
+
+
+def test_a_run_of_both_stages_skips_gen_rounds_an_early_g_star_made_moot(tmp_path, caplog) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--stage", "gen", "--max-rounds", "1", *s)
+    ok("run", "a", "--stage", "disc", "--gen-trial", "2", *s)  # G* from round 1, stage disc done
+    r = ok("run", "a", *s)
+    assert "its 2 remaining rounds are skipped: stage disc already runs with G* = trial 2 of a:gen (--gen-trial)" \
+        in caplog.text
+    st = json.loads(ok("status", "a", "--json", *s).stdout)["stages"]
+    assert [x["rounds_done"] for x in st] == [1, 2], r.stdout  # no stage-gen round trained for nothing
+    _one_line(cli("study", "extend", "a", "--gen-rounds", "5", *s),
+              "already runs with G* = trial 2 of a:gen (--gen-trial); more stage-gen rounds would not change it")
+    assert "stage gen: 3/3 rounds" in ok("run", "a", "--stage", "gen", *s).stdout  # asked for: run
