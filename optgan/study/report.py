@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from optuna.trial import FrozenTrial
 
 from optgan import keys
+from optgan.errors import OptganError
 from optgan.search_space import Genotype
 from optgan.study.artifacts import ARTIFACTS_DIRNAME
 from optgan.study.results import choose_best
@@ -38,10 +39,11 @@ td.pics img{height:300px;max-width:none;margin-right:1em;vertical-align:top}td.p
 def write_report(search: Search, out_dir: str | pathlib.Path, stages: Sequence[str] = STAGES) -> pathlib.Path:
     """Write `<out_dir>/index.html` and its pictures; returns the HTML path."""
     out = pathlib.Path(out_dir)
+    _check_report_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     sections = [_stage_section(search, stage, out) for stage in stages]
     body = "\n".join(s for s in sections if s) or "<p>No completed trial yet: run the search first.</p>"
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>optgan report: {_e(search.name)}</title>"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'>{_TITLE}{_e(search.name)}</title>"
             f"<style>{_CSS}</style></head><body><h1>Search <code>{_e(search.name)}</code></h1>\n"
             f"<p>Objectives: {_e(', '.join(search.labels))}; evaluation "
             f"<code>{_e(search.config.evaluation.kind)}</code>; run directory <code>{_e(str(search.run_dir))}</code>."
@@ -49,6 +51,22 @@ def write_report(search: Search, out_dir: str | pathlib.Path, stages: Sequence[s
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+_TITLE = "<title>optgan report: "
+
+
+def _check_report_folder(out: pathlib.Path) -> None:
+    """A report is written into a new or empty folder, or over an earlier report (never over other files)."""
+    if not out.is_dir():
+        return
+    others = sorted(p.name for p in out.iterdir() if p.name not in ("index.html", *STAGES))
+    index = out / "index.html"
+    ours = not index.exists() or _TITLE in index.read_text(encoding="utf-8", errors="replace")[:4096]
+    if others or not ours:
+        what = f"files such as {others[0]}" if others else "an index.html of its own"
+        raise OptganError(f"report folder {out} holds {what} (no optgan report there); give -o a new or empty "
+                           "folder, or an earlier report's folder to update it")
 
 
 def _stage_section(search: Search, stage: str, out: pathlib.Path) -> str:

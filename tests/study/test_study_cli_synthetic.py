@@ -606,6 +606,13 @@ def test_trials_finished_elsewhere_during_their_round_are_kept(storage_url: str,
     assert f"trial {outside['completed']:4d}" in best
     ok("export", unique_name, "--stage", "gen", "-o", str(tmp_path / "g.json"), *s)
     ok("report", unique_name, "-o", str(tmp_path / "report"), *s)
+    ok("report", unique_name, "-o", str(tmp_path / "report"), *s)  # an earlier report is updated
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("my own page")
+    _one_line(cli("report", unique_name, "-o", str(tmp_path / "site"), *s), "holds an index.html of its own")
+    (tmp_path / "report" / "notes.txt").write_text("mine")
+    _one_line(cli("report", unique_name, "-o", str(tmp_path / "report"), *s), "holds files such as notes.txt")
+    assert (tmp_path / "site" / "index.html").read_text() == "my own page"
     r = ok("run", unique_name, "--stage", "disc", "--max-rounds", "1", *s)  # G* = the externally told trial
     assert "stage disc: 1/2 rounds" in r.stdout
 
