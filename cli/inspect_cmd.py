@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 
-from optgan_cli.options import stage_option, storage_option
+from optgan_cli.options import check_output_folder, stage_option, storage_option
 
 
 def register(group: click.Group) -> None:
@@ -132,9 +131,7 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
     from optgan.study.search import load_search
     from optgan.trainer.checkpoint import atomic_write_bytes
 
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.exists(folder):  # a typo in the path is reported, not made into new folders
-        raise OptganError(f"-o {output}: folder {folder} does not exist")
+    check_output_folder(output)
     search = load_search(name, storage)
     study = search.study(stage)
     net = "gen" if stage == "gen" else "disc"

@@ -44,3 +44,14 @@ def warn_unused_locations(config: Any) -> None:
     if config.metrics.inception_weights is not None and config.metrics.extractor != "inception":
         log.warning("`metrics.inception_weights` (--inception-weights) = %s is not used by the %r extractor",
                     config.metrics.inception_weights, config.metrics.extractor)
+
+
+def check_output_folder(output: str) -> None:
+    """`-o FILE` must go into an existing folder: a typo in the path is reported, not made into new folders."""
+    import os
+
+    from optgan.errors import OptganError
+
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.exists(folder):
+        raise OptganError(f"-o {output}: folder {folder} does not exist")

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from optgan.errors import ConfigError
-from optgan_cli.options import inception_weights_option, path_override, warn_unused_locations
+from optgan_cli.options import check_output_folder, inception_weights_option, path_override, warn_unused_locations
 
 __all__ = ["register", "train", "eval_command", "sample"]
 
@@ -168,6 +168,7 @@ def sample(checkpoint: str, num: int, out_path: str, nrow: int | None, seed: int
     from optgan.trainer.final_outputs import grid_format, save_grid
 
     grid_format(out_path)  # an unknown extension is refused before any work
+    check_output_folder(out_path)
     dev = resolve_device(device)
     ck = read_training_checkpoint(checkpoint)
     net = generator_from_checkpoint(ck, ema=not raw).to(dev)

@@ -94,6 +94,9 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     for bad, why in (("grid.gif", "its extension '.gif' is not an image format"), ("grid", "the name has no extension")):
         one_line_error(run("sample", str(out), "-o", str(tmp_path / bad)), f"{why}; use one of .png")
         assert not (tmp_path / bad).exists()
+    typo = tmp_path / "no-such-folder" / "grid.png"  # as `export -o`: a typo is reported, no folders made
+    one_line_error(run("sample", str(out), "-o", str(typo)), f"folder {typo.parent} does not exist")
+    assert not typo.parent.exists()
 
 
 def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch, caplog) -> None:
