@@ -34,6 +34,7 @@ from optgan.study.storage import (
     refuse_if_read_only,
     resolve_storage_url,
     sqlite_path,
+    study_names_for_create,
 )
 
 __all__ = ["STAGES", "Search", "create_search", "load_search", "list_searches", "describe_search", "stage_study_name",
@@ -225,10 +226,17 @@ def check_new_search(name: str, config: StudyConfig, storage_url: str | None = N
     name, the storage URL and the run directory; returns the run directory it would claim."""
     check_search_name(name)
     url = resolve_storage_url(storage_url)
-    parse_storage_url(url)
+    present = study_names_for_create(url)
+    if any(stage_study_name(name, stage) in present for stage in STAGES):
+        raise _exists_error(name, url)
     root = _run_dir_for(name, config, url)
     _check_run_dir(root, create=False)
     return root
+
+
+def _exists_error(name: str, url: str) -> StorageError:
+    return StorageError(f"a search named {name!r} already exists in {redact(url)}; pick another name (or "
+                        "`optgan study delete` it)")
 
 
 def _run_dir_for(name: str, config: StudyConfig, url: str, run_dir: str | None = None) -> pathlib.Path:
@@ -248,8 +256,7 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
         _check_run_dir(root, create=False)  # judge the run directory before the file is made
     storage = open_storage(url)
     if any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES):
-        raise StorageError(f"a search named {name!r} already exists in {redact(url)}; "
-                           "pick another name (or `optgan study delete` it)")
+        raise _exists_error(name, url)
     _check_run_dir(root, create=True)  # before the studies: a bad run directory leaves no half-made search
     search_id = _claim_run_dir(root, name, url)
     try:

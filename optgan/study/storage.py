@@ -133,11 +133,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.close()
 
 
-def _prepare_sqlite(url: str, *, create: bool) -> str | None:
-    """Check (and create, switch to WAL) the SQLite file of `url`. Returns None, or for a file that
-    cannot be written here (a read-only mount, a folder of someone else's) the URI query that opens
-    it read-only: `mode=ro` while it has a WAL file, `mode=ro&immutable=1` when it was closed
-    cleanly (SQLite would otherwise need to create `<file>-shm` beside it, and fail)."""
+def _check_sqlite_place(url: str) -> pathlib.Path:
+    """The SQLite file of `url`, refused when it cannot be one: in memory, a missing folder, a folder."""
     path = sqlite_path(url)
     if path is None:
         raise StorageError(f"storage {url!r} is an in-memory SQLite database, which forgets the search when "
@@ -149,6 +146,15 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
         raise StorageError(f"cannot open storage {url}: folder {path.parent} does not exist{hint}")
     if path.is_dir():
         raise StorageError(f"cannot open storage {url}: {path} is a folder, not a database file")
+    return path
+
+
+def _prepare_sqlite(url: str, *, create: bool) -> str | None:
+    """Check (and create, switch to WAL) the SQLite file of `url`. Returns None, or for a file that
+    cannot be written here (a read-only mount, a folder of someone else's) the URI query that opens
+    it read-only: `mode=ro` while it has a WAL file, `mode=ro&immutable=1` when it was closed
+    cleanly (SQLite would otherwise need to create `<file>-shm` beside it, and fail)."""
+    path = _check_sqlite_place(url)
     if not create and path.is_file() and path.stat().st_size == 0:  # reading it would write Optuna's schema
         raise StorageError(f"storage {url} is an empty file, not a database of searches; create a study in it with "
                            "`optgan study create`, or point at the database with --storage URL")
@@ -180,6 +186,35 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
     except sqlite3.DatabaseError as e:
         raise StorageError(f"cannot open storage {url}: {e}") from None
     return query
+
+
+def study_names_for_create(url: str) -> set[str]:
+    """The study names a new search would meet in `url`, found without creating anything (for
+    `study create --dry-run`); raises the StorageError that creating a search there would raise
+    for a bad place, an unreachable database or a database of something else."""
+    parsed = parse_storage_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = _check_sqlite_place(url)
+        if not path.is_file() or path.stat().st_size == 0:  # a new database: could it be made there?
+            if not os.access(path.parent, os.W_OK):
+                raise StorageError(f"cannot create a search in {url}: {path.parent} cannot be written "
+                                   "(read-only file system or permissions); give a writable place")
+            return set()
+        _prepare_sqlite(url, create=True)  # an existing file: writable, and a database of searches
+    elif parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = sqlalchemy.create_engine(parsed.render_as_string(hide_password=False), pool_pre_ping=True)
+        try:
+            with engine.connect() as conn:
+                if not sqlalchemy.inspect(conn).has_table("studies"):
+                    return set()
+                return {row[0] for row in conn.execute(sqlalchemy.text("SELECT study_name FROM studies"))}
+        finally:
+            engine.dispose()
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise StorageError(f"cannot open storage {redact(url)}: {scrub_passwords(reason, url)}") from None
 
 
 def make_durable(engine: sqlalchemy.Engine) -> None:

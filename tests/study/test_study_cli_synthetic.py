@@ -168,6 +168,8 @@ def test_gen_star_from_gen_trial_is_shown_as_chosen(tmp_path) -> None:
         (["study", "create", "x", "--config", DRY, "--storage", "sqlite:///x.db?mode=ro"],
          "SQLite URLs take no options (mode); give sqlite:///FILE"),
         (["study", "list", "--storage", "postgresql://u:secretpw@127.0.0.1:1/db"], "cannot open storage"),
+        (["study", "create", "x", "--config", DRY, "--dry-run", "--storage", "postgresql://u:secretpw@127.0.0.1:1/db"],
+         "cannot open storage postgresql://u:***@127.0.0.1:1/db: connection"),
     ],
 )
 def test_bad_input_one_line_exit_2(args: list[str], needle: str, tmp_path, monkeypatch) -> None:
@@ -196,6 +198,20 @@ def test_existing_name_and_bad_gen_arch(tmp_path) -> None:
     assert r.exit_code == 2 and "gen genotype must have 3 cells" in r.stderr
     r = cli("study", "create", "b", "--config", DRY, "--dry-run", *s)
     assert r.exit_code == 0 and "b" not in cli("study", "list", "--json", *s).stdout
+    # a dry run refuses what the real command would, with the same line, and creates nothing
+    _one_line(cli("study", "create", "a", "--config", DRY, "--dry-run", *s), "a search named 'a' already exists")
+    missing = f"sqlite:///{tmp_path / 'no-such-folder' / 'x.db'}"
+    for dry in ([], ["--dry-run"]):
+        _one_line(cli("study", "create", "c", "--config", DRY, *dry, "--storage", missing),
+                  f"folder {tmp_path / 'no-such-folder'} does not exist")
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    _one_line(cli("study", "create", "c", "--config", DRY, "--dry-run", "--storage", f"sqlite:///{other}"),
+              "is an SQLite database of something else")
+    new = tmp_path / "new.sqlite"
+    ok("study", "create", "c", "--config", DRY, "--dry-run", "--storage", f"sqlite:///{new}")
+    assert not new.exists()
 
 
 def _one_line(r, needle: str) -> str:
