@@ -74,13 +74,15 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
         import yaml
 
         from optgan.trainer.final_setup import check_training_inputs
+        from optgan.trainer.final_state import describe_out_dir
 
         used = disc_spec.kind if disc_spec.genotype is None else json.dumps(disc_spec.genotype.to_array())
         shown = dataclasses.replace(cfg, gen_arch=json.dumps(genotype.to_array()), disc=used)  # what trains
         click.echo(yaml.safe_dump({"out": out, "gen": str(genotype),
                                    "disc": disc_spec.kind if disc_spec.genotype is None else str(disc_spec.genotype),
                                    "config": to_dict(shown)}, sort_keys=False).rstrip())
-        click.echo(f"ready: {check_training_inputs(cfg)}")
+        inputs = check_training_inputs(cfg)
+        click.echo(f"ready: {inputs}; {describe_out_dir(cfg, genotype, disc_spec, out)}")
         return
     from optgan.trainer.final import train_final
 

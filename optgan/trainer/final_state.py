@@ -291,15 +291,37 @@ def _header(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, image_set: Any) -> 
 
 def _make_out_dir(out_dir: str) -> None:
     """Create the output folder (marked as a training run); refuse a folder of other files."""
+    _check_out_dir(out_dir, create=True)
+    open(os.path.join(out_dir, RUN_MARKER), "a").close()
+
+
+def _check_out_dir(out_dir: str, create: bool) -> None:
     if os.path.isdir(out_dir):
         present = {n for n in os.listdir(out_dir) if not n.startswith(TMP_PREFIX)}
         if present and not present & {RUN_MARKER, CHECKPOINT_LAST}:
             raise ConfigError(f"output directory {out_dir} holds other files (no optgan training run there); "
                               "pass --out with a new or empty folder")
-    problem = writable_dir_problem(out_dir)
+    problem = writable_dir_problem(out_dir, create=create)
     if problem:
         raise ConfigError(f"output directory {problem}; pass --out with another folder")
-    open(os.path.join(out_dir, RUN_MARKER), "a").close()
+
+
+def describe_out_dir(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: str) -> str:
+    """What `optgan train` would do in `out_dir`, found without writing (for --dry-run): start a new
+    run, resume one (checked as a resume checks it) or nothing; else the error it would raise."""
+    from optgan.trainer.data import load_images
+
+    _check_out_dir(out_dir, create=False)
+    last = os.path.join(out_dir, CHECKPOINT_LAST)
+    if not os.path.isfile(last):
+        return f"a new run in {out_dir}"
+    image_set = load_images(cfg.data, cfg.widths.img_size)  # loaded once per process: the checks above have it
+    ck = load_checkpoint(last, map_location="cpu")
+    check_compatible(ck, _header(cfg, gen, disc, image_set), last, image_set)
+    epoch = int(ck["progress"]["epoch"])
+    if epoch >= cfg.epochs:
+        return f"{out_dir} holds a finished run of {epoch} epochs (nothing to do; raise `epochs` to extend it)"
+    return f"resumes the run in {out_dir} after epoch {epoch} of {cfg.epochs}"
 
 
 def remove_unused_out_dir(out_dir: str) -> None:

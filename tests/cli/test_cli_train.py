@@ -64,6 +64,15 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     assert (out / "learning_curve.png").stat().st_size > 1000
     r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress", "--set", "epochs=1")
     assert r.exit_code == 0 and "finished: 2 epochs already trained (more than epochs = 1: nothing to do)" in r.stdout
+    # --dry-run says what the run would do with --out, and refuses what it would refuse
+    dry = ("train", "--gen-arch", G, "--config", cfg, "--dry-run", "--out")
+    assert f"; {out} holds a finished run of 2 epochs (nothing to do" in run(*dry, str(out)).stdout
+    assert f"; resumes the run in {out} after epoch 2 of 3" in run(*dry, str(out), "--set", "epochs=3").stdout
+    one_line_error(run(*dry, str(out), "--set", "batch_size_d=4"), "was started with `batch_size_d` = 8, now 4")
+    one_line_error(run(*dry, str(out / "metrics.csv")), f"output directory {out / 'metrics.csv'} is a file")
+    one_line_error(run(*dry, str(tmp_path)), f"output directory {tmp_path} holds other files")
+    assert f"; a new run in {tmp_path / 'new'}" in run(*dry, str(tmp_path / "new")).stdout
+    assert not (tmp_path / "new").exists()
 
     r = run("eval", str(out), "--num-images", "30", "--json", "--device", "cpu")
     assert r.exit_code == 0, r.output
