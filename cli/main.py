@@ -87,6 +87,13 @@ class OneLineErrors(click.Group):
         with _stop_on_termination():
             self._run_one_line(*args, **kwargs)
 
+    _invoked: str | None = None  #: the subcommand being run (its stop message says whether it resumes)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        self._invoked = cmd.name if cmd is not None else name
+        return name, cmd, rest
+
     def _run_one_line(self, *args: Any, **kwargs: Any) -> None:
         try:
             rv = super().main(*args, **kwargs)
@@ -102,7 +109,7 @@ class OneLineErrors(click.Group):
         except click.ClickException as e:
             _fail(e.format_message())
         except (click.Abort, KeyboardInterrupt) as e:  # Ctrl-C, SIGTERM / SIGHUP, or no answer to a question
-            _stopped(_terminated(e))
+            _stopped(_terminated(e), self._invoked)
         except MemoryError:
             _fail("out of memory: lower the widths, batch sizes or image counts of the config")
         except RuntimeError as e:  # torch's allocators say it this way (CPU and CUDA)
@@ -113,7 +120,7 @@ class OneLineErrors(click.Group):
                   "image counts of the config")
         except OSError as e:  # the machine said no: a path that cannot be written, a full disk, a busy port
             if (term := _terminated(e)) is not None:  # e.g. writing to the terminal that hung up
-                _stopped(term)
+                _stopped(term, self._invoked)
             log.debug("operating-system error", exc_info=True)
             _fail(_os_message(e))
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -130,11 +137,16 @@ def _terminated(e: BaseException) -> Terminated | None:
     return None
 
 
-def _stopped(term: Terminated | None) -> None:
+#: the commands whose work a rerun resumes
+_RESUMABLE = {"run": "the search resumes", "train": "the training run resumes"}
+
+
+def _stopped(term: Terminated | None, command: str | None) -> None:
     import signal
 
     how, code = ("", 130) if term is None else (f" by {signal.Signals(term.signum).name}", 128 + term.signum)
-    _fail(f"stopped{how}; a search or a training run resumes when the same command is run again", code=code)
+    resumes = _RESUMABLE.get(command or "")
+    _fail(f"stopped{how}" + (f"; {resumes} when the same command is run again" if resumes else ""), code=code)
 
 
 def _os_message(e: OSError) -> str:

@@ -208,8 +208,7 @@ def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(signame: str, tmp_path) -> No
     p.send_signal(sig)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 128 + sig, err[-2000:]
-    assert err.strip().splitlines()[-1] == (f"error: stopped by {signame}; a search or a training run resumes when "
-                                            "the same command is run again")
+    assert err.strip().splitlines()[-1] == f"error: stopped by {signame}; the search resumes when the same command is run again"
     assert lease_rows(url, "t") == []
     before = signal.getsignal(sig)
     r = CliRunner().invoke(main, ["run", "t", "--storage", url], catch_exceptions=False)
