@@ -63,6 +63,12 @@ class DataConfig:
         return "root" if self.name in _READS_ROOT else "path" if self.name in _NEEDS_PATH else None
 
     @property
+    def used_split(self) -> str | None:
+        """`split` where the data set has splits (digits, cifar10, stl10); None for a file or folder,
+        whose images are the file's content."""
+        return None if self.name in _NEEDS_PATH else self.split
+
+    @property
     def resolved_root(self) -> str:
         """`root` (or the default root) with `~` expanded; where torchvision data sets live."""
         return os.path.abspath(os.path.expanduser(self.root or DEFAULT_DATA_ROOT))

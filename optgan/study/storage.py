@@ -159,7 +159,8 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
         raise StorageError(f"storage {url} is an empty file, not a database of searches; create a study in it with "
                            "`optgan study create`, or point at the database with --storage URL")
     if not path.exists() and not create:
-        raise StorageError(f"storage {url} does not exist (no file {path} in {pathlib.Path.cwd()}); create a "
+        where = f"no file {path}" + ("" if path.is_absolute() else f" in {pathlib.Path.cwd()}")
+        raise StorageError(f"storage {url} does not exist ({where}); create a "
                            "study first with `optgan study create`, or point at the database with --storage URL "
                            f"or {STORAGE_ENV}")
     query = None

@@ -149,7 +149,7 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
         "checkpoint": ck["path"],
         "weights": {"which": "ema" if ema else "raw", "sha256": weights_sha256(ck["gen_ema" if ema else "gen"]),
                     "kind": ck.get("kind"), "epoch": progress_rec.get("epoch"), "iteration": progress_rec.get("global_iter")},
-        "data": {"name": real.name, "split": cfg.data.split, "fingerprint": real.fingerprint,
+        "data": {"name": real.name, "split": cfg.data.used_split, "fingerprint": real.fingerprint,
                  "num_images": len(real.images), "same_as_training": same_data},
         "failed": scores.reason,
     }

@@ -82,6 +82,7 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     assert report["num_images"] == 30 and report["extractor"] == "classifier"
     assert report["weights"]["which"] == "ema" and len(report["weights"]["sha256"]) == 64
     assert report["data"]["name"] == "digits/train" and report["data"]["same_as_training"]
+    assert report["data"]["split"] == "train"
     again = json.loads(run("eval", str(out / "checkpoint-best.pt"), "-n", "30", "--json").stdout)
     assert again["FID_classifier"] == report["FID_classifier"]  # same latents, same weights
     raw = json.loads(run("eval", str(out), "-n", "30", "--json", "--raw").stdout)
@@ -284,6 +285,7 @@ def test_eval_finds_a_moved_npz_with_data_path(tmp_path) -> None:
     r = run("eval", str(out), "-n", "30", "--json", "--data-path", str(tmp_path / "moved" / "train.npz"))
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["data"]["same_as_training"] is True
+    assert json.loads(r.stdout)["data"]["split"] is None  # a file's images are its content: no split
 
 
 def test_eval_says_its_own_flags_in_its_hints(tmp_path) -> None:

@@ -145,7 +145,7 @@ def test_cifar10_missing(tmp_path: Path) -> None:
     with pytest.raises(DataError) as e:
         load_images(DataConfig(name="cifar10", root=str(tmp_path)), 32)
     _assert_actionable(
-        str(e.value), "CIFAR-10 not found: looked for cifar-10-batches-py/", f"in {tmp_path}",
+        str(e.value), "CIFAR-10 not found: looked for cifar-10-batches-py/", f"in {tmp_path} (no folder cifar-10-batches-py/ there)",
         "--data-root", "`data.download: true`", "`data.name: npz`",
     )
 
@@ -153,7 +153,7 @@ def test_cifar10_missing(tmp_path: Path) -> None:
 def test_cifar10_corrupt_fails_md5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_cifar10(tmp_path, monkeypatch)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"truncated")
-    with pytest.raises(DataError, match="failing torchvision's md5 check"):
+    with pytest.raises(DataError, match="cifar-10-batches-py/ is there, but files are missing or fail torchvision's md5"):
         load_images(DataConfig(name="cifar10", root=str(tmp_path)), 32)
 
 

@@ -84,9 +84,10 @@ def _remove_empty(created: list[pathlib.Path]) -> None:
 
 
 def _missing_message(title: str, files: str, folder: str, size: str, root: str, download: bool) -> str:
-    first = (
-        f"{title} not found: looked for {files} in {root} (missing, or failing torchvision's md5 check)"
-    )
+    there = pathlib.Path(root, folder).is_dir()
+    why = f"{folder}/ is there, but files are missing or fail torchvision's md5 check" if there else \
+        f"no folder {folder}/ there"
+    first = f"{title} not found: looked for {files} in {root} ({why})"
     if download:
         return f"{first} even after the download; fix: delete {root}/{folder} and retry, or pass another --data-root"
     return (
