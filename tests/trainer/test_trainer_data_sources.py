@@ -66,6 +66,8 @@ def test_folder_with_class_subfolders(tmp_path: Path) -> None:
     _png(tmp_path / "cat" / "deeper" / "c.PNG", (20, 16), mode="L", value=30)  # recursive, grey, non-square
     _png(tmp_path / "dog" / "d.png", (8, 8), mode="RGBA", value=40)
     (tmp_path / "dog" / "notes.txt").write_text("ignored")
+    _png(tmp_path / ".ipynb_checkpoints" / "x.png", (16, 16))  # hidden: no class, no image
+    _png(tmp_path / "dog" / ".thumbs" / "y.png", (16, 16))
     s = load_images(DataConfig(name="folder", path=str(tmp_path)), 16)
     assert s.images.shape == (4, 3, 16, 16) and s.classes == ("cat", "dog")
     assert s.labels is not None and s.labels.tolist() == [0, 0, 1, 1]  # sorted paths: cat/b, cat/deeper/c, dog/a, dog/d

@@ -128,7 +128,8 @@ def load_folder(path: str, img_size: int, max_images: int | None) -> RawImages:
                         "`data.name: npz`")
     if not root.is_dir():
         raise DataError(f"image folder not found: looked for the folder {root}; {_SET_PATH}DIR, a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))  # .ipynb_checkpoints …
     if not files:
         raise DataError(
             f"no images found under {root} (searched recursively for {', '.join(IMAGE_EXTENSIONS)}); "
