@@ -375,3 +375,7 @@ def refuse_other_config_kind(data: Any, path: str | None, foreign: Iterable[str]
     found = sorted(set(map(str, data)) & set(foreign))
     if found:
         raise ConfigError(f"{path} looks like {what} (it has `{found[0]}`); {instead}")
+    arch = sorted(set(map(str, data)) & {"array", "cells"})
+    if arch:
+        raise ConfigError(f"{path} looks like an architecture file, as `optgan export` writes (it has `{arch[0]}`), "
+                          "not a config; pass it with `optgan train --gen-arch` / `--disc-arch`")

@@ -56,3 +56,21 @@ def test_a_config_of_the_other_kind_is_named() -> None:
     with pytest.raises(ConfigError, match=r"quickstart.yaml looks like a search config \(it has `[a-z_]+`\); "
                                           r"give it to `optgan study create --config`"):
         load_train_config(str(STUDIES / "quickstart.yaml"))
+
+
+def test_an_architecture_file_given_as_a_config_is_named(tmp_path) -> None:
+    import json
+
+    from optgan.config.study import load_study_config
+    from optgan.config.train import load_train_config
+    from optgan.errors import ConfigError
+    from optgan.search_space import load_genotype
+
+    arch = tmp_path / "best_g.json"  # what `optgan export` writes
+    genotype = load_genotype("[[0,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]", "gen")
+    arch.write_text(json.dumps({**genotype.to_json_dict(), "source": {"search": "demo"}}))
+    for load in (load_train_config, load_study_config):
+        with pytest.raises(ConfigError, match=r"best_g.json looks like an architecture file, as `optgan export` "
+                                              r"writes \(it has `array`\), not a config; pass it with `optgan train "
+                                              r"--gen-arch`"):
+            load(str(arch))
