@@ -56,7 +56,7 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
     """Train a found generator (and discriminator) from scratch; resumable, evaluated with the EMA G."""
     from optgan.config.base import to_dict
     from optgan.config.train import load_train_config
-    from optgan.trainer.final_setup import load_arch, resolve_disc
+    from optgan.trainer.final_setup import load_arch, resolve_disc, warn_other_widths
 
     flags = [f"seed={seed}"] if seed is not None else []
     flags += [f"device={device}"] if device is not None else []
@@ -69,6 +69,9 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
         raise ConfigError("no generator: pass --gen-arch G.json (or set `gen_arch` in the config)")
     genotype = load_arch(arch_text, "gen")
     disc_spec = resolve_disc(cfg, disc, disc_arch)
+    for text, net in ((arch_text, "gen"), (disc_arch, "disc")):
+        if text is not None:
+            warn_other_widths(text, net, cfg.widths)
     out = out_dir or _default_out(config_path, genotype.to_json(), json.dumps(disc_spec.to_record(), sort_keys=True))
     if dry_run:
         import yaml

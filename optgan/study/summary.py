@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import shlex
 from collections.abc import Callable
@@ -93,9 +94,23 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         preset = _TRAIN_PRESETS.get(cfg.data.name)
         config = _preset_path(preset) if preset else "TRAIN.yaml"
         hint = "" if preset else "   (TRAIN.yaml: a studies/train-*.yaml set to your data; README 'Train the winner')"
-        echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config} "
+        widths = _widths_flags(cfg.widths, pathlib.Path(__file__).resolve().parents[2] / "studies" / preset) \
+            if preset else ""
+        echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config}{widths} "
              f"--out runs/{search.name}{hint}")
     echo(f"dashboard: optgan dashboard{flag}{note}")
+
+
+def _widths_flags(searched: Any, preset_file: pathlib.Path) -> str:
+    """` --set widths.K=V` for each width the preset trains differently from the search (the
+    architecture is then trained as it was searched); empty when the preset is not installed."""
+    if not preset_file.is_file():
+        return ""
+    from optgan.config.train import load_train_config
+
+    trains = load_train_config(str(preset_file)).widths
+    return "".join(f" --set widths.{f.name}={getattr(searched, f.name)}" for f in dataclasses.fields(searched)
+                   if getattr(searched, f.name) != getattr(trains, f.name))
 
 
 def _preset_path(preset: str) -> str:

@@ -10,6 +10,7 @@ initialises them like the reference codes (`optgan.supernet.init_weights`). The 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,10 @@ __all__ = [
     "derived_seed",
     "uses_cuda_graphs",
     "check_training_inputs",
+    "warn_other_widths",
 ]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,21 @@ def load_arch(text_or_path: str, net: str) -> Genotype:
             if key in obj:
                 return Genotype.from_json(obj[key], net)
     return Genotype.from_json(obj, net)
+
+
+def warn_other_widths(text_or_path: str, net: str, widths: Widths) -> None:
+    """Log a warning when an architecture file from `optgan export` records other widths than the
+    recipe trains it at (sizes and scores then differ from the search's)."""
+    obj = read_json_argument(text_or_path, f"{net} architecture")
+    searched = obj.get("widths") if isinstance(obj, dict) else None
+    if not isinstance(searched, dict):
+        return
+    now = {k: getattr(widths, k) for k in searched if hasattr(widths, k)}
+    differ = {k: (searched[k], v) for k, v in now.items() if searched[k] != v}
+    if differ:
+        shown = ", ".join(f"{k} {a} → {b}" for k, (a, b) in differ.items())
+        log.warning("%s was searched at other widths than this recipe trains it at (%s): its size and scores "
+                    "differ from the search's; --set widths.KEY=VALUE trains it as searched", text_or_path, shown)
 
 
 def resolve_disc(cfg: TrainConfig, disc: str | None = None, disc_arch: str | None = None) -> DiscSpec:

@@ -306,3 +306,15 @@ def test_eval_says_its_own_flags_in_its_hints(tmp_path) -> None:
         f.rename(flat / f"{f.parent.name}-{f.name}")
     r = run("eval", str(out), "-n", "30", "--data-path", str(flat))
     one_line_error(r, "has no labels; use --extractor inception")
+
+
+def test_an_architecture_searched_at_other_widths_is_warned_about(tmp_path, caplog) -> None:
+    cfg = tiny_yaml(tmp_path)  # widths gf 16, df 16, latent 12, bottom 2
+    arch = tmp_path / "best_g.json"  # as `optgan export` writes it
+    arch.write_text(json.dumps({"array": json.loads(G), "widths": {"gf_dim": 16, "df_dim": 16, "latent_dim": 24,
+                                                                   "bottom_width": 2}}))
+    assert run("train", "--gen-arch", str(arch), "--config", cfg, "--dry-run").exit_code == 0
+    assert "was searched at other widths than this recipe trains it at (latent_dim 24 → 12)" in caplog.text
+    caplog.clear()
+    assert run("train", "--gen-arch", str(arch), "--config", cfg, "--dry-run", "--set", "widths.latent_dim=24").exit_code == 0
+    assert "searched at other widths" not in caplog.text

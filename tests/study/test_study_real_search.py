@@ -46,6 +46,9 @@ def test_tiny_real_search_both_stages(storage_url: str, unique_name: str, tmp_pa
     # classifier scores are never shown under the canonical names: summary, status, best, export
     labelled = ("IS_classifier", "FID_classifier", "params_M")
     assert "[gen] chosen: trial" in r.stdout and "FID_classifier=" in r.stdout and " FID=" not in r.stdout
+    # the digits recipe trains other widths: the printed command sets the searched ones
+    assert "train-quickstart.yaml --set widths.gf_dim=8 --set widths.df_dim=8 --set widths.latent_dim=12 --out " \
+        in r.stdout
     st = json.loads(ok("status", unique_name, "--json", *s).stdout)
     assert st["objectives"] == list(labelled)
     for stage in st["stages"]:
