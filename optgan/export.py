@@ -35,9 +35,17 @@ def resolve_checkpoint_path(path: str) -> str:
             candidate = os.path.join(path, name)
             if os.path.isfile(candidate):
                 return candidate
-        if os.path.exists(os.path.join(path, RUN_MARKER)):  # an `optgan train` folder: nothing saved yet
-            raise CheckpointError(f"{path} holds no {CHECKPOINT_BEST} or {CHECKPOINT_LAST} yet: its training has not "
-                                  "saved a checkpoint (it does at the end of each epoch); retry later")
+        marker = os.path.join(path, RUN_MARKER)
+        if os.path.exists(marker):  # an `optgan train` folder: nothing saved yet
+            from optgan.trainer.run_lock import training_holder
+
+            holder = training_holder(marker)
+            if holder is not None:
+                raise CheckpointError(f"{path} holds no {CHECKPOINT_BEST} or {CHECKPOINT_LAST} yet: its training "
+                                      f"({holder}) saves one at the end of each epoch; retry later")
+            raise CheckpointError(f"{path} holds no {CHECKPOINT_BEST} or {CHECKPOINT_LAST}: its training stopped "
+                                  "before it saved one (at the end of its first epoch); run the same `optgan "
+                                  "train` command again")
         raise CheckpointError(f"{path} holds no {CHECKPOINT_BEST} or {CHECKPOINT_LAST}; is it an `optgan train` output directory?")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")

@@ -20,7 +20,7 @@ import socket
 
 from optgan.errors import OptganError
 
-__all__ = ["RunDirBusyError", "RunDirLock"]
+__all__ = ["RunDirBusyError", "RunDirLock", "training_holder"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,26 @@ class RunDirLock:
 
     def __del__(self) -> None:
         self.release()
+
+
+def training_holder(path: str) -> str | None:
+    """Who holds the lock on `path` now (`PID … on host …`), or None when no process does (or it
+    cannot be told: no such file, no locks here). Takes no lock that outlives the call."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        return _holder(fd) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _holder(fd: int) -> str:

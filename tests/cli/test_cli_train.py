@@ -211,7 +211,8 @@ def test_checkpoints_of_other_kinds_are_refused(tmp_path) -> None:
     training = tmp_path / "training"  # an `optgan train` folder before its first checkpoint
     training.mkdir()
     (training / ".optgan-train").write_text("{}")
-    one_line_error(run("eval", str(training)), "yet: its training has not saved a checkpoint")
+    one_line_error(run("eval", str(training)), "its training stopped before it saved one (at the end of its first "
+                   "epoch); run the same `optgan train` command again")  # no process holds the folder
 
     # resuming the run directory with another generator
     r = run("train", "--gen-arch", json.dumps(other), "--config", cfg, "--out", str(out), "--no-progress")

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from optgan.trainer.final_outputs import RUN_MARKER
-from optgan.trainer.run_lock import RunDirBusyError, RunDirLock
+from optgan.trainer.run_lock import RunDirBusyError, RunDirLock, training_holder
 from optgan_cli.main import main
 
 _HOLD = """
@@ -68,3 +68,18 @@ def test_train_into_a_folder_another_process_trains_is_one_line_and_touches_noth
     finally:
         p.kill()
         p.wait(timeout=30)
+
+
+def test_eval_of_a_folder_in_training_says_who_trains_it(tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    p = _holder(out / RUN_MARKER)
+    try:
+        assert training_holder(str(out / RUN_MARKER)).startswith(f"PID {p.pid} on host ")
+        r = CliRunner().invoke(main, ["eval", str(out)], catch_exceptions=False)
+        assert r.exit_code == 2 and f"yet: its training (PID {p.pid} on host " in r.stderr, r.stderr
+        assert "saves one at the end of each epoch; retry later" in r.stderr
+    finally:
+        p.kill()
+        p.wait(timeout=30)
+    assert training_holder(str(out / RUN_MARKER)) is None and training_holder(str(tmp_path / "nope")) is None
