@@ -117,8 +117,9 @@ def _copy_sample_grid(search: Search, t: FrozenTrial, folder: pathlib.Path) -> p
     if not artifact_id:
         return None
     src = search.run_dir / ARTIFACTS_DIRNAME / str(artifact_id)
-    if not src.is_file():
-        log.warning("trial %d: sample grid %s is not in %s", t.number, artifact_id, src.parent)
+    if not src.is_file():  # a whole run directory that is not here is said once, by the caller
+        (log.warning if src.parent.is_dir() else log.debug)("trial %d: sample grid %s is not in %s", t.number,
+                                                             artifact_id, src.parent)
         return None
     dst = folder / f"samples-trial-{t.number:04d}.png"
     shutil.copyfile(src, dst)

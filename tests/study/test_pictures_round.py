@@ -225,11 +225,19 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
     with caplog.at_level(logging.WARNING):
         r = report()
         assert r.exit_code == 0
-    assert not grid.exists() and "sample grid" in caplog.text  # the stored path holds nothing now
+    assert not grid.exists() and "sample grid" not in caplog.text  # said once for the folder, not per trial
     assert "is not here; its pictures are left out (pass --run-dir DIR" in r.stderr
     r = report("--run-dir", str(tmp_path / "mnt"))
     assert r.exit_code == 0, r.output
     assert grid.is_file() and f"run directory <code>{tmp_path / 'mnt'}</code>" in (tmp_path / "out" / "index.html").read_text()
+    from optgan import keys
+
+    lost = tmp_path / "mnt" / "artifacts" / trial.user_attrs[keys.SAMPLE_GRID_ARTIFACT]
+    lost.rename(tmp_path / "kept.png")  # one file lost in a folder that is there: said per trial
+    with caplog.at_level(logging.WARNING):
+        assert report("--run-dir", str(tmp_path / "mnt")).exit_code == 0
+    assert f"trial {trial.number}: sample grid " in caplog.text
+    (tmp_path / "kept.png").rename(lost)
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "search.json").write_text("[]")
     for wrong, needle in ((tmp_path / "run-other", f"belongs to search {other.name!r}"),
