@@ -31,7 +31,33 @@ def dashboard(host: str, port: int, run_dirs: tuple[str, ...], storage: str | No
     port = _check_can_listen(host, port)
     store = RunDirsArtifactStore(rdb, default_run_root(url) / "dashboard-uploads", extra_run_dirs=extra)
     click.echo(f"optuna-dashboard for {redact(url)} at http://{host}:{port}/  (Ctrl-C to stop)", err=True)
-    run_server(rdb, host=host, port=port, artifact_store=store)
+    run_server(rdb, host=host, port=port, artifact_store=_MissingAs404(store))
+
+
+class _MissingAs404:
+    """The artifact store as the server should see it: a picture whose file is not in any run
+    directory here is a 404 with a hint (optuna-dashboard answers 500 with a traceback), said
+    once in the console."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+        self._told = False
+
+    def open_reader(self, artifact_id: str) -> object:
+        from bottle import HTTPError
+        from optuna.artifacts.exceptions import ArtifactNotFound
+
+        try:
+            return self._store.open_reader(artifact_id)  # type: ignore[attr-defined]
+        except ArtifactNotFound:
+            if not self._told:
+                self._told = True
+                click.echo(f"warning: artifact {artifact_id} (and maybe more) is in no run directory here; if a "
+                           "search's run directory was moved, pass it with --run-dir DIR", err=True)
+            raise HTTPError(404, "artifact file not found in any run directory here (see the dashboard's console)")
+
+    def __getattr__(self, name: str) -> object:  # write, remove, …: the store's own
+        return getattr(self._store, name)
 
 
 def _check_can_listen(host: str, port: int) -> int:

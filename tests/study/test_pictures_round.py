@@ -269,3 +269,8 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
     assert served["port"] > 0 and f"at http://127.0.0.1:{served['port']}/" in r.stderr  # --port 0: the free port picked
     with served["artifact_store"].open_reader(artifact_id) as f:
         assert f.read(4) == b"\x89PNG"
+    import bottle  # a picture whose file is nowhere here: a 404 for the browser, not a server error
+
+    with pytest.raises(bottle.HTTPError) as e:
+        served["artifact_store"].open_reader("00000000-0000-0000-0000-000000000000")
+    assert e.value.status_code == 404
