@@ -141,7 +141,10 @@ def extend(name: str, gen_rounds: int | None, disc_rounds: int | None, storage: 
         changes = extend_search(search, rounds)
     for stage, (old, new) in changes.items():
         click.echo(f"stage {stage}: {old} -> {new} rounds")
-    click.echo(f"go on with: optgan run {name}")
+    from optgan.study.summary import storage_flag
+
+    flag, note = storage_flag(search.storage_url)
+    click.echo(f"go on with: optgan run {name}{flag}{note}")
 
 
 @study.command("delete")

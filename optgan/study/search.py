@@ -117,7 +117,7 @@ class Search:
             # else: another host's path of the same file (a shared mount), or a database moved
             # between hosts: that cannot be told apart from here, and the folder stays as it is
         if adopt:
-            stored = pathlib.Path(self._stored_run_dir())
+            stored = self.stored_run_dir()
             if why is not None:
                 self._adopt_run_dir(owner, why)
             elif stored != self.run_dir and not (stored / RUN_DIR_OWNER).is_file():
@@ -130,9 +130,10 @@ class Search:
         atomic_write_bytes(self.run_dir / RUN_DIR_OWNER, json.dumps(record).encode())
         self._store_run_dir_path(why)
 
-    def _stored_run_dir(self) -> str:
+    def stored_run_dir(self) -> pathlib.Path:
+        """The run directory's path as the study stores it (`run_dir` may be where this host sees it)."""
         study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, "gen"))
-        return self.storage.get_study_user_attrs(study_id)[keys.RUN_DIR]
+        return pathlib.Path(self.storage.get_study_user_attrs(study_id)[keys.RUN_DIR])
 
     def _store_run_dir_path(self, why: str) -> None:
         for stage in STAGES:

@@ -98,7 +98,8 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
             if preset else ""
         echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config}{widths} "
              f"--out runs/{search.name}{hint}")
-    echo(f"dashboard: optgan dashboard{flag}{note}")
+    seen_here = "" if search.run_dir == search.stored_run_dir() else f" --run-dir {shlex.quote(str(search.run_dir))}"
+    echo(f"dashboard: optgan dashboard{flag}{seen_here}{note}")
 
 
 def _widths_flags(searched: Any, preset_file: pathlib.Path) -> str:

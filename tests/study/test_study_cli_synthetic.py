@@ -842,3 +842,17 @@ def test_a_run_of_both_stages_skips_gen_rounds_an_early_g_star_made_moot(tmp_pat
     _one_line(cli("study", "extend", "a", "--gen-rounds", "5", *s),
               "already runs with G* = trial 2 of a:gen (--gen-trial); more stage-gen rounds would not change it")
     assert "stage gen: 3/3 rounds" in ok("run", "a", "--stage", "gen", *s).stdout  # asked for: run
+
+
+def test_commands_printed_after_a_run_elsewhere_name_the_folder_and_storage(tmp_path) -> None:
+    import shutil
+
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--max-rounds", "1", *s)
+    shutil.copytree(tmp_path / "run", tmp_path / "mnt")  # the same folder seen at another path (a bind mount)
+    r = ok("run", "a", "--run-dir", str(tmp_path / "mnt"), *s)
+    assert f"dashboard: optgan dashboard --storage sqlite:///{tmp_path / 'db.sqlite'} --run-dir {tmp_path / 'mnt'}" \
+        in r.stdout
+    r = ok("study", "extend", "a", "--disc-rounds", "3", *s)
+    assert f"go on with: optgan run a --storage sqlite:///{tmp_path / 'db.sqlite'}" in r.stdout
