@@ -701,7 +701,7 @@ def test_extend_follows_the_course_of_a_longer_search(tmp_path) -> None:
 
     assert "has begun 4 rounds; it cannot stop after 3" in one_line_error("study", "extend", "short", "--gen-rounds", "3", *s)
     ok("run", "short", "--stage", "disc", "--max-rounds", "1", *s)  # fixes G*
-    assert "already runs with a G* chosen" in one_line_error("study", "extend", "short", "--gen-rounds", "6", *s)
+    assert "already runs with G* = trial " in one_line_error("study", "extend", "short", "--gen-rounds", "6", *s)
     assert "stage disc: 2 -> 3 rounds" in ok("study", "extend", "short", "--disc-rounds", "3", *s).stdout
     assert "stage disc: 3/3 rounds, finished" in ok("run", "short", *s).stdout
     assert "give --gen-rounds N and/or --disc-rounds N" in one_line_error("study", "extend", "short", *s)
