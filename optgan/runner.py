@@ -53,7 +53,7 @@ def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = N
                gen_override: GenChoice | Genotype | None = None) -> list[StageResult]:
     """Run `stages` in order; `max_rounds` bounds the rounds run by this call over all stages."""
     faults.point("run")
-    search.check_run_dir()
+    search.check_run_dir(adopt=True)  # under the lease: a folder found elsewhere becomes this database's
     results = []
     budget = max_rounds
     if list(stages) == ["gen", "disc"] and _gen_left_behind(search):

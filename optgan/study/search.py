@@ -81,15 +81,17 @@ class Search:
         except KeyError:
             raise incomplete_search_error(self.name, self.storage_url, stage) from None
 
-    def check_run_dir(self, adopt: bool = True) -> None:
+    def check_run_dir(self, adopt: bool = False) -> None:
         """Refuse to run when the run directory belongs to another search (two databases that
         hold a search of the same name in one folder would otherwise share checkpoints).
 
-        With `adopt` (under the run lease) an SQLite search makes a folder it found elsewhere its
-        own: a copy of the folder made for a copied database, the folder of a database moved on
-        this machine, or a folder moved or replaced while the stored one is missing; the folder's
-        `search.json` and the study's stored path (`optgan:run_dir`) then name it, so that later
-        commands find it without --run-dir and a later copy of the database is refused it."""
+        With `adopt` (the runner, under the run lease) an SQLite search makes a folder it found
+        elsewhere its own: a copy of the folder made for a copied database, or — when the folder
+        was claimed on this host — the folder of a database moved on this machine, or a folder
+        moved while its stored path is missing. `search.json` and the study's stored path
+        (`optgan:run_dir`) then name it, so that later commands find it without --run-dir and a
+        later copy of the database is refused it. Another host's view of a shared SQLite file, or
+        a PostgreSQL search, changes nothing: each host may see the folder at its own path."""
         owner_file = self.run_dir / RUN_DIR_OWNER
         if self.search_id is None:
             return  # a search created before run directories were claimed
@@ -103,6 +105,7 @@ class Search:
         original, here = owner.get("database"), _database_file(self.storage_url)
         if here is None:
             return  # PostgreSQL & co: one database, whose hosts may each mount the folder elsewhere
+        claimed_here = owner.get("host") == socket.gethostname()  # unknown (an older search.json): not here
         why = None
         if original and here != original:
             if os.path.exists(original):
@@ -112,34 +115,33 @@ class Search:
                                        f"copy of that folder with `optgan run {self.name} --run-dir DIR` (or run "
                                        "the original)")
                 why = "a copy of the folder made for it"
-            elif owner.get("host", socket.gethostname()) == socket.gethostname():
+            elif claimed_here:
                 why = f"its database moved here from {original}"
-            # else: another host's path of the same file (a shared mount), or a database moved
-            # between hosts: that cannot be told apart from here, and the folder stays as it is
-        if adopt:
+        elif claimed_here and adopt:
             stored = self.stored_run_dir()
-            if why is not None:
-                self._adopt_run_dir(owner, why)
-            elif stored != self.run_dir and not (stored / RUN_DIR_OWNER).is_file():
-                self._store_run_dir_path(f"its stored path {stored} is missing")
+            if stored != self.run_dir and not (stored / RUN_DIR_OWNER).is_file():
+                why = f"moved from {stored}, which is missing"
+        if adopt and why is not None:
+            self._adopt_run_dir(owner, why)
 
     def _adopt_run_dir(self, owner: dict[str, Any], why: str) -> None:
-        """`search.json` names this database (and where the folder is now); the study stores the path."""
+        """`search.json` names this database and where the folder is now; the studies store the path."""
+        try:
+            ids = [self.storage.get_study_id_from_name(stage_study_name(self.name, st)) for st in STAGES]
+        except KeyError:
+            missing = next(st for st in STAGES if not _exists(self.storage, stage_study_name(self.name, st)))
+            raise incomplete_search_error(self.name, self.storage_url, missing) from None
         record = {**owner, "path": str(self.run_dir), "database": _database_file(self.storage_url),
                   "storage": redact(self.storage_url), "host": socket.gethostname()}
         atomic_write_bytes(self.run_dir / RUN_DIR_OWNER, json.dumps(record).encode())
-        self._store_run_dir_path(why)
+        for study_id in ids:
+            self.storage.set_study_user_attr(study_id, keys.RUN_DIR, str(self.run_dir))
+        log.info("search %s: its run directory is now %s (%s)", self.name, self.run_dir, why)
 
     def stored_run_dir(self) -> pathlib.Path:
         """The run directory's path as the study stores it (`run_dir` may be where this host sees it)."""
         study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, "gen"))
         return pathlib.Path(self.storage.get_study_user_attrs(study_id)[keys.RUN_DIR])
-
-    def _store_run_dir_path(self, why: str) -> None:
-        for stage in STAGES:
-            study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, stage))
-            self.storage.set_study_user_attr(study_id, keys.RUN_DIR, str(self.run_dir))
-        log.info("search %s: its run directory is now %s (%s)", self.name, self.run_dir, why)
 
     def keep_run_dir_claimed(self) -> None:
         """Recreate and claim again a run directory deleted while the run went on (the runner calls
@@ -162,7 +164,7 @@ class Search:
             if (self.run_dir / RUN_DIR_OWNER).is_file() and moved != self.run_dir:
                 raise StorageError(f"{moved} is not a run directory of {self.name!r} (no {RUN_DIR_OWNER}), and its "
                                    f"stored one, {self.run_dir}, is intact: a new folder only replaces a lost one")
-            if not moved.exists():  # a typo must not start a second, retrained copy of the search
+            if not moved.exists() and self.search_id is not None:  # a typo must not start a retrained copy
                 raise StorageError(f"{moved} does not exist; give the folder `study create` made for {self.name!r} "
                                    f"(stored as {self.run_dir}), or create a new empty folder first (mkdir) to "
                                    "retrain its stages there from the start")

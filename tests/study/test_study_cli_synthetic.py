@@ -856,3 +856,27 @@ def test_commands_printed_after_a_run_elsewhere_name_the_folder_and_storage(tmp_
         in r.stdout
     r = ok("study", "extend", "a", "--disc-rounds", "3", *s)
     assert f"go on with: optgan run a --storage sqlite:///{tmp_path / 'db.sqlite'}" in r.stdout
+
+
+def test_a_moved_folder_is_kept_from_later_copies_and_another_hosts_view_changes_nothing(tmp_path) -> None:
+    import shutil
+
+    s = ["--storage", f"sqlite:///{tmp_path / 'a.db'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--max-rounds", "1", *s)
+    (tmp_path / "run").rename(tmp_path / "moved")
+    ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "moved"), *s)  # adopted where it is now
+    assert json.loads((tmp_path / "moved" / "search.json").read_text())["path"] == str(tmp_path / "moved")
+    with sqlite3.connect(tmp_path / "a.db") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(tmp_path / "a.db", tmp_path / "b.db")
+    _one_line(cli("run", "a", "--storage", f"sqlite:///{tmp_path / 'b.db'}"), "is a copy of the one in")
+    # the same database file seen by another host at another path (a shared mount): that host's
+    # --run-dir is used for its run, and neither search.json nor the stored path change
+    owner = tmp_path / "moved" / "search.json"
+    owner.write_text(json.dumps(json.loads(owner.read_text()) | {"host": "some-other-host"}))
+    (tmp_path / "moved").rename(tmp_path / "their-mount")
+    before = (tmp_path / "their-mount" / "search.json").read_text()
+    ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "their-mount"), *s)
+    assert (tmp_path / "their-mount" / "search.json").read_text() == before
+    assert json.loads(ok("study", "show", "a", "--json", *s).stdout)["run_dir"] == str(tmp_path / "moved")
