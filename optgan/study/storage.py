@@ -201,21 +201,49 @@ def study_names_for_create(url: str) -> set[str]:
                 raise StorageError(f"cannot create a search in {url}: {path.parent} cannot be written "
                                    "(read-only file system or permissions); give a writable place")
             return set()
-        _prepare_sqlite(url, create=True)  # an existing file: writable, and a database of searches
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise StorageError(f"cannot create a search in {url}: {path} cannot be written (read-only file "
+                               "system or permissions); give a writable place")
+        uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"  # read only: not even the WAL switch
+        parsed = make_url(f"sqlite:///{uri}").set(query={"uri": "true"})
     elif parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         engine = sqlalchemy.create_engine(parsed.render_as_string(hide_password=False), pool_pre_ping=True)
         try:
             with engine.connect() as conn:
-                if not sqlalchemy.inspect(conn).has_table("studies"):
-                    return set()
+                tables = set(sqlalchemy.inspect(conn).get_table_names())
+                if "studies" not in tables:
+                    if tables and parsed.get_backend_name() == "sqlite":  # as `_prepare_sqlite` refuses it
+                        shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
+                        raise StorageError(f"storage {url} is an SQLite database of something else (tables: "
+                                           f"{shown}); give another file")
+                    return set()  # a new database (PostgreSQL: Optuna's tables go beside any others)
+                _check_schema_version(conn, url)
                 return {row[0] for row in conn.execute(sqlalchemy.text("SELECT study_name FROM studies"))}
         finally:
             engine.dispose()
     except (sqlalchemy.exc.SQLAlchemyError, ImportError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"cannot open storage {redact(url)}: {scrub_passwords(reason, url)}") from None
+
+
+def _check_schema_version(conn: sqlalchemy.Connection, url: str) -> None:
+    """Refuse tables made by another Optuna schema version, as opening them for a search would."""
+    from optuna.storages._rdb.storage import _VersionManager  # its alembic head, without an engine
+
+    if not sqlalchemy.inspect(conn).has_table("alembic_version"):
+        return
+    current = conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+    manager = _VersionManager.__new__(_VersionManager)
+    manager.url = url
+    head = manager.get_head_version()
+    if current != head:
+        upgrade = current in manager.get_all_versions()
+        hint = (f"upgrade it with `optuna storage upgrade --storage {redact(url)}`" if upgrade
+                else "update optuna (`pip install -U optuna`)")
+        raise StorageError(f"cannot open storage {redact(url)}: its table schema ({current}) is not the one optuna "
+                           f"{optuna.__version__} uses ({head}); {hint}")
 
 
 def make_durable(engine: sqlalchemy.Engine) -> None:

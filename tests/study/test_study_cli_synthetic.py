@@ -212,6 +212,20 @@ def test_existing_name_and_bad_gen_arch(tmp_path) -> None:
     new = tmp_path / "new.sqlite"
     ok("study", "create", "c", "--config", DRY, "--dry-run", "--storage", f"sqlite:///{new}")
     assert not new.exists()
+    import optuna
+
+    plain = tmp_path / "plain.sqlite"  # an Optuna database of someone else's, in rollback-journal mode
+    optuna.create_study(study_name="theirs", storage=f"sqlite:///{plain}")
+    with sqlite3.connect(plain) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    before = plain.read_bytes()
+    ok("study", "create", "c", "--config", DRY, "--dry-run", "--storage", f"sqlite:///{plain}")
+    assert plain.read_bytes() == before  # not even switched to WAL
+    with sqlite3.connect(plain) as conn:  # tables of an older Optuna: refused as create refuses them
+        conn.execute("UPDATE alembic_version SET version_num = 'v3.0.0.d'")
+    for dry in ([], ["--dry-run"]):
+        r = cli("study", "create", "c", "--config", DRY, *dry, "--storage", f"sqlite:///{plain}")
+        assert r.exit_code == 2 and "cannot open storage" in r.stderr and "optuna storage upgrade --storage" in r.stderr
 
 
 def _one_line(r, needle: str) -> str:
