@@ -37,9 +37,13 @@ def resolve_checkpoint_path(path: str) -> str:
                 return candidate
         marker = os.path.join(path, RUN_MARKER)
         if os.path.exists(marker):  # an `optgan train` folder: nothing saved yet
-            from optgan.trainer.run_lock import training_holder
+            from optgan.trainer.run_lock import UNKNOWN_HOLDER, training_holder
 
             holder = training_holder(marker)
+            if holder == UNKNOWN_HOLDER:
+                raise CheckpointError(f"{path} holds no {CHECKPOINT_BEST} or {CHECKPOINT_LAST} yet (whether its "
+                                      "training runs cannot be told here: no file locks); retry later, or rerun "
+                                      "its `optgan train` command if it stopped")
             if holder is not None:
                 raise CheckpointError(f"{path} holds no {CHECKPOINT_BEST} or {CHECKPOINT_LAST} yet: its training "
                                       f"({holder}) saves one at the end of each epoch; retry later")

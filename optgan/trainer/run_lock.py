@@ -17,10 +17,11 @@ import json
 import logging
 import os
 import socket
+import time
 
 from optgan.errors import OptganError
 
-__all__ = ["RunDirBusyError", "RunDirLock", "training_holder"]
+__all__ = ["RunDirBusyError", "RunDirLock", "UNKNOWN_HOLDER", "training_holder"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class RunDirLock:
             return cls(None)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_exclusive(fd)
         except OSError as e:
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 holder = _holder(fd)
@@ -74,11 +75,29 @@ class RunDirLock:
         self.release()
 
 
+def _flock_exclusive(fd: int, tries: int = 5) -> None:
+    """`flock(LOCK_EX)` without waiting for a holder, yet past a :func:`training_holder` probe
+    (it holds a shared lock for a moment): a few tries, 20 ms apart."""
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as e:
+            if attempt == tries - 1 or e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            time.sleep(0.02)
+
+
+#: what :func:`training_holder` says where it cannot tell (a file system without locks)
+UNKNOWN_HOLDER = "unknown (no file locks here)"
+
+
 def training_holder(path: str) -> str | None:
-    """Who holds the lock on `path` now (`PID … on host …`), or None when no process does (or it
-    cannot be told: no such file, no locks here). Takes no lock that outlives the call."""
+    """Who holds the lock on `path` now (`PID … on host …`), None when no process does (or there
+    is no such file), :data:`UNKNOWN_HOLDER` where locks do not work. Takes no lock that outlives
+    the call (a starting holder retries past it)."""
     if fcntl is None:
-        return None
+        return UNKNOWN_HOLDER
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -86,7 +105,7 @@ def training_holder(path: str) -> str | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as e:
-        return _holder(fd) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
+        return _holder(fd) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else UNKNOWN_HOLDER
     else:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None

@@ -83,3 +83,16 @@ def test_eval_of_a_folder_in_training_says_who_trains_it(tmp_path) -> None:
         p.kill()
         p.wait(timeout=30)
     assert training_holder(str(out / RUN_MARKER)) is None and training_holder(str(tmp_path / "nope")) is None
+
+
+def test_a_holder_probe_does_not_make_a_starting_run_refuse(tmp_path) -> None:
+    """`training_holder` holds a shared lock for a moment: a run starting then waits it out."""
+    import fcntl
+    import threading
+
+    path = tmp_path / RUN_MARKER
+    path.write_text("{}")
+    probe = os.open(path, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # as a probe does, released 30 ms later
+    threading.Timer(0.03, lambda: (fcntl.flock(probe, fcntl.LOCK_UN), os.close(probe))).start()
+    RunDirLock.acquire(str(path), "x").release()
