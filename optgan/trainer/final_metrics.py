@@ -115,8 +115,8 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
     try:
         real = load_images(cfg.data, cfg.widths.img_size)
     except DataError as e:  # its fix names config keys; eval points at the data with its flags
-        if not reads or "; fix: " not in str(e):
-            raise
+        if not reads or " not found" not in str(e) or "; fix: " not in str(e):
+            raise  # e.g. an undecodable image: its own fix holds
         raise DataError(f"{str(e).split('; fix: ')[0]}; fix: pass {reads} with the run's data set "
                         f"({cfg.data.name}) as it is on this machine") from None
     mcfg = eval_metrics_config(cfg.metrics, extractor=extractor, num_images=num_images, batch_size=batch_size,

@@ -28,7 +28,7 @@ from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_check
 from optgan.trainer.ema import EMA
 from optgan.trainer.final_metrics import fid_of
 from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST, RUN_MARKER, SAMPLES_DIR
-from optgan.trainer.run_lock import RunDirLock
+from optgan.trainer.run_lock import RunDirBusyError, RunDirLock
 from optgan.trainer.final_setup import (
     DiscSpec,
     arch_record,
@@ -311,7 +311,13 @@ def describe_out_dir(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: s
     run, resume one (checked as a resume checks it) or nothing; else the error it would raise."""
     from optgan.trainer.data import load_images
 
+    from optgan.trainer.run_lock import UNKNOWN_HOLDER, training_holder
+
     _check_out_dir(out_dir, create=False)
+    holder = training_holder(os.path.join(out_dir, RUN_MARKER))
+    if holder is not None and holder != UNKNOWN_HOLDER:  # as the run itself would refuse it
+        raise RunDirBusyError(f"output directory {out_dir} is being trained by {holder}; wait for it to finish (or "
+                              "stop it), or train into another --out folder")
     last = os.path.join(out_dir, CHECKPOINT_LAST)
     if not os.path.isfile(last):
         return f"a new run in {out_dir}"

@@ -307,6 +307,12 @@ def test_eval_says_its_own_flags_in_its_hints(tmp_path) -> None:
         f.rename(flat / f"{f.parent.name}-{f.name}")
     r = run("eval", str(out), "-n", "30", "--data-path", str(flat))
     one_line_error(r, "has no labels; use --extractor inception")
+    import shutil
+
+    broken = tmp_path / "broken"  # a data error with a fix of its own keeps it
+    shutil.copytree(flat, broken)
+    next(broken.iterdir()).write_bytes(b"not a png")
+    one_line_error(run("eval", str(out), "-n", "30", "--data-path", str(broken)), "fix: remove or replace the file")
 
 
 def test_an_architecture_searched_at_other_widths_is_warned_about(tmp_path, caplog) -> None:

@@ -79,6 +79,9 @@ def test_eval_of_a_folder_in_training_says_who_trains_it(tmp_path) -> None:
         r = CliRunner().invoke(main, ["eval", str(out)], catch_exceptions=False)
         assert r.exit_code == 2 and f"yet: its training (PID {p.pid} on host " in r.stderr, r.stderr
         assert "saves one at the end of each epoch; retry later" in r.stderr
+        r = CliRunner().invoke(main, ["train", "--config", str(Path(__file__).parents[2] / "studies" /
+                                                               "train-quickstart.yaml"), "--out", str(out), "--dry-run"])
+        assert r.exit_code == 2 and f"is being trained by PID {p.pid} on host " in r.stderr, r.stderr  # as the run
     finally:
         p.kill()
         p.wait(timeout=30)
