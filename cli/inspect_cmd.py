@@ -58,7 +58,10 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
 def _behind(st: dict) -> str:
     """A checkpoint behind the study: the rounds the next run retrains (without telling them again)."""
     saved, done = st["rounds_checkpointed"], st["rounds_done"]
-    if saved is None or saved >= done:
+    if saved is not None and saved > done:
+        return (f" (the checkpoint holds {saved}, more than the study: a database older than the run directory? "
+                "the next run refuses it)")
+    if saved is None or saved == done:
         return ""
     which = f"round {done}" if done - saved == 1 else f"rounds {saved + 1}-{done}"
     return (f" (the checkpoint holds {saved}: the next run retrains {which} from the stored trials, "

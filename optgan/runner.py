@@ -82,8 +82,11 @@ def _gen_left_behind(search: Search) -> bool:
     done = len(completed_rounds(search.study("gen"), search.config.sampler.population_size))
     if done >= total:
         return False
+    from optgan.study.summary import storage_flag
+
     log.info("stage gen: its %d remaining rounds are skipped: stage disc already runs with G* = %s, which they "
-             "cannot change (`optgan run %s --stage gen` runs them anyway)", total - done, star.source, search.name)
+             "cannot change (`optgan run %s --stage gen%s` runs them anyway)", total - done, star.source, search.name,
+             storage_flag(search.storage_url)[0])
     return True
 
 

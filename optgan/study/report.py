@@ -41,6 +41,9 @@ def write_report(search: Search, out_dir: str | pathlib.Path, stages: Sequence[s
     out = pathlib.Path(out_dir)
     _check_report_folder(out)
     out.mkdir(parents=True, exist_ok=True)
+    pictures = search.run_dir / ARTIFACTS_DIRNAME
+    if search.run_dir.is_dir() and not pictures.is_dir():  # (a missing run directory is the caller's to say)
+        log.warning("%s holds no %s folder: the report has no sample grids", search.run_dir, ARTIFACTS_DIRNAME)
     sections = [_stage_section(search, stage, out) for stage in stages]
     body = "\n".join(s for s in sections if s) or "<p>No completed trial yet: run the search first.</p>"
     page = (f"<!doctype html><html><head><meta charset='utf-8'>{_TITLE}{_e(search.name)}</title>"
@@ -60,7 +63,8 @@ def _check_report_folder(out: pathlib.Path) -> None:
     """A report is written into a new or empty folder, or over an earlier report (never over other files)."""
     if not out.is_dir():
         return
-    others = sorted(p.name for p in out.iterdir() if p.name not in ("index.html", *STAGES))
+    others = sorted(p.name for p in out.iterdir()  # hidden entries (.git, .DS_Store) are the folder's own
+                    if p.name not in ("index.html", *STAGES) and not p.name.startswith("."))
     index = out / "index.html"
     ours = not index.exists() or _TITLE in index.read_text(encoding="utf-8", errors="replace")[:4096]
     if others or not ours:

@@ -238,6 +238,13 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
         assert report("--run-dir", str(tmp_path / "mnt")).exit_code == 0
     assert f"trial {trial.number}: sample grid " in caplog.text
     (tmp_path / "kept.png").rename(lost)
+    (tmp_path / "mnt" / "artifacts").rename(tmp_path / "kept")  # no pictures folder at all: said once
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert report("--run-dir", str(tmp_path / "mnt")).exit_code == 0
+    assert "holds no artifacts folder: the report has no sample grids" in caplog.text
+    assert "sample grid " not in caplog.text
+    (tmp_path / "kept").rename(tmp_path / "mnt" / "artifacts")
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "search.json").write_text("[]")
     for wrong, needle in ((tmp_path / "run-other", f"belongs to search {other.name!r}"),

@@ -640,6 +640,8 @@ def test_trials_finished_elsewhere_during_their_round_are_kept(storage_url: str,
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("my own page")
     _one_line(cli("report", unique_name, "-o", str(tmp_path / "site"), *s), "holds an index.html of its own")
+    (tmp_path / "report" / ".git").mkdir()  # a report kept in a repository: its hidden entries are fine
+    ok("report", unique_name, "-o", str(tmp_path / "report"), *s)
     (tmp_path / "report" / "notes.txt").write_text("mine")
     _one_line(cli("report", unique_name, "-o", str(tmp_path / "report"), *s), "holds files such as notes.txt")
     assert (tmp_path / "site" / "index.html").read_text() == "my own page"
