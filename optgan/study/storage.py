@@ -204,8 +204,8 @@ def study_names_for_create(url: str) -> set[str]:
         if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
             raise StorageError(f"cannot create a search in {url}: {path} cannot be written (read-only file "
                                "system or permissions); give a writable place")
-        uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"  # read only: not even the WAL switch
-        parsed = make_url(f"sqlite:///{uri}").set(query={"uri": "true"})
+        # read only (as open_storage opens a file it cannot write): not even the switch to WAL
+        parsed = make_url(f"sqlite:///file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&uri=true")
     elif parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
