@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import pathlib
+import re
 import sqlite3
 import urllib.parse
 import warnings
@@ -278,7 +279,10 @@ def refuse_if_read_only(engine: sqlalchemy.Engine, search: str) -> None:
 
 
 def scrub_passwords(text: str, url: str) -> str:
-    """`text` (e.g. a driver's error message) with the passwords of `url` replaced by `***`."""
+    """`text` (e.g. a driver's error message) with the passwords of `url` replaced by `***`:
+    wherever one stands as a value (after `:`, `=`, a quote or a space, before `@`, `&`, a quote,
+    a space or the end), so that a short password never mangles host, user or database names."""
     for password in url_passwords(url):
-        text = text.replace(password, "***").replace(urllib.parse.quote(password, safe=""), "***")
+        for form in {password, urllib.parse.quote(password, safe="")}:
+            text = re.sub(rf"(?:(?<=[:=\s'\"])|^){re.escape(form)}(?=[@&\s'\",;)]|$)", "***", text)
     return text

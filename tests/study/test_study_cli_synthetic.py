@@ -819,6 +819,16 @@ def test_passwords_never_appear_in_messages_or_printed_commands(tmp_path, monkey
     for url in ("postgresql://u:secret3@127.0.0.1:1/db", "postgresql://127.0.0.1:1/db?user=u&password=secret3"):
         r = cli("study", "list", "--storage", url)  # nothing listens on port 1
         assert r.exit_code == 2 and "secret3" not in r.stderr + r.stdout and "***" in r.stderr, r.stderr
+    # a short password is hidden where it stands as a value, and never mangles the rest
+    from optgan.study.storage import scrub_passwords
+
+    for pw in ("t", "1"):
+        url = f"postgresql://optgan:{pw}@127.0.0.1:1/optgan_test"
+        assert redact(url) == "postgresql://optgan:***@127.0.0.1:1/optgan_test"
+        said = scrub_passwords(f'auth failed for user "optgan" (host=127.0.0.1 password={pw} dbname=optgan_test)', url)
+        assert said == 'auth failed for user "optgan" (host=127.0.0.1 password=*** dbname=optgan_test)'
+        r = cli("study", "list", "--storage", url)
+        assert r.exit_code == 2 and "cannot open storage postgresql://optgan:***@127.0.0.1:1/optgan_test" in r.stderr
 
 
 def test_printed_commands_find_the_storage_a_bare_command_finds(tmp_path, monkeypatch) -> None:
