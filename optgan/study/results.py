@@ -98,6 +98,11 @@ def choose_best(study: optuna.Study, objectives: Sequence[str]) -> FrozenTrial:
     """
     front = pareto_trials(study)
     if not front:
+        if study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):  # it ran: its last round all failed
+            own = ", or give G* yourself with --gen-arch FILE" if study.study_name.endswith(":gen") else ""
+            raise StorageError(f"no trial of study {study.study_name!r}'s last round completed (its failed trials "
+                               f"say why: `optgan status`): nothing to choose from; start a new search with other "
+                               f"settings{own}")
         raise StorageError(f"study {study.study_name!r} has no completed trial yet; run its stage first")
     names = list(objectives)
     key = next((o for o in ("FID", "KID", "IS") if o in names), names[0])

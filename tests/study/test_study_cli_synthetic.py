@@ -906,3 +906,22 @@ def test_a_moved_folder_is_kept_from_later_copies_and_another_hosts_view_changes
     ok("run", "a", "--max-rounds", "1", "--run-dir", str(tmp_path / "their-mount"), *s)
     assert (tmp_path / "their-mount" / "search.json").read_text() == before
     assert json.loads(ok("study", "show", "a", "--json", *s).stdout)["run_dir"] == str(tmp_path / "moved")
+
+
+def test_a_stage_whose_last_round_all_failed_says_so_not_run_it_first() -> None:
+    import optuna
+
+    from optgan import keys
+    from optgan.errors import StorageError
+    from optgan.study.results import choose_best
+
+    study = optuna.create_study(study_name="s:gen", directions=["maximize", "minimize"])
+    with pytest.raises(StorageError, match="has no completed trial yet; run its stage first"):
+        choose_best(study, ["IS", "FID"])
+    for _ in range(2):
+        t = study.ask()
+        t.set_user_attr(keys.GENERATION, 0)
+        study.tell(t, state=optuna.trial.TrialState.FAIL)
+    with pytest.raises(StorageError, match=r"no trial of study 's:gen''s last round completed .*start a new search "
+                                           r"with other settings, or give G\* yourself with --gen-arch FILE"):
+        choose_best(study, ["IS", "FID"])
