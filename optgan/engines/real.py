@@ -66,7 +66,7 @@ class RealEngine(Engine):
         if epochs:
             log.info("stage gen: warm-up, %d epochs", epochs)
             stats = self.trainer.warmup(epochs)
-            _check_stats(stats, "warm-up")
+            _check_stats(stats, "warm-up", self.search.name)
         self.warmup_done = True
         self.save(self.rounds_done)
 
@@ -74,7 +74,7 @@ class RealEngine(Engine):
         cfg = self.search.config
         epochs = (cfg.gen_stage if self.stage == "gen" else cfg.disc_stage).epochs_per_round
         stats = self.trainer.train_round(population, epochs)
-        _check_stats(stats, f"round {self.rounds_done + 1}")
+        _check_stats(stats, f"round {self.rounds_done + 1}", self.search.name)
 
     def evaluate(self, population: Sequence[Genotype]) -> list[Evaluation]:
         candidates = self.trainer.candidates(population)
@@ -136,12 +136,13 @@ def best_index(evaluations: Sequence[Evaluation], objectives: Sequence[str]) -> 
     return min(finite)[1] if finite else 0
 
 
-def _check_stats(stats, what: str) -> None:  # noqa: ANN001 - RoundStats
+def _check_stats(stats, what: str, search_name: str) -> None:  # noqa: ANN001 - RoundStats
     if stats.iterations and stats.nonfinite_steps:
         log.warning("%s: %d optimizer steps skipped on non-finite losses", what, stats.nonfinite_steps)
     if stats.iterations and not math.isfinite(stats.loss_d) and not math.isfinite(stats.loss_g):
-        raise OptganError(f"{what}: every training loss was non-finite; the search stopped and can be "
-                          "resumed from the last checkpoint (lower the learning rates?)")
+        raise OptganError(f"{what}: every training loss was non-finite; the search stopped at its last checkpoint, "
+                          "and a rerun repeats this deterministic round: start a new search with lower learning "
+                          f"rates (`optgan study show {search_name}` prints this one's config)")
 
 
 def _make_evaluator(search, images, device, extractor):  # noqa: ANN001, ANN202

@@ -72,10 +72,11 @@ def test_evaluation_failure_reason_is_stored(storage_url, unique_name, tmp_path,
 
 def test_nonfinite_steps_are_counted_and_reported(caplog) -> None:
     with caplog.at_level(logging.WARNING, "optgan.engines.real"):
-        _check_stats(RoundStats(iterations=10, loss_d=1.0, loss_g=0.5, nonfinite_steps=3), "round 2")
+        _check_stats(RoundStats(iterations=10, loss_d=1.0, loss_g=0.5, nonfinite_steps=3), "round 2", "s")
     assert "round 2: 3 optimizer steps skipped on non-finite losses" in caplog.text
-    with pytest.raises(OptganError, match="round 2: every training loss was non-finite.*resumed"):
-        _check_stats(RoundStats(iterations=10, loss_d=math.nan, loss_g=math.inf, nonfinite_steps=20), "round 2")
+    with pytest.raises(OptganError, match="round 2: every training loss was non-finite; the search stopped at its last "
+                                          "checkpoint.*start a new search with lower learning rates .`optgan study show s`"):
+        _check_stats(RoundStats(iterations=10, loss_d=math.nan, loss_g=math.inf, nonfinite_steps=20), "round 2", "s")
 
 
 def test_a_round_with_only_nonfinite_losses_stops_resumably(storage_url, unique_name, tmp_path, monkeypatch) -> None:
@@ -83,7 +84,7 @@ def test_a_round_with_only_nonfinite_losses_stops_resumably(storage_url, unique_
 
     def train(self, population):  # noqa: ANN001, ANN202
         if self.stage == "gen" and self.rounds_done == 1:  # round 2 diverges
-            _check_stats(RoundStats(8, math.nan, math.nan, 16), f"round {self.rounds_done + 1}")
+            _check_stats(RoundStats(8, math.nan, math.nan, 16), f"round {self.rounds_done + 1}", self.search.name)
 
     with monkeypatch.context() as m:
         m.setattr(synthetic.SyntheticEngine, "train", train)
