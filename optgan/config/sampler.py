@@ -56,6 +56,11 @@ class SamplerConfig:
                 "`sampler.crossover_prob` and `sampler.mutation_prob` are both 0: every child "
                 "would copy a survivor; make at least one positive"
             )
+        if self.mutation_prob == 0 and self.survivors < 2:
+            raise ConfigError(
+                "`sampler.mutation_prob` = 0 with 1 survivor: crossover needs two distinct survivors, so every "
+                "child would copy the one; raise `sampler.num_survivors` or make `sampler.mutation_prob` positive"
+            )
         if self.selection == "scgan" and self.scgan_clusters > self.survivors:
             raise ConfigError(
                 f"`sampler.scgan_clusters` = {self.scgan_clusters} exceeds the {self.survivors} "

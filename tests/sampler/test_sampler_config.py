@@ -42,6 +42,8 @@ def test_defaults_are_the_papers() -> None:
         ({"selection": "scgan", "num_survivors": 4}, "scgan_clusters"),
         ({"mutation": 0.5}, "unknown key `mutation`"),
         ({"crossover_prob": 0, "mutation_prob": 0}, "both 0"),
+        ({"population_size": 3, "num_survivors": 1, "crossover_prob": 1, "mutation_prob": 0},
+         "crossover needs two distinct survivors, so every child would copy the one"),
     ],
 )
 def test_invalid_configs_are_one_line_errors(data: dict, match: str) -> None:
