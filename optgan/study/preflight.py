@@ -33,7 +33,11 @@ def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import co
             continue
         rng = np.random.default_rng(config.seed)
         draw = ConstrainedDraw(config.widths, caps, config.sampler.max_tries)
-        draw(lambda: (random_genotype(net, rng), None), (), f"the {net} search space")
+        size, taken = config.sampler.population_size, set()
+        for slot in range(size):  # a first generation: P distinct architectures within the caps
+            genotype, _ = draw(lambda: (random_genotype(net, rng), None), taken,
+                               f"the {net} search space (architecture {slot + 1} of a first generation of {size})")
+            taken.add(genotype)
     if config.evaluation.kind != "real":
         return None
     from optgan.metrics import check_objectives_available

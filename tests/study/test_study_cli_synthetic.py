@@ -160,6 +160,8 @@ def test_gen_star_from_gen_trial_is_shown_as_chosen(tmp_path) -> None:
         (["study", "create", "x", "--config", DRY, "--set", "sampler.mutation_prob=.nan"],
          "`sampler.mutation_prob` must be a finite number, got nan"),
         (["study", "create", "x", "--config", DRY, "--set", "seed=-1"], "`seed` = -1 is out of range"),
+        (["study", "create", "x", "--config", DRY, "--set", "caps.gen={params_M: [6.6, 6.75]}", "--set",
+          "sampler.population_size=64"], "(architecture 2 of a first generation of 64) after 2000 draws"),
         (["study", "create", "../evil", "--config", DRY], "search name '../evil' must be 1-100 letters"),
         (["study", "create", "/abs", "--config", DRY], "search name '/abs' must be"),
         (["study", "list", "--storage", "postgresql://u:pw@h:notaport/db"], "is not a database URL"),
