@@ -1,5 +1,5 @@
 """`python -m optgan_cli` = the `optgan` command."""
 
-from optgan_cli.main import main
+from optgan_cli.entry import main
 
 main()
