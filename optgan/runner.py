@@ -67,6 +67,10 @@ def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = N
             budget -= result.rounds_done - result.rounds_before
         if not result.finished:
             break
+    if gen_override is not None and not any(r.stage == "disc" for r in results):
+        log.warning("the G* given (--gen-trial/--gen-arch) was not used: stage disc did not start in this run "
+                    "(stage gen has rounds left); give it again to the run that starts stage disc (e.g. with "
+                    "--stage disc)")
     return results
 
 

@@ -927,3 +927,11 @@ def test_a_stage_whose_last_round_all_failed_says_so_not_run_it_first() -> None:
     with pytest.raises(StorageError, match=r"no trial of study 's:gen''s last round completed .*start a new search "
                                            r"with other settings, or give G\* yourself with --gen-arch FILE"):
         choose_best(study, ["IS", "FID"])
+
+
+def test_a_g_star_given_to_a_run_that_never_reaches_stage_disc_is_warned_about(tmp_path, caplog) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    ok("run", "a", "--max-rounds", "1", *s)
+    ok("run", "a", "--gen-trial", "3", "--max-rounds", "1", *s)  # the budget ends in stage gen
+    assert "the G* given (--gen-trial/--gen-arch) was not used: stage disc did not start in this run" in caplog.text
