@@ -310,7 +310,11 @@ def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | 
     from optgan.search_space import load_genotype
 
     if gen_arch is not None:
-        return GenChoice(load_genotype(gen_arch, "gen"), f"user override (--gen-arch {gen_arch})")
+        from optgan.trainer.final_setup import warn_other_widths
+
+        genotype = load_genotype(gen_arch, "gen")
+        warn_other_widths(gen_arch, "gen", search.config.widths)  # e.g. exported from a smaller search
+        return GenChoice(genotype, f"user override (--gen-arch {gen_arch})")
     if gen_trial is None:
         return None
     from optgan.study.results import trial_by_number

@@ -81,8 +81,8 @@ def warn_other_widths(text_or_path: str, net: str, widths: Widths) -> None:
     differ = {k: (searched[k], v) for k, v in now.items() if searched[k] != v}
     if differ:
         shown = ", ".join(f"{k} {a} → {b}" for k, (a, b) in differ.items())
-        log.warning("%s was searched at other widths than this recipe trains it at (%s): its size and scores "
-                    "differ from the search's; --set widths.KEY=VALUE trains it as searched", text_or_path, shown)
+        log.warning("%s was searched at other widths than it is used at here (%s): its size and scores differ "
+                    "from the search's", text_or_path, shown)
 
 
 def resolve_disc(cfg: TrainConfig, disc: str | None = None, disc_arch: str | None = None) -> DiscSpec:

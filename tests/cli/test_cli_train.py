@@ -321,7 +321,7 @@ def test_an_architecture_searched_at_other_widths_is_warned_about(tmp_path, capl
     arch.write_text(json.dumps({"array": json.loads(G), "widths": {"gf_dim": 16, "df_dim": 16, "latent_dim": 24,
                                                                    "bottom_width": 2}}))
     assert run("train", "--gen-arch", str(arch), "--config", cfg, "--dry-run").exit_code == 0
-    assert "was searched at other widths than this recipe trains it at (latent_dim 24 → 12)" in caplog.text
+    assert "was searched at other widths than it is used at here (latent_dim 24 → 12)" in caplog.text
     caplog.clear()
     assert run("train", "--gen-arch", str(arch), "--config", cfg, "--dry-run", "--set", "widths.latent_dim=24").exit_code == 0
     assert "searched at other widths" not in caplog.text

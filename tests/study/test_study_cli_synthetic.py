@@ -935,3 +935,13 @@ def test_a_g_star_given_to_a_run_that_never_reaches_stage_disc_is_warned_about(t
     ok("run", "a", "--max-rounds", "1", *s)
     ok("run", "a", "--gen-trial", "3", "--max-rounds", "1", *s)  # the budget ends in stage gen
     assert "the G* given (--gen-trial/--gen-arch) was not used: stage disc did not start in this run" in caplog.text
+
+
+def test_a_gen_arch_exported_at_other_widths_is_warned_about(tmp_path, caplog) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *s)
+    g = tmp_path / "g.json"  # as `optgan export` wrote it for a quickstart-sized search
+    g.write_text(json.dumps({"array": [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]],
+                             "widths": {"gf_dim": 32, "df_dim": 32, "latent_dim": 24, "bottom_width": 2}}))
+    ok("run", "a", "--stage", "disc", "--gen-arch", str(g), "--max-rounds", "1", *s)
+    assert "was searched at other widths than it is used at here (gf_dim 32 → 256" in caplog.text
