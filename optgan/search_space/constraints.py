@@ -72,7 +72,8 @@ class Violation:
     @property
     def message(self) -> str:
         side = "below" if self.value < self.limit else "above"
-        return f"{self.bound} = {self.value:.6g} is {side} the limit {self.limit:g}"
+        digits = next((d for d in range(6, 17) if f"{self.value:.{d}g}" != f"{self.limit:.{d}g}"), 17)
+        return f"{self.bound} = {self.value:.{digits}g} is {side} the limit {self.limit:.{digits}g}"  # told apart
 
     def __str__(self) -> str:
         return self.message
