@@ -324,7 +324,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 raise ConfigError(f"`{path}` must be a number, got {value!r}")
             value = number
         if not math.isfinite(value):  # NaN / inf would pass every range check and fail later
-            raise ConfigError(f"`{path}` must be a finite number, got {value!r} (use null for no bound)")
+            raise ConfigError(f"`{path}` must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
