@@ -105,7 +105,8 @@ class OneLineErrors(click.Group):
             sys.exit(2)
         except click.UsageError as e:
             hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
-            _fail(f"{e.format_message()}{hint}")
+            said = " ".join(line.strip() for line in e.format_message().splitlines() if line.strip())
+            _fail(f"{said}{hint}")  # click puts some on several lines (the choices of a missing option)
         except click.ClickException as e:
             _fail(e.format_message())
         except (click.Abort, KeyboardInterrupt) as e:  # Ctrl-C, SIGTERM / SIGHUP, or no answer to a question
