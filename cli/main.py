@@ -167,7 +167,11 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _no_cleanup_noise_after_a_stop(record: logging.LogRecord) -> bool:
     """Drop SQLAlchemy's own error log of a cursor or connection it could not close because a
-    stop (Ctrl-C, SIGTERM, SIGHUP) interrupted a query: the stop is reported in one line."""
+    stop (Ctrl-C, SIGTERM, SIGHUP) interrupted a query: the stop is reported in one line. (A
+    handler filter: a logger's filters never see its children's records, and SQLAlchemy logs
+    from `sqlalchemy.pool.impl.QueuePool`, `sqlalchemy.engine.Engine` …)"""
+    if not record.name.startswith("sqlalchemy."):
+        return True
     error = record.exc_info[1] if record.exc_info else None
     while error is not None:
         if isinstance(error, KeyboardInterrupt):
@@ -190,8 +194,9 @@ def main(verbose: int) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING if verbose < 2 else optuna.logging.DEBUG)
-    for name in ("sqlalchemy.pool", "sqlalchemy.engine"):
-        logging.getLogger(name).addFilter(_no_cleanup_noise_after_a_stop)
+    for handler in logging.getLogger().handlers:
+        if _no_cleanup_noise_after_a_stop not in handler.filters:
+            handler.addFilter(_no_cleanup_noise_after_a_stop)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 

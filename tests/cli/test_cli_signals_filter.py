@@ -52,3 +52,27 @@ def test_the_console_script_is_the_loading_safe_entry() -> None:
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "optgan"]
     assert script.value == "optgan_cli.entry:main"
+
+
+def test_the_filter_sees_sqlalchemys_child_loggers() -> None:
+    """Wired to the handlers: a logger's own filters never see records of its children, and
+    SQLAlchemy logs the cursor error from `sqlalchemy.pool.impl.QueuePool` (seen once in CI)."""
+    import subprocess
+
+    code = (
+        "import logging, sys\n"
+        "from optgan_cli.main import main, Terminated\n"
+        "main.callback(verbose=0)  # the CLI's logging set-up\n"
+        "try:\n"
+        "    try:\n"
+        "        raise Terminated(15)\n"
+        "    except Terminated:\n"
+        "        raise RuntimeError('Cannot operate on a closed database.')\n"
+        "except RuntimeError:\n"
+        "    logging.getLogger('sqlalchemy.pool.impl.QueuePool').error('Error closing cursor', exc_info=True)\n"
+        "logging.getLogger('sqlalchemy.engine.Engine').error('a real database error')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Error closing cursor" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "a real database error" in r.stderr
