@@ -84,8 +84,10 @@ def list_(as_json: bool, storage: str | None) -> None:
         run = r["run"]
         state = {"idle": "", "unknown": "", "running": f"   running: PID {run.get('pid')} on {run.get('host')}",
                  "stale": f"   stopped without releasing its lease (PID {run.get('pid')} on {run.get('host')})"}
+        broken = (f"   incomplete: {', '.join(r['missing'])} is gone (`optgan study delete {r['name']}` removes "
+                  "the rest)") if r["missing"] else ""
         click.echo(f"{r['name']:<24} gen trials {r['gen_trials']:>5}   disc trials {r['disc_trials']:>5}   "
-                   f"started {r.get('started', '-')}{state[run['state']]}")
+                   f"started {r.get('started', '-')}{state[run['state']]}{broken}")
 
 
 @study.command("show")

@@ -382,7 +382,8 @@ def describe_search(search: Search) -> dict[str, Any]:
 
 def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
     """One row per search: name, trials per stage, when its first trial started (`started`, absent
-    before it ran), and whether a run holds it now (`run`, as :func:`optgan.study.lease.run_state`)."""
+    before it ran), whether a run holds it now (`run`, as :func:`optgan.study.lease.run_state`),
+    and the stage studies it lacks (`missing`: deleted behind optgan's back; normally empty)."""
     from optgan.study.lease import run_states
 
     storage = open_storage(resolve_storage_url(storage_url), create=False)
@@ -394,11 +395,15 @@ def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
         if search is None or stage not in STAGES:
             continue
         run = {"state": "unknown"} if runs is None else runs.get(search, {"state": "idle"})
-        row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0, "run": run})
+        row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0, "run": run,
+                                       "missing": list(STAGES)})
         row[f"{stage}_trials"] = s.n_trials
+        row["missing"].remove(stage)
         if s.datetime_start is not None:  # the stage's first trial; the search started with the earlier stage's
             started = s.datetime_start.isoformat(timespec="seconds")
             row["started"] = min(row.get("started", started), started)
+    for row in rows.values():  # a stage study deleted behind optgan's back (e.g. in the dashboard)
+        row["missing"] = [stage_study_name(row["name"], stage) for stage in row["missing"]]
     return sorted(rows.values(), key=lambda r: r["name"])
 
 

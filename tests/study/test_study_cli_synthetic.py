@@ -678,6 +678,10 @@ def test_a_stage_study_deleted_behind_optgans_back_is_one_line_everywhere(storag
     for args in (["run", unique_name], ["status", unique_name], ["study", "show", unique_name]):
         assert f"search {unique_name!r}" in (err := one_line_error(*args, *s)) and "is incomplete" in err, err
     assert f"study {unique_name}:gen is gone" in err and f"`optgan study delete {unique_name}`" in err
+    listed = next(line for line in ok("study", "list", *s).stdout.splitlines() if line.startswith(unique_name))
+    assert listed.endswith(f"incomplete: {unique_name}:gen is gone (`optgan study delete {unique_name}` removes the rest)")
+    rows = json.loads(ok("study", "list", "--json", *s).stdout)
+    assert next(r for r in rows if r["name"] == unique_name)["missing"] == [f"{unique_name}:gen"]
     assert "a search named" in one_line_error("study", "create", unique_name, "--config", DRY,
                                               "--set", f"run_dir={tmp_path / 'other'}", *s)
     assert f"deleted search {unique_name!r}" in ok("study", "delete", unique_name, "--yes", *s).stdout
