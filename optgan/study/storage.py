@@ -180,14 +180,17 @@ def _prepare_sqlite(url: str, *, create: bool) -> str | None:
         with contextlib.closing(sqlite3.connect(target, timeout=SQLITE_BUSY_TIMEOUT_S, uri=query is not None)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and "studies" not in tables:  # never add Optuna's tables to someone else's database
-                shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
-                raise StorageError(f"storage {url} is an SQLite database of something else (tables: {shown}); "
-                                   "give another file")
+                raise _foreign_sqlite_error(url, tables)
             if query is None:
                 conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
     except sqlite3.DatabaseError as e:
         raise StorageError(f"cannot open storage {url}: {e}") from None
     return query
+
+
+def _foreign_sqlite_error(url: str, tables: set[str]) -> StorageError:
+    shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
+    return StorageError(f"storage {url} is an SQLite database of something else (tables: {shown}); give another file")
 
 
 def study_names_for_create(url: str) -> set[str]:
@@ -216,9 +219,7 @@ def study_names_for_create(url: str) -> set[str]:
                 tables = set(sqlalchemy.inspect(conn).get_table_names())
                 if "studies" not in tables:
                     if tables and parsed.get_backend_name() == "sqlite":  # as `_prepare_sqlite` refuses it
-                        shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
-                        raise StorageError(f"storage {url} is an SQLite database of something else (tables: "
-                                           f"{shown}); give another file")
+                        raise _foreign_sqlite_error(url, tables)
                     return set()  # a new database (PostgreSQL: Optuna's tables go beside any others)
                 _check_schema_version(conn, url)
                 return {row[0] for row in conn.execute(sqlalchemy.text("SELECT study_name FROM studies"))}

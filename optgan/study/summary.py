@@ -55,6 +55,8 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     }
 
 
+#: `studies/` of the optgan checkout (absent from a wheel install)
+_PRESETS_DIR = pathlib.Path(__file__).resolve().parents[2] / "studies"
 #: the final-training preset that fits a search's data set (README "Train the winner")
 _TRAIN_PRESETS = {"digits": "train-quickstart.yaml", "cifar10": "train-cifar10.yaml", "stl10": "train-stl10.yaml"}
 
@@ -94,8 +96,7 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         preset = _TRAIN_PRESETS.get(cfg.data.name)
         config = _preset_path(preset) if preset else "TRAIN.yaml"
         hint = "" if preset else "   (TRAIN.yaml: a studies/train-*.yaml set to your data; README 'Train the winner')"
-        widths = _widths_flags(cfg.widths, pathlib.Path(__file__).resolve().parents[2] / "studies" / preset) \
-            if preset else ""
+        widths = _widths_flags(cfg.widths, _PRESETS_DIR / preset) if preset else ""
         echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config}{widths} "
              f"--out runs/{search.name}{hint}")
     seen_here = "" if search.run_dir == search.stored_run_dir() else f" --run-dir {shlex.quote(str(search.run_dir))}"
@@ -117,7 +118,7 @@ def _widths_flags(searched: Any, preset_file: pathlib.Path) -> str:
 def _preset_path(preset: str) -> str:
     """The preset file as the user can pass it from here: relative below the working folder,
     else absolute (`studies/` of the optgan checkout); `studies/NAME` when it is not installed."""
-    path = pathlib.Path(__file__).resolve().parents[2] / "studies" / preset
+    path = _PRESETS_DIR / preset
     if not path.is_file():
         return f"studies/{preset}"
     try:
