@@ -81,12 +81,14 @@ class Engine(abc.ABC):
 
 def check_stage_ready(search: "Search", stage: str) -> None:
     """Refuse, before anything is stored, a stage whose inputs are missing: a real stage `disc`
-    starts from stage `gen`'s trained G supernet."""
+    starts from stage `gen`'s trained G supernet (unless its own checkpoint or G*'s start
+    snapshot already holds what it needs)."""
     if stage == "disc" and search.config.evaluation.kind == "real":
-        from optgan.engines.real import gen_checkpoint_path
+        from optgan.engines.real import CHECKPOINT_NAME, G_STAR_START_NAME, gen_checkpoint_path
 
         path = gen_checkpoint_path(search)
-        if not path.is_file():
+        own = search.stage_dir("disc")
+        if not path.is_file() and not any((own / n).is_file() for n in (CHECKPOINT_NAME, G_STAR_START_NAME)):
             raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
                               f"run `optgan run {search.name} --stage gen` first")
 

@@ -4,6 +4,10 @@ The checkpoint (`<run_dir>/<stage>/checkpoint.pt`) holds the trainer's whole sta
 optimizers, G copies, RNG states, data position), the number of completed rounds and whether
 warm-up is done; it is written after warm-up and after every round, so a crash costs at most
 the round in progress, which a rerun repeats identically.
+
+Stage `disc` also keeps the weights G* started from (`<run_dir>/disc/g_star_start.pt`, written
+when the stage first builds): a rebuild of a lost checkpoint starts from them, not from a stage-gen
+supernet that trained on meanwhile, and a resume no longer needs stage gen's checkpoint.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from optgan.trainer.checkpoint import atomic_torch_save, load_checkpoint
 from optgan.trainer.data import load_images
 from optgan.trainer.search_training import make_stage_trainer
 
-__all__ = ["RealEngine", "best_index", "gen_checkpoint_path", "CHECKPOINT_NAME"]
+__all__ = ["RealEngine", "best_index", "gen_checkpoint_path", "CHECKPOINT_NAME", "G_STAR_START_NAME"]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+G_STAR_START_NAME = "g_star_start.pt"
 _FORMAT = 1
 
 
@@ -47,9 +52,11 @@ class RealEngine(Engine):
         self.checkpoint_path = self.stage_dir / CHECKPOINT_NAME
         remove_partial_writes(self.checkpoint_path)  # a crash mid-write leaves a temporary file, never a torn one
         self.warmup_done = False
-        gen_state = self._gen_supernet_state() if stage == "disc" else None
+        gen_state, snapshot_due = self._g_star_weights(gen_star) if stage == "disc" else (None, False)
         self.trainer = make_stage_trainer(cfg, stage, device=self.device, images=self.images,
                                           gen_genotype=gen_star, gen_supernet_state=gen_state)
+        if snapshot_due:
+            self._save_g_star_start(gen_star)
         extractor = create_extractor(cfg.metrics, self.device, self.images)
         # before the reference statistics are computed with it
         self._unrecorded_inputs |= check_same_extractor(search, extractor.identity)
@@ -112,13 +119,43 @@ class RealEngine(Engine):
         self.restored = True
         log.info("stage %s: resumed from %s after %d rounds", self.stage, self.checkpoint_path, self.rounds_done)
 
+    def _g_star_weights(self, gen_star: Genotype | None) -> tuple[dict | None, bool]:
+        """Stage disc: the state G* starts from, and whether to snapshot it. None when the stage's
+        checkpoint (which holds every G copy) is restored; else the start snapshot of an earlier
+        build; else stage gen's supernet as it is now (snapshotted once the trainer is built)."""
+        if gen_star is None or self.checkpoint_path.exists():
+            return None, False
+        path = self.stage_dir / G_STAR_START_NAME
+        remove_partial_writes(path)
+        if path.exists():
+            try:
+                snap = load_checkpoint(str(path))
+                same = Genotype.from_json(snap["gen_star"], net="gen") == gen_star
+            except (CheckpointError, OptganError, KeyError, TypeError, ValueError) as e:
+                log.warning("stage disc: ignoring %s (%s); G* starts from stage gen's supernet as it is now",
+                            path, str(e).splitlines()[0][:160] or type(e).__name__)
+            else:
+                if same:
+                    log.info("stage disc: G* starts from the weights it had when the stage began (%s)", path)
+                    return snap["g_star"], False
+                log.warning("stage disc: %s holds another G*; G* starts from stage gen's supernet as it is now",
+                            path)
+        return self._gen_supernet_state(), True
+
+    def _save_g_star_start(self, gen_star: Genotype) -> None:
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in self.trainer.g_star_state().items()}
+        atomic_torch_save({"format": _FORMAT, "gen_star": gen_star.to_json_dict(), "g_star": weights},
+                          str(self.stage_dir / G_STAR_START_NAME))
+
     def _gen_supernet_state(self) -> dict:
         from optgan.engines.base import check_stage_ready
         from optgan.trainer.search_training import gen_supernet_state_of
 
         check_stage_ready(self.search, "disc")
         path = gen_checkpoint_path(self.search)
-
+        if not path.is_file():
+            raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
+                              f"run `optgan run {self.search.name} --stage gen` first")
         return gen_supernet_state_of(load_checkpoint(str(path))["trainer"])
 
 

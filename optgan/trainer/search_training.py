@@ -161,6 +161,13 @@ class SearchTrainer:
             raise TypeError("only the stage-gen trainer has a G supernet")
         return self.pairing.state_dict()["g_supernet"]
 
+    def g_star_state(self) -> dict[str, torch.Tensor]:
+        """Stage disc: the reset snapshot's network state (weights + BN statistics). Right after the
+        trainer is built that is G* as every copy starts; later, the latest round's best copy."""
+        if not isinstance(self.pairing, DiscPairing):
+            raise TypeError("only the stage-disc trainer has G copies")
+        return self.pairing.reset.net.state_dict()
+
 
 @contextmanager
 def _training_mode(modules: list[nn.Module]) -> Iterator[None]:

@@ -130,3 +130,61 @@ def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -
                         (["--set", f"metrics.cache_dir={tmp_path / 'a-file'}"], "a-file is a file; pass a writable one")):
         r = CliRunner().invoke(main, ["run", "m", *bad, *s])
         assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def _trainer_tensors(path: pathlib.Path) -> dict:
+    state = torch.load(path, weights_only=True)
+    assert state["rounds_done"] == 1
+    return state["trainer"]
+
+
+def _assert_same(got, want, where: str = "") -> None:  # noqa: ANN001
+    if isinstance(want, torch.Tensor):
+        assert isinstance(got, torch.Tensor) and torch.equal(got, want), where
+    elif isinstance(want, dict):
+        assert set(got) == set(want), where
+        for k in want:
+            _assert_same(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, (list, tuple)):
+        assert len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want)):
+            _assert_same(g, w, f"{where}[{i}]")
+    else:
+        assert got == want, where
+
+
+def test_disc_rebuilt_after_gen_trained_on_starts_from_g_star_as_it_began(tmp_path, monkeypatch) -> None:
+    """Stage disc started early (`--gen-trial`), stage gen then trained on, stage disc's checkpoint
+    lost: the rebuild starts G* from the weights it had when stage disc began (its start snapshot),
+    so it retrains the very same state. A resume of stage disc needs no stage-gen checkpoint."""
+    from optgan.trainer.search_training import gen_supernet_state_of
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    run_dir = tmp_path / "run"
+    ok("study", "create", "e", "--config", str(ROOT / "studies" / "quickstart.yaml"), *TINY,
+       "--set", f"metrics.cache_dir={tmp_path / 'cache'}", "--run-dir", str(run_dir), *s)
+    ok("run", "e", "--stage", "gen", "--max-rounds", "1", *s)
+    gen_then = gen_supernet_state_of(torch.load(run_dir / "gen" / "checkpoint.pt", weights_only=True)["trainer"])
+    ok("run", "e", "--stage", "disc", "--gen-trial", "0", "--max-rounds", "1", *s)
+    start = torch.load(run_dir / "disc" / "g_star_start.pt", weights_only=True)
+    assert start["gen_star"]["net"] == "gen"
+    assert start["g_star"] and all(torch.equal(v, gen_then[k]) for k, v in start["g_star"].items())
+    before = _trainer_tensors(run_dir / "disc" / "checkpoint.pt")
+
+    ok("run", "e", "--stage", "gen", *s)  # stage gen's remaining round: its supernet moves on
+    gen_now = gen_supernet_state_of(torch.load(run_dir / "gen" / "checkpoint.pt", weights_only=True)["trainer"])
+    assert any(not torch.equal(gen_now[k], gen_then[k]) for k in start["g_star"])
+    (run_dir / "disc" / "checkpoint.pt").unlink()
+    ok("run", "e", "--stage", "disc", "--max-rounds", "1", *s)  # rebuilds round 1 by retraining
+    _assert_same(_trainer_tensors(run_dir / "disc" / "checkpoint.pt"), before, "trainer")
+
+    (run_dir / "gen" / "checkpoint.pt").rename(tmp_path / "gen-checkpoint.pt")  # not needed to resume disc
+    r = ok("run", "e", "--stage", "disc", *s)
+    assert "stage disc: 2/2 rounds, finished" in r.stdout
+
+    # without the stage's checkpoint and G*'s start snapshot, stage gen's checkpoint is needed again
+    for name in ("checkpoint.pt", "g_star_start.pt"):
+        (run_dir / "disc" / name).unlink()
+    r = CliRunner().invoke(main, ["run", "e", "--stage", "disc", *s])
+    assert r.exit_code == 2 and "stage disc needs stage gen's trained supernet" in r.stderr, r.stderr
