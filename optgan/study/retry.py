@@ -14,7 +14,8 @@ engine and sessions) whose every storage call
 Every Optuna storage call is one transaction, so a call that failed changed nothing and the
 study stays consistent: the run stops resumably. Two calls are not idempotent if their commit
 succeeded but the reply was lost: a repeated `set_trial_state_values` is recognised (the
-trial already has the wanted state) and a repeated `create_new_trial` leaves an untagged
+trial already has the wanted state; for the pop of a queued trial, WAITING → RUNNING, only
+under the lease, since another writer could have taken it) and a repeated `create_new_trial` leaves an untagged
 RUNNING trial, which the runner recycles at the next round. A record that vanished under the run
 (its study deleted from optuna-dashboard, say) is one line too. Messages never show the password.
 """
@@ -144,7 +145,10 @@ class GuardedStorage(optuna.storages.RDBStorage):
             try:
                 if write and self._guard_lease is not None:
                     self._guard_lease.ensure()
-                return call()
+                result = call()
+                if attempt and result is False and self._pop_already_applied(name, args):
+                    return True
+                return result
             except Exception as e:  # noqa: BLE001 - sorted below
                 if attempt and self._already_applied(name, e, args):
                     return True
@@ -169,6 +173,14 @@ class GuardedStorage(optuna.storages.RDBStorage):
                     attempt + 1, delay)
         self.scoped_session.remove()  # a session that saw a dead connection is not reused
         time.sleep(delay)
+
+    def _pop_already_applied(self, name: str, args: tuple) -> bool:
+        """A retried pop of a queued trial (WAITING → RUNNING) whose first try committed: Optuna
+        answers the repeat with False ("someone else took it"). Only the lease holder writes, so a
+        trial that is RUNNING now was taken by that first try."""
+        if name != "set_trial_state_values" or len(args) < 2 or args[1] != optuna.trial.TrialState.RUNNING:
+            return False
+        return self.sole_writer and optuna.storages.RDBStorage.get_trial(self, args[0]).state == args[1]
 
     def _already_applied(self, name: str, e: BaseException, args: tuple) -> bool:
         """A retried tell whose first try committed (only the reply was lost)."""

@@ -12,6 +12,7 @@ import optuna
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.exc
+import sqlalchemy.orm
 from _crash_support import (DRY, SMALL, assert_generations_full, assert_same_trials, create, small_reference,
                             snapshot)
 from click.testing import CliRunner
@@ -92,6 +93,56 @@ def test_a_tell_whose_reply_was_lost_is_not_an_error(study) -> None:
     assert storage._with_retries("set_trial_state_values", True, tell_then_lose_the_reply,
                                  (tid, TrialState.COMPLETE)) is True
     assert len(tries) == 2 and study.trials[0].state == TrialState.COMPLETE
+
+
+def test_a_pop_of_a_queued_trial_whose_reply_was_lost_is_taken(storage_url: str, unique_name: str) -> None:
+    """`study.ask()` pops an enqueued trial (WAITING → RUNNING); the commit lands but the reply is
+    lost. The repeat gets False from Optuna ("taken by someone else"): under the lease it is ours,
+    so the ask returns the enqueued trial (else it moved to a later generation); without a lease
+    the False stands (another process may have taken it)."""
+    base = open_storage(storage_url)
+    lease = Lease(base.engine, unique_name)
+    lease.acquire()
+    try:
+        for held in (lease, None):
+            name = f"{unique_name}-{'held' if held else 'free'}"
+            storage = guard_storage(base, FAKE_URL, lease=held, policy=RetryPolicy(budget_s=2, base_s=0.01))
+            study = optuna.create_study(study_name=name, storage=storage, directions=["minimize"])
+            study.enqueue_trial({"x": 0.5})
+            queued = study.trials[0]._trial_id
+            with _commit_then_drop("UPDATE trials SET state") as dropped:
+                trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+            assert dropped == [1]
+            assert (trial._trial_id == queued) is (held is not None)
+            assert (trial.params["x"] == 0.5) is (held is not None)
+    finally:
+        lease.release()
+        base.engine.dispose()
+
+
+@contextlib.contextmanager
+def _commit_then_drop(statement: str):
+    """The first transaction that runs `statement` commits, then its reply is lost."""
+    dropped: list[int] = []
+    pending = {"now": False}
+
+    def seen(conn, cursor, sql, *args):  # noqa: ANN001, ANN202
+        if not dropped and sql.lstrip().startswith(statement):
+            pending["now"] = True
+
+    def committed(session):  # noqa: ANN001, ANN202
+        if pending["now"]:
+            pending["now"] = False
+            dropped.append(1)
+            raise _dropped()
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
+    sa.event.listen(sa.orm.Session, "after_commit", committed)
+    try:
+        yield dropped
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+        sa.event.remove(sa.orm.Session, "after_commit", committed)
 
 
 def test_writes_stop_once_the_lease_is_lost(storage_url: str, unique_name: str) -> None:
