@@ -1,4 +1,5 @@
-"""Atomic file writes, torch-free: temporary file in the same folder, fsync, rename, folder fsync.
+"""Atomic file writes, torch-free: temporary file in the same folder, fsync, rename, folder fsync
+(and the fsync of the parents of folders the write made).
 
 A crash leaves either the old or the new file, never a torn one; what it can leave is a
 temporary file (`.tmp-*<name>`), which :func:`remove_partial_writes` deletes (engines call it
@@ -40,6 +41,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     (caches that are rebuilt on a miss opt out, so crash tests hit the run's own files)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    made = _missing_dirs(directory)
     try:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.basename(path), dir=directory)
@@ -63,6 +65,17 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
             raise OSError(e.errno, e.strerror, path) from e
         raise
     _fsync_dir(directory)
+    for d in made:  # a folder made here: its entry in its parent must reach the disk too
+        _fsync_dir(os.path.dirname(d))
+
+
+def _missing_dirs(directory: str) -> list[str]:
+    """The folders of `directory`'s path that do not exist yet, deepest first."""
+    missing: list[str] = []
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    return missing
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -2,14 +2,17 @@
 
 `optgan run NAME` holds a lease on NAME while it runs: one row of the table `optgan_leases`
 in the search's own database (host, PID, the PID's start time, a random token, a heartbeat).
-Times are the database server's clock, so hosts with skewed clocks agree on expiry.
+On PostgreSQL, times are the database server's clock, so hosts with skewed clocks agree on
+expiry; SQLite has no server, so there each machine's own clock counts (machines sharing one
+SQLite file need synchronised clocks).
 
 - Acquire: no row → insert it; a row whose holder is gone → take it over (compare-and-set on
-  its token, so of two racing processes exactly one wins); otherwise refuse with
+  its token and heartbeat, so of two racing processes exactly one wins, and a holder whose
+  heartbeat landed after the row was judged keeps it); otherwise refuse with
   :class:`LeaseHeldError`, one line naming the holder's host and PID.
 - The holder is *gone* when its heartbeat is older than its TTL (`OPTGAN_LEASE_TTL_S` of the
   holding process, default 60 s, stored in the row: a reader with another setting judges it by
-  the holder's), or at once when it ran on this host (same hostname and PID namespace) and its
+  the holder's), or at once when it ran on this host (same hostname, boot and PID namespace) and its
   PID no longer exists (or is a zombie, or was reused by a process started later).
 - A daemon thread refreshes the heartbeat every TTL/6. If the row is no longer ours (taken over
   after an expiry, or `--force-unlock`), :meth:`Lease.ensure` — called before every storage
@@ -102,12 +105,19 @@ class Holder:
 
 # ---------------------------------------------------------------- this process and others
 def _host_key() -> str:
-    """Hostname plus PID namespace: PIDs are only comparable within one namespace."""
+    """Hostname, boot id and PID namespace: PIDs are only comparable within one namespace of one
+    running kernel (the host's own PID namespace has the same name on every Linux machine, and
+    cloned machines or containers can share a hostname)."""
     try:
         ns = os.readlink("/proc/self/ns/pid")
     except OSError:
         ns = ""
-    return f"{socket.gethostname()}|{ns}"
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}|{ns}|{boot}"
 
 
 def _pid_start(pid: int) -> str:
@@ -259,6 +269,7 @@ class Lease:
         for attempt in range(_ACQUIRE_TRIES):
             try:
                 self._with_ttl = _ensure_table(self.engine)
+                started = time.monotonic()  # a write confirms the lease as of its start, not its end
                 with self.engine.begin() as conn:
                     taken = self._try_acquire(conn, force)
             except sqlalchemy.exc.IntegrityError as e:  # another process inserted first: look again
@@ -272,7 +283,7 @@ class Lease:
                 where = self.engine.url.render_as_string(hide_password=True)
                 raise StorageError(f"cannot use the run-lease table {LEASE_TABLE} in {where}: {_first_line(e)}") from None
             if taken is not False:
-                self._confirmed = time.monotonic()
+                self._confirmed = started
                 _held.add(self.token)
                 return taken
         raise StorageError(f"could not take the run lease of search {self.search!r} after {_ACQUIRE_TRIES} tries "
@@ -294,8 +305,8 @@ class Lease:
                       "its lease to expire)" if self.force_unlock_flag else
                       f"or if that process is dead on another host, retry after its lease expires in {left}")
             raise LeaseHeldError(f"search {self.search!r} is being run by {holder.describe(now)}; wait for it, {advice}")
-        done = conn.execute(sa.update(_leases).where(_leases.c.search == self.search, _leases.c.token == holder.token)
-                            .values(**mine))
+        done = conn.execute(sa.update(_leases).where(_leases.c.search == self.search, _leases.c.token == holder.token,
+                                                     _leases.c.heartbeat == holder.heartbeat).values(**mine))
         if done.rowcount != 1:
             return False  # someone else took it over in between
         log.warning("search %r: took over the run lease of %s%s", self.search, holder.describe(now),
@@ -331,12 +342,13 @@ class Lease:
         """Refresh the heartbeat; False (and :attr:`lost` set) when the row is no longer ours."""
         if self.lost:
             return False
-        with self.engine.begin() as conn:
+        started = time.monotonic()  # the stored heartbeat is read at the start: a write waiting on a
+        with self.engine.begin() as conn:  # lock (SQLite) must not confirm the lease for longer
             now = _db_now(conn)
             done = conn.execute(sa.update(_leases).where(_leases.c.search == self.search, _leases.c.token == self.token)
                                 .values(heartbeat=now))
             if done.rowcount == 1:
-                self._confirmed = time.monotonic()
+                self._confirmed = started
                 return True
             holder = _read(conn, self.search, self._with_ttl)
         who = holder.describe(now) if holder else "nobody (the lease row was deleted)"

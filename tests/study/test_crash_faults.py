@@ -83,3 +83,18 @@ def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path) -> None:
     atomic_write_bytes(tmp_path / "a.bin", b"x")
     (tmp_path / "plain.bin").write_bytes(b"x")  # under the same umask
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == (tmp_path / "plain.bin").stat().st_mode & 0o777
+
+
+def test_folders_an_atomic_write_makes_reach_the_disk(tmp_path, monkeypatch) -> None:
+    """The written file's folder is fsync'ed after the rename, and so is the parent of every folder
+    the write made (else a power loss can drop a new `<run_dir>/gen/` with its checkpoint)."""
+    from optgan import atomic
+
+    synced: list[str] = []
+    monkeypatch.setattr(atomic, "_fsync_dir", synced.append)
+    (tmp_path / "run").mkdir()
+    atomic_write_bytes(tmp_path / "run" / "gen" / "sub" / "checkpoint.pt", b"x")
+    assert synced == [str(tmp_path / "run" / "gen" / "sub"), str(tmp_path / "run" / "gen"), str(tmp_path / "run")]
+    synced.clear()
+    atomic_write_bytes(tmp_path / "run" / "gen" / "sub" / "checkpoint.pt", b"y")  # nothing made now
+    assert synced == [str(tmp_path / "run" / "gen" / "sub")]

@@ -139,6 +139,69 @@ def read_holder_now(engine) -> float:  # noqa: ANN001
         return _db_now(conn)
 
 
+def test_a_heartbeat_that_lands_while_the_row_is_judged_keeps_the_lease(engine, unique_name: str,
+                                                                        monkeypatch) -> None:
+    """A holder elsewhere whose heartbeat looked expired (a database outage longer than the TTL,
+    which its retries outlast) beats between a taker's read and its compare-and-set: the holder
+    keeps the lease and the taker, reading again, is refused. (On the token alone, the taker won
+    while the holder's `ensure()` still let it write: two writers.)"""
+    from optgan.study import lease as lease_module
+
+    holder = Lease(engine, unique_name)
+    holder.acquire()
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE optgan_leases SET host_key='node-7|x', heartbeat=heartbeat-100 WHERE search=:n"),
+                     {"n": unique_name})
+    real_read, beats = lease_module._read, []
+
+    def read_then_the_holder_beats(conn, search, with_ttl):  # noqa: ANN001, ANN202
+        found = real_read(conn, search, with_ttl)
+        if not beats:
+            beats.append(holder.beat())
+        return found
+
+    monkeypatch.setattr(lease_module, "_read", read_then_the_holder_beats)
+    with pytest.raises(LeaseHeldError, match="heartbeat 0 s ago"):
+        Lease(engine, unique_name).acquire()
+    assert beats == [True]
+    holder.ensure()
+    assert read_holder(engine, unique_name)[0].token == holder.token
+    holder.release()
+
+
+def test_a_heartbeat_confirms_the_lease_as_of_its_start(engine, unique_name: str, monkeypatch) -> None:
+    """A heartbeat that waited on a lock stores the time it started: the lease counts as confirmed
+    from then, not from when the wait ended (else writes ran on past what other hosts see)."""
+    from optgan.study import lease as lease_module
+
+    lease = Lease(engine, unique_name)
+    lease.acquire()
+    real_now = lease_module._db_now
+
+    def slow_now(conn):  # noqa: ANN001, ANN202
+        value = real_now(conn)
+        time.sleep(0.3)  # the UPDATE after it waits on a lock
+        return value
+
+    monkeypatch.setattr(lease_module, "_db_now", slow_now)
+    before = time.monotonic()
+    assert lease.beat()
+    assert lease._confirmed <= before + 0.05
+    lease.release()
+
+
+def test_the_host_key_names_the_boot(monkeypatch) -> None:
+    """Hostname and PID namespace are not enough: the host's own PID namespace has one name on
+    every Linux machine, and cloned machines share hostnames; their PIDs are not comparable."""
+    key = _host_key()
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        pytest.skip("no /proc/sys/kernel/random/boot_id here")
+    assert key.startswith(socket.gethostname() + "|") and key.endswith("|" + boot) and boot
+
+
 def test_force_unlock_and_the_old_holder_stops(engine, unique_name: str) -> None:
     old = Lease(engine, unique_name)
     old.acquire()
