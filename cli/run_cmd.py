@@ -70,6 +70,8 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
     with hold_lease(search.storage.engine, name, force=force_unlock) as lease:
         search.storage = guard_storage(search.storage, search.storage_url, lease=lease,
                                        hint=f"rerun `optgan run {name}` once the database is back")
+        # read again now that no other command can change it (a `study extend` just before the lease)
+        search.config = with_machine_settings(search.stored_config(), overrides)
         override = resolve_gen_override(search, gen_trial, gen_arch)
         stages = [stage] if stage else ["gen", "disc"]
         results = run_search(search, stages, max_rounds=max_rounds, gen_override=override)

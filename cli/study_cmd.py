@@ -140,6 +140,7 @@ def extend(name: str, gen_rounds: int | None, disc_rounds: int | None, storage: 
     search = load_search(name, storage)
     refuse_if_read_only(search.storage.engine, name)
     with hold_lease(search.storage.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
+        search.config = search.stored_config()  # another extend may have changed it before the lease was ours
         changes = extend_search(search, rounds)
     for stage, (old, new) in changes.items():
         click.echo(f"stage {stage}: {old} -> {new} rounds")

@@ -67,6 +67,15 @@ class Search:
         (`FID_classifier`, never a bare `FID`, for the classifier extractor)."""
         return objective_names(self.config)
 
+    def stored_config(self) -> StudyConfig:
+        """The config as storage holds it now: a command that loaded the search before taking its
+        run lease reads it again under the lease (a `study extend` may have changed it meanwhile)."""
+        try:
+            study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, "gen"))
+        except KeyError:
+            raise incomplete_search_error(self.name, self.storage_url, "gen") from None
+        return study_config_from_dict(json.loads(self.storage.get_study_user_attrs(study_id)[keys.CONFIG]))
+
     def study(self, stage: str) -> optuna.Study:
         """The Optuna study of `stage`, with the sampler rebuilt from the stored config."""
         net = "gen" if stage == "gen" else "disc"

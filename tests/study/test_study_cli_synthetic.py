@@ -949,3 +949,34 @@ def test_a_gen_arch_exported_at_other_widths_is_warned_about(tmp_path, caplog) -
                              "widths": {"gf_dim": 32, "df_dim": 32, "latent_dim": 24, "bottom_width": 2}}))
     ok("run", "a", "--stage", "disc", "--gen-arch", str(g), "--max-rounds", "1", *s)
     assert "was searched at other widths than it is used at here (gf_dim 32 → 256" in caplog.text
+
+
+def test_run_and_extend_read_the_config_under_the_lease(tmp_path, monkeypatch) -> None:
+    """A command that loaded the search before taking its lease reads the config again under it:
+    a `study extend` that lands just before an `optgan run` takes the lease is run, and of two
+    extends racing for the lease neither loses the other's change."""
+    import contextlib
+
+    import yaml
+
+    from optgan.study import lease as lease_module
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    s = ["--storage", url]
+    ok("study", "create", "x", "--config", DRY, *SMALL, "--set", "gen_stage.rounds=2", *s)
+    real_hold, meanwhile = lease_module.hold_lease, []
+
+    @contextlib.contextmanager
+    def another_command_first(*args, **kwargs):  # noqa: ANN202
+        if meanwhile:  # the other command runs before this one gets the lease
+            ok(*meanwhile.pop())
+        with real_hold(*args, **kwargs) as lease:
+            yield lease
+
+    monkeypatch.setattr(lease_module, "hold_lease", another_command_first)
+    meanwhile.append(("study", "extend", "x", "--gen-rounds", "3", *s))
+    assert "stage gen: 3/3 rounds, finished" in ok("run", "x", "--stage", "gen", *s).stdout
+    meanwhile.append(("study", "extend", "x", "--disc-rounds", "4", *s))
+    assert "stage gen: 3 -> 5 rounds" in ok("study", "extend", "x", "--gen-rounds", "5", *s).stdout
+    stored = yaml.safe_load(ok("study", "show", "x", *s).stdout)
+    assert (stored["gen_stage"]["rounds"], stored["disc_stage"]["rounds"]) == (5, 4)
