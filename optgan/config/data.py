@@ -28,9 +28,12 @@ _READS_ROOT = ("cifar10", "stl10")
 class DataConfig:
     """The data set to load; validated on construction."""
 
+    #: `cifar10`, `stl10` (torchvision layouts under `root`), `npz` (a file of uint8 images and
+    #: optional labels), `folder` (image files, searched recursively) or `digits` (scikit-learn's
+    #: 8×8 digits, upscaled: offline, for the quickstart)
     name: DataName = "cifar10"
     #: folder holding torchvision's layouts (`cifar-10-batches-py/`, `stl10_binary/`);
-    #: None = DEFAULT_DATA_ROOT. Ignored by `npz`, `folder` and `digits`.
+    #: None = `~/.cache/optgan/data`. Ignored by `npz`, `folder` and `digits`.
     root: str | None = None
     #: the .npz file (`npz`) or the image folder (`folder`); only those two use it
     path: str | None = None

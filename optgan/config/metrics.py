@@ -30,10 +30,13 @@ DEFAULT_METRICS_CACHE = "~/.cache/optgan/metrics"
 class ClassifierConfig:
     """Training of the `classifier` extractor (deterministic; cached under a content hash)."""
 
+    #: training epochs (one pass over the labelled training images each)
     epochs: int = 15
+    #: training batch size
     batch_size: int = 128
     #: Adam learning rate (cosine-decayed to 0 over the run)
     lr: float = 2e-3
+    #: Adam's L2 weight decay
     weight_decay: float = 5e-4
     #: channels of the first conv stage (doubled twice)
     width: int = 16
@@ -57,10 +60,13 @@ class ClassifierConfig:
 class MetricsConfig:
     """Which extractor, which metrics, how many images; validated on construction."""
 
+    #: `inception` (torch-fidelity's TF-compatible InceptionV3: canonical IS / FID / KID) or
+    #: `classifier` (a small CNN trained on the data's labels; its scores are always labelled so)
     extractor: ExtractorName = "inception"
-    #: metrics computed for every candidate (IS needs full Inception weights or the classifier)
+    #: metrics computed for every candidate / evaluation (IS needs full Inception weights or the classifier)
     metrics: tuple[MetricName, ...] = ("IS", "FID")
-    #: generated images per candidate (papers: 5,000 during the search)
+    #: generated images per candidate (`optgan train`: per evaluation); papers: 5,000 during the
+    #: search, 50,000 for final numbers
     num_images: int = 5000
     #: images per generator forward / extractor batch
     batch_size: int = 250
@@ -68,8 +74,9 @@ class MetricsConfig:
     reference_images: int | None = None
     #: IS splits (papers: 10)
     is_splits: int = 10
-    #: KID: number of random subsets and their size (torch-fidelity defaults)
+    #: KID: number of random subsets (torch-fidelity's default)
     kid_subsets: int = 100
+    #: KID: images per subset (torch-fidelity's default); at most `num_images` and the reference images
     kid_subset_size: int = 1000
     #: seed of the IS shuffle and the KID subset draws (torch-fidelity's default: 2020)
     seed: int = 2020
@@ -82,7 +89,9 @@ class MetricsConfig:
     #: `exact`: IEEE fp32 (TF32 off); `fast` (CUDA only): `fast_precision`, channels_last,
     #: optional torch.compile — FID deviates slightly from `exact` (bench/eval.py measures it)
     mode: Literal["exact", "fast"] = "exact"
+    #: arithmetic of `mode: fast`: bf16 autocast or TF32
     fast_precision: Literal["bf16", "tf32"] = "bf16"
+    #: `mode: fast`: compile the extractor with torch.compile (once per process)
     compile: bool = True
     #: torch.compile mode of the fast extractor: `default`, or `max-autotune-no-cudagraphs` (also
     #: times Triton conv / matmul templates: minutes of compilation once per process; unmeasured)
@@ -93,8 +102,10 @@ class MetricsConfig:
     #: CUDA: run each candidate's generator on a side stream, one batch ahead of the extractor
     #: (same numbers; off until bench/eval.py has measured it on a GPU)
     overlap: bool = False
-    #: cache folder; None = DEFAULT_METRICS_CACHE
+    #: cache of reference statistics, trained classifiers and converted Inception weights;
+    #: None = `~/.cache/optgan/metrics`
     cache_dir: str | None = None
+    #: training of the `classifier` extractor
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:

@@ -12,19 +12,29 @@ __all__ = ["GenStageConfig", "DiscStageConfig", "EvaluationConfig"]
 
 @dataclass(frozen=True)
 class _StageCommon:
+    #: rounds (generations) the stage runs in all (`optgan study extend` raises it later)
     rounds: int = 16
+    #: training epochs per round (0 = evaluate only)
     epochs_per_round: int = 10
     #: iterations per epoch; None = one pass over the training set at the D batch size
     iters_per_epoch: int | None = None
+    #: real (and generated) images per D step
     batch_size_d: int = 40
+    #: images per G step
     batch_size_g: int = 80
+    #: Adam learning rate of G (the supernet in stage gen, each G copy in stage disc)
     lr_g: float = 2e-4
+    #: Adam learning rate of D (the fixed D in stage gen, the supernet in stage disc)
     lr_d: float = 4e-5
+    #: Adam β₁ of both networks
     beta1: float = 0.0
+    #: Adam β₂ of both networks
     beta2: float = 0.9
+    #: D steps per G step
     n_critic: int = 1
-    #: training arithmetic: `auto` = bf16 autocast on CUDA, fp32 on the CPU; `tf32` = fp32 with
-    #: TF32 matrix units; `fp32` = plain fp32 (TF32 off) — the reference path of bench/train.py
+    #: training arithmetic: `auto` = bf16 autocast on CUDA, fp32 on the CPU; `bf16` = bf16
+    #: autocast on any device (the CPU too); `tf32` = fp32 with TF32 matrix units (CUDA); `fp32` =
+    #: plain fp32 (TF32 off) — the reference path of bench/train.py
     precision: Literal["auto", "fp32", "tf32", "bf16"] = "auto"
     #: channels-last memory format for the networks and images (CUDA only)
     channels_last: bool = True
@@ -50,6 +60,7 @@ class _StageCommon:
 class GenStageConfig(_StageCommon):
     """Stage `gen`: many-to-one training of the G supernet against one fixed D."""
 
+    #: warm-up epochs before the first round: one uniformly random G per iteration
     warmup_epochs: int = 40
     #: `simple` (the code's DCGAN-style D) or a D genotype (JSON string / file path)
     discriminator: str = "simple"
@@ -77,4 +88,6 @@ class DiscStageConfig(_StageCommon):
 class EvaluationConfig:
     """`real` = supernet training + metrics; `synthetic` = deterministic values, no training."""
 
+    #: `real` (supernet training + metrics) or `synthetic` (deterministic scores, no training: a
+    #: dry run of the whole machinery in seconds)
     kind: Literal["real", "synthetic"] = "real"

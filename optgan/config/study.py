@@ -52,11 +52,14 @@ class StudyCaps:
 class StudyConfig:
     """Everything a search needs; stored with the study at `optgan study create`."""
 
+    #: fixes the whole search: proposals, supernet init, data order, latents
     seed: int = 0
     #: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`
     device: str = "auto"
     widths: Widths = field(default_factory=Widths)
     data: DataConfig = field(default_factory=DataConfig)
+    #: ≥ 2 of `IS` (maximised), `FID`, `KID`, `params_M`, `flops_M` (minimised); the last two
+    #: measure the searched network (G in stage gen, D in stage disc)
     objectives: tuple[Objective, ...] = ("IS", "FID", "params_M")
     caps: StudyCaps = field(default_factory=StudyCaps)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)

@@ -30,13 +30,18 @@ FIXED_DISCS = ("simple", "autogan")
 class MMDConfig:
     """The repulsive MMD loss: bounded RBF kernel and the adaptive upper bound (SPEC §6)."""
 
+    #: bandwidth σ of the RBF kernel exp(−d² / 2σ²)
     sigma: float = 1.0
+    #: D's loss floors fake–fake squared distances at this value
     lower_bound: float = 0.25
+    #: D's loss caps real–real squared distances at this value (it grows, see `upper_bound_cap`)
     upper_bound: float = 4.0
     #: the upper bound is multiplied by `bound_factor` (up to `upper_bound_cap`) after
     #: `patience` evaluations in a row without an FID improvement
     upper_bound_cap: float = 32.0
+    #: factor of each growth of the upper bound
     bound_factor: float = 2.0
+    #: evaluations in a row without a better FID before the upper bound grows
     patience: int = 6
 
     def __post_init__(self) -> None:
@@ -72,6 +77,7 @@ class TrainEvalConfig:
 class TrainConfig:
     """Everything `optgan train` needs besides the genotype files; stored in every checkpoint."""
 
+    #: fixes the run: initialisation, data order, latents, evaluation bank
     seed: int = 0
     #: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`
     device: str = "auto"
@@ -98,17 +104,24 @@ class TrainConfig:
     disc: str = "simple"
     #: width of the AutoGAN-style D (MMD-AdversarialNAS: 512)
     autogan_df_dim: int = 512
+    #: `hinge` (EAGAN) or `mmd` (the repulsive MMD loss of SCGAN / MMD-AdversarialNAS, see `mmd`)
     loss: Literal["hinge", "mmd"] = "hinge"
     mmd: MMDConfig = field(default_factory=MMDConfig)
     #: epochs of `iters_per_epoch` discriminator iterations each
     epochs: int = 600
     #: None = one pass over the training images at the D batch size (the reference loaders)
     iters_per_epoch: int | None = None
+    #: images per G step
     batch_size_g: int = 80
+    #: real (and generated) images per D step
     batch_size_d: int = 40
+    #: Adam learning rate of G
     lr_g: float = 2e-4
+    #: Adam learning rate of D
     lr_d: float = 2e-4
+    #: Adam β₁ of both networks
     beta1: float = 0.0
+    #: Adam β₂ of both networks
     beta2: float = 0.9
     #: one G step every `n_critic` D steps (at D iterations 0, n, 2n, ...)
     n_critic: int = 5
@@ -116,7 +129,9 @@ class TrainConfig:
     grad_clip: float | None = None
     #: `linear`: both learning rates decay linearly to 0 over the run (off in the papers' recipes)
     lr_decay: Literal["none", "linear"] = "none"
+    #: decay of the EMA of G's weights, updated after every G step (the EMA G is evaluated and exported)
     ema_decay: float = 0.999
+    #: weight init of both networks' convs: `xavier_uniform` (the papers' code), `normal` (σ 0.02) or `orth`
     init: Literal["xavier_uniform", "normal", "orth"] = "xavier_uniform"
     evaluation: TrainEvalConfig = field(default_factory=TrainEvalConfig)
     #: extractor, metrics (IS / FID / KID), images per evaluation; FID is required

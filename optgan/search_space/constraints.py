@@ -28,8 +28,11 @@ class Caps:
     or accept the inclusive reading — the difference is one parameter.
     """
 
+    #: `[low, high]` of the network's parameters in millions (inclusive; null = open)
     params_M: Range | None = None
+    #: `[low, high]` of every cell's parameters in millions
     cell_params_M: Range | None = None
+    #: `[low, high]` of the network's FLOPs (multiply-adds) per image in millions
     flops_M: Range | None = None
 
     #: how error messages name these keys (`optgan.config.base.from_dict` puts in `gen` / `disc`)

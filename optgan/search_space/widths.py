@@ -21,9 +21,13 @@ MAX_BOTTOM_WIDTH = 64
 class Widths:
     """Widths of G and D (SPEC §1.2–1.3). CIFAR-10: 256/128/120/4; STL-10: bottom width 6."""
 
+    #: channels of G's cells
     gf_dim: int = 256
+    #: channels of D's cells
     df_dim: int = 128
+    #: size of the latent z, split in 3 equal chunks (one per G cell)
     latent_dim: int = 120
+    #: side of G's first feature map; images are 8× that (4 → 32 px, 6 → 48 px)
     bottom_width: int = 4
 
     def __post_init__(self) -> None:
