@@ -258,11 +258,22 @@ def make_durable(engine: sqlalchemy.Engine) -> None:
     every committed write durable, once per round. The files are never opened behind SQLite's
     back: closing such a descriptor would drop the locks SQLite holds on them. PostgreSQL
     commits are durable already (`synchronous_commit=on`), so nothing is done there.
+
+    A FULL checkpoint blocks every writer while it waits for readers, the run lease's heartbeat
+    included, so it waits at most a quarter of the lease's TTL (not the 60 s busy timeout, after
+    which another process would judge the lease expired).
     """
     if engine.dialect.name != "sqlite" or engine.url.query.get("mode") == "ro":
         return
+    from optgan.study.lease import lease_ttl_s
+
+    wait_ms = int(min(SQLITE_BUSY_TIMEOUT_S, lease_ttl_s() / 4) * 1000)
     with engine.connect() as conn:
-        busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(FULL)").one()
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
+        try:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(FULL)").one()
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
     if busy:  # a reader held an old snapshot past the busy timeout
         log.warning("%s: the write-ahead log could not be synced before this checkpoint (readers kept it busy); "
                     "a power loss now could roll back the last commits", engine.url.database)

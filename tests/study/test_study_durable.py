@@ -74,3 +74,41 @@ def test_a_run_directory_deleted_during_a_run_is_claimed_again(tmp_path, monkeyp
     r = CliRunner().invoke(main, ["run", unique_name, "--storage", url], catch_exceptions=False)  # the next run goes on
     assert r.exit_code == 0, r.stderr
     assert "stage disc: 1/1 rounds, finished" in r.stdout
+
+
+def test_the_wal_sync_waits_for_readers_a_quarter_of_the_lease_ttl(tmp_path, monkeypatch, caplog) -> None:
+    """A FULL WAL checkpoint blocks every writer (the lease heartbeat too) while a reader holds an
+    old snapshot: it gives up after TTL/4 with a warning, not after the 60 s busy timeout (by then
+    another process could judge the lease expired), and the connection's busy timeout is restored."""
+    import logging
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from optgan.study.lease import TTL_ENV
+    from optgan.study.storage import open_storage
+
+    monkeypatch.setenv(TTL_ENV, "2")
+    db = tmp_path / "s.db"
+    engine = open_storage(f"sqlite:///{db}").engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM t").fetchall()  # holds this snapshot
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")  # the log now holds a frame the reader does not see
+    pragmas: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # noqa: ANN001, ANN202
+        if statement.startswith("PRAGMA busy_timeout"):
+            pragmas.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    with caplog.at_level(logging.WARNING, "optgan.study.storage"):
+        make_durable(engine)
+    reader.close()
+    assert pragmas == ["PRAGMA busy_timeout = 500", "PRAGMA busy_timeout = 60000"]
+    assert "could not be synced before this checkpoint (readers kept it busy)" in caplog.text
+    engine.dispose()
