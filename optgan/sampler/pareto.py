@@ -40,6 +40,8 @@ def non_dominated_fronts(losses: np.ndarray) -> list[list[int]]:
     remaining = np.ones(n, dtype=bool)
     while remaining.any():
         front = np.flatnonzero(remaining & (count == 0))
+        if front.size == 0:  # impossible for a strict partial order: never loop forever on a bug
+            raise AssertionError("non-dominated sorting found a domination cycle")
         fronts.append([int(i) for i in front])
         remaining[front] = False
         count = count - dom[front].sum(axis=0)

@@ -317,3 +317,37 @@ def test_bf16_autocast_trains_fp32_weights_close_to_the_fp32_run(tmp_path, make_
         assert rb["g_loss"] == pytest.approx(ra["g_loss"], abs=0.02)
     # precision may change when a run is resumed (the checkpoint holds fp32 state either way)
     run(make_cfg(precision="fp32", epochs=3), tmp_path / "bf16")
+
+
+def test_evaluations_score_the_ema_generator(tmp_path) -> None:
+    """The scorer (and the sample grids) see the EMA G's images, not the raw G's (SPEC §6)."""
+    seen: list[torch.Tensor] = []
+    z = torch.randn(16, 12, generator=torch.Generator().manual_seed(0))
+
+    def scorer(fn) -> dict[str, float]:  # noqa: ANN001
+        seen.append(fn(z).clone())
+        return {"IS": 1.0, "IS_std": 0.1, "FID": 50.0, "KID": 0.1, "KID_std": 0.01, "num_images": 16.0}
+
+    run(tiny_cfg(), tmp_path, scorer=scorer)
+    with torch.no_grad():
+        ema = optgan.load_generator(str(tmp_path / "checkpoint-last.pt"))(z)
+        raw = optgan.load_generator(str(tmp_path / "checkpoint-last.pt"), ema=False)(z)
+    assert torch.allclose(seen[-1], ema, atol=1e-6)
+    assert (seen[-1] - raw).abs().max() > 1e-3
+
+
+def test_a_skipped_g_step_leaves_the_ema_alone(tmp_path, monkeypatch) -> None:
+    """A G step whose loss is non-finite is skipped, and so is its EMA update (device-side flag)."""
+    from optgan.trainer.ema import EMA
+
+    skips: list[bool | None] = []
+    real_update = EMA.update
+
+    def update(self, model, skip=None) -> None:  # noqa: ANN001
+        skips.append(None if skip is None else bool(skip))
+        real_update(self, model, skip=skip)
+
+    monkeypatch.setattr(EMA, "update", update)
+    _nan_d_loss_at(monkeypatch, {2})  # G steps at iterations 0, 2, 4, 6 (n_critic 2)
+    run(tiny_cfg(), tmp_path)
+    assert skips == [False, True, False, False]
