@@ -980,3 +980,60 @@ def test_run_and_extend_read_the_config_under_the_lease(tmp_path, monkeypatch) -
     assert "stage gen: 3 -> 5 rounds" in ok("study", "extend", "x", "--gen-rounds", "5", *s).stdout
     stored = yaml.safe_load(ok("study", "show", "x", *s).stdout)
     assert (stored["gen_stage"]["rounds"], stored["disc_stage"]["rounds"]) == (5, 4)
+
+
+def _study_of(values: list[tuple[float, ...]], directions: list[str], generation: int = 0):  # noqa: ANN202
+    import optuna
+
+    from optgan import keys
+
+    study = optuna.create_study(directions=directions)
+    for v in values:
+        t = study.ask()
+        t.set_user_attr(keys.GENERATION, generation)
+        study.tell(t, list(v))
+    return study
+
+
+def test_choose_best_takes_the_lowest_fid_on_the_last_fronts() -> None:
+    """The documented G*/D* rule: the lowest FID on the last round's Pareto front (KID, then IS,
+    when FID is not an objective; else the first objective's best)."""
+    from optgan import keys
+    from optgan.study.results import choose_best
+
+    # (IS, FID, params_M): a front of three with FIDs 30, 20, 25, and a dominated trial
+    study = _study_of([(5.0, 30.0, 1.0), (4.0, 20.0, 3.0), (6.0, 25.0, 5.0), (3.0, 40.0, 6.0)],
+                      ["maximize", "minimize", "minimize"])
+    assert choose_best(study, ["IS", "FID", "params_M"]).number == 1
+    # an earlier round does not count: the last one's front does
+    t = study.ask()
+    t.set_user_attr(keys.GENERATION, 1)
+    study.tell(t, [1.0, 90.0, 1.0])
+    t = study.ask()
+    t.set_user_attr(keys.GENERATION, 1)
+    study.tell(t, [2.0, 95.0, 0.5])
+    assert choose_best(study, ["IS", "FID", "params_M"]).number == 4
+    assert choose_best(_study_of([(5.0, 1.0), (7.0, 2.0), (6.0, 0.5)], ["maximize", "minimize"]),
+                       ["IS", "params_M"]).number == 1  # no FID / KID: the highest IS
+    assert choose_best(_study_of([(0.3, 2.0), (0.1, 3.0), (0.2, 1.0)], ["minimize", "minimize"]),
+                       ["KID", "params_M"]).number == 1  # KID before IS
+    assert choose_best(_study_of([(2.0, 1.0), (1.0, 3.0)], ["minimize", "minimize"]),
+                       ["params_M", "flops_M"]).number == 1  # no metric: the first objective's best
+
+
+def test_best_index_picks_the_round_best_for_weight_resetting() -> None:
+    """Stage disc resets every G copy to the one paired with the round's best D: lowest FID (else
+    KID, else highest IS); failed or non-finite candidates never win; all failed → 0."""
+    import math
+
+    from optgan.engines.base import Evaluation
+    from optgan.engines.real import best_index
+
+    def ev(reason=None, **values):  # noqa: ANN001, ANN202
+        return Evaluation(values=values, reason=reason)
+
+    assert best_index([ev(FID=5.0), ev(FID=2.0), ev(FID=9.0)], ["IS", "FID"]) == 1
+    assert best_index([ev(IS=1.0), ev(IS=3.0), ev(IS=2.0)], ["IS", "params_M"]) == 1
+    assert best_index([ev(KID=0.3, IS=9.0), ev(KID=0.1, IS=1.0)], ["IS", "KID"]) == 1
+    assert best_index([ev(FID=math.nan), ev(FID=1.0, reason="NaN images"), ev(FID=4.0)], ["FID", "IS"]) == 2
+    assert best_index([ev(FID=math.nan), ev(FID=math.inf)], ["FID", "IS"]) == 0
