@@ -154,3 +154,20 @@ def test_state_of_another_stage_is_refused() -> None:
     state["stage"] = "disc"
     with pytest.raises(CheckpointError, match="stage"):
         t.load_state_dict(state)
+
+
+def test_each_network_gets_its_own_learning_rate_and_betas() -> None:
+    """Stage gen: the G supernet's Adam runs `lr_g`, the fixed D's `lr_d`; stage disc: the D
+    supernet's `lr_d`, every G copy's (and the reset snapshot's) `lr_g` (SPEC §2–§3)."""
+    from test_search_training_helpers import disc_trainer
+
+    def hyper(opt: torch.optim.Optimizer) -> tuple[float, tuple[float, float]]:
+        group = opt.param_groups[0]
+        return float(group["lr"]), tuple(group["betas"])
+
+    g = gen_trainer(lr_g=1e-3, lr_d=1e-5, beta1=0.5, beta2=0.99)
+    assert hyper(g.pairing.opt_g) == (1e-3, (0.5, 0.99)) and hyper(g.pairing.opt_d) == (1e-5, (0.5, 0.99))
+    d = disc_trainer(lr_g=1e-3, lr_d=1e-5)
+    d.train_round([random_genotype("disc", np.random.default_rng(0))], 1)
+    assert hyper(d.pairing.opt_d)[0] == 1e-5
+    assert {hyper(c.opt)[0] for c in [d.pairing.reset, *d.pairing.copies.values()]} == {1e-3}
