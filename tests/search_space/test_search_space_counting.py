@@ -68,3 +68,21 @@ def test_scgan_caps_admit_a_small_fraction() -> None:
     rng = np.random.default_rng(0)
     feasible = np.mean([is_feasible(random_genotype("gen", rng), CIFAR10_WIDTHS, SCGAN_CIFAR10_CAPS) for _ in range(3000)])
     assert 0.003 < feasible < 0.05
+
+
+def test_caps_bound_every_cell_and_include_their_ends() -> None:
+    """Each of the three cells meets the per-cell cap (cell 3 is the largest), and a bound equal
+    to the value is met from both sides (SPEC: p ≤ 2.2 is inclusive)."""
+    # EAGAN's G: cells 0.787 / 1.378 / 1.443 M, 7.142403 M in all
+    v = check_caps(EAGAN_G, CIFAR10_WIDTHS, Caps(cell_params_M=(None, 1.4)))
+    assert [x.bound for x in v] == ["cell3_params_M"]
+    v = check_caps(EAGAN_G, CIFAR10_WIDTHS, Caps(cell_params_M=(1.0, None)))
+    assert [x.bound for x in v] == ["cell1_params_M"]
+    exact = count_params(EAGAN_G, CIFAR10_WIDTHS).total / 1e6
+    assert is_feasible(EAGAN_G, CIFAR10_WIDTHS, Caps(params_M=(exact, exact)))
+    assert not is_feasible(EAGAN_G, CIFAR10_WIDTHS, Caps(params_M=(exact + 1e-6, None)))
+    assert not is_feasible(EAGAN_G, CIFAR10_WIDTHS, Caps(params_M=(None, exact - 1e-6)))
+    flops = count_flops(EAGAN_G, CIFAR10_WIDTHS) / 1e6
+    assert is_feasible(EAGAN_G, CIFAR10_WIDTHS, Caps(flops_M=(flops, flops)))
+    cells = count_params(EAGAN_G, CIFAR10_WIDTHS).per_cell
+    assert is_feasible(EAGAN_G, CIFAR10_WIDTHS, Caps(cell_params_M=(min(cells) / 1e6, max(cells) / 1e6)))
