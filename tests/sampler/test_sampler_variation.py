@@ -127,3 +127,20 @@ def test_children_are_new_and_name_their_parents() -> None:
         assert set(child.parents) <= numbers and child.operators
         assert len(child.parents) == (2 if "crossover" in child.operators else 1)
         taken.add(child.genotype)
+
+
+@pytest.mark.parametrize("p_cross, p_mut, expected", [(1.0, 0.0, {"crossover"}), (0.0, 1.0, {"mutation"})])
+def test_the_study_sampler_uses_the_configured_probabilities(new_study, p_cross: float, p_mut: float,
+                                                             expected: set[str]) -> None:
+    """The sampler hands `sampler.crossover_prob` / `mutation_prob` to its child generation (not
+    swapped, not the defaults): with one of them 1 and the other 0, every child shows it."""
+    import optuna
+
+    from optgan import keys
+    from optgan.sampler.dry_run import run_synthetic_search
+
+    study = new_study(population_size=8, crossover_prob=p_cross, mutation_prob=p_mut)
+    run_synthetic_search(study, generations=2)
+    children = [t for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+                if t.user_attrs.get(keys.ROLE) == "child"]
+    assert children and {t.user_attrs[keys.OPERATORS] for t in children} == expected
