@@ -32,6 +32,18 @@ def test_crowding_distance_by_hand() -> None:
     assert crowding_distance(np.array([(1, 1), (1, 1), (1, 1)], float)).tolist() == [0, 0, 0]
 
 
+def test_crowding_distance_by_hand_three_objectives() -> None:
+    # both ends of every column are boundaries: row 3 is the maximum of all three (a minimum of none)
+    line = np.array([(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3)], float)
+    np.testing.assert_allclose(crowding_distance(line), [np.inf, 2.0, 2.0, np.inf])
+    # each column's interior gaps over its range: D gets 0.5 + 0.5 + 0.5; A, B, C are ends somewhere
+    rows = np.array([(0, 2, 1), (1, 1, 0), (2, 0, 2), (1.5, 0.5, 1.5)], float)
+    np.testing.assert_allclose(crowding_distance(rows), [np.inf, np.inf, np.inf, 1.5])
+    # an infinite loss is clipped to the finite range: it is an end, the others keep their gaps
+    np.testing.assert_allclose(crowding_distance(np.array([(0, 1), (1, 0.5), (np.inf, 0)], float)),
+                               [np.inf, 2.0, np.inf])
+
+
 def test_nsga2_by_hand() -> None:
     losses = np.array([(1, 5), (2, 3), (3, 1), (2, 4), (4, 4), (5, 5)], float)
     sel = NSGA2Selection()
