@@ -9,7 +9,7 @@ from optgan.errors import ConfigError
 from optgan.sampler.pareto import crowding_distance, non_dominated_fronts, to_losses
 from optgan.sampler.select_eagan import EAGANSelection, pooled_fronts
 from optgan.sampler.select_nsga2 import NSGA2Selection
-from optgan.sampler.select_scgan import SCGANSelection, normalise, tchebycheff
+from optgan.sampler.select_scgan import SCGANSelection, cluster_representatives, normalise, tchebycheff
 from optgan.sampler.selection import make_selection
 
 RNG = np.random.default_rng(0)
@@ -153,3 +153,17 @@ def test_strategies_return_n_distinct_rows(name: str, m: int) -> None:
 def test_unknown_selection_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="sampler.selection"):
         make_selection("moead")
+
+
+def test_scgan_clusters_with_ward_linkage() -> None:
+    # rows whose directions Ward's criterion splits as {0, 1, 3, 5}, {2, 4} but average linkage
+    # as {0, …, 4}, {5}: the representatives are the first row of each Ward cluster
+    points = np.array([(0.65, 0.28), (0.05, 0.03), (0.82, 0.92), (0.62, 0.74), (0.55, 0.95), (0.83, 0.01)])
+    assert cluster_representatives(points, 2) == [0, 2]
+
+
+def test_scgan_band_holds_the_next_two_k_candidates() -> None:
+    # n = k = 2: no top rows, the band is the 2k = 4 best-ranked rows. Rows 0–2 point one way and
+    # row 3 (ranked 4th) another, so row 3 is a cluster of its own and must be kept.
+    losses = np.array([(0.10, 0.12), (0.12, 0.14), (0.14, 0.16), (0.40, 0.05), (0.9, 0.9), (1.0, 1.0)])
+    assert sorted(SCGANSelection(2).select(losses, 2, RNG)) == [0, 3]
