@@ -126,3 +126,29 @@ def test_wrong_network_genotypes_are_rejected() -> None:
         build_discriminator(G, W)
     with pytest.raises(GenotypeError, match="SuperNetG needs a gen genotype"):
         build_supernet_g(W)(torch.randn(1, W.latent_dim), D)
+
+
+def test_generator_cells_take_their_skips_as_the_spec_says() -> None:
+    """SPEC §1.2: cell 1 has no skip input (nearest), cell 2 one (bilinear), cell 3 two (nearest)."""
+    from optgan.supernet.generator import SuperNetG
+
+    g = SuperNetG(Widths(gf_dim=8, df_dim=8, latent_dim=12, bottom_width=2))
+    assert [c.skip_mode for c in g.cells] == ["nearest", "bilinear", "nearest"]
+    assert [len(c.skip_in) for c in g.cells] == [0, 1, 2]
+
+
+def test_down_cell_wiring_by_values() -> None:
+    """SPEC §1.3: node1 = e0(x); node2 = e1(x) + e2(node1); node3 = e3(node1) + e4(x); output =
+    node2 + node3 when e5 is no_down. With e1 and e4 identities (positive x: e1's pre-ReLU is a
+    no-op; e4 has none) and e2, e3 `none`, the output is exactly 2x, whatever e0 computes."""
+    from optgan.supernet.cells import DownCell, supernet_choices
+
+    cell = DownCell(4, supernet_choices("disc")).eval()
+    x = torch.rand(2, 4, 8, 8) + 0.1
+    ops = ["conv_3x3", "skip_connect", "none", "none", "skip_connect", "no_down", "none"]
+    with torch.no_grad():
+        assert torch.equal(cell(x, ops), 2 * x)
+        # e3 reads node1 and e2 too: a conv on node1 changes the output
+        ops_e3 = ["conv_3x3", "skip_connect", "none", "skip_connect", "none", "no_down", "none"]
+        n1 = cell.edges[0]["conv_3x3"](x)
+        assert torch.allclose(cell(x, ops_e3), torch.relu(x) + cell.edges[3]["skip_connect"](n1))
