@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["to_losses", "dominates", "non_dominated_fronts", "crowding_distance"]
+__all__ = ["to_losses", "domination", "nondominated_mask", "non_dominated_fronts", "crowding_distance"]
 
 
 def to_losses(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
@@ -21,9 +21,18 @@ def to_losses(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     return values * np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
 
 
-def dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    """True when `a` is no worse than `b` everywhere and better somewhere."""
-    return bool(np.all(a <= b) and np.any(a < b))
+def domination(losses: np.ndarray) -> np.ndarray:
+    """`dom[i, j]`: row i dominates row j (no worse in every column, better in one)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    le = np.all(losses[:, None, :] <= losses[None, :, :], axis=2)
+    lt = np.any(losses[:, None, :] < losses[None, :, :], axis=2)
+    return le & lt
+
+
+def nondominated_mask(losses: np.ndarray) -> np.ndarray:
+    """True for the rows no other row dominates (front 0 of :func:`non_dominated_fronts`)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    return ~domination(losses).any(axis=0) if len(losses) else np.zeros(0, dtype=bool)
 
 
 def non_dominated_fronts(losses: np.ndarray) -> list[list[int]]:
@@ -32,9 +41,7 @@ def non_dominated_fronts(losses: np.ndarray) -> list[list[int]]:
     n = len(losses)
     if n == 0:
         return []
-    le = np.all(losses[:, None, :] <= losses[None, :, :], axis=2)
-    lt = np.any(losses[:, None, :] < losses[None, :, :], axis=2)
-    dom = le & lt  # dom[i, j]: i dominates j
+    dom = domination(losses)
     count = dom.sum(axis=0)  # how many dominate j
     fronts: list[list[int]] = []
     remaining = np.ones(n, dtype=bool)

@@ -44,9 +44,10 @@ def to_minimization(values: np.ndarray, directions: Sequence[str]) -> np.ndarray
 
 
 def nondominated_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """True for the rows of `values` no other row dominates (same rule as `results.pareto_trials`)."""
-    v = to_minimization(values, directions)
-    return np.array([not np.any(np.all(v <= row, axis=1) & np.any(v < row, axis=1)) for row in v], dtype=bool)
+    """True for the rows of `values` no other row dominates (the sampler's rule, as `results.pareto_trials`)."""
+    from optgan.sampler.pareto import nondominated_mask as mask
+
+    return mask(to_minimization(values, directions))
 
 
 def normalized_hypervolumes(rounds: Sequence[np.ndarray], directions: Sequence[str]) -> list[float]:

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optgan import keys
 from optgan.errors import StorageError
+from optgan.sampler.pareto import nondominated_mask
 from optgan.search_space import Genotype
 
 __all__ = ["RoundSummary", "rounds_of", "completed_rounds", "round_summaries", "pareto_trials",
@@ -81,13 +82,8 @@ def pareto_trials(study: optuna.Study, round_: int | None = None, groups: Rounds
     g = rounds[-1] if round_ is None else round_
     trials = [t for t in groups.get(g, []) if t.state == TrialState.COMPLETE]
     signs = np.array([-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
-    values = np.array([t.values for t in trials], dtype=float) * signs
-    keep = []
-    for i, v in enumerate(values):
-        dominated = np.any(np.all(values <= v, axis=1) & np.any(values < v, axis=1))
-        if not dominated:
-            keep.append(trials[i])
-    return keep
+    values = np.array([t.values for t in trials], dtype=float).reshape(len(trials), -1) * signs
+    return [t for t, kept in zip(trials, nondominated_mask(values)) if kept]
 
 
 def choose_best(study: optuna.Study, objectives: Sequence[str]) -> FrozenTrial:

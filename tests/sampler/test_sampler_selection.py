@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from optgan.errors import ConfigError
-from optgan.sampler.pareto import crowding_distance, non_dominated_fronts, to_losses
+from optgan.sampler.pareto import crowding_distance, non_dominated_fronts, nondominated_mask, to_losses
 from optgan.sampler.select_eagan import EAGANSelection, pooled_fronts
 from optgan.sampler.select_nsga2 import NSGA2Selection
 from optgan.sampler.select_scgan import SCGANSelection, cluster_representatives, normalise, tchebycheff
@@ -23,6 +23,10 @@ def test_to_losses_negates_maximised_columns() -> None:
 def test_fronts_by_hand() -> None:
     losses = np.array([(1, 5), (2, 3), (3, 1), (2, 4), (4, 4), (5, 5)], float)
     assert non_dominated_fronts(losses) == [[0, 1, 2], [3], [4], [5]]
+    assert nondominated_mask(losses).tolist() == [True, True, True, False, False, False]
+    # equal rows do not dominate each other: both stay on the front
+    assert nondominated_mask(np.array([(1, 1), (1, 1), (2, 2)], float)).tolist() == [True, True, False]
+    assert nondominated_mask(np.zeros((0, 2))).tolist() == []
 
 
 def test_crowding_distance_by_hand() -> None:
