@@ -86,11 +86,18 @@ def check_stage_ready(search: "Search", stage: str) -> None:
     if stage == "disc" and search.config.evaluation.kind == "real":
         from optgan.engines.real import CHECKPOINT_NAME, G_STAR_START_NAME, gen_checkpoint_path
 
-        path = gen_checkpoint_path(search)
         own = search.stage_dir("disc")
-        if not path.is_file() and not any((own / n).is_file() for n in (CHECKPOINT_NAME, G_STAR_START_NAME)):
-            raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
-                              f"run `optgan run {search.name} --stage gen` first")
+        if not gen_checkpoint_path(search).is_file() and \
+                not any((own / n).is_file() for n in (CHECKPOINT_NAME, G_STAR_START_NAME)):
+            raise no_gen_supernet_error(search)
+
+
+def no_gen_supernet_error(search: "Search") -> OptganError:
+    """The one-line error of a real stage `disc` that needs stage `gen`'s checkpoint and lacks it."""
+    from optgan.engines.real import gen_checkpoint_path
+
+    return OptganError(f"stage disc needs stage gen's trained supernet ({gen_checkpoint_path(search)} is missing); "
+                       f"run `optgan run {search.name} --stage gen` first")
 
 
 def saved_rounds(search: "Search", stage: str) -> int | None:

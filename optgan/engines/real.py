@@ -148,14 +148,12 @@ class RealEngine(Engine):
                           str(self.stage_dir / G_STAR_START_NAME))
 
     def _gen_supernet_state(self) -> dict:
-        from optgan.engines.base import check_stage_ready
+        from optgan.engines.base import no_gen_supernet_error
         from optgan.trainer.search_training import gen_supernet_state_of
 
-        check_stage_ready(self.search, "disc")
         path = gen_checkpoint_path(self.search)
         if not path.is_file():
-            raise OptganError(f"stage disc needs stage gen's trained supernet ({path} is missing); "
-                              f"run `optgan run {self.search.name} --stage gen` first")
+            raise no_gen_supernet_error(self.search)
         return gen_supernet_state_of(load_checkpoint(str(path))["trainer"])
 
 
