@@ -25,6 +25,11 @@ class ClassifierNet(nn.Module):
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         w = width
+        with torch.random.fork_rng(devices=[]):  # initialisation never moves the global RNG
+            self._build(num_classes, w, feature_dim)
+            self.reset_parameters(generator)
+
+    def _build(self, num_classes: int, w: int, feature_dim: int) -> None:
         self.body = nn.Sequential(
             *_block(3, w), *_block(w, w), nn.MaxPool2d(2),
             *_block(w, 2 * w), *_block(2 * w, 2 * w), nn.MaxPool2d(2),
@@ -33,7 +38,6 @@ class ClassifierNet(nn.Module):
         )
         self.embed = nn.Sequential(nn.Linear(4 * w, feature_dim), nn.ReLU(inplace=True))
         self.head = nn.Linear(feature_dim, num_classes)
-        self.reset_parameters(generator)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None) -> None:

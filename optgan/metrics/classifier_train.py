@@ -2,7 +2,9 @@
 
 Everything random (initialisation, batch order, flips, 4-pixel reflect-padded translations)
 draws from one `torch.Generator` seeded by `ClassifierConfig.seed`; cuDNN runs in
-deterministic mode during training. AdamW with a cosine-decayed learning rate, label
+deterministic mode during training, and on the CPU it trains on one thread: a sum split across
+threads rounds differently per thread count, and training turns those last bits into other
+weights (a classifier trained by a 1-thread `optgan train` and a 2-thread `optgan eval` differed). AdamW with a cosine-decayed learning rate, label
 smoothing 0.1; a tqdm bar shows the epochs.
 """
 
@@ -38,7 +40,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: in
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     net.train()
     bar = tqdm(range(cfg.epochs), desc="training the classifier extractor", unit="epoch", disable=not progress)
-    with _deterministic(), tf32_allowed(False):
+    with _deterministic(), tf32_allowed(False), _one_cpu_thread(device):
         for _ in bar:
             perm = torch.randperm(n, generator=g)
             for i in range(steps_per_epoch):
@@ -66,6 +68,19 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     cols = (torch.arange(w, device=x.device)[None] + dx[:, None])[:, None, :]
     out = padded[torch.arange(b, device=x.device)[:, None, None], rows, cols]
     return out.permute(0, 3, 1, 2).contiguous()
+
+
+@contextlib.contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

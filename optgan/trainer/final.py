@@ -35,7 +35,7 @@ from optgan.config.train import TrainConfig
 from optgan.errors import TrainingDivergedError
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import final_state as fs
-from optgan.trainer.final_outputs import SAMPLES_DIR, save_grid, write_history
+from optgan.trainer.final_outputs import SAMPLES_DIR, save_grid, sync_history, write_history
 from optgan.trainer.final_setup import DiscSpec, derived_seed
 from optgan.trainer.final_step import FinalStepper
 from optgan.trainer.run_lock import RunDirBusyError
@@ -95,6 +95,9 @@ def train_final(
             raise
         try:
             if run.finished:
+                if sync_history(out_dir, run.history):  # a kill after the last checkpoint cut them short
+                    log.info("%s: rewrote metrics.csv, metrics.jsonl and the learning curve from the checkpoint",
+                             out_dir)
                 log.info("%s already holds a finished run (%d epochs); nothing to do", out_dir, run.epoch)
                 return _result(run)
             if scorer is None:

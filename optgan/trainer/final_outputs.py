@@ -28,6 +28,7 @@ __all__ = [
     "METRICS_JSONL",
     "CURVE_PNG",
     "SAMPLES_DIR",
+    "sync_history",
     "save_grid",
     "write_history",
 ]
@@ -82,6 +83,27 @@ def write_history(out_dir: str, history: Sequence[dict[str, Any]]) -> None:
     atomic_write_bytes(os.path.join(out_dir, METRICS_JSONL), lines.encode())
     if history:
         atomic_write_bytes(os.path.join(out_dir, CURVE_PNG), _curve_png(history))
+
+
+def sync_history(out_dir: str, history: Sequence[dict[str, Any]]) -> bool:
+    """Rewrite the history files only where they do not hold `history` (a kill between the last
+    checkpoint and them); whether anything was written. A finished run on a read-only medium
+    whose files are intact is left untouched."""
+    lines = "".join(json.dumps(row, sort_keys=False) + "\n" for row in history).encode()
+    paths = [os.path.join(out_dir, name) for name in (METRICS_CSV, METRICS_JSONL, CURVE_PNG)]
+    want = [_csv_bytes(history), lines]
+    if all(_read(p) == w for p, w in zip(paths, want)) and (not history or os.path.isfile(paths[2])):
+        return False
+    write_history(out_dir, history)
+    return True
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _csv_bytes(history: Sequence[dict[str, Any]]) -> bytes:

@@ -83,3 +83,24 @@ def test_classifier_objectives_are_available_and_labelled(tmp_path: Path) -> Non
     check_objectives_available(cfg, ("IS", "FID", "params_M"))  # no weights needed
     assert [objective_display_name(o, cfg.extractor) for o in ("IS", "FID", "params_M")] == [
         "IS_classifier", "FID_classifier", "params_M"]
+
+
+def test_training_gives_the_same_weights_whatever_the_process_thread_count() -> None:
+    """`optgan train` runs 1 CPU thread, `optgan eval` / `run` PyTorch's default: the classifier
+    they train into one shared cache must be the same bits (it trains on one thread on the CPU),
+    and building it never moves the global RNG (a resumed run's RNG state would differ)."""
+    data = load_cifar("train-10k", 256)
+    cfg = ClassifierConfig(width=8, feature_dim=16, epochs=1, batch_size=64, seed=5)
+    before = torch.get_num_threads()
+    nets = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            rng = torch.random.get_rng_state()
+            nets.append(train_classifier(data.images, data.labels, 10, cfg, torch.device("cpu"), progress=False))
+            assert torch.equal(rng, torch.random.get_rng_state())
+            assert torch.get_num_threads() == threads  # restored
+    finally:
+        torch.set_num_threads(before)
+    for (name, x), y in zip(nets[0].state_dict().items(), nets[1].state_dict().values()):
+        assert torch.equal(x, y), name

@@ -351,3 +351,20 @@ def test_a_skipped_g_step_leaves_the_ema_alone(tmp_path, monkeypatch) -> None:
     _nan_d_loss_at(monkeypatch, {2})  # G steps at iterations 0, 2, 4, 6 (n_critic 2)
     run(tiny_cfg(), tmp_path)
     assert skips == [False, True, False, False]
+
+
+def test_a_rerun_of_a_finished_run_restores_history_files_a_kill_cut_short(tmp_path) -> None:
+    """A kill after the last checkpoint but before metrics.csv / .jsonl / the curve were rewritten:
+    the rerun ("nothing to do") rewrites them from the checkpoint's history; intact files are
+    left alone (a finished run on a read-only medium stays readable)."""
+    run(tiny_cfg(), tmp_path)
+    files = [tmp_path / n for n in ("metrics.csv", "metrics.jsonl", "learning_curve.png")]
+    whole = [f.read_bytes() for f in files]
+    files[0].write_text(files[0].read_text().splitlines()[0] + "\n" + files[0].read_text().splitlines()[1] + "\n")
+    files[1].write_text(files[1].read_text().splitlines()[0] + "\n")
+    files[2].unlink()
+    assert run(tiny_cfg(), tmp_path).finished
+    assert [f.read_bytes() for f in files[:2]] == whole[:2] and files[2].is_file()
+    stamps = [f.stat().st_mtime_ns for f in files]
+    run(tiny_cfg(), tmp_path)
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing rewritten
