@@ -61,12 +61,25 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(e, OSError):  # name the file the caller asked for, not the temporary one
-            raise OSError(e.errno, e.strerror, path) from e
+        cause = _os_error_in(e)  # e.g. torch's zip writer reports a full disk as a RuntimeError
+        if cause is not None:  # name the file the caller asked for, not the temporary one
+            raise OSError(cause.errno, cause.strerror, path) from e
         raise
     _fsync_dir(directory)
     for d in made:  # a folder made here: its entry in its parent must reach the disk too
         _fsync_dir(os.path.dirname(d))
+
+
+def _os_error_in(e: BaseException) -> OSError | None:
+    """`e` if it is an OSError, else the OSError it was raised from or while handling (a writer
+    that wraps the file system's refusal in its own error type), else None."""
+    seen: list[BaseException] = []
+    while e is not None and all(e is not x for x in seen):
+        if isinstance(e, OSError):
+            return e
+        seen.append(e)
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    return None
 
 
 def _missing_dirs(directory: str) -> list[str]:

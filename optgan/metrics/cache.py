@@ -8,6 +8,7 @@ so a crash never leaves a truncated file under a valid name.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -34,9 +35,10 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """`torch.save(obj, path)` atomically (:func:`optgan.atomic.write_atomically`)."""
     try:
         write_atomically(path, lambda f: torch.save(obj, f), fault_point=False)
-    except OSError as e:
-        raise MetricsError(f"cannot write the metrics cache file {path} ({e.strerror}); "
-                           "set `metrics.cache_dir` to a writable folder") from e
+    except OSError as e:  # also a full disk behind torch's own RuntimeError (`write_atomically`)
+        fix = ("free space, or set `metrics.cache_dir` to a folder on another disk"
+               if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "set `metrics.cache_dir` to a writable folder")
+        raise MetricsError(f"cannot write the metrics cache file {path} ({e.strerror}); {fix}") from e
 
 
 def check_cache_dir(cache_dir: str, fix: str) -> None:

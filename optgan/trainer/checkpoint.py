@@ -14,6 +14,7 @@ resumed run draws exactly the numbers the uninterrupted run would have drawn.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import warnings
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 
+#: errno values of a full disk or quota
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 #: what torch's zip writer says when the disk refused bytes (its own errors are RuntimeErrors)
 _SHORT_WRITE = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
 
@@ -45,7 +48,12 @@ def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save(obj, path)`` atomically; `obj` must hold only tensors and plain containers."""
     try:
         write_atomically(path, lambda f: torch.save(obj, f))
-    except RuntimeError as e:  # torch's zip writer reports a short write (a full disk) this way
+    except OSError as e:  # the file system's refusal, also when torch's zip writer wrapped it
+        if e.errno not in _DISK_FULL:
+            raise
+        raise CheckpointError(f"cannot write {path} ({e.strerror}); free space and rerun to resume: the "
+                              "previous checkpoint is intact") from e
+    except RuntimeError as e:  # a short write torch reports without the OSError behind it
         if not any(k in str(e) for k in _SHORT_WRITE):
             raise
         first = str(e).strip().splitlines()[0][:120]

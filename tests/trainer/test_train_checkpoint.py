@@ -123,3 +123,30 @@ def test_a_short_write_says_the_old_checkpoint_is_intact(tmp_path, monkeypatch) 
         atomic_torch_save({"v": 2}, path)
     monkeypatch.undo()
     assert load_checkpoint(path) == {"v": 1} and os.listdir(tmp_path) == ["ck.pt"]
+
+
+def test_a_full_disk_behind_torchs_own_error_is_one_clear_error(tmp_path, monkeypatch) -> None:
+    """torch's zip writer raises a RuntimeError while handling the OSError of a full disk: the
+    atomic write finds that OSError (for every caller: the metrics cache too), the old file stays."""
+    import errno
+
+    from optgan.errors import MetricsError
+    from optgan.metrics.cache import atomic_torch_save as cache_save
+
+    path = str(tmp_path / "ck.pt")
+    atomic_torch_save({"v": 1}, path)
+
+    def full_disk(obj, f) -> None:  # noqa: ANN001
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 149824 vs 149720")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match=r"\(No space left on device\); free space and rerun to resume: the "
+                                              r"previous checkpoint is intact"):
+        atomic_torch_save({"v": 2}, path)
+    with pytest.raises(MetricsError, match=r"cannot write the metrics cache file .*stats.pt \(No space left on device\)"):
+        cache_save({"v": 2}, tmp_path / "stats.pt")
+    monkeypatch.undo()
+    assert load_checkpoint(path) == {"v": 1} and os.listdir(tmp_path) == ["ck.pt"]
