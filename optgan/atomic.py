@@ -3,7 +3,8 @@
 
 A crash leaves either the old or the new file, never a torn one; what it can leave is a
 temporary file (`.tmp-*<name>`), which :func:`remove_partial_writes` deletes (engines call it
-when they open their run directory, under the search's run lease). The `checkpoint_write`
+when they open their run directory, under the search's run lease); elsewhere (metrics caches,
+sample grids) the next write of the same file deletes such leftovers once they are an hour old. The `checkpoint_write`
 fault point (:mod:`optgan.faults`) sits between writing the temporary file and the rename.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -68,6 +70,28 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     _fsync_dir(directory)
     for d in made:  # a folder made here: its entry in its parent must reach the disk too
         _fsync_dir(os.path.dirname(d))
+    _remove_stale_temps(directory, os.path.basename(path))
+
+
+#: a temporary file this old belongs to a writer that died (a live one finishes in seconds)
+STALE_TMP_S = 3600.0
+
+
+def _remove_stale_temps(directory: str, name: str) -> None:
+    """Delete temporary files of `name` that killed writers left (caches and outputs have no
+    run lease to clean them up under; a concurrent writer's fresh file is never touched)."""
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(TMP_PREFIX) and entry.name.endswith(name):
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_S:
+                    os.unlink(entry.path)
+            except OSError:
+                pass  # gone meanwhile, or not ours to delete
 
 
 def _os_error_in(e: BaseException) -> OSError | None:

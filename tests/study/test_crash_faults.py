@@ -3,6 +3,7 @@ N-th hit or a delay after it, sleeps, a checkpoint cut mid-write, and no cost wh
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -98,3 +99,20 @@ def test_folders_an_atomic_write_makes_reach_the_disk(tmp_path, monkeypatch) -> 
     synced.clear()
     atomic_write_bytes(tmp_path / "run" / "gen" / "sub" / "checkpoint.pt", b"y")  # nothing made now
     assert synced == [str(tmp_path / "run" / "gen" / "sub")]
+
+
+def test_temporary_files_of_killed_writers_are_cleaned_up_once_stale(tmp_path) -> None:
+    """Caches and sample grids have no run lease to clean up under: the next write of a file
+    deletes the temporary files killed writers left for it once they are an hour old, never a
+    fresh one (a concurrent writer's) nor another file's."""
+    from optgan.atomic import STALE_TMP_S, TMP_PREFIX
+
+    old, fresh = (tmp_path / f"{TMP_PREFIX}{tag}stats.pt" for tag in ("a1", "b2"))
+    other = tmp_path / f"{TMP_PREFIX}c3grid.png"
+    for f in (old, fresh, other):
+        f.write_bytes(b"partial")
+    stale = time.time() - STALE_TMP_S - 60
+    os.utime(old, (stale, stale))
+    os.utime(other, (stale, stale))
+    atomic_write_bytes(tmp_path / "stats.pt", b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, other.name, "stats.pt"])
