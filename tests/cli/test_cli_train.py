@@ -325,3 +325,17 @@ def test_an_architecture_searched_at_other_widths_is_warned_about(tmp_path, capl
     caplog.clear()
     assert run("train", "--gen-arch", str(arch), "--config", cfg, "--dry-run", "--set", "widths.latent_dim=24").exit_code == 0
     assert "searched at other widths" not in caplog.text
+
+
+def test_an_unwritable_metrics_cache_is_refused_before_anything_is_trained(tmp_path, monkeypatch) -> None:
+    """The cache folder is checked as the run opens (not only by --dry-run): before the data is
+    loaded and the classifier extractor trained, and no output folder is left behind."""
+    (tmp_path / "a-file").write_text("x")
+    trained = []
+    import optgan.metrics.extractor_classifier as ec
+
+    monkeypatch.setattr(ec, "train_classifier", lambda *a, **k: trained.append(1))
+    r = run("train", "--gen-arch", G, "--config", tiny_yaml(tmp_path), "--out", str(tmp_path / "out"), "--no-progress",
+            "--set", f"metrics.cache_dir={tmp_path / 'a-file'}")
+    one_line_error(r, "metrics cache folder")
+    assert "a-file is a file" in r.stderr and not trained and not (tmp_path / "out").exists()
