@@ -97,6 +97,8 @@ def _remove_stale_temps(directory: str, name: str) -> None:
 def _os_error_in(e: BaseException) -> OSError | None:
     """`e` if it is an OSError, else the OSError it was raised from or while handling (a writer
     that wraps the file system's refusal in its own error type), else None."""
+    if not isinstance(e, Exception):  # Ctrl-C / a stop stays what it is
+        return None
     seen: list[BaseException] = []
     while e is not None and all(e is not x for x in seen):
         if isinstance(e, OSError):

@@ -140,6 +140,13 @@ class RealEngine(Engine):
                     return snap["g_star"], False
                 log.warning("stage disc: %s holds another G*; G* starts from stage gen's supernet as it is now",
                             path)
+        from optgan.study.results import completed_rounds
+
+        if completed_rounds(self.search.study("disc"), self.search.config.sampler.population_size):
+            # a stage begun without a snapshot (an older optgan): today's weights are not its start
+            log.warning("stage disc: no record of the weights G* began with (%s); G* starts from stage gen's "
+                        "supernet as it is now, which may have trained on since the stage began", path)
+            return self._gen_supernet_state(), False
         return self._gen_supernet_state(), True
 
     def _save_g_star_start(self, gen_star: Genotype) -> None:

@@ -305,8 +305,10 @@ class Lease:
                       "its lease to expire)" if self.force_unlock_flag else
                       f"or if that process is dead on another host, retry after its lease expires in {left}")
             raise LeaseHeldError(f"search {self.search!r} is being run by {holder.describe(now)}; wait for it, {advice}")
+        # a heartbeat landing after the read moves the value by ≥ TTL/6; the slack absorbs a database
+        # that reads floats back rounded (PostgreSQL ≤ 11: 15 digits)
         done = conn.execute(sa.update(_leases).where(_leases.c.search == self.search, _leases.c.token == holder.token,
-                                                     _leases.c.heartbeat == holder.heartbeat).values(**mine))
+                                                     _leases.c.heartbeat <= holder.heartbeat + 1e-3).values(**mine))
         if done.rowcount != 1:
             return False  # someone else took it over in between
         log.warning("search %r: took over the run lease of %s%s", self.search, holder.describe(now),

@@ -81,6 +81,8 @@ def pareto_trials(study: optuna.Study, round_: int | None = None, groups: Rounds
         return []
     g = rounds[-1] if round_ is None else round_
     trials = [t for t in groups.get(g, []) if t.state == TrialState.COMPLETE]
+    if not trials:
+        return []
     signs = np.array([-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
     values = np.array([t.values for t in trials], dtype=float).reshape(len(trials), -1) * signs
     return [t for t, kept in zip(trials, nondominated_mask(values)) if kept]

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from optgan.backends import cudnn_autotune, tf32_allowed
 from optgan.config.train import TrainConfig
 from optgan.errors import TrainingDivergedError
+from optgan.metrics.cache import check_cache_dir
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import final_state as fs
 from optgan.trainer.final_outputs import SAMPLES_DIR, save_grid, sync_history, write_history
@@ -102,6 +103,8 @@ def train_final(
                 return _result(run)
             if scorer is None:
                 try:
+                    # before the classifier extractor trains (a finished run never touches the cache)
+                    check_cache_dir(cfg.metrics.resolved_cache_dir, "set `metrics.cache_dir` to a writable folder")
                     scorer = fs.make_scorer(cfg, run.image_set, run.device)
                 except BaseException:
                     run.close()

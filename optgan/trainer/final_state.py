@@ -93,12 +93,9 @@ class RunState:
     def open(cls, cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: str) -> RunState:
         """A fresh run, or the run saved in `out_dir/checkpoint-last.pt`."""
         from optgan.metrics.availability import check_reference_size
-        from optgan.metrics.cache import check_cache_dir
         from optgan.trainer.data import load_images
 
         device = resolve_device(cfg.device)
-        # before the data, the classifier extractor's training and the first epoch
-        check_cache_dir(cfg.metrics.resolved_cache_dir, "set `metrics.cache_dir` to a writable folder")
         image_set = load_images(cfg.data, cfg.widths.img_size)
         check_reference_size(cfg.metrics, len(image_set))  # refused after training otherwise
         header = _header(cfg, gen, disc, image_set)

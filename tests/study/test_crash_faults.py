@@ -116,3 +116,21 @@ def test_temporary_files_of_killed_writers_are_cleaned_up_once_stale(tmp_path) -
     os.utime(other, (stale, stale))
     atomic_write_bytes(tmp_path / "stats.pt", b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, other.name, "stats.pt"])
+
+
+def test_a_stop_during_a_write_stays_a_stop(tmp_path) -> None:
+    """Ctrl-C (or the CLI's stop) raised while the writer handles an OSError is not turned into
+    a file error: only real errors are traced back to the file system's refusal."""
+    import errno
+
+    from optgan.atomic import write_atomically
+
+    def interrupted(f) -> None:  # noqa: ANN001
+        try:
+            raise OSError(errno.EINTR, "Interrupted system call")
+        except OSError:
+            raise KeyboardInterrupt from None
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(tmp_path / "x.pt", interrupted)
+    assert list(tmp_path.iterdir()) == []

@@ -1013,6 +1013,9 @@ def test_choose_best_takes_the_lowest_fid_on_the_last_fronts() -> None:
     t.set_user_attr(keys.GENERATION, 1)
     study.tell(t, [2.0, 95.0, 0.5])
     assert choose_best(study, ["IS", "FID", "params_M"]).number == 4
+    from optgan.study.results import pareto_trials
+
+    assert pareto_trials(study, round_=7) == []  # a round without completed trials has no front
     assert choose_best(_study_of([(5.0, 1.0), (7.0, 2.0), (6.0, 0.5)], ["maximize", "minimize"]),
                        ["IS", "params_M"]).number == 1  # no FID / KID: the highest IS
     assert choose_best(_study_of([(0.3, 2.0), (0.1, 3.0), (0.2, 1.0)], ["minimize", "minimize"]),
