@@ -1040,3 +1040,26 @@ def test_best_index_picks_the_round_best_for_weight_resetting() -> None:
     assert best_index([ev(KID=0.3, IS=9.0), ev(KID=0.1, IS=1.0)], ["IS", "KID"]) == 1
     assert best_index([ev(FID=math.nan), ev(FID=1.0, reason="NaN images"), ev(FID=4.0)], ["FID", "IS"]) == 2
     assert best_index([ev(FID=math.nan), ev(FID=math.inf)], ["FID", "IS"]) == 0
+
+
+def test_told_values_follow_the_objectives_order(tmp_path) -> None:
+    """Each trial's values are its objectives in the config's order (in any order given), equal
+    to what the synthetic evaluation computes for its genotype and to its stored size attrs."""
+    import optuna
+
+    from optgan import keys
+    from optgan.sampler.synthetic import synthetic_values
+    from optgan.search_space import Genotype
+    from optgan.study.search import load_search
+
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    objectives = ["FID", "flops_M", "IS", "params_M"]
+    ok("study", "create", "o", "--config", DRY, *SMALL, "--set", f"objectives=[{', '.join(objectives)}]", *s)
+    ok("run", "o", "--stage", "gen", "--max-rounds", "1", *s)
+    search = load_search("o", s[1])
+    done = search.study("gen").get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert done
+    for t in done:
+        genotype = Genotype.from_array("gen", t.user_attrs[keys.GENOTYPE_ARRAY])
+        assert t.values == pytest.approx(synthetic_values(genotype, objectives, search.config.widths))
+        assert (t.values[1], t.values[3]) == (t.user_attrs[keys.FLOPS_M], t.user_attrs[keys.PARAMS_M])
