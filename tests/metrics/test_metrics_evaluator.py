@@ -78,6 +78,22 @@ def test_nan_candidate_gets_nan_and_a_reason_others_are_scored(tmp_path: Path) -
     assert all(math.isnan(v) for v in out[1].values.values())
 
 
+def test_a_candidate_nan_only_in_its_first_batch_still_fails(tmp_path: Path) -> None:
+    """NaN in an early batch and finite later ones: the flag accumulates over every batch (a NaN
+    quantised to 0 must never be scored as a black pixel)."""
+    calls = []
+
+    def early_nan(z: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        x = torch.zeros(len(z), 3, 8, 8)
+        if len(calls) == 1:
+            x[0, 0, 0, 0] = float("nan")
+        return x
+
+    (out,) = _evaluator(tmp_path, batch_size=10).evaluate([early_nan], make_latent_bank(40, 8, 0))
+    assert len(calls) == 4 and not out.ok and "NaN" in out.reason
+
+
 def test_modes_are_restored_and_generation_runs_in_eval_mode(tmp_path: Path) -> None:
     ev = _evaluator(tmp_path)
     z = make_latent_bank(40, 8, 0)
