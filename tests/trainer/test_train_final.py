@@ -127,7 +127,10 @@ def test_stopped_and_resumed_equals_uninterrupted(tmp_path, make_cfg, stop_at) -
     assert_same_weights(tmp_path / "full", tmp_path / "resumed")
     a = torch.load(tmp_path / "full" / "checkpoint-last.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "checkpoint-last.pt", weights_only=True)
-    assert a["mmd_bound"] == b["mmd_bound"]
+    assert a["mmd_bound"] == b["mmd_bound"] and a["best"] == b["best"]  # the best FID so far is restored
+    best_a = torch.load(tmp_path / "full" / "checkpoint-best.pt", weights_only=True)
+    best_b = torch.load(tmp_path / "resumed" / "checkpoint-best.pt", weights_only=True)
+    assert all(torch.equal(v, best_b["gen_ema"][k]) for k, v in best_a["gen_ema"].items())
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert drop(a["history"]) == drop(b["history"])
     assert len(list(csv.DictReader(open(tmp_path / "resumed" / "metrics.csv")))) == 3
@@ -368,3 +371,21 @@ def test_a_rerun_of_a_finished_run_restores_history_files_a_kill_cut_short(tmp_p
     stamps = [f.stat().st_mtime_ns for f in files]
     run(tiny_cfg(), tmp_path)
     assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing rewritten
+
+
+def test_resume_refuses_other_images_under_the_same_config(tmp_path) -> None:
+    """The checkpoint records the data's fingerprint: an .npz rewritten in place (same path, same
+    config) is refused on resume, and the in-process image cache does not hide the new file."""
+    import numpy as np
+
+    def write(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        np.savez(tmp_path / "d.npz", images=rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8),
+                 labels=np.arange(64) % 2)
+
+    write(0)
+    data = {"name": "npz", "path": str(tmp_path / "d.npz")}
+    run(tiny_cfg(epochs=1, data=data), tmp_path / "out")
+    write(1)
+    with pytest.raises(CheckpointError, match="was trained on other data"):
+        run(tiny_cfg(epochs=2, data=data), tmp_path / "out")
