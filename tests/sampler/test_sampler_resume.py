@@ -95,3 +95,37 @@ def test_restart_after_a_kill_mid_generation_continues_identically(tmp_path, uni
     assert states[4:] == ["COMPLETE", "RUNNING", "RUNNING"]  # killed with 2 trials in flight
     assert all(t.user_attrs[keys.GENERATION] == 1 for t in left.get_trials()[4:])
     assert run_script(tmp_path, url, 3) == uninterrupted
+
+
+def test_every_random_stream_is_keyed_by_generation_and_slot(monkeypatch, new_study) -> None:
+    """Proposals draw from (seed, net, stream, generation, slot), selection from (…, generation):
+    two slots or two generations never share a stream (a stream keyed without one of them would
+    repeat the same draws), and the same key always gives the same stream (resume)."""
+    from optgan.sampler import seeding
+    from optgan.sampler.dry_run import run_synthetic_search
+
+    keys: dict[int, set[tuple[int, ...]]] = {}
+    real = seeding._seed_sequence
+
+    def spy(seed, net, stream, *key):  # noqa: ANN001, ANN202
+        keys.setdefault(stream, set()).add(tuple(int(k) for k in key))
+        return real(seed, net, stream, *key)
+
+    monkeypatch.setattr(seeding, "_seed_sequence", spy)
+    run_synthetic_search(new_study(population_size=8), generations=3)
+    proposals, selections = keys[seeding.STREAM_PROPOSAL], keys[seeding.STREAM_SELECTION]
+    assert all(len(k) == 2 for k in proposals) and {g for g, _ in proposals} == {0, 1, 2}
+    assert {s for g, s in proposals if g == 0} == set(range(8))  # every slot of the first generation
+    assert all(len({s for g, s in proposals if g == gen}) >= 2 for gen in (1, 2))  # children's slots
+    assert {(1,), (2,)} <= selections and all(len(k) == 1 for k in selections)
+
+
+def test_stage_and_round_seeds_are_distinct_per_stage_purpose_and_round() -> None:
+    from optgan.engines.scoring import round_seed
+    from optgan.trainer.search_setup import stage_seed
+
+    seeds = {stage_seed(7, stage, purpose) for stage in ("gen", "disc") for purpose in range(5)}
+    assert len(seeds) == 10
+    rounds = {round_seed(7, stage, r) for stage in ("gen", "disc") for r in range(4)}
+    assert len(rounds) == 8
+    assert stage_seed(7, "gen", 0) != stage_seed(8, "gen", 0) and round_seed(7, "gen", 0) != round_seed(8, "gen", 0)
