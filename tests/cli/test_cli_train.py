@@ -85,6 +85,8 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     assert report["data"]["split"] == "train"
     again = json.loads(run("eval", str(out / "checkpoint-best.pt"), "-n", "30", "--json").stdout)
     assert again["FID_classifier"] == report["FID_classifier"]  # same latents, same weights
+    seeded = json.loads(run("eval", str(out), "-n", "30", "--json", "--seed", "1").stdout)
+    assert seeded["FID_classifier"] != report["FID_classifier"]  # --seed draws other latents
     raw = json.loads(run("eval", str(out), "-n", "30", "--json", "--raw").stdout)
     assert raw["weights"]["which"] == "raw" and raw["weights"]["sha256"] != report["weights"]["sha256"]
     caplog.clear()
@@ -99,6 +101,11 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     grid = tmp_path / "grid.png"
     r = run("sample", str(out / "checkpoint-last.pt"), "-n", "9", "-o", str(grid))
     assert r.exit_code == 0 and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name, seed in (("same.png", "0"), ("other.png", "1")):
+        assert run("sample", str(out / "checkpoint-last.pt"), "-n", "9", "-o", str(tmp_path / name),
+                   "--seed", seed).exit_code == 0
+    assert (tmp_path / "same.png").read_bytes() == grid.read_bytes()  # the default seed is 0
+    assert (tmp_path / "other.png").read_bytes() != grid.read_bytes()
     jpg = tmp_path / "grid.jpg"  # the format follows the extension
     assert run("sample", str(out), "-n", "4", "-o", str(jpg)).exit_code == 0 and jpg.read_bytes()[:3] == b"\xff\xd8\xff"
     for bad, why in (("grid.gif", "its extension '.gif' is not an image format"), ("grid", "the name has no extension")):
