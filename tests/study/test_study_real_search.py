@@ -7,6 +7,7 @@ import json
 import pathlib
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -62,6 +63,10 @@ def test_tiny_real_search_both_stages(storage_url: str, unique_name: str, tmp_pa
     ok("export", unique_name, "--stage", "disc", "-o", str(out), *s)
     exported = json.loads(out.read_text())
     assert exported["net"] == "disc" and set(exported["source"]["values"]) == set(labelled)
+    # the search's widths travel with the export: `arch info` counts what was searched
+    assert exported["widths"] == {"gf_dim": 8, "df_dim": 8, "latent_dim": 12, "bottom_width": 2}
+    info = json.loads(ok("arch", "info", "--net", "disc", "--genotype", str(out), "--json").stdout)
+    assert info["params_M"] == pytest.approx(exported["source"]["params_M"], abs=1e-6)
     # scores are labelled as classifier scores in the trial attrs and the dashboard names
     best = json.loads(ok("best", unique_name, "--stage", "gen", "--json", *s).stdout)
     assert best["pareto"] and all(p["values"]["FID_classifier"] is not None for p in best["pareto"])
