@@ -220,3 +220,23 @@ class _NanLate:
 def test_kid_subset_larger_than_reference_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MetricsError, match="kid_subset_size"):
         _evaluator(tmp_path, real=random_images(16), kid_subset_size=20)
+
+
+def test_each_candidate_of_a_round_gets_its_own_sample_grid(tmp_path: Path) -> None:
+    """The round scorer's trial pictures: each candidate's own images of the round's first
+    latents (not the first candidate's for all)."""
+    from optgan.config.pictures import PicturesConfig
+    from optgan.config.study import StudyConfig
+    from optgan.engines.scoring import PopulationScorer, round_seed
+    from optgan.search_space.widths import Widths
+
+    gens = [TinyGenerator(latent_dim=12, seed=s) for s in (0, 1)]
+    cfg = StudyConfig(widths=Widths(gf_dim=8, df_dim=8, latent_dim=12, bottom_width=1),
+                      metrics=_cfg(tmp_path, metrics=("FID",)), pictures=PicturesConfig(grid_images=4))
+    scorer = PopulationScorer(cfg, random_images(64), torch.device("cpu"), extractor=PoolExtractor())
+    out = scorer.evaluate(gens, round_index=2, stage="gen")
+    z = make_latent_bank(40, 12, round_seed(0, "gen", 2))[:4]
+    for gen, ev in zip(gens, out):
+        with torch.no_grad():
+            assert torch.equal(ev.samples, quantize_to_uint8(gen(z)))
+    assert not torch.equal(out[0].samples, out[1].samples)
