@@ -129,3 +129,18 @@ def test_stage_and_round_seeds_are_distinct_per_stage_purpose_and_round() -> Non
     rounds = {round_seed(7, stage, r) for stage in ("gen", "disc") for r in range(4)}
     assert len(rounds) == 8
     assert stage_seed(7, "gen", 0) != stage_seed(8, "gen", 0) and round_seed(7, "gen", 0) != round_seed(8, "gen", 0)
+
+
+def test_a_resumed_round_reuses_its_failed_trials_and_asks_no_extra(new_study) -> None:
+    """A round stopped between tells: its FAILed trials count as taken, so the rerun gets the same
+    P trials and asks none (else a failed candidate's slot was proposed again: P + 1 trials)."""
+    import optuna
+
+    from optgan.runner import population_trials
+    from optgan.search_space.distributions import param_distributions
+
+    study = new_study(population_size=4)
+    first = [study.ask(param_distributions("gen")) for _ in range(4)]
+    study.tell(first[1], state=optuna.trial.TrialState.FAIL)
+    again = population_trials(study, 0, 4, "gen")
+    assert [t.number for t in again] == [t.number for t in first] and len(study.trials) == 4
