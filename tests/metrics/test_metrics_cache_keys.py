@@ -98,3 +98,20 @@ def test_extractor_identities_name_their_weights_and_mode() -> None:
 
     assert inception("a", "exact") != inception("b", "exact")
     assert inception("a", "exact") != inception("a", "fast")
+
+
+def test_a_replaced_weights_file_gets_its_new_hash_in_the_same_process(tmp_path) -> None:
+    """`file_sha256` memoises per (path, size, mtime): a file replaced under the same name (and
+    size) is hashed anew, so the extractor identity and reference keys follow it."""
+    import hashlib
+    import os
+
+    from optgan.metrics.cache import file_sha256
+
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"a" * 64)
+    first = file_sha256(path)
+    path.write_bytes(b"b" * 64)
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 1_000_000))
+    assert first == hashlib.sha256(b"a" * 64).hexdigest()
+    assert file_sha256(path) == hashlib.sha256(b"b" * 64).hexdigest()
