@@ -389,3 +389,19 @@ def test_resume_refuses_other_images_under_the_same_config(tmp_path) -> None:
     write(1)
     with pytest.raises(CheckpointError, match="was trained on other data"):
         run(tiny_cfg(epochs=2, data=data), tmp_path / "out")
+
+
+def test_a_resumed_run_keeps_its_non_finite_streak(tmp_path, monkeypatch) -> None:
+    """The count of non-finite D losses in a row is part of the checkpoint: a run stopped mid-streak
+    and resumed diverges at the very iteration the uninterrupted run does."""
+    from optgan.errors import TrainingDivergedError
+
+    _nan_d_loss_at(monkeypatch, set(range(2, 100)))
+    cfg = tiny_cfg(nonfinite_patience=4, epochs=3)
+    with pytest.raises(TrainingDivergedError) as whole:
+        run(cfg, tmp_path / "a")
+    assert not run(cfg, tmp_path / "b", stop_after_iters=4).finished  # saved at iteration 3: streak 2
+    with pytest.raises(TrainingDivergedError) as resumed:
+        run(cfg, tmp_path / "b")
+    where = lambda e: str(e.value).split("; ")[0]  # noqa: E731
+    assert where(resumed) == where(whole)
