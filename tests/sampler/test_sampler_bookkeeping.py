@@ -189,3 +189,24 @@ def test_study_optimize_and_foreign_params(new_study) -> None:
         values.append([t.params for t in study.trials])
         assert [t.user_attrs[keys.GENERATION] for t in study.trials] == [0] * 4 + [1] * 4 + [2] * 4
     assert values[0] == values[1]
+
+
+def test_partial_enqueues_are_completed_per_slot_reproducibly() -> None:
+    """The free edges of a partially enqueued trial come from the stream of its generation and
+    slot: the same partial params in two slots get different completions, the same slot again
+    the same one (a resume)."""
+    from optgan.sampler.bookkeeping import Membership
+    from optgan.sampler.constrained import ConstrainedDraw
+    from optgan.sampler.enqueued import enqueued_genotype
+    from optgan.search_space import CIFAR10_WIDTHS, Caps
+    from optgan.search_space.distributions import param_distributions
+
+    name = next(iter(param_distributions("gen")))
+    fixed = {name: param_distributions("gen")[name].choices[0]}
+    draw = ConstrainedDraw(CIFAR10_WIDTHS, Caps(), 100)
+
+    def complete(generation: int, slot: int):  # noqa: ANN202
+        return enqueued_genotype(fixed, Membership(generation, slot), net="gen", seed=3, constrained=draw)
+
+    assert complete(0, 1) == complete(0, 1)
+    assert len({complete(0, 1), complete(0, 2), complete(1, 1)}) == 3
