@@ -210,3 +210,16 @@ def test_partial_enqueues_are_completed_per_slot_reproducibly() -> None:
 
     assert complete(0, 1) == complete(0, 1)
     assert len({complete(0, 1), complete(0, 2), complete(1, 1)}) == 3
+
+
+def test_params_outside_the_proposal_differ_per_slot(new_study) -> None:
+    """A parameter the objective asks for besides the architecture (e.g. a learning rate) is drawn
+    per generation, slot and name: four trials of a generation get four values."""
+    from optgan.search_space.distributions import param_distributions
+
+    study = new_study(population_size=4)
+    values = []
+    for _ in range(4):
+        trial = study.ask(param_distributions("gen"))
+        values.append(trial.suggest_float("lr", 1e-5, 1e-3, log=True))
+    assert len(set(values)) == 4
