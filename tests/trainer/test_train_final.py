@@ -405,3 +405,20 @@ def test_a_resumed_run_keeps_its_non_finite_streak(tmp_path, monkeypatch) -> Non
         run(cfg, tmp_path / "b")
     where = lambda e: str(e.value).split("; ")[0]  # noqa: E731
     assert where(resumed) == where(whole)
+
+
+def test_the_runs_random_streams_have_their_own_seeds(tmp_path, monkeypatch) -> None:
+    """Latents, data order, global RNGs (and the scorer's bank) are seeded for different purposes:
+    no two streams of a run share a seed (they would draw correlated numbers)."""
+    from optgan.trainer import final_setup, final_state
+
+    purposes: list[int] = []
+    real = final_setup.derived_seed
+
+    def spy(seed: int, purpose: int) -> int:
+        purposes.append(purpose)
+        return real(seed, purpose)
+
+    monkeypatch.setattr(final_state, "derived_seed", spy)
+    run(tiny_cfg(epochs=1), tmp_path)
+    assert len(purposes) >= 3 and len(set(purposes)) == len(purposes)
