@@ -163,3 +163,21 @@ def small_reference() -> dict[str, list[dict]]:
     r = CliRunner().invoke(main, ["run", "ref", "--storage", url], catch_exceptions=False)
     assert r.exit_code == 0, r.stderr
     return snapshot(url, "ref")
+
+
+def assert_identical(got, want, path: str = "") -> None:  # noqa: ANN001
+    """Checkpoint states equal bit for bit: tensors (dtype too), containers, leaves (NaN == NaN)."""
+    import torch
+
+    if isinstance(want, torch.Tensor):
+        assert isinstance(got, torch.Tensor) and got.dtype == want.dtype and torch.equal(got, want), path
+    elif isinstance(want, dict):
+        assert set(got) == set(want), path
+        for k in want:
+            assert_identical(got[k], want[k], f"{path}.{k}")
+    elif isinstance(want, (list, tuple)):
+        assert len(got) == len(want), path
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_identical(g, w, f"{path}[{i}]")
+    else:
+        assert got == want or (got != got and want != want), (path, got, want)  # NaN == NaN here

@@ -6,9 +6,8 @@ resumed each time, ends with the trials of an uninterrupted run and bit-identica
 from __future__ import annotations
 
 import pytest
-import torch
-from _crash_support import (KILLED, NO_PICTURES, QUICK, assert_generations_full, assert_same_trials, create,
-                            lease_rows, run_with_fault, snapshot, subprocess_env)
+from _crash_support import (KILLED, NO_PICTURES, QUICK, assert_generations_full, assert_identical, assert_same_trials,
+                            create, lease_rows, run_with_fault, snapshot, subprocess_env)
 
 from optgan.trainer.checkpoint import load_checkpoint
 
@@ -47,21 +46,6 @@ def _checkpoints(run_dir) -> dict:  # noqa: ANN001
     return {stage: load_checkpoint(str(run_dir / stage / "checkpoint.pt")) for stage in ("gen", "disc")}
 
 
-def _assert_identical(got, want, path: str = "") -> None:  # noqa: ANN001
-    if isinstance(want, torch.Tensor):
-        assert isinstance(got, torch.Tensor) and got.dtype == want.dtype and torch.equal(got, want), path
-    elif isinstance(want, dict):
-        assert set(got) == set(want), path
-        for k in want:
-            _assert_identical(got[k], want[k], f"{path}.{k}")
-    elif isinstance(want, (list, tuple)):
-        assert len(got) == len(want), path
-        for i, (g, w) in enumerate(zip(got, want)):
-            _assert_identical(g, w, f"{path}[{i}]")
-    else:
-        assert got == want or (got != got and want != want), (path, got, want)  # NaN == NaN here
-
-
 def test_real_search_killed_and_resumed_is_bit_identical(storage_url: str, unique_name: str, tmp_path,
                                                          cache, reference) -> None:
     want_trials, want_ckpt = reference
@@ -85,7 +69,7 @@ def test_real_search_killed_and_resumed_is_bit_identical(storage_url: str, uniqu
     got = snapshot(storage_url, unique_name)
     assert_same_trials(got, want_trials)
     assert_generations_full(got, POP)
-    _assert_identical(_checkpoints(run_dir), want_ckpt)
+    assert_identical(_checkpoints(run_dir), want_ckpt)
     assert not list(run_dir.glob("*/.tmp-*"))
     assert lease_rows(storage_url, unique_name) == []
 

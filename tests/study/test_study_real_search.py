@@ -9,6 +9,7 @@ import pathlib
 import numpy as np
 import pytest
 import torch
+from _crash_support import assert_identical
 from click.testing import CliRunner
 
 from optgan_cli.main import main
@@ -143,21 +144,6 @@ def _trainer_tensors(path: pathlib.Path) -> dict:
     return state["trainer"]
 
 
-def _assert_same(got, want, where: str = "") -> None:  # noqa: ANN001
-    if isinstance(want, torch.Tensor):
-        assert isinstance(got, torch.Tensor) and torch.equal(got, want), where
-    elif isinstance(want, dict):
-        assert set(got) == set(want), where
-        for k in want:
-            _assert_same(got[k], want[k], f"{where}.{k}")
-    elif isinstance(want, (list, tuple)):
-        assert len(got) == len(want), where
-        for i, (g, w) in enumerate(zip(got, want)):
-            _assert_same(g, w, f"{where}[{i}]")
-    else:
-        assert got == want, where
-
-
 def test_disc_rebuilt_after_gen_trained_on_starts_from_g_star_as_it_began(tmp_path, monkeypatch) -> None:
     """Stage disc started early (`--gen-trial`), stage gen then trained on, stage disc's checkpoint
     lost: the rebuild starts G* from the weights it had when stage disc began (its start snapshot),
@@ -182,7 +168,7 @@ def test_disc_rebuilt_after_gen_trained_on_starts_from_g_star_as_it_began(tmp_pa
     assert any(not torch.equal(gen_now[k], gen_then[k]) for k in start["g_star"])
     (run_dir / "disc" / "checkpoint.pt").unlink()
     ok("run", "e", "--stage", "disc", "--max-rounds", "1", *s)  # rebuilds round 1 by retraining
-    _assert_same(_trainer_tensors(run_dir / "disc" / "checkpoint.pt"), before, "trainer")
+    assert_identical(_trainer_tensors(run_dir / "disc" / "checkpoint.pt"), before, "trainer")
 
     (run_dir / "gen" / "checkpoint.pt").rename(tmp_path / "gen-checkpoint.pt")  # not needed to resume disc
     r = ok("run", "e", "--stage", "disc", *s)
