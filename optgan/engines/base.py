@@ -86,10 +86,17 @@ def check_stage_ready(search: "Search", stage: str) -> None:
     if stage == "disc" and search.config.evaluation.kind == "real":
         from optgan.engines.real import CHECKPOINT_NAME, G_STAR_START_NAME, gen_checkpoint_path
 
+        if gen_checkpoint_path(search).is_file():
+            return
         own = search.stage_dir("disc")
-        if not gen_checkpoint_path(search).is_file() and \
-                not any((own / n).is_file() for n in (CHECKPOINT_NAME, G_STAR_START_NAME)):
-            raise no_gen_supernet_error(search)
+        if (own / CHECKPOINT_NAME).is_file():
+            return
+        if (own / G_STAR_START_NAME).is_file():
+            from optgan.study.results import fixed_gen_star
+
+            if fixed_gen_star(search.study("disc")) is not None:  # a snapshot is only ever written after
+                return  # G* was stored: before that, a file there is not this stage's, and would be refused late
+        raise no_gen_supernet_error(search)
 
 
 def no_gen_supernet_error(search: "Search") -> OptganError:

@@ -179,3 +179,24 @@ def test_disc_rebuilt_after_gen_trained_on_starts_from_g_star_as_it_began(tmp_pa
         (run_dir / "disc" / name).unlink()
     r = CliRunner().invoke(main, ["run", "e", "--stage", "disc", *s])
     assert r.exit_code == 2 and "stage disc needs stage gen's trained supernet" in r.stderr, r.stderr
+
+
+def test_a_stray_g_star_snapshot_does_not_let_stage_disc_start_without_stage_gens_checkpoint(tmp_path,
+                                                                                             monkeypatch) -> None:
+    """Before G* is fixed, a `disc/g_star_start.pt` cannot be this stage's: with stage gen's
+    checkpoint missing the run is refused before anything (G*) is stored."""
+    from optgan import keys
+    from optgan.study.search import load_search
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    run_dir = tmp_path / "run"
+    ok("study", "create", "f", "--config", str(ROOT / "studies" / "quickstart.yaml"), *TINY,
+       "--set", f"metrics.cache_dir={tmp_path / 'cache'}", "--run-dir", str(run_dir), *s)
+    ok("run", "f", "--stage", "gen", "--max-rounds", "1", *s)
+    (run_dir / "gen" / "checkpoint.pt").unlink()
+    (run_dir / "disc").mkdir()
+    (run_dir / "disc" / "g_star_start.pt").write_bytes(b"not a snapshot")
+    r = CliRunner().invoke(main, ["run", "f", "--stage", "disc", "--gen-trial", "0", *s])
+    assert r.exit_code == 2 and "stage disc needs stage gen's trained supernet" in r.stderr, r.stderr
+    assert keys.GEN_STAR not in load_search("f", s[1]).study("disc").user_attrs
