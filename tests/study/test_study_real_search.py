@@ -138,6 +138,17 @@ def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -
         assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def _tiny_search_after_one_gen_round(name: str, tmp_path, monkeypatch) -> tuple[list[str], pathlib.Path]:  # noqa: ANN001
+    """A tiny real search `name` on SQLite in `tmp_path` after one stage-gen round: (storage flags, run dir)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    run_dir = tmp_path / "run"
+    ok("study", "create", name, "--config", str(ROOT / "studies" / "quickstart.yaml"), *TINY,
+       "--set", f"metrics.cache_dir={tmp_path / 'cache'}", "--run-dir", str(run_dir), *s)
+    ok("run", name, "--stage", "gen", "--max-rounds", "1", *s)
+    return s, run_dir
+
+
 def _trainer_tensors(path: pathlib.Path) -> dict:
     state = torch.load(path, weights_only=True)
     assert state["rounds_done"] == 1
@@ -150,12 +161,7 @@ def test_disc_rebuilt_after_gen_trained_on_starts_from_g_star_as_it_began(tmp_pa
     so it retrains the very same state. A resume of stage disc needs no stage-gen checkpoint."""
     from optgan.trainer.search_training import gen_supernet_state_of
 
-    monkeypatch.setenv("HOME", str(tmp_path))
-    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
-    run_dir = tmp_path / "run"
-    ok("study", "create", "e", "--config", str(ROOT / "studies" / "quickstart.yaml"), *TINY,
-       "--set", f"metrics.cache_dir={tmp_path / 'cache'}", "--run-dir", str(run_dir), *s)
-    ok("run", "e", "--stage", "gen", "--max-rounds", "1", *s)
+    s, run_dir = _tiny_search_after_one_gen_round("e", tmp_path, monkeypatch)
     gen_then = gen_supernet_state_of(torch.load(run_dir / "gen" / "checkpoint.pt", weights_only=True)["trainer"])
     ok("run", "e", "--stage", "disc", "--gen-trial", "0", "--max-rounds", "1", *s)
     start = torch.load(run_dir / "disc" / "g_star_start.pt", weights_only=True)
@@ -188,12 +194,7 @@ def test_a_stray_g_star_snapshot_does_not_let_stage_disc_start_without_stage_gen
     from optgan import keys
     from optgan.study.search import load_search
 
-    monkeypatch.setenv("HOME", str(tmp_path))
-    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
-    run_dir = tmp_path / "run"
-    ok("study", "create", "f", "--config", str(ROOT / "studies" / "quickstart.yaml"), *TINY,
-       "--set", f"metrics.cache_dir={tmp_path / 'cache'}", "--run-dir", str(run_dir), *s)
-    ok("run", "f", "--stage", "gen", "--max-rounds", "1", *s)
+    s, run_dir = _tiny_search_after_one_gen_round("f", tmp_path, monkeypatch)
     (run_dir / "gen" / "checkpoint.pt").unlink()
     (run_dir / "disc").mkdir()
     (run_dir / "disc" / "g_star_start.pt").write_bytes(b"not a snapshot")
