@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FeatureExtractor", "RealImages", "ExtractorFactory", "register_extractor", "create_extractor",
-    "registered_extractors", "precision",
+    "registered_extractors", "precision", "identity_change",
 ]
 
 
@@ -62,6 +63,35 @@ class FeatureExtractor(abc.ABC):
         assert images.dtype == torch.uint8 and images.ndim == 4 and images.shape[1] == 3, (images.dtype, images.shape)
         with torch.inference_mode():
             return self.extract(images.to(self.device, non_blocking=True))
+
+
+def identity_change(before: dict[str, Any], now: dict[str, Any]) -> tuple[str, str] | None:
+    """How extractor identity `now` differs from a recorded one, or None when they are the same.
+
+    Returns (the differing keys in words, the cause): `extractor` (another extractor), `classifier`
+    (a classifier trained elsewhere or by another optgan), `weights` (another Inception weights
+    file) or `mode` (another precision mode, e.g. `fast` falling back to exact fp32 without CUDA).
+    """
+    now = json.loads(json.dumps(now))  # as stored: tuples are lists
+    if before == now:
+        return None
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    shown = "; ".join(f"{k} {short_hash(now.get(k))} now, {short_hash(before.get(k))} before" for k in changed)
+    if now.get("extractor") != before.get("extractor"):
+        cause = "extractor"
+    elif "classifier" in now:
+        cause = "classifier"
+    elif "weights_sha256" in changed:
+        cause = "weights"
+    else:
+        cause = "mode"
+    return shown, cause
+
+
+def short_hash(value: Any) -> str:
+    """A hash shortened to 12 characters and `…`; other values as they are."""
+    text = str(value)
+    return text[:12] + "…" if len(text) >= 32 and all(c in "0123456789abcdef" for c in text) else text
 
 
 ExtractorFactory = Callable[["MetricsConfig", torch.device, "RealImages | None", bool], FeatureExtractor]

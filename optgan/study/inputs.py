@@ -36,22 +36,23 @@ def check_same_data(search, images) -> dict[str, Any]:  # noqa: ANN001 - Search,
 def check_same_extractor(search, identity: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001 - Search
     """Refuse a feature extractor (weights, mode) other than the one earlier rounds were scored with;
     returns what to :func:`record_inputs` (empty when it is recorded already)."""
+    from optgan.metrics.extractor_base import identity_change
+
     before = _recorded(search, keys.EXTRACTOR_IDENTITY)
     if before is None:
         return {keys.EXTRACTOR_IDENTITY: identity}
-    if before == json.loads(json.dumps(identity)):
+    change = identity_change(before, identity)
+    if change is None:
         return {}
-    changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
-    shown = "; ".join(f"{k} {short(identity.get(k))} now, {short(before.get(k))} before" for k in changed)
-    if identity.get("extractor") != before.get("extractor"):
-        fix = "the stored config fixes the extractor; was the search's study edited?"
-    elif "classifier" in identity:
-        fix = ("copy the trained classifier (`classifier/*.pt` of `metrics.cache_dir`) from the machine that "
-               f"began the search and pass that folder with `optgan run {search.name} --set metrics.cache_dir=DIR`")
-    elif "weights_sha256" in changed:
-        fix = f"pass the same weights file with `optgan run {search.name} --inception-weights FILE`"
-    else:  # the mode: `metrics.mode: fast` falls back to exact fp32 without CUDA
-        fix = f"run it on the kind of device it began on (`optgan run {search.name} --set device=…`)"
+    shown, cause = change
+    fix = {
+        "extractor": "the stored config fixes the extractor; was the search's study edited?",
+        "classifier": ("copy the trained classifier (`classifier/*.pt` of `metrics.cache_dir`) from the machine that "
+                       f"began the search and pass that folder with `optgan run {search.name} --set metrics.cache_dir=DIR`"),
+        "weights": f"pass the same weights file with `optgan run {search.name} --inception-weights FILE`",
+        # `metrics.mode: fast` falls back to exact fp32 without CUDA
+        "mode": f"run it on the kind of device it began on (`optgan run {search.name} --set device=…`)",
+    }[cause]
     raise ConfigError(f"the feature extractor differs from the one search {search.name!r} was scored with "
                       f"({shown}), so new scores would not compare with earlier rounds; {fix}")
 
@@ -86,5 +87,6 @@ def describe_data(d: dict[str, Any]) -> str:
 
 def short(value: Any) -> str:
     """A hash shortened to 12 characters and `…`; other values as they are."""
-    text = str(value)
-    return text[:12] + "…" if len(text) >= 32 and all(c in "0123456789abcdef" for c in text) else text
+    from optgan.metrics.extractor_base import short_hash
+
+    return short_hash(value)

@@ -111,6 +111,7 @@ def train_final(
                     if fresh:
                         fs.remove_unused_out_dir(out_dir)
                     raise
+            run.check_extractor(getattr(scorer, "extractor_identity", None))  # the one earlier scores came from
             try:
                 _Loop(run, scorer, stop_after_iters, progress).execute()
             except _Stopped:

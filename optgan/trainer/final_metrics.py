@@ -53,6 +53,7 @@ def build_scorer(cfg: MetricsConfig, real: Any, widths: Widths, device: torch.de
             log.warning("evaluation failed: %s", scores.reason)
         return dict(scores.values)
 
+    score.extractor_identity = evaluator.extractor.identity  # type: ignore[attr-defined]  # recorded by a run
     return score
 
 

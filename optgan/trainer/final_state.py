@@ -8,6 +8,7 @@ write the checkpoint formats that :mod:`optgan.export` reads (tensors and plain 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -49,7 +50,9 @@ FORMAT_VERSION = 1
 RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters", "nonfinite_patience",
                      "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark", "cuda_graphs",
                      # where things are, not what they are (the data's content is checked by fingerprint)
-                     "data.root", "data.path", "data.download", "metrics.cache_dir")
+                     "data.root", "data.path", "data.download", "metrics.cache_dir",
+                     # the weights' content is checked by hash (`RunState.check_extractor`)
+                     "metrics.inception_weights", "metrics.inception_download")
 
 
 def fresh_sums() -> dict[str, float]:
@@ -84,6 +87,8 @@ class RunState:
     nonfinite_streak: int = 0
     best: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: the feature extractor's identity (weights hash, mode) the run's evaluations were scored with
+    extractor_identity: dict[str, Any] | None = None
     _lrs_applied: tuple[float, float] | None = None
     #: this process's lock on the output folder (:mod:`optgan.trainer.run_lock`)
     lock: RunDirLock | None = None
@@ -217,6 +222,28 @@ class RunState:
         self.iter_in_epoch = 0
         self.sums = fresh_sums()
 
+    def check_extractor(self, identity: dict[str, Any] | None) -> None:
+        """Refuse a feature extractor other than the one the run's earlier evaluations were scored
+        with (their FIDs pick the best checkpoint and move the MMD bound); adopt it otherwise."""
+        from optgan.metrics.extractor_base import identity_change
+
+        if identity is None:  # a scorer from a test or a caller: nothing to compare
+            return
+        before = self.extractor_identity
+        change = None if before is None or not self.best else identity_change(before, identity)
+        if change is not None:
+            shown, cause = change
+            fix = {
+                "extractor": "the extractor is part of the config; was the checkpoint written by another run?",
+                "classifier": ("copy the trained classifier (`classifier/*.pt` of `metrics.cache_dir`) from the "
+                               "machine that began the run and pass that folder with --set metrics.cache_dir=DIR"),
+                "weights": "pass the weights file the run began with (--inception-weights FILE)",
+                "mode": "resume on the kind of device the run began on (--device)",
+            }[cause]
+            raise ConfigError(f"the feature extractor differs from the one {self.out_dir} was scored with ({shown}), "
+                              f"so new scores would not compare with earlier ones; {fix}, or train into a new --out folder")
+        self.extractor_identity = json.loads(json.dumps(identity))
+
     # ------------------------------------------------------------------ checkpoints
     def _progress(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "iter_in_epoch": self.iter_in_epoch, "global_iter": self.global_iter,
@@ -225,7 +252,7 @@ class RunState:
 
     def _generator_part(self, kind: str) -> dict[str, Any]:
         return {**self.header, "kind": kind, "progress": self._progress(), "best": dict(self.best),
-                "gen": self.g_net.state_dict(), "gen_ema": self.ema.state_dict()}
+                "extractor_identity": self.extractor_identity, "gen": self.g_net.state_dict(), "gen_ema": self.ema.state_dict()}
 
     def save_last(self) -> None:
         """The resumable checkpoint (atomic)."""
@@ -260,6 +287,7 @@ class RunState:
             self.sums = fresh_sums() | dict(p["sums"])  # (checkpoints before the non-finite count lack it)
             self.nonfinite_streak = int(p.get("nonfinite_streak", 0))
             self.best, self.history = dict(ck["best"]), list(ck["history"])
+            self.extractor_identity = ck.get("extractor_identity")  # (older checkpoints lack it)
             if self.bound is not None:
                 self.bound.load_state_dict(ck["mmd_bound"])
                 self.bound_tensor.fill_(self.bound.value)

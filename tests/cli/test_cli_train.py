@@ -62,6 +62,8 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"FID_classifier", "IS_classifier", "KID_classifier", "num_images"} <= set(header)
     assert (out / "learning_curve.png").stat().st_size > 1000
+    ident = torch.load(out / "checkpoint-last.pt", weights_only=True)["extractor_identity"]  # what resumes compare
+    assert ident["extractor"] == "optgan.classifier.v1" and len(ident["weights_sha256"]) == 64, ident
     r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress", "--set", "epochs=1")
     assert r.exit_code == 0 and "finished: 2 epochs already trained (more than epochs = 1: nothing to do)" in r.stdout
     # --dry-run says what the run would do with --out, and refuses what it would refuse

@@ -16,7 +16,7 @@ import torch
 
 import optgan
 from optgan.config.train import train_config_from_dict
-from optgan.errors import CheckpointError
+from optgan.errors import CheckpointError, ConfigError
 from optgan.search_space.genotype import Genotype
 from optgan.trainer.final import train_final
 from optgan.trainer.final_setup import resolve_disc
@@ -184,6 +184,37 @@ def test_resume_accepts_moved_data_and_cache(tmp_path) -> None:
                      metrics={"extractor": "classifier", "num_images": 16, "batch_size": 8,
                               "cache_dir": str(tmp_path / "cache")})
     assert run(moved, tmp_path).iterations == 8
+
+
+class IdentifiedScorer(FakeScorer):
+    """A fake scorer that says which extractor it stands for (as the real one does)."""
+
+    def __init__(self, weights: str) -> None:
+        super().__init__()
+        self.extractor_identity = {"extractor": "inception-v3-compat", "weights_sha256": weights, "mode": "exact"}
+
+
+def test_resume_refuses_scores_from_another_extractor(tmp_path) -> None:
+    run(tiny_cfg(epochs=1), tmp_path, scorer=IdentifiedScorer("a" * 64))
+    for name in ("checkpoint-last.pt", "checkpoint-best.pt"):
+        assert torch.load(tmp_path / name, weights_only=True)["extractor_identity"]["weights_sha256"] == "a" * 64
+    with pytest.raises(ConfigError, match=r"feature extractor differs .* \(weights_sha256 bbbbbbbbbbbb… now, "
+                                          r"aaaaaaaaaaaa… before\).*--inception-weights FILE"):
+        run(tiny_cfg(epochs=2), tmp_path, scorer=IdentifiedScorer("b" * 64))
+    assert run(tiny_cfg(epochs=2), tmp_path, scorer=IdentifiedScorer("a" * 64)).iterations == 8
+    # the weights' location may change (another machine); their content is what is compared
+    moved = tiny_cfg(epochs=3, metrics={"extractor": "classifier", "num_images": 16, "batch_size": 8,
+                                        "inception_weights": str(tmp_path / "w.pth"), "inception_download": False})
+    assert run(moved, tmp_path, scorer=IdentifiedScorer("a" * 64)).iterations == 12
+
+
+def test_a_run_not_yet_scored_takes_the_extractor_it_finds(tmp_path) -> None:
+    # stopped after its first checkpoint (iteration 3), before the first evaluation (end of epoch 1)
+    run(tiny_cfg(epochs=1), tmp_path, scorer=IdentifiedScorer("a" * 64), stop_after_iters=3)
+    ck = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+    assert ck["progress"]["global_iter"] == 3 and not ck["best"]
+    run(tiny_cfg(epochs=1), tmp_path, scorer=IdentifiedScorer("b" * 64))
+    assert torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)["extractor_identity"]["weights_sha256"] == "b" * 64
 
 
 def test_same_seed_same_run_other_seed_other_run(tmp_path) -> None:
