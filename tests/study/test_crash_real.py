@@ -18,9 +18,11 @@ TINY = ["device=cpu", f"sampler.population_size={POP}", "gen_stage.rounds=2", "g
         "disc_stage.batch_size_d=8", "disc_stage.batch_size_g=8", "metrics.num_images=20",
         "metrics.batch_size=20", "metrics.is_splits=2", "metrics.classifier.epochs=1", *NO_PICTURES]
 #: per process: mid-write of the warm-up checkpoint; 0.05 s into round 1's scoring; 0.05 s into
-#: the 3rd training of the process (stage disc, after re-running gen round 1 and running round 2).
-#: Timer kills land wherever the run is then (reported); between-tells kills are synthetic's.
-FAULTS = ["checkpoint_write:1", "evaluate:1+0.05", "train:3+0.05"]
+#: the 2nd training of the process (gen round 2, after re-running round 1 and checkpointing it);
+#: 0.05 s into the 2nd training of the next one, which resumes from round 1's checkpoint (stage
+#: disc, after gen round 2). Timer kills land wherever the run is then (reported); between-tells
+#: kills are synthetic's.
+FAULTS = ["checkpoint_write:1", "evaluate:1+0.05", "train:2+0.05", "train:2+0.05"]
 
 
 def _config(cache) -> list[str]:  # noqa: ANN001
@@ -55,12 +57,14 @@ def test_real_search_killed_and_resumed_is_bit_identical(storage_url: str, uniqu
     outcomes = []
     # checkpoint files do not depend on the storage: the mid-write kill runs on SQLite only
     faults = FAULTS if storage_url.startswith("sqlite") else FAULTS[1:]
-    for fault in faults:
+    for i, fault in enumerate(faults):
         outcomes.append(run_with_fault(unique_name, storage_url, fault, env=dict(env), timeout=600))
         for ck in run_dir.glob("*/checkpoint.pt"):
             load_checkpoint(str(ck))  # never torn
         if fault.startswith("checkpoint_write"):  # half a temporary file, no checkpoint yet
             assert list(run_dir.glob("gen/.tmp-*checkpoint.pt")) and not (run_dir / "gen" / "checkpoint.pt").exists()
+        if i == faults.index("train:2+0.05"):  # killed in gen round 2: the next run resumes mid-stage
+            assert load_checkpoint(str(run_dir / "gen" / "checkpoint.pt"))["rounds_done"] == 1
     print("real crash suite:", [(o.fault, o.where, round(o.seconds, 1)) for o in outcomes])
     assert [o.returncode for o in outcomes] == [KILLED] * len(faults), [(o.fault, o.where) for o in outcomes]
     final = run_with_fault(unique_name, storage_url, None, env=dict(env), timeout=600)
