@@ -63,7 +63,7 @@ def _load(path: str, limit: int | None) -> tuple[_Images, _Images]:
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def _timed(fn: Any, device: torch.device) -> tuple[Any, float]:

@@ -81,7 +81,8 @@ class TrainConfig:
     seed: int = 0
     #: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`
     device: str = "auto"
-    #: torch.use_deterministic_algorithms(True) (bitwise-reproducible CPU runs; slower on GPU)
+    #: torch.use_deterministic_algorithms(True): bitwise-reproducible CPU runs; on CUDA slower, and
+    #: reproducible up to the bilinear upsampling's backward, which has no deterministic kernel
     deterministic: bool = False
     #: torch.set_num_threads for the run (None = PyTorch's default: one per core). Small networks
     #: on a busy CPU often run several times faster with 1 thread.

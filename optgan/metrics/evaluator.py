@@ -78,7 +78,9 @@ class PopulationEvaluator:
             cache_dir=cfg.resolved_cache_dir, batch_size=cfg.batch_size, progress=progress)
         #: generator on a side stream, overlapping the extractor (CUDA, `metrics.overlap`)
         self._gen_stream = torch.cuda.Stream(self.device) if cfg.overlap and self.device.type == "cuda" else None
-        self._ref_sqrt = psd_sqrt(self.reference.sigma) if "FID" in cfg.metrics else None  # once, not per candidate
+        #: where the FID eigen-solvers run: the evaluator's device, never a bare `cuda` (= cuda:0)
+        self._linalg = self.device if self.device.type == "cuda" else torch.device("cpu")
+        self._ref_sqrt = psd_sqrt(self.reference.sigma, self._linalg) if "FID" in cfg.metrics else None  # once, not per candidate
         if "KID" in cfg.metrics and self.reference.num_images < cfg.kid_subset_size:
             raise MetricsError(f"`metrics.kid_subset_size` = {cfg.kid_subset_size} exceeds the {self.reference.num_images} "
                                "reference images; lower it or use more real images")
@@ -165,7 +167,8 @@ class PopulationEvaluator:
             mean, std = inception_score(sink.logits(), splits=cfg.is_splits, seed=cfg.seed)
             values[keys.result_key("IS", label)], values[keys.result_key("IS", label, std=True)] = mean, std
         if "FID" in cfg.metrics:
-            values[keys.result_key("FID", label)] = frechet_distance(mu, sigma, ref.mu, ref.sigma, sigma2_sqrt=self._ref_sqrt)
+            values[keys.result_key("FID", label)] = frechet_distance(mu, sigma, ref.mu, ref.sigma, self._linalg,
+                                                                       sigma2_sqrt=self._ref_sqrt)
         if "KID" in cfg.metrics:
             assert ref.features is not None
             mean, std = kernel_inception_distance(sink.features(), ref.features.to(self.device), cfg.kid_subsets,

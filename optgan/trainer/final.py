@@ -125,17 +125,33 @@ def train_final(
 def _torch_settings(cfg: TrainConfig) -> Iterator[None]:
     """Process-wide torch switches of the run (deterministic kernels, CPU threads, TF32, cuDNN
     autotuning), restored on exit."""
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.get_num_threads())
     if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
+        if _on_cuda(cfg):
+            # cuBLAS is deterministic only with a fixed workspace (set before its first handle), and
+            # the generators' bilinear skip upsampling has no deterministic CUDA backward: warn, not fail
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            log.warning("deterministic: true on CUDA: every op runs its deterministic kernel but the backward of "
+                        "bilinear upsampling (the generator's skip inputs), which has none; GPU runs are "
+                        "reproducible up to its summation order, not bitwise")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        else:
+            torch.use_deterministic_algorithms(True)
     if cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
     try:
         with tf32_allowed(cfg.precision != "fp32"), cudnn_autotune(cfg.cudnn_benchmark and not cfg.deterministic):
             yield
     finally:
-        torch.use_deterministic_algorithms(saved[0])
-        torch.set_num_threads(saved[1])
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.set_num_threads(saved[2])
+
+
+def _on_cuda(cfg: TrainConfig) -> bool:
+    from optgan.backends import resolve_device
+
+    return resolve_device(cfg.device).type == "cuda"
 
 
 def _result(run: fs.RunState) -> TrainResult:

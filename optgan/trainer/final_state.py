@@ -132,7 +132,9 @@ class RunState:
                   opt_g, opt_d, latent_gen, stream, bound, cfg.iters_per_epoch or stream.batches_per_epoch(),
                   torch.tensor(bound.value if bound else 0.0, device=device))
         if os.path.isfile(run.last_path):
-            run._resume(load_checkpoint(run.last_path, map_location=device))
+            # onto the CPU: everything is copied into the live (device) tensors, and RNG states must
+            # stay CPU byte tensors (mapped to a GPU, the data stream's generator refuses its state)
+            run._resume(load_checkpoint(run.last_path, map_location="cpu"))
         else:
             # the global RNGs are seeded too, for any op that draws from them (none in optgan's nets)
             torch.manual_seed(derived_seed(cfg.seed, 5))

@@ -15,6 +15,7 @@ memory pool. Graphs hold the addresses of every tensor they touch: whatever repl
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Hashable
 
 import torch
@@ -43,6 +44,11 @@ class GraphCache:
         `before_capture` runs just before a capture (e.g. set the gradients to None, so the
         captured backward allocates them from the graphs' pool).
         """
+        # torch.cuda.graph synchronises and empties the *current* device: make it this cache's
+        with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
+            self._run(key, step, before_capture)
+
+    def _run(self, key: Hashable, step: Callable[[bool], None], before_capture: Callable[[], None]) -> None:
         graph = self._graphs.get(key)
         if graph is None:
             if self._side is None:

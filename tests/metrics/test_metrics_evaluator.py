@@ -51,6 +51,18 @@ def test_scores_equal_direct_computation(tmp_path: Path) -> None:
     assert set(scores.values) == {"IS_fake", "IS_fake_std", "FID_fake", "KID_fake", "KID_fake_std", "num_images"}
 
 
+def test_fid_linear_algebra_runs_on_the_evaluators_device(tmp_path: Path, monkeypatch) -> None:
+    # never on a bare `cuda` (= cuda:0) beside an evaluator on cuda:1, nor on a GPU beside `device: cpu`
+    import optgan.metrics.evaluator as evaluator_module
+
+    devices: list = []
+    for name in ("psd_sqrt", "frechet_distance"):
+        real = getattr(evaluator_module, name)
+        monkeypatch.setattr(evaluator_module, name, lambda *a, _real=real, **k: devices.append(a[-1]) or _real(*a, **k))
+    _evaluator(tmp_path).evaluate([TinyGenerator()], make_latent_bank(40, 8, 0))
+    assert devices == [torch.device("cpu")] * 2
+
+
 def test_labels_come_from_the_extractor(tmp_path: Path) -> None:
     scores = _evaluator(tmp_path).evaluate([TinyGenerator()], make_latent_bank(40, 8, 0))[0]
     assert "FID_fake" in scores.values and "FID" not in scores.values

@@ -186,6 +186,35 @@ def test_resume_accepts_moved_data_and_cache(tmp_path) -> None:
     assert run(moved, tmp_path).iterations == 8
 
 
+def test_a_resume_reads_its_checkpoint_onto_the_cpu(tmp_path, monkeypatch) -> None:
+    # mapped to a GPU (`map_location=device`), the data stream's and NumPy's RNG states are refused
+    import optgan.trainer.final_state as fs
+
+    run(tiny_cfg(), tmp_path, stop_after_iters=3)
+    real_load, where = fs.load_checkpoint, []
+    monkeypatch.setattr(fs, "load_checkpoint", lambda path, map_location=None: where.append(map_location)
+                        or real_load(path, map_location=map_location))
+    assert run(tiny_cfg(), tmp_path).finished
+    assert where == ["cpu"]
+
+
+def test_deterministic_on_cuda_warns_for_the_bilinear_backward_instead_of_failing(monkeypatch, caplog) -> None:
+    # every generator differentiates a bilinear upsampling (cell 2's skip input), which has no
+    # deterministic CUDA kernel: `use_deterministic_algorithms(True)` alone would raise at the first G step
+    from optgan.trainer import final
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(final, "_on_cuda", lambda cfg: True)
+    with final._torch_settings(tiny_cfg()):
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"  # cuBLAS's deterministic workspace
+    assert "not bitwise" in caplog.text
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+    monkeypatch.setattr(final, "_on_cuda", lambda cfg: False)
+    with final._torch_settings(tiny_cfg()):  # the CPU: strict, as before
+        assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+
+
 class IdentifiedScorer(FakeScorer):
     """A fake scorer that says which extractor it stands for (as the real one does)."""
 

@@ -85,3 +85,13 @@ def test_replay_skips_nonfinite_steps_on_the_device_and_resumes(tmp_path, monkey
     assert result.finished and result.iterations == 8
     ck = _checkpoint(tmp_path)
     assert max(_steps(ck)) > 0 and all(torch.isfinite(v).all() for v in _weights(ck).values())
+
+
+def test_deterministic_run_on_cuda_trains_and_resumes(tmp_path, caplog) -> None:
+    # `deterministic: true` must not fail at the first G step (bilinear upsampling's backward has no
+    # deterministic CUDA kernel), and a resume must load its CPU RNG states (the data stream's, NumPy's)
+    cfg = tiny_cfg(device="cuda", deterministic=True)
+    run(cfg, tmp_path, stop_after_iters=3)
+    assert run(cfg, tmp_path).finished
+    assert "not bitwise" in caplog.text
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after the run
