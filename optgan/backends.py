@@ -34,8 +34,8 @@ def resolve_device(name: str) -> torch.device:
         count = torch.cuda.device_count()
         index = int(name.partition(":")[2] or 0)
         if index >= count:
-            raise ConfigError(f"`device` = {name!r} but this machine has {count} CUDA device(s): "
-                              f"cuda:0 … cuda:{count - 1}")
+            there = "cuda:0" if count == 1 else f"cuda:0 … cuda:{count - 1}"
+            raise ConfigError(f"`device` = {name!r} but this machine has {count} CUDA device(s): {there}")
     return torch.device(name)
 
 

@@ -84,3 +84,6 @@ def test_resolve_device_checks_the_hardware(monkeypatch) -> None:  # noqa: ANN00
     assert resolve_device("auto") == torch.device("cuda") and resolve_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(ConfigError, match=r"has 2 CUDA device\(s\): cuda:0 … cuda:1"):
         resolve_device("cuda:2")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match=r"has 1 CUDA device\(s\): cuda:0$"):
+        resolve_device("cuda:1")
