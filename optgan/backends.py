@@ -20,7 +20,7 @@ import torch
 from optgan.config.base import check_device_name
 from optgan.errors import ConfigError
 
-__all__ = ["tf32_allowed", "cudnn_autotune", "resolve_device"]
+__all__ = ["tf32_allowed", "cudnn_autotune", "resolve_device", "cpu_threads"]
 
 def resolve_device(name: str) -> torch.device:
     """`auto` → the first CUDA device when there is one, else the CPU; explicit names are checked
@@ -82,3 +82,20 @@ def cudnn_autotune(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.benchmark = saved
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """`torch.set_num_threads(count)` for the body (None: leave PyTorch's setting), restored after.
+
+    The networks of small searches and trainings run several times faster on one thread than on
+    two on a busy machine, and CPU results depend on the thread count (sums split differently).
+    """
+    saved = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+

@@ -18,6 +18,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from optgan import faults, keys
+from optgan.backends import cpu_threads
 from optgan.engines import Engine, Evaluation, make_engine
 from optgan.engines.base import check_stage_ready, saved_rounds, stage_rounds
 from optgan.errors import OptganError
@@ -54,6 +55,12 @@ def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = N
     """Run `stages` in order; `max_rounds` bounds the rounds run by this call over all stages."""
     faults.point("run")
     search.check_run_dir(adopt=True)  # under the lease: a folder found elsewhere becomes this database's
+    with cpu_threads(search.config.cpu_threads):
+        return _run_stages(search, stages, max_rounds, gen_override)
+
+
+def _run_stages(search: Search, stages: Sequence[str], max_rounds: int | None,
+                gen_override: GenChoice | Genotype | None) -> list[StageResult]:
     results = []
     budget = max_rounds
     if list(stages) == ["gen", "disc"] and _gen_left_behind(search):

@@ -56,6 +56,10 @@ class StudyConfig:
     seed: int = 0
     #: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`
     device: str = "auto"
+    #: torch.set_num_threads for the search (None = PyTorch's default: one per core). Small
+    #: networks on a busy CPU often run several times faster with 1 thread; CPU results depend
+    #: on the thread count in their last bits (as they do on the device)
+    cpu_threads: int | None = None
     widths: Widths = field(default_factory=Widths)
     data: DataConfig = field(default_factory=DataConfig)
     #: ≥ 2 of `IS` (maximised), `FID`, `KID`, `params_M`, `flops_M` (minimised); the last two
@@ -77,6 +81,7 @@ class StudyConfig:
         if len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(f"`objectives` has duplicates: {list(self.objectives)}")
         check_device_name(self.device)
+        check_range("cpu_threads", self.cpu_threads, low=1, high=1024)
         check_range("seed", self.seed, low=0, high=2**63 - 1)
 
     @property
@@ -98,10 +103,10 @@ def load_study_config(path: str, overrides: Iterable[str] = ()) -> StudyConfig:
     return study_config_from_dict(apply_overrides(data, overrides))
 
 
-#: keys that say where things are on a machine (and which device to use), not what they are:
+#: keys that say where things are on a machine (and which device and threads to use), not what they are:
 #: `optgan run` may set them for one run of a stored search (another host, a moved data set);
 #: the data's content and the extractor's weights are checked against what the search began with
-RUN_MAY_CHANGE = ("device", "data.root", "data.path", "data.download", "metrics.cache_dir",
+RUN_MAY_CHANGE = ("device", "cpu_threads", "data.root", "data.path", "data.download", "metrics.cache_dir",
                   "metrics.inception_weights", "metrics.inception_download")
 #: path keys stored absolute by `optgan study create` (a `~` path stays `~`: it is per user)
 _PATH_KEYS = (("data", "root"), ("data", "path"), ("metrics", "cache_dir"), ("metrics", "inception_weights"),

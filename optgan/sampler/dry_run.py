@@ -79,6 +79,11 @@ def run_synthetic_search(
 
 
 def _check(study: optuna.Study, objectives: Sequence[str]) -> OptganSampler:
+    search = study.user_attrs.get(keys.SEARCH_NAME)
+    if search is not None:  # its trials would mix with the search's, outside its lease and checkpoints
+        raise ConfigError(f"study {study.study_name!r} belongs to the optgan search {search!r}: run that with "
+                          f"`optgan run {search}`, and give run_synthetic_search a study of its own "
+                          "(e.g. optuna.create_study(directions=…, sampler=make_sampler(config, net=…)))")
     if not isinstance(study.sampler, OptganSampler):
         raise ConfigError(f"study {study.study_name!r} does not use the optgan sampler; "
                           "build it with optgan.sampler.make_sampler")

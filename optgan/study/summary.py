@@ -90,14 +90,14 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         chosen.append(stage)
     flag, note = storage_flag(search.storage_url)
     if "gen" in chosen:
-        echo(f"export:    optgan export {search.name} --stage gen -o best_g.json{flag}")
+        echo(f"export:    optgan export {search.name} --stage gen -o {search.name}-g.json{flag}")
     if "disc" in chosen:
-        echo(f"           optgan export {search.name} --stage disc -o best_d.json{flag}")
+        echo(f"           optgan export {search.name} --stage disc -o {search.name}-d.json{flag}")
         preset = _TRAIN_PRESETS.get(cfg.data.name)
         config = _preset_path(preset) if preset else "TRAIN.yaml"
         hint = "" if preset else "   (TRAIN.yaml: a studies/train-*.yaml set to your data; README 'Train the winner')"
         widths = _widths_flags(cfg.widths, _PRESETS_DIR / preset) if preset else ""
-        echo(f"train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config {config}{widths} "
+        echo(f"train:     optgan train --gen-arch {search.name}-g.json --disc-arch {search.name}-d.json --config {config}{widths} "
              f"--out runs/{search.name}{hint}")
     seen_here = "" if search.run_dir == search.stored_run_dir() else f" --run-dir {shlex.quote(str(search.run_dir))}"
     echo(f"dashboard: optgan dashboard{flag}{seen_here}{note}")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from optgan.backends import cudnn_autotune, tf32_allowed
+from optgan.backends import cpu_threads, cudnn_autotune, tf32_allowed
 from optgan.config.train import TrainConfig
 from optgan.errors import TrainingDivergedError
 from optgan.metrics.cache import check_cache_dir
@@ -125,8 +125,7 @@ def train_final(
 def _torch_settings(cfg: TrainConfig) -> Iterator[None]:
     """Process-wide torch switches of the run (deterministic kernels, CPU threads, TF32, cuDNN
     autotuning), restored on exit."""
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             torch.get_num_threads())
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     if cfg.deterministic:
         if _on_cuda(cfg):
             # cuBLAS is deterministic only with a fixed workspace (set before its first handle), and
@@ -138,14 +137,12 @@ def _torch_settings(cfg: TrainConfig) -> Iterator[None]:
             torch.use_deterministic_algorithms(True, warn_only=True)
         else:
             torch.use_deterministic_algorithms(True)
-    if cfg.cpu_threads is not None:
-        torch.set_num_threads(cfg.cpu_threads)
     try:
-        with tf32_allowed(cfg.precision != "fp32"), cudnn_autotune(cfg.cudnn_benchmark and not cfg.deterministic):
+        with (cpu_threads(cfg.cpu_threads), tf32_allowed(cfg.precision != "fp32"),
+              cudnn_autotune(cfg.cudnn_benchmark and not cfg.deterministic)):
             yield
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-        torch.set_num_threads(saved[2])
 
 
 def _on_cuda(cfg: TrainConfig) -> bool:

@@ -223,3 +223,12 @@ def test_params_outside_the_proposal_differ_per_slot(new_study) -> None:
         trial = study.ask(param_distributions("gen"))
         values.append(trial.suggest_float("lr", 1e-5, 1e-3, log=True))
     assert len(set(values)) == 4
+
+
+def test_the_dry_run_driver_refuses_a_search_study(new_study) -> None:
+    # a study of an `optgan study create` search is `optgan run`'s: synthetic trials would mix with its own
+    study = new_study(population_size=4)
+    study.set_user_attr(keys.SEARCH_NAME, "demo")
+    with pytest.raises(ConfigError, match=r"belongs to the optgan search 'demo': run that with `optgan run demo`"):
+        run_synthetic_search(study, 1)
+    assert study.trials == []

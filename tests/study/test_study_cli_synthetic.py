@@ -50,9 +50,9 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
     r = ok("run", unique_name, *s)  # continues at round 3, then runs stage disc
     assert "stage gen: 3/3 rounds, finished" in r.stdout and "stage disc: 2/2 rounds, finished" in r.stdout
     assert "dashboard" in r.stdout
-    assert f"optgan export {unique_name} --stage disc -o best_d.json --storage " in r.stdout  # both stages ran
+    assert f"optgan export {unique_name} --stage disc -o {unique_name}-d.json --storage " in r.stdout  # both stages ran
     train = next(line for line in r.stdout.splitlines() if line.startswith("train:"))
-    assert train.startswith("train:     optgan train --gen-arch best_g.json --disc-arch best_d.json --config ")
+    assert train.startswith(f"train:     optgan train --gen-arch {unique_name}-g.json --disc-arch {unique_name}-d.json --config ")
     assert train.endswith(f" --out runs/{unique_name}")
     preset = train.split(" --config ")[1].split()[0]  # relative below the working folder, else absolute
     assert preset.endswith("studies/train-cifar10.yaml") and os.path.isfile(preset)
@@ -107,7 +107,7 @@ def test_disc_stage_uses_override_and_refuses_before_gen(storage_url: str, uniqu
     assert "stage disc: 1/2 rounds" in r.stdout
     # the G* stage disc runs with is what the summary, `best` and `export` show for stage gen
     assert f"[gen] G* of stage disc (user override (--gen-arch {g})): " in r.stdout
-    assert f"optgan export {unique_name} --stage gen -o best_g.json" in r.stdout
+    assert f"optgan export {unique_name} --stage gen -o {unique_name}-g.json" in r.stdout
     best = json.loads(ok("best", unique_name, "--stage", "gen", "--json", *s).stdout)
     assert best["chosen"] is None and best["gen_star"]["trial"] is None
     assert best["gen_star"]["genotype"]["array"] == json.loads(g.read_text())
@@ -801,8 +801,8 @@ def test_a_stage_without_a_completed_trial_ends_the_run_cleanly(tmp_path, monkey
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     ok("study", "create", "a", "--config", DRY, *SMALL, *s)
     r = ok("run", "a", *s)
-    assert "[disc] no completed trial yet" in r.stdout and "best_d.json" not in r.stdout
-    assert "--stage gen -o best_g.json" in r.stdout and "train:" not in r.stdout
+    assert "[disc] no completed trial yet" in r.stdout and "a-d.json" not in r.stdout
+    assert "--stage gen -o a-g.json" in r.stdout and "train:" not in r.stdout
 
 
 def test_run_states_of_an_unreadable_lease_table_are_unknown(tmp_path) -> None:
@@ -1063,3 +1063,21 @@ def test_told_values_follow_the_objectives_order(tmp_path) -> None:
         genotype = Genotype.from_array("gen", t.user_attrs[keys.GENOTYPE_ARRAY])
         assert t.values == pytest.approx(synthetic_values(genotype, objectives, search.config.widths))
         assert (t.values[1], t.values[3]) == (t.user_attrs[keys.FLOPS_M], t.user_attrs[keys.PARAMS_M])
+
+
+def test_the_search_runs_on_its_cpu_threads_and_a_run_may_change_them(tmp_path, monkeypatch) -> None:
+    import torch
+
+    from optgan import runner
+
+    seen: list[int] = []
+    inner = runner._run_stages
+    monkeypatch.setattr(runner, "_run_stages", lambda *a: seen.append(torch.get_num_threads()) or inner(*a))
+    s = ["--storage", f"sqlite:///{tmp_path / 't.db'}"]
+    before = torch.get_num_threads()
+    ok("study", "create", "t", "--config", DRY, *SMALL, "--set", "cpu_threads=1", "--set", f"run_dir={tmp_path / 'r'}", *s)
+    ok("run", "t", "--max-rounds", "1", *s)
+    ok("run", "t", "--max-rounds", "1", "--set", "cpu_threads=3", *s)  # a machine setting, like `device`
+    assert seen == [1, 3] and torch.get_num_threads() == before  # restored after each run
+    r = cli("study", "create", "u", "--config", DRY, "--set", "cpu_threads=0", *s)
+    assert r.exit_code == 2 and "cpu_threads" in r.stderr
