@@ -319,7 +319,7 @@ def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | 
     if gen_arch is not None:
         from optgan.trainer.final_setup import warn_other_widths
 
-        genotype = load_genotype(gen_arch, "gen")
+        genotype = load_genotype(gen_arch, "gen", what="--gen-arch")
         warn_other_widths(gen_arch, "gen", search.config.widths)  # e.g. exported from a smaller search
         return GenChoice(genotype, f"user override (--gen-arch {gen_arch})")
     if gen_trial is None:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from optgan.atomic import remove_partial_writes
 from optgan.backends import resolve_device
 from optgan.engines.base import Engine, Evaluation
-from optgan.errors import CheckpointError, OptganError
+from optgan.errors import CheckpointError, ConfigError, OptganError
 from optgan.metrics.cache import check_cache_dir
 from optgan.metrics.extractor_base import create_extractor
 from optgan.search_space import Genotype
@@ -43,7 +43,11 @@ class RealEngine(Engine):
     def __init__(self, search, stage: str, gen_star: Genotype | None = None) -> None:  # noqa: ANN001
         super().__init__(search, stage)
         cfg = search.config
-        self.device = resolve_device(cfg.device)
+        try:
+            self.device = resolve_device(cfg.device)
+        except ConfigError as e:  # the search stores its device: say how to run it on this machine
+            raise ConfigError(f"{e} for this run (`optgan run {search.name} --set device=auto`); the search "
+                              "keeps its stored device for later runs") from None
         check_cache_dir(cfg.metrics.resolved_cache_dir,
                         f"pass a writable one with `optgan run {search.name} --set metrics.cache_dir=DIR`")
         self.images = load_images(cfg.data, cfg.widths.img_size)

@@ -9,9 +9,10 @@ Validation errors name the network, the cell, the edge and the rule that failed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,9 +164,23 @@ class Genotype:
         )
 
 
-def load_genotype(text_or_path: str, net: str | None = None) -> Genotype:
-    """Parse a genotype from a JSON string or a path to a JSON file (named or integer form)."""
-    return Genotype.from_json(read_json_argument(text_or_path, "genotype"), net)
+def load_genotype(text_or_path: str, net: str | None = None, what: str = "genotype") -> Genotype:
+    """Parse a genotype from a JSON string or a path to a JSON file (named or integer form);
+    problems are GenotypeErrors naming `what` and the file."""
+    obj = read_json_argument(text_or_path, what)
+    with json_source(text_or_path, what):
+        return Genotype.from_json(obj, net)
+
+
+@contextlib.contextmanager
+def json_source(text_or_path: str, what: str) -> Iterator[None]:
+    """Prefix a GenotypeError raised in the body with where its JSON came from (`what`, the file)."""
+    try:
+        yield
+    except GenotypeError as e:
+        path = text_or_path.strip()
+        where = f"{what} file {path}" if os.path.isfile(path) else f"{what} (JSON given inline)"
+        raise GenotypeError(f"{where}: {e}") from None
 
 
 def read_json_argument(text_or_path: str, what: str) -> Any:

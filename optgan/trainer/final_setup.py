@@ -20,7 +20,7 @@ from torch import nn
 
 from optgan.config.train import FIXED_DISCS, TrainConfig
 from optgan.errors import ConfigError, GenotypeError
-from optgan.search_space.genotype import Genotype, read_json_argument
+from optgan.search_space.genotype import Genotype, json_source, read_json_argument
 from optgan.search_space.widths import Widths
 from optgan.trainer.adam_step import make_adam
 
@@ -62,12 +62,14 @@ class DiscSpec:
 
 def load_arch(text_or_path: str, net: str) -> Genotype:
     """A genotype from JSON or a file: a genotype object, bare rows, or ``{"gen": …, "disc": …}``."""
-    obj = read_json_argument(text_or_path, f"{net} architecture")
-    if isinstance(obj, dict) and "cells" not in obj:
-        for key in (net, "genotype"):  # e.g. {"gen": {...}, "disc": {...}} as exported
-            if key in obj:
-                return Genotype.from_json(obj[key], net)
-    return Genotype.from_json(obj, net)
+    what = f"{net} architecture"
+    obj = read_json_argument(text_or_path, what)
+    with json_source(text_or_path, what):
+        if isinstance(obj, dict) and "cells" not in obj:
+            for key in (net, "genotype"):  # e.g. {"gen": {...}, "disc": {...}} as exported
+                if key in obj:
+                    return Genotype.from_json(obj[key], net)
+        return Genotype.from_json(obj, net)
 
 
 def warn_other_widths(text_or_path: str, net: str, widths: Widths) -> None:

@@ -191,6 +191,15 @@ def test_bad_input_is_one_line_exit_2(args, needle) -> None:
     one_line_error(run(*args), needle)
 
 
+def test_an_architecture_of_the_other_net_names_its_file(tmp_path) -> None:
+    d = tmp_path / "best_d.json"
+    d.write_text(json.dumps({"net": "disc", "array": json.loads(D)}))
+    one_line_error(run("train", "--gen-arch", str(d), "--dry-run"),
+                   f"gen architecture file {d}: expected a gen genotype, the JSON describes a disc one")
+    one_line_error(run("train", "--gen-arch", G, "--disc-arch", json.dumps({"net": "gen", "array": json.loads(G)}),
+                       "--dry-run"), "disc architecture (JSON given inline): expected a disc genotype")
+
+
 def test_checkpoints_of_other_kinds_are_refused(tmp_path) -> None:
     cfg, out = tiny_yaml(tmp_path, epochs="1"), tmp_path / "run"
     assert run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress").exit_code == 0

@@ -197,7 +197,11 @@ def test_existing_name_and_bad_gen_arch(tmp_path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[[9,9,9,9,9,9,9]]")
     r = cli("run", "a", "--stage", "disc", "--gen-arch", str(bad), *s)
-    assert r.exit_code == 2 and "gen genotype must have 3 cells" in r.stderr
+    assert r.exit_code == 2 and f"--gen-arch file {bad}: gen genotype must have 3 cells" in r.stderr
+    disc = tmp_path / "d.json"  # an architecture of the other net names the flag and the file
+    disc.write_text(json.dumps({"net": "disc", "array": [[3, 0, 3, 0, 2, 0, 0], [1, 0, 3, 0, 1, -1, -1], [3, 0, 3, 0, 1, -1, -1]]}))
+    r = cli("run", "a", "--stage", "disc", "--gen-arch", str(disc), *s)
+    assert r.exit_code == 2 and f"--gen-arch file {disc}: expected a gen genotype, the JSON describes a disc one" in r.stderr
     r = cli("study", "create", "b", "--config", DRY, "--dry-run", *s)
     assert r.exit_code == 0 and "b" not in cli("study", "list", "--json", *s).stdout
     # a dry run refuses what the real command would, with the same line, and creates nothing
@@ -1081,3 +1085,13 @@ def test_the_search_runs_on_its_cpu_threads_and_a_run_may_change_them(tmp_path, 
     assert seen == [1, 3] and torch.get_num_threads() == before  # restored after each run
     r = cli("study", "create", "u", "--config", DRY, "--set", "cpu_threads=0", *s)
     assert r.exit_code == 2 and "cpu_threads" in r.stderr
+
+
+def test_a_postgresql_url_without_its_driver_says_what_to_install(monkeypatch, tmp_path) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if `psycopg` were not installed
+    for args in (["study", "list"], ["study", "create", "x", "--config", DRY]):
+        r = cli(*args, "--storage", "postgresql://user:secret@nohost/db")
+        _one_line(r, 'cannot open storage postgresql://user:***@nohost/db: the PostgreSQL driver is not installed: '
+                     'pip install "psycopg[binary]"')

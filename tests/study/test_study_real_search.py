@@ -201,3 +201,15 @@ def test_a_stray_g_star_snapshot_does_not_let_stage_disc_start_without_stage_gen
     r = CliRunner().invoke(main, ["run", "f", "--stage", "disc", "--gen-trial", "0", *s])
     assert r.exit_code == 2 and "stage disc needs stage gen's trained supernet" in r.stderr, r.stderr
     assert keys.GEN_STAR not in load_search("f", s[1]).study("disc").user_attrs
+
+
+def test_a_search_stored_for_a_gpu_says_how_to_run_it_here(tmp_path, monkeypatch) -> None:
+    # created on one machine for another (`--set device=cuda`): a run where there is none says how
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "g", "--config", str(ROOT / "studies" / "quickstart.yaml"), *TINY,
+       "--set", "device=cuda", "--set", f"run_dir={tmp_path / 'run'}", *s)
+    r = CliRunner().invoke(main, ["run", "g", *s])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert ("`device` = 'cuda' but CUDA is not available here; use `auto` or `cpu` for this run "
+            "(`optgan run g --set device=auto`)") in r.stderr
