@@ -122,6 +122,15 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
                         f"({cfg.data.name}) as it is on this machine") from None
     mcfg = eval_metrics_config(cfg.metrics, extractor=extractor, num_images=num_images, batch_size=batch_size,
                                num_real=len(real.images))
+    trained_on = ck.get("data", {})
+    same_data = matches_fingerprint(real, trained_on.get("fingerprint"))
+    if not same_data:  # said before the (possibly long) scoring, so it can be stopped
+        also = (" and the classifier extractor is trained on them (another classifier than the run's)"
+                if mcfg.extractor == "classifier" else "")
+        log.warning("the images found (%s, fingerprint %s) are not the ones the run was trained on (%s, fingerprint "
+                    "%s): they are the reference set of these scores%s, so the scores do not compare with the run's "
+                    "own evaluations", real.name, real.fingerprint[:12], trained_on.get("name"),
+                    str(trained_on.get("fingerprint"))[:12], also)
     try:
         evaluator = PopulationEvaluator(mcfg, real, dev, progress=progress)
     except OptganError as e:  # a hint in config terms, said in eval's
@@ -136,11 +145,6 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
                     "N%s%s; the papers report 50,000", num_images,
                     f" (singular covariance below {dims} images)" if num_images <= dims else "", per_split)
     (scores,) = evaluator.evaluate([net], make_latent_bank(num_images, cfg.widths.latent_dim, seed))
-    trained_on = ck.get("data", {})
-    same_data = matches_fingerprint(real, trained_on.get("fingerprint"))
-    if not same_data:
-        log.warning("the data set differs from the one the run was trained on (fingerprint %s vs %s)",
-                    real.fingerprint[:12], str(trained_on.get("fingerprint"))[:12])
     progress_rec = ck.get("progress", {})
     return {
         **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.values.items()},

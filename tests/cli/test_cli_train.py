@@ -307,6 +307,27 @@ def test_eval_finds_a_moved_npz_with_data_path(tmp_path) -> None:
     assert json.loads(r.stdout)["data"]["split"] is None  # a file's images are its content: no split
 
 
+def test_eval_on_other_images_says_so_before_scoring(tmp_path, caplog, monkeypatch) -> None:
+    from optgan.metrics import PopulationEvaluator
+
+    rng = np.random.default_rng(0)
+    for name in ("train", "other"):
+        np.savez(tmp_path / f"{name}.npz", images=rng.integers(0, 256, (48, 16, 16, 3), dtype=np.uint8),
+                 labels=np.arange(48) % 2)
+    cfg, out = tiny_yaml(tmp_path, epochs="1", data=f"{{name: npz, path: '{tmp_path / 'train.npz'}'}}"), tmp_path / "run"
+    assert run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress").exit_code == 0
+    said_before: list[bool] = []
+    build = PopulationEvaluator.__init__
+    monkeypatch.setattr(PopulationEvaluator, "__init__", lambda self, *a, **k: said_before.append(
+        "are not the ones the run was trained on" in caplog.text) or build(self, *a, **k))
+    caplog.clear()
+    r = run("eval", str(out), "-n", "30", "--json", "--data-path", str(tmp_path / "other.npz"))
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["data"]["same_as_training"] is False
+    assert said_before == [True]  # before the classifier trains and the images are scored
+    assert "the classifier extractor is trained on them (another classifier than the run's)" in caplog.text
+
+
 def test_eval_says_its_own_flags_in_its_hints(tmp_path) -> None:
     """Hints worded in config keys (`metrics.extractor: …`) are said in eval's flags."""
     from PIL import Image
