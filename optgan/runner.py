@@ -312,6 +312,17 @@ class GenChoice:
     source: str = "user override"
 
 
+def _warn_outside_caps(genotype: Genotype, search: Search) -> None:
+    """A G* from outside the search may break the caps its own generators kept: allowed (it is the
+    user's choice), but said, since the search's sizes and scores assume them."""
+    from optgan.search_space.constraints import check_caps
+
+    violations = check_caps(genotype, search.config.widths, search.config.caps.gen)
+    if violations:
+        log.warning("the G* given (--gen-arch) is outside the search's generator caps (%s): %s; stage disc "
+                    "trains with it anyway", search.config.caps.gen.describe(), "; ".join(map(str, violations)))
+
+
 def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | None) -> GenChoice | None:
     """G* for stage `disc` from `--gen-trial N` or `--gen-arch FILE` (None = the default rule)."""
     from optgan.search_space import load_genotype
@@ -321,6 +332,7 @@ def resolve_gen_override(search: Search, gen_trial: int | None, gen_arch: str | 
 
         genotype = load_genotype(gen_arch, "gen", what="--gen-arch")
         warn_other_widths(gen_arch, "gen", search.config.widths)  # e.g. exported from a smaller search
+        _warn_outside_caps(genotype, search)
         return GenChoice(genotype, f"user override (--gen-arch {gen_arch})")
     if gen_trial is None:
         return None

@@ -140,13 +140,16 @@ def trial_genotype(trial: FrozenTrial, net: str) -> Genotype:
 
 
 def trial_record(trial: FrozenTrial, net: str, objectives: Sequence[str]) -> dict[str, Any]:
-    """A JSON-ready description of a trial: number, round, values, sizes, genotype."""
+    """A JSON-ready description of a trial: number, round (1-based, as `optgan status` prints it)
+    and generation (0-based, as `optgan:generation` and `status --json`), values, sizes, genotype."""
     g = trial_genotype(trial, net)
+    generation = trial.user_attrs.get(keys.GENERATION)
     values = {o: (v if v is None or math.isfinite(v) else None)
               for o, v in zip(objectives, trial.values or [None] * len(objectives))}
     return {
         "trial": trial.number,
-        "round": trial.user_attrs.get(keys.GENERATION),
+        "round": None if generation is None else generation + 1,
+        "generation": generation,
         "role": trial.user_attrs.get(keys.ROLE),
         "values": values,
         "params_M": trial.user_attrs.get(keys.PARAMS_M),

@@ -68,6 +68,8 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
 
     best = json.loads(ok("best", unique_name, "--stage", "gen", "--json", *s).stdout)
     assert best["chosen"] in [p["trial"] for p in best["pareto"]]
+    # the last round's front: round 3 as `status` prints it, generation 2 as `status --json` has it
+    assert {(p["round"], p["generation"]) for p in best["pareto"]} == {(3, 2)}
     out = tmp_path / "g.json"
     ok("export", unique_name, "--stage", "gen", "-o", str(out), *s)
     doc = json.loads(out.read_text())
@@ -1095,3 +1097,13 @@ def test_a_postgresql_url_without_its_driver_says_what_to_install(monkeypatch, t
         r = cli(*args, "--storage", "postgresql://user:secret@nohost/db")
         _one_line(r, 'cannot open storage postgresql://user:***@nohost/db: the PostgreSQL driver is not installed: '
                      'pip install "psycopg[binary]"')
+
+
+def test_a_g_star_outside_the_searchs_caps_is_warned_about(tmp_path, caplog) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "c", "--config", DRY, *SMALL, "--set", "caps.gen.params_M=[7.5, null]", *s)
+    g = tmp_path / "g.json"
+    g.write_text("[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]")  # EAGAN's G: 7.14 M at CIFAR-10 widths
+    ok("run", "c", "--stage", "disc", "--gen-arch", str(g), "--max-rounds", "1", *s)
+    assert "the G* given (--gen-arch) is outside the search's generator caps (params_M in [7.5, open]" in caplog.text
+    assert "params_M = 7.1424 is below the limit 7.5; stage disc trains with it anyway" in caplog.text
