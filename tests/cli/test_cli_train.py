@@ -378,3 +378,30 @@ def test_an_unwritable_metrics_cache_is_refused_before_anything_is_trained(tmp_p
             "--set", f"metrics.cache_dir={tmp_path / 'a-file'}")
     one_line_error(r, "metrics cache folder")
     assert "a-file is a file" in r.stderr and not trained and not (tmp_path / "out").exists()
+
+
+def test_eval_scores_the_weights_and_latents_it_is_asked_for(tmp_path) -> None:
+    """`eval --raw` scores the raw G (not the EMA one), `--seed` draws other latents, and an N below
+    the KID subset size and the 10 IS splits still scores (both shrink to N)."""
+    out = tmp_path / "run"
+    r = run("train", "--gen-arch", G, "--config", tiny_yaml(tmp_path), "--out", str(out), "--no-progress")
+    assert r.exit_code == 0, r.output
+
+    def scores(*args: str) -> dict:
+        r = run("eval", str(out), "--json", *args)
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    ema, raw, other = scores("-n", "30"), scores("-n", "30", "--raw"), scores("-n", "30", "--seed", "1")
+    assert raw["FID_classifier"] != ema["FID_classifier"] and raw["IS_classifier"] != ema["IS_classifier"]
+    assert other["FID_classifier"] != ema["FID_classifier"] and other["seed"] == 1
+    assert scores("-n", "30", "--seed", "0")["FID_classifier"] == ema["FID_classifier"]
+    few = scores("-n", "6")  # KID subsets of 20 and 10 IS splits cannot fit 6 images
+    assert few["num_images"] == 6 and isinstance(few["KID_classifier"], float) and isinstance(few["IS_classifier"], float)
+
+
+def test_dry_run_checks_the_d_batch_against_the_data_not_gs(tmp_path) -> None:
+    """Only D's batches are drawn from the data set: a G batch larger than it is fine."""
+    cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
+    r = run("train", "--config", cfg, "--dry-run", "--set", "batch_size_g=400")  # 300 images, D batch 8
+    assert r.exit_code == 0 and "ready: device cpu; data digits/train: 300 images" in r.stdout, r.output

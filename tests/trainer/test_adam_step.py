@@ -85,3 +85,17 @@ def test_state_of_another_network_is_refused() -> None:
     stepped.step()
     with pytest.raises(CheckpointError, match="other shapes"):
         load_adam_state_dict(opt, stepped.state_dict(), "G")
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf")])
+def test_an_infinite_loss_is_skipped_like_a_nan(bad: float) -> None:
+    net = _net()
+    opt = make_adam(list(net.parameters()), torch.tensor(1e-2), (0.0, 0.9), capturable=False)
+    acc = torch.zeros(5, dtype=torch.float64)
+    loss = _loss(net, torch.randn(8, 4)) * bad
+    loss.backward()
+    before = [p.detach().clone() for p in net.parameters()]
+    assert bool(guarded_adam_step(opt, loss, acc, D_SLOT))
+    assert all(torch.equal(a, p) for a, p in zip(before, net.parameters()))
+    assert {float(s["step"]) for s in opt.state.values()} == {0.0}
+    assert acc.tolist() == [0.0, 0.0, 0.0, 0.0, 1.0] and acc[SKIPPED] == 1.0

@@ -114,3 +114,30 @@ def test_load_arch_accepts_the_export_forms(tmp_path) -> None:
         load_arch(json.dumps(D_CIFAR), "gen")
     with pytest.raises(GenotypeError, match="neither JSON nor an existing file"):
         load_arch(str(tmp_path / "missing.json"), "gen")
+
+
+def test_init_reaches_both_networks() -> None:
+    """`init` picks the weight initialisation of G and D (the seed fixes the draws)."""
+    import torch
+
+    from optgan.trainer.final_setup import build_networks
+
+    widths = {"gf_dim": 16, "df_dim": 16, "latent_dim": 12, "bottom_width": 2}
+    gen = Genotype.from_array("gen", G)
+    nets = {}
+    for init in ("xavier_uniform", "normal"):
+        cfg = train_config_from_dict({"widths": widths, "disc": json.dumps(D_CIFAR), "init": init})
+        nets[init] = build_networks(cfg, gen, resolve_disc(cfg))
+    for i in (0, 1):
+        a, b = (dict(nets[k][i].named_parameters()) for k in ("xavier_uniform", "normal"))
+        assert any(not torch.equal(a[k], b[k]) for k in a), "GD"[i]
+
+
+def test_cuda_graphs_only_when_asked_for_and_on_cuda() -> None:
+    import torch
+
+    from optgan.trainer.final_setup import uses_cuda_graphs
+
+    on, off = train_config_from_dict({"cuda_graphs": True}), train_config_from_dict({})
+    assert uses_cuda_graphs(on, torch.device("cuda")) and not uses_cuda_graphs(on, torch.device("cpu"))
+    assert not uses_cuda_graphs(off, torch.device("cuda"))

@@ -482,3 +482,220 @@ def test_the_runs_random_streams_have_their_own_seeds(tmp_path, monkeypatch) -> 
     monkeypatch.setattr(final_state, "derived_seed", spy)
     run(tiny_cfg(epochs=1), tmp_path)
     assert len(purposes) >= 3 and len(set(purposes)) == len(purposes)
+
+
+# ---------------------------------------------------------------------------- the recipe, step by step
+def _open(cfg, out):  # noqa: ANN001, ANN202
+    from optgan.trainer.final_state import RunState
+
+    return RunState.open(cfg, genotype(), resolve_disc(cfg), str(out))
+
+
+def test_the_run_builds_the_recipes_optimisers_ema_and_mmd_d(tmp_path) -> None:
+    """Adam (β₁, β₂) = (0, 0.9) with each network's own learning rate (STL-10: G 3e-4, D 2e-4), the
+    configured EMA decay (0.99 in the quickstart), and for MMD the AutoGAN D at its width with 16 outputs."""
+    from optgan.supernet.autogan_disc import AutoGANDiscriminator
+
+    state = _open(tiny_cfg(lr_g=3e-4, lr_d=2e-4, ema_decay=0.99), tmp_path / "hinge")
+    try:
+        state.apply_lr_decay()  # what every iteration does first
+        for opt, lr in ((state.opt_g, 3e-4), (state.opt_d, 2e-4)):
+            (group,) = opt.param_groups
+            assert float(group["lr"]) == pytest.approx(lr) and tuple(group["betas"]) == (0.0, 0.9)
+        assert state.ema.decay == 0.99
+    finally:
+        state.close()
+    state = _open(mmd_cfg(), tmp_path / "mmd")
+    try:
+        assert isinstance(state.d_net, AutoGANDiscriminator) and state.d_net.df_dim == 8
+        assert state.d_net(torch.zeros(3, 3, 16, 16)).shape == (3, 16)
+    finally:
+        state.close()
+
+
+def test_the_d_loss_reads_the_scheduled_mmd_bound_also_after_a_resume(tmp_path) -> None:
+    """When the schedule raises the kernel's upper bound, the D loss uses the new bound (not the
+    config's starting 4), and a resumed run goes on with the bound it had."""
+    from optgan.trainer.losses import mmd_repulsive_d_loss
+
+    real = torch.tensor([[0.0], [1.0], [3.0]])  # real-real squared distances 1, 9, 4
+    fake = torch.tensor([[0.0], [0.2], [2.0]])
+    want = {b: mmd_repulsive_d_loss(real, fake, upper_bound=b, lower_bound=0.25).item() for b in (4.0, 8.0)}
+    assert want[4.0] != pytest.approx(want[8.0])  # the bound matters for these outputs
+    state = _open(mmd_cfg(), tmp_path)  # patience 1
+    try:
+        assert state.d_loss(real, fake).item() == pytest.approx(want[4.0])
+        state.record_eval(1, {"FID": 50.0})
+        state.record_eval(2, {"FID": 51.0})  # no better: 4 → 8
+        assert state.bound.value == 8.0
+        assert state.d_loss(real, fake).item() == pytest.approx(want[8.0])
+        state.save_last()
+    finally:
+        state.close()
+    resumed = _open(mmd_cfg(), tmp_path)
+    try:
+        assert resumed.bound.value == 8.0
+        assert resumed.d_loss(real, fake).item() == pytest.approx(want[8.0])
+    finally:
+        resumed.close()
+
+
+@pytest.mark.parametrize("make_cfg", [tiny_cfg, mmd_cfg], ids=["hinge", "mmd"])
+def test_an_iteration_is_a_d_step_on_real_and_fake_then_a_g_step(tmp_path, monkeypatch, make_cfg) -> None:
+    """Known answer of one iteration (D batch 8, G batch 4): D's loss compares D(real batch) with
+    D(G(z_d)), z_d of D's batch size; G's loss is taken on G(z_g), z_g of G's batch size drawn after
+    z_d, against the D just stepped (MMD: and D of the same real batch)."""
+    import copy
+
+    from optgan.trainer import final_step, losses
+    from optgan.trainer.data import BatchStream
+
+    cfg = make_cfg(batch_size_d=8, batch_size_g=4)
+    state = _open(cfg, tmp_path)
+    try:
+        seen: dict[str, Any] = {}
+        real_step = final_step.guarded_adam_step
+
+        def step(opt, loss, acc, slot):  # noqa: ANN001, ANN202
+            name = "d" if opt is state.opt_d else "g"
+            seen[f"{name}_loss"] = float(loss.detach())
+            bad = real_step(opt, loss, acc, slot)
+            if name == "d":  # D as the G step finds it
+                seen["d_after"] = {k: v.detach().clone() for k, v in state.d_net.state_dict().items()}
+            return bad
+
+        monkeypatch.setattr(final_step, "guarded_adam_step", step)
+        stream = BatchStream(state.image_set.images, 8, torch.Generator())
+        stream.load_state_dict(state.stream.state_dict())
+        latents = torch.Generator().set_state(state.latent_gen.get_state())
+        g, d, d1 = copy.deepcopy(state.g_net), copy.deepcopy(state.d_net), copy.deepcopy(state.d_net)
+        state.apply_lr_decay()
+        final_step.FinalStepper(state).iteration(with_g=True)
+
+        real = next(stream)
+        z_d = torch.empty(8, 12).normal_(generator=latents)
+        z_g = torch.empty(4, 12).normal_(generator=latents)
+        with torch.no_grad():  # the same calls in the same order (spectral norm's power iterations)
+            d_real, d_fake = d(real), d(g(z_d))
+            fake_g = g(z_g)
+            d1.load_state_dict(seen["d_after"])
+            if cfg.loss == "mmd":
+                want_d = losses.mmd_repulsive_d_loss(d_real, d_fake, upper_bound=4.0, lower_bound=0.25)
+                d1_real = d1(real)
+                want_g = losses.mmd_g_loss(d1_real, d1(fake_g))
+            else:
+                want_d = losses.hinge_d_loss(d_real, d_fake)
+                want_g = losses.hinge_g_loss(d1(fake_g))
+        assert seen["d_loss"] == pytest.approx(float(want_d), rel=1e-5, abs=1e-7)
+        assert seen["g_loss"] == pytest.approx(float(want_g), rel=1e-5, abs=1e-7)
+    finally:
+        state.close()
+
+
+def test_an_epoch_is_one_pass_at_the_d_batch_size(tmp_path) -> None:
+    """Without `iters_per_epoch` an epoch is len(images) // batch_size_d iterations, whatever G's batch."""
+    cfg = tiny_cfg(iters_per_epoch=None, epochs=1, batch_size_d=16, batch_size_g=8, checkpoint_every_iters=None)
+    result = run(cfg, tmp_path)  # 64 images
+    assert result.iterations == 4
+    assert torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)["history"][0]["g_steps"] == 2
+
+
+def test_grad_clip_bounds_the_gradient_norm_of_both_networks(tmp_path, monkeypatch) -> None:
+    """`grad_clip` (EAGAN STL-10: 50) clips the total gradient norm of D and of G before each step."""
+    from optgan.trainer import final_step
+
+    norms: dict[str, list[float]] = {"d": [], "g": []}
+    real_step = final_step.guarded_adam_step
+
+    def step(opt, loss, acc, slot):  # noqa: ANN001, ANN202
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        norms["d" if slot == 0 else "g"].append(float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(g) for g in grads]))))
+        return real_step(opt, loss, acc, slot)
+
+    monkeypatch.setattr(final_step, "guarded_adam_step", step)
+    run(tiny_cfg(epochs=1), tmp_path / "free")
+    assert min(norms["d"]) > 1e-3 and min(norms["g"]) > 1e-3  # the clip below does bind
+    norms = {"d": [], "g": []}
+    run(tiny_cfg(epochs=1, grad_clip=1e-3), tmp_path / "clipped")
+    assert len(norms["d"]) == 4 and len(norms["g"]) == 2
+    assert max(norms["d"] + norms["g"]) <= 1e-3 * (1 + 1e-4)
+
+
+class SequenceScorer:
+    """A scorer that returns the given FIDs in turn."""
+
+    def __init__(self, fids: list[float]) -> None:
+        self.fids = list(fids)
+
+    def __call__(self, fn) -> dict[str, float]:  # noqa: ANN001
+        fn(torch.zeros(2, 12))
+        return {"FID": self.fids.pop(0), "num_images": 2.0}
+
+
+def test_evaluations_run_every_n_epochs_after_the_start_epoch_and_after_the_last(tmp_path) -> None:
+    """`evaluation`: every `every_epochs` epochs once more than `start_epoch` are done (EAGAN: every
+    5 after 300, so not at 300 itself), and always after the last epoch."""
+    cfg = tiny_cfg(epochs=7, iters_per_epoch=1, checkpoint_every_iters=None,
+                   evaluation={"every_epochs": 2, "start_epoch": 2, "grid_images": 4})
+    run(cfg, tmp_path, scorer=SequenceScorer([50.0] * 7))
+    history = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)["history"]
+    assert [r["epoch"] for r in history if "FID" in r] == [4, 6, 7]
+
+
+def test_the_best_checkpoint_holds_the_epoch_of_the_lowest_fid(tmp_path) -> None:
+    """checkpoint-best.pt is written only when FID improves strictly (a tie keeps the earlier epoch);
+    a run folder loads as its best checkpoint, not its last."""
+    cfg = tiny_cfg(epochs=4, iters_per_epoch=2, checkpoint_every_iters=None)
+    result = run(cfg, tmp_path, scorer=SequenceScorer([60.0, 50.0, 50.0, 55.0]))
+    assert result.best_fid == 50.0
+    best = torch.load(tmp_path / "checkpoint-best.pt", weights_only=True)
+    last = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+    assert best["progress"]["epoch"] == 2 and best["best"]["epoch"] == 2 and last["best"]["epoch"] == 2
+    assert any(not torch.equal(best["gen_ema"][k], last["gen_ema"][k]) for k in best["gen_ema"])
+    from_dir = optgan.load_generator(str(tmp_path)).state_dict()
+    assert all(torch.equal(from_dir[k], best["gen_ema"][k]) for k in from_dir)
+
+
+def test_exactly_nonfinite_patience_losses_in_a_row_stop_the_run(tmp_path, monkeypatch) -> None:
+    from optgan.errors import TrainingDivergedError
+
+    _nan_d_loss_at(monkeypatch, {1, 2})  # two in a row, then finite again
+    with pytest.raises(TrainingDivergedError, match=r": 2 D losses in a row were NaN/inf"):
+        run(tiny_cfg(nonfinite_patience=2), tmp_path)
+
+
+def test_divergence_is_noticed_within_nonfinite_patience_iterations(tmp_path, monkeypatch) -> None:
+    """The statistics are read every min(50, nonfinite_patience) iterations, checkpoints or not."""
+    from optgan.errors import TrainingDivergedError
+
+    _nan_d_loss_at(monkeypatch, set(range(100)))
+    with pytest.raises(TrainingDivergedError, match=r"\(by iteration 3, epoch 1\)"):
+        run(tiny_cfg(nonfinite_patience=3, checkpoint_every_iters=None), tmp_path)
+
+
+def test_the_resumable_checkpoint_is_also_written_every_checkpoint_every_iters(tmp_path) -> None:
+    run(tiny_cfg(checkpoint_every_iters=3), tmp_path, stop_after_iters=3)  # killed right after iteration 3
+    assert torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)["progress"]["global_iter"] == 3
+
+
+def test_resume_refuses_a_changed_recipe(tmp_path) -> None:
+    """Keys that make it another training (loss, n_critic, EMA decay, seed, lr schedule) must match."""
+    run(tiny_cfg(epochs=1), tmp_path)
+    for key, value in (("n_critic", 1), ("ema_decay", 0.99), ("loss", "mmd"), ("seed", 4), ("lr_decay", "linear")):
+        with pytest.raises(CheckpointError, match=f"`{key}` = "):
+            run(tiny_cfg(epochs=2, **{key: value}), tmp_path)
+
+
+def test_sample_grids_map_minus_one_to_black_zero_to_grey_one_to_white_in_a_square(tmp_path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from optgan.trainer.final_outputs import save_grid
+
+    images = torch.full((9, 3, 4, 4), -1.0)  # black
+    images[0], images[4] = 0.0, 1.0  # the first one mid-grey, the middle one white
+    save_grid(images, str(tmp_path / "g.png"))
+    grid = np.asarray(Image.open(tmp_path / "g.png").convert("RGB"))
+    assert grid.shape == (3 * 6 + 2, 3 * 6 + 2, 3)  # 3 × 3 tiles of 4 px with torchvision's 2-px padding
+    assert (grid[2:6, 2:6] == 128).all() and (grid[8:12, 8:12] == 255).all() and (grid[14:18, 14:18] == 0).all()

@@ -168,3 +168,11 @@ def test_npz_members_that_are_not_npy_arrays(tmp_path: Path) -> None:
         with pytest.raises(DataError) as e:
             load_images(DataConfig(name="npz", path=str(tmp_path / name)), 8)
         assert needle in str(e.value) and "pickled" not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_max_images_spreads_over_the_whole_set_when_it_does_not_divide_it(test_2k: str) -> None:
+    from optgan.trainer.data.raw import even_subset
+
+    assert even_subset(10, 4).tolist() == [0, 2, 5, 7]  # floor(i · n / k)
+    s = load_images(DataConfig(name="npz", path=test_2k, max_images=150), 16)  # 2,000 class-major images
+    assert s.labels is not None and s.labels.bincount().tolist() == [15] * 10

@@ -216,3 +216,11 @@ def test_stl10_missing(tmp_path: Path) -> None:
     with pytest.raises(DataError) as e:
         load_images(DataConfig(name="stl10", root=str(tmp_path)), 48)
     _assert_actionable(str(e.value), "STL-10 not found: looked for stl10_binary/", "--data-root", "`data.download: true`")
+
+
+def test_a_folder_mixing_top_level_images_and_subfolders_is_unlabelled(tmp_path: Path, caplog) -> None:
+    for rel in ("top.png", "cat/a.png", "dog/b.png"):
+        _png(tmp_path / rel, (8, 8))
+    s = load_images(DataConfig(name="folder", path=str(tmp_path)), 8)
+    assert len(s) == 3 and s.labels is None and s.classes is None
+    assert "mixes top-level images and sub-folders" in caplog.text

@@ -110,3 +110,11 @@ def test_resize_matches_pil_bilinear(src: int, dst: int) -> None:
     pil = [np.asarray(Image.fromarray(im.permute(1, 2, 0).numpy()).resize((dst, dst), Image.BILINEAR)) for im in x]
     assert np.array_equal(resize_images(x, dst).permute(0, 2, 3, 1).numpy(), np.stack(pil))
     assert torch.equal(resize_images(x, src), x)  # no-op at the same size
+
+
+def test_a_batch_may_hold_every_image() -> None:
+    from optgan.trainer.data.stream import check_batch_size
+
+    check_batch_size(N, N)
+    stream = BatchStream(_images(), N, torch.Generator().manual_seed(0))
+    assert stream.batches_per_epoch() == 1 and sorted(_ids(next(stream))) == list(range(N))
