@@ -15,6 +15,8 @@ resumed run draws exactly the numbers the uninterrupted run would have drawn.
 from __future__ import annotations
 
 import errno
+import hashlib
+import logging
 import os
 import random
 import warnings
@@ -36,6 +38,8 @@ __all__ = [
     "generator_state",
     "set_generator_state",
 ]
+
+log = logging.getLogger(__name__)
 
 
 #: errno values of a full disk or quota
@@ -98,9 +102,24 @@ def generator_state(gen: torch.Generator | np.random.Generator) -> Any:
 
 
 def set_generator_state(gen: torch.Generator | np.random.Generator, state: Any) -> None:
-    """Inverse of :func:`generator_state`."""
+    """Inverse of :func:`generator_state`.
+
+    A torch generator's state only fits a generator of the same device type (CPU: Mersenne
+    Twister, 5,056 bytes; CUDA: Philox seed and offset, 16 bytes). A run resumed on another kind of
+    device (`--set device=…`) cannot continue that stream: the generator is then seeded from a hash
+    of the saved state, with a warning, so every resume of that checkpoint on this kind of device
+    still draws the same numbers.
+    """
     if isinstance(gen, torch.Generator):
-        gen.set_state(state.to("cpu", torch.uint8) if isinstance(state, torch.Tensor) else state)
+        saved = state.to("cpu", torch.uint8) if isinstance(state, torch.Tensor) else state
+        if isinstance(saved, torch.Tensor) and saved.numel() != gen.get_state().numel():
+            digest = hashlib.sha256(saved.numpy().tobytes()).digest()
+            gen.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+            log.warning("a random stream saved on another kind of device cannot continue on %s: it goes on from a "
+                        "seed derived from the saved state (reproducible from this checkpoint on this kind of "
+                        "device, but not the numbers a run that stayed on one device draws)", gen.device)
+            return
+        gen.set_state(saved)
     elif isinstance(gen, np.random.Generator):
         gen.bit_generator.state = _numpyify(state)
     else:

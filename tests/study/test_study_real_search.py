@@ -213,3 +213,16 @@ def test_a_search_stored_for_a_gpu_says_how_to_run_it_here(tmp_path, monkeypatch
     assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
     assert ("`device` = 'cuda' but CUDA is not available here; use `auto` or `cpu` for this run "
             "(`optgan run g --set device=auto`)") in r.stderr
+
+
+def test_a_search_begun_on_another_kind_of_device_resumes_here(tmp_path, monkeypatch, caplog) -> None:
+    # `optgan run NAME --set device=…` may move a search: the latent stream of a checkpoint written
+    # on CUDA (a 16-byte Philox state) goes on from a seed derived from it instead of failing
+    s, run_dir = _tiny_search_after_one_gen_round("m", tmp_path, monkeypatch)
+    path = run_dir / "gen" / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    state["trainer"]["rng"]["latent"] = torch.arange(16, dtype=torch.uint8)  # as a CUDA generator saves it
+    torch.save(state, path)
+    r = ok("run", "m", "--stage", "gen", *s)
+    assert "stage gen: 2/2 rounds, finished" in r.stdout
+    assert "saved on another kind of device cannot continue on cpu" in caplog.text

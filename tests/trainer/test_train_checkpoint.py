@@ -17,6 +17,7 @@ from optgan.trainer.checkpoint import (
     capture_rng,
     load_checkpoint,
     restore_rng,
+    set_generator_state,
 )
 
 
@@ -150,3 +151,19 @@ def test_a_full_disk_behind_torchs_own_error_is_one_clear_error(tmp_path, monkey
         cache_save({"v": 2}, tmp_path / "stats.pt")
     monkeypatch.undo()
     assert load_checkpoint(path) == {"v": 1} and os.listdir(tmp_path) == ["ck.pt"]
+
+
+def test_a_stream_saved_on_another_kind_of_device_goes_on_reseeded(caplog) -> None:
+    # a CUDA generator's state (Philox seed + offset, 16 bytes) cannot continue on the CPU (nor the reverse)
+    cuda_like = torch.arange(16, dtype=torch.uint8)
+    a, b, c = torch.Generator(), torch.Generator(), torch.Generator()
+    set_generator_state(a, cuda_like)
+    set_generator_state(b, cuda_like.clone())
+    set_generator_state(c, torch.arange(1, 17, dtype=torch.uint8))
+    draws = [torch.randn(4, generator=g) for g in (a, b, c)]
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])  # derived from the saved state
+    assert "saved on another kind of device cannot continue on cpu" in caplog.text
+    caplog.clear()
+    set_generator_state(a, torch.Generator().manual_seed(3).get_state())  # the same kind: continued exactly
+    assert torch.equal(torch.randn(4, generator=a), torch.randn(4, generator=torch.Generator().manual_seed(3)))
+    assert "another kind of device" not in caplog.text

@@ -699,3 +699,15 @@ def test_sample_grids_map_minus_one_to_black_zero_to_grey_one_to_white_in_a_squa
     grid = np.asarray(Image.open(tmp_path / "g.png").convert("RGB"))
     assert grid.shape == (3 * 6 + 2, 3 * 6 + 2, 3)  # 3 × 3 tiles of 4 px with torchvision's 2-px padding
     assert (grid[2:6, 2:6] == 128).all() and (grid[8:12, 8:12] == 255).all() and (grid[14:18, 14:18] == 0).all()
+
+
+def test_a_run_begun_on_another_kind_of_device_resumes(tmp_path, caplog) -> None:
+    # `device` may change on resume: the latent stream of a run begun on CUDA (a 16-byte Philox
+    # state) goes on here from a seed derived from it instead of failing the resume
+    run(tiny_cfg(), tmp_path, stop_after_iters=3)
+    path = tmp_path / "checkpoint-last.pt"
+    ck = torch.load(path, weights_only=True)
+    ck["rng"]["generators"]["latent"] = torch.arange(16, dtype=torch.uint8)  # as saved by a CUDA generator
+    torch.save(ck, path)
+    assert run(tiny_cfg(), tmp_path).finished
+    assert "saved on another kind of device cannot continue on cpu" in caplog.text
