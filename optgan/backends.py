@@ -91,9 +91,11 @@ def cpu_threads(count: int | None) -> Iterator[None]:
     The networks of small searches and trainings run several times faster on one thread than on
     two on a busy machine, and CPU results depend on the thread count (sums split differently).
     """
+    if count is None:
+        yield
+        return
     saved = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
+    torch.set_num_threads(count)
     try:
         yield
     finally:

@@ -55,12 +55,6 @@ def run_search(search: Search, stages: Sequence[str], max_rounds: int | None = N
     """Run `stages` in order; `max_rounds` bounds the rounds run by this call over all stages."""
     faults.point("run")
     search.check_run_dir(adopt=True)  # under the lease: a folder found elsewhere becomes this database's
-    with cpu_threads(search.config.cpu_threads):
-        return _run_stages(search, stages, max_rounds, gen_override)
-
-
-def _run_stages(search: Search, stages: Sequence[str], max_rounds: int | None,
-                gen_override: GenChoice | Genotype | None) -> list[StageResult]:
     results = []
     budget = max_rounds
     if list(stages) == ["gen", "disc"] and _gen_left_behind(search):
@@ -103,7 +97,14 @@ def _gen_left_behind(search: Search) -> bool:
 
 def run_stage(search: Search, stage: str, max_rounds: int | None = None,
               gen_override: GenChoice | Genotype | None = None) -> StageResult:
-    """Run (or resume) one stage until its last round or `max_rounds` more rounds."""
+    """Run (or resume) one stage until its last round or `max_rounds` more rounds, on the
+    search's `cpu_threads`."""
+    with cpu_threads(search.config.cpu_threads):
+        return _run_stage(search, stage, max_rounds, gen_override)
+
+
+def _run_stage(search: Search, stage: str, max_rounds: int | None,
+               gen_override: GenChoice | Genotype | None) -> StageResult:
     study = search.study(stage)
     check_stage_ready(search, stage)  # before G* is fixed: a refused stage stores nothing
     g_star = fix_gen_star(search, study, gen_override) if stage == "disc" else None

@@ -157,4 +157,4 @@ def _fixed_key(key: str) -> ConfigError:
     if key == "run_dir":
         hint = "; a run directory found elsewhere (moved, another host's mount) is given with --run-dir DIR"
     return ConfigError(f"`{key}` is part of the search (fixed at `optgan study create`) and cannot change on "
-                       f"`optgan run`; only where things are may: {', '.join(RUN_MAY_CHANGE)}{hint}")
+                       f"`optgan run`; only where things are and what runs them may: {', '.join(RUN_MAY_CHANGE)}{hint}")

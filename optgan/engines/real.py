@@ -46,8 +46,8 @@ class RealEngine(Engine):
         try:
             self.device = resolve_device(cfg.device)
         except ConfigError as e:  # the search stores its device: say how to run it on this machine
-            raise ConfigError(f"{e} for this run (`optgan run {search.name} --set device=auto`); the search "
-                              "keeps its stored device for later runs") from None
+            raise ConfigError(f"{e}; for this run: `optgan run {search.name} --set device=auto` (the search "
+                              "keeps its stored device for later runs)") from None
         check_cache_dir(cfg.metrics.resolved_cache_dir,
                         f"pass a writable one with `optgan run {search.name} --set metrics.cache_dir=DIR`")
         self.images = load_images(cfg.data, cfg.widths.img_size)

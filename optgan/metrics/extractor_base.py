@@ -70,15 +70,19 @@ def identity_change(before: dict[str, Any], now: dict[str, Any]) -> tuple[str, s
 
     Returns (the differing keys in words, the cause): `extractor` (another extractor), `classifier`
     (a classifier trained elsewhere or by another optgan), `weights` (another Inception weights
-    file) or `mode` (another precision mode, e.g. `fast` falling back to exact fp32 without CUDA).
+    file), `version` (another optgan's preprocessing or extractor format) or `mode` (another
+    precision mode, e.g. `fast` falling back to exact fp32 without CUDA).
     """
     now = json.loads(json.dumps(now))  # as stored: tuples are lists
     if before == now:
         return None
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     shown = "; ".join(f"{k} {short_hash(now.get(k))} now, {short_hash(before.get(k))} before" for k in changed)
-    if now.get("extractor") != before.get("extractor"):
+    family = [str(d.get("extractor", "")).rsplit(".v", 1)[0] for d in (before, now)]  # optgan.classifier.v1 → …
+    if family[0] != family[1]:
         cause = "extractor"
+    elif "preprocessing" in changed or now.get("extractor") != before.get("extractor"):
+        cause = "version"
     elif "classifier" in now:
         cause = "classifier"
     elif "weights_sha256" in changed:

@@ -47,6 +47,7 @@ def check_same_extractor(search, identity: dict[str, Any]) -> dict[str, Any]:  #
     shown, cause = change
     fix = {
         "extractor": "the stored config fixes the extractor; was the search's study edited?",
+        "version": "it was scored by another optgan version's extractor: finish it with that version or start a new search",
         "classifier": ("copy the trained classifier (`classifier/*.pt` of `metrics.cache_dir`) from the machine that "
                        f"began the search and pass that folder with `optgan run {search.name} --set metrics.cache_dir=DIR`"),
         "weights": f"pass the same weights file with `optgan run {search.name} --inception-weights FILE`",

@@ -118,7 +118,8 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
             storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
         # RuntimeError: Optuna's table schema is older or newer than the installed Optuna's
-        reason = _missing_driver(e) or str(getattr(e, "orig", None) or e).strip().splitlines()[0].replace("$STORAGE_URL", safe)
+        reason = (_missing_driver(e, url) or
+                  str(getattr(e, "orig", None) or e).strip().splitlines()[0].replace("$STORAGE_URL", safe))
         raise StorageError(f"cannot open storage {safe}: {scrub_passwords(reason, url)}") from None
     if backend == "sqlite" and not read_only:
         # WAL + synchronous=NORMAL: a process crash never loses a committed write, and each
@@ -226,17 +227,21 @@ def study_names_for_create(url: str) -> set[str]:
         finally:
             engine.dispose()
     except (sqlalchemy.exc.SQLAlchemyError, ImportError) as e:
-        reason = _missing_driver(e) or str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        reason = _missing_driver(e, parsed.render_as_string()) or str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"cannot open storage {redact(url)}: {scrub_passwords(reason, url)}") from None
 
 
-def _missing_driver(e: BaseException) -> str | None:
-    """What to install when the database driver is missing (Optuna's own text names none)."""
-    text = str(e)
-    missing_module = isinstance(e, (ImportError, sqlalchemy.exc.NoSuchModuleError)) and "psycopg" in text
-    if missing_module or "Failed to import DB access module" in text:
-        return ('the PostgreSQL driver is not installed: pip install "psycopg[binary]" '
-                '(in a checkout of optgan: pip install -e ".[postgres]")')
+def _missing_driver(e: BaseException, url: str) -> str | None:
+    """What to install when psycopg, the driver optgan uses for `postgresql://`, is missing
+    (Optuna's own text names none); None for any other failure or driver."""
+    if make_url(url).drivername != "postgresql+psycopg":
+        return None
+    for cause in (e, e.__cause__, e.__context__):
+        missing = (isinstance(cause, ImportError) and (cause.name or "").split(".")[0] == "psycopg"
+                   or isinstance(cause, sqlalchemy.exc.NoSuchModuleError) and "postgresql.psycopg" in str(cause))
+        if missing:
+            return ('the PostgreSQL driver is not installed: pip install "psycopg[binary]" '
+                    '(in a checkout of optgan: pip install -e ".[postgres]")')
     return None
 
 

@@ -41,6 +41,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: (saved state's size, this generator's device type) of a state written on another kind of device:
+#: a CUDA generator's (Philox seed and offset, 16 bytes) read on the CPU, a CPU generator's
+#: (Mersenne Twister, 5,056 bytes) read on CUDA; any other mismatch is a damaged state (an error)
+_OTHER_DEVICE_STATE = {(16, "cpu"), (5056, "cuda")}
+
 
 #: errno values of a full disk or quota
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -112,7 +117,7 @@ def set_generator_state(gen: torch.Generator | np.random.Generator, state: Any) 
     """
     if isinstance(gen, torch.Generator):
         saved = state.to("cpu", torch.uint8) if isinstance(state, torch.Tensor) else state
-        if isinstance(saved, torch.Tensor) and saved.numel() != gen.get_state().numel():
+        if isinstance(saved, torch.Tensor) and (saved.numel(), gen.device.type) in _OTHER_DEVICE_STATE:
             digest = hashlib.sha256(saved.numpy().tobytes()).digest()
             gen.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
             log.warning("a random stream saved on another kind of device cannot continue on %s: it goes on from a "

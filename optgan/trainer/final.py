@@ -105,7 +105,7 @@ def train_final(
                 try:
                     # before the classifier extractor trains (a finished run never touches the cache)
                     check_cache_dir(cfg.metrics.resolved_cache_dir, "set `metrics.cache_dir` to a writable folder")
-                    scorer = fs.make_scorer(cfg, run.image_set, run.device)
+                    scorer = fs.make_scorer(cfg, run.image_set, run.device, check_identity=run.check_extractor)
                 except BaseException:
                     run.close()
                     if fresh:
@@ -128,12 +128,13 @@ def _torch_settings(cfg: TrainConfig) -> Iterator[None]:
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     if cfg.deterministic:
         if _on_cuda(cfg):
-            # cuBLAS is deterministic only with a fixed workspace (set before its first handle), and
-            # the generators' bilinear skip upsampling has no deterministic CUDA backward: warn, not fail
+            # cuBLAS is deterministic only with a fixed workspace (set before its first handle; left set
+            # after the run, which cuBLAS would not notice), and ops without a deterministic CUDA kernel
+            # (in optgan's networks: the generators' bilinear skip upsampling's backward) warn, not fail
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            log.warning("deterministic: true on CUDA: every op runs its deterministic kernel but the backward of "
-                        "bilinear upsampling (the generator's skip inputs), which has none; GPU runs are "
-                        "reproducible up to its summation order, not bitwise")
+            log.warning("deterministic: true on CUDA: ops without a deterministic kernel (in optgan's networks the "
+                        "backward of bilinear upsampling, the generator's skip inputs) run their usual one; GPU runs "
+                        "are reproducible up to their summation order, not bitwise")
             torch.use_deterministic_algorithms(True, warn_only=True)
         else:
             torch.use_deterministic_algorithms(True)

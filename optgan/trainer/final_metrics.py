@@ -38,13 +38,22 @@ def fid_of(values: dict[str, float]) -> float:
 
 
 def build_scorer(cfg: MetricsConfig, real: Any, widths: Widths, device: torch.device, *, seed: int,
-                 progress: bool = False) -> Callable[[Callable[[torch.Tensor], torch.Tensor]], dict[str, float]]:
-    """A function scoring a latents→images callable on `cfg.num_images` fixed latents."""
+                 progress: bool = False, check_identity: Callable[[dict[str, Any]], None] | None = None,
+                 ) -> Callable[[Callable[[torch.Tensor], torch.Tensor]], dict[str, float]]:
+    """A function scoring a latents→images callable on `cfg.num_images` fixed latents.
+
+    `check_identity` sees the extractor's identity before the reference statistics are computed
+    (minutes on a CPU for a large data set), so a refusal comes first.
+    """
     from optgan.metrics import PopulationEvaluator, make_latent_bank
+    from optgan.metrics.extractor_base import create_extractor
 
     if "FID" not in cfg.metrics:
         raise ConfigError("`metrics.metrics` must include FID for training (best checkpoint, MMD bound)")
-    evaluator = PopulationEvaluator(cfg, real, device, progress=progress)
+    extractor = create_extractor(cfg, device, real, progress)
+    if check_identity is not None:
+        check_identity(extractor.identity)
+    evaluator = PopulationEvaluator(cfg, real, device, extractor=extractor, progress=progress)
     bank = make_latent_bank(cfg.num_images, widths.latent_dim, seed)
 
     def score(generate: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:

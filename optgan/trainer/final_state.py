@@ -232,11 +232,15 @@ class RunState:
         if identity is None:  # a scorer from a test or a caller: nothing to compare
             return
         before = self.extractor_identity
+        if before is None and self.best:
+            log.warning("%s was evaluated by an optgan that did not record its feature extractor: scores from now "
+                        "on cannot be checked against the earlier ones", self.out_dir)
         change = None if before is None or not self.best else identity_change(before, identity)
         if change is not None:
             shown, cause = change
             fix = {
                 "extractor": "the extractor is part of the config; was the checkpoint written by another run?",
+                "version": "the run was scored by another optgan version's extractor",
                 "classifier": ("copy the trained classifier (`classifier/*.pt` of `metrics.cache_dir`) from the "
                                "machine that began the run and pass that folder with --set metrics.cache_dir=DIR"),
                 "weights": "pass the weights file the run began with (--inception-weights FILE)",
@@ -397,8 +401,11 @@ def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:
         return config
 
 
-def make_scorer(cfg: TrainConfig, image_set: Any, device: torch.device) -> Any:
-    """The periodic evaluator: IS / FID / KID of a latents→images callable on a fixed latent bank."""
+def make_scorer(cfg: TrainConfig, image_set: Any, device: torch.device,
+                check_identity: Any = None) -> Any:
+    """The periodic evaluator: IS / FID / KID of a latents→images callable on a fixed latent bank
+    (`check_identity(extractor identity)` runs before the reference statistics are computed)."""
     from optgan.trainer.final_metrics import build_scorer
 
-    return build_scorer(cfg.metrics, image_set, cfg.widths, device, seed=derived_seed(cfg.seed, 6))
+    return build_scorer(cfg.metrics, image_set, cfg.widths, device, seed=derived_seed(cfg.seed, 6),
+                        check_identity=check_identity)

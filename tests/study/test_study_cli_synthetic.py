@@ -1077,8 +1077,8 @@ def test_the_search_runs_on_its_cpu_threads_and_a_run_may_change_them(tmp_path, 
     from optgan import runner
 
     seen: list[int] = []
-    inner = runner._run_stages
-    monkeypatch.setattr(runner, "_run_stages", lambda *a: seen.append(torch.get_num_threads()) or inner(*a))
+    inner = runner.make_engine
+    monkeypatch.setattr(runner, "make_engine", lambda *a, **k: seen.append(torch.get_num_threads()) or inner(*a, **k))
     s = ["--storage", f"sqlite:///{tmp_path / 't.db'}"]
     before = torch.get_num_threads()
     ok("study", "create", "t", "--config", DRY, *SMALL, "--set", "cpu_threads=1", "--set", f"run_dir={tmp_path / 'r'}", *s)
@@ -1087,6 +1087,14 @@ def test_the_search_runs_on_its_cpu_threads_and_a_run_may_change_them(tmp_path, 
     assert seen == [1, 3] and torch.get_num_threads() == before  # restored after each run
     r = cli("study", "create", "u", "--config", DRY, "--set", "cpu_threads=0", *s)
     assert r.exit_code == 2 and "cpu_threads" in r.stderr
+
+    def fail(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "make_engine", fail)
+    with pytest.raises(RuntimeError, match="boom"):
+        cli("run", "t", "--set", "cpu_threads=1", *s)
+    assert torch.get_num_threads() == before  # restored when the run fails too
 
 
 def test_a_postgresql_url_without_its_driver_says_what_to_install(monkeypatch, tmp_path) -> None:

@@ -128,8 +128,8 @@ def test_run_on_another_machine_points_at_the_data_anew(tmp_path, monkeypatch) -
     for bad, needle in ((["--set", "sampler.population_size=8"], "`sampler.population_size` is part of the search"),
                         (["--set", "data.name=digits"], "`data.name` is part of the search"),
                         (["--set", "metrics={cache_dir: x}"], "`metrics` is part of the search (fixed at `optgan "
-                         "study create`) and cannot change on `optgan run`; only where things are may: device, "
-                         "data.root, data.path, data.download, metrics.cache_dir, metrics.inception_weights, "
+                         "study create`) and cannot change on `optgan run`; only where things are and what runs them may: device, "
+                         "cpu_threads, data.root, data.path, data.download, metrics.cache_dir, metrics.inception_weights, "
                          "metrics.inception_download; set such keys one by one (e.g. `--set metrics.cache_dir=…`)"),
                         (["--set", "data..root=x"], "the key has an empty part"),
                         (["--set", "data.nosuch=1"], "unknown key `data.nosuch`"),
@@ -211,8 +211,8 @@ def test_a_search_stored_for_a_gpu_says_how_to_run_it_here(tmp_path, monkeypatch
        "--set", "device=cuda", "--set", f"run_dir={tmp_path / 'run'}", *s)
     r = CliRunner().invoke(main, ["run", "g", *s])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert ("`device` = 'cuda' but CUDA is not available here; use `auto` or `cpu` for this run "
-            "(`optgan run g --set device=auto`)") in r.stderr
+    assert ("`device` = 'cuda' but CUDA is not available here; use `auto` or `cpu`; for this run: "
+            "`optgan run g --set device=auto`") in r.stderr
 
 
 def test_a_search_begun_on_another_kind_of_device_resumes_here(tmp_path, monkeypatch, caplog) -> None:

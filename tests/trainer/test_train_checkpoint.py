@@ -167,3 +167,8 @@ def test_a_stream_saved_on_another_kind_of_device_goes_on_reseeded(caplog) -> No
     set_generator_state(a, torch.Generator().manual_seed(3).get_state())  # the same kind: continued exactly
     assert torch.equal(torch.randn(4, generator=a), torch.randn(4, generator=torch.Generator().manual_seed(3)))
     assert "another kind of device" not in caplog.text
+
+
+def test_a_damaged_generator_state_is_an_error_not_a_reseed() -> None:
+    with pytest.raises(RuntimeError):
+        set_generator_state(torch.Generator(), torch.zeros(100, dtype=torch.uint8))

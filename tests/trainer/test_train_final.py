@@ -203,7 +203,8 @@ def test_deterministic_on_cuda_warns_for_the_bilinear_backward_instead_of_failin
     # deterministic CUDA kernel: `use_deterministic_algorithms(True)` alone would raise at the first G step
     from optgan.trainer import final
 
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "recorded")  # so that monkeypatch restores what was there
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
     monkeypatch.setattr(final, "_on_cuda", lambda cfg: True)
     with final._torch_settings(tiny_cfg()):
         assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
@@ -711,3 +712,40 @@ def test_a_run_begun_on_another_kind_of_device_resumes(tmp_path, caplog) -> None
     torch.save(ck, path)
     assert run(tiny_cfg(), tmp_path).finished
     assert "saved on another kind of device cannot continue on cpu" in caplog.text
+
+
+def test_a_changed_extractor_is_refused_before_the_reference_statistics_are_computed(tmp_path, monkeypatch, caplog):
+    from optgan.metrics import PopulationEvaluator
+
+    train_final(tiny_cfg(epochs=1), genotype(), resolve_disc(tiny_cfg()), str(tmp_path), progress=False)  # real scorer
+    path = tmp_path / "checkpoint-last.pt"
+    ck = torch.load(path, weights_only=True)
+    assert ck["extractor_identity"]["extractor"] == "optgan.classifier.v1"
+    ck["extractor_identity"]["weights_sha256"] = "f" * 64  # as if the classifier had been trained elsewhere
+    torch.save(ck, path)
+
+    def no_statistics(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise AssertionError("the reference statistics were computed before the refusal")
+
+    monkeypatch.setattr(PopulationEvaluator, "__init__", no_statistics)
+    with pytest.raises(ConfigError, match="copy the trained classifier"):
+        train_final(tiny_cfg(epochs=2), genotype(), resolve_disc(tiny_cfg()), str(tmp_path), progress=False)
+    ck["extractor_identity"] = None  # a checkpoint of an optgan that did not record it: said, then adopted
+    torch.save(ck, path)
+    with pytest.raises(AssertionError, match="reference statistics were computed"):
+        train_final(tiny_cfg(epochs=2), genotype(), resolve_disc(tiny_cfg()), str(tmp_path), progress=False)
+    assert "did not record its feature extractor" in caplog.text
+
+
+def test_extractor_changes_name_their_cause() -> None:
+    from optgan.metrics.extractor_base import identity_change
+
+    inc = {"extractor": "inception-v3-compat", "weights_sha256": "a" * 64, "mode": "exact", "preprocessing": "p1"}
+    cls = {"extractor": "optgan.classifier.v1", "classifier": "k", "weights_sha256": "a" * 64}
+    assert identity_change(inc, dict(inc)) is None
+    assert identity_change(inc, dict(inc, weights_sha256="b" * 64))[1] == "weights"
+    assert identity_change(inc, dict(inc, mode="fast-bf16")) == ("mode fast-bf16 now, exact before", "mode")
+    assert identity_change(inc, dict(inc, preprocessing="p2"))[1] == "version"  # another optgan
+    assert identity_change(cls, dict(cls, extractor="optgan.classifier.v2"))[1] == "version"
+    assert identity_change(cls, dict(cls, weights_sha256="b" * 64))[1] == "classifier"
+    assert identity_change(cls, inc)[1] == "extractor"
