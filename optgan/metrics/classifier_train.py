@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from optgan.backends import tf32_allowed
+from optgan.backends import cpu_threads, tf32_allowed
 from optgan.config.metrics import ClassifierConfig
 from optgan.metrics.classifier_net import ClassifierNet
 
@@ -40,7 +40,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: in
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     net.train()
     bar = tqdm(range(cfg.epochs), desc="training the classifier extractor", unit="epoch", disable=not progress)
-    with _deterministic(), tf32_allowed(False), _one_cpu_thread(device):
+    with _deterministic(), tf32_allowed(False), cpu_threads(1 if device.type == "cpu" else None):
         for _ in bar:
             perm = torch.randperm(n, generator=g)
             for i in range(steps_per_epoch):
@@ -68,19 +68,6 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     cols = (torch.arange(w, device=x.device)[None] + dx[:, None])[:, None, :]
     out = padded[torch.arange(b, device=x.device)[:, None, None], rows, cols]
     return out.permute(0, 3, 1, 2).contiguous()
-
-
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

@@ -111,7 +111,8 @@ def train_final(
                     if fresh:
                         fs.remove_unused_out_dir(out_dir)
                     raise
-            run.check_extractor(getattr(scorer, "extractor_identity", None))  # the one earlier scores came from
+            else:  # a caller's scorer: checked against the extractor earlier scores came from, if it names one
+                run.check_extractor(getattr(scorer, "extractor_identity", None))
             try:
                 _Loop(run, scorer, stop_after_iters, progress).execute()
             except _Stopped:

@@ -79,8 +79,7 @@ def save_grid(images: torch.Tensor, path: str, nrow: int | None = None) -> None:
 def write_history(out_dir: str, history: Sequence[dict[str, Any]]) -> None:
     """Rewrite metrics.csv, metrics.jsonl and learning_curve.png from the full history."""
     atomic_write_bytes(os.path.join(out_dir, METRICS_CSV), _csv_bytes(history))
-    lines = "".join(json.dumps(row, sort_keys=False) + "\n" for row in history)
-    atomic_write_bytes(os.path.join(out_dir, METRICS_JSONL), lines.encode())
+    atomic_write_bytes(os.path.join(out_dir, METRICS_JSONL), _jsonl_bytes(history))
     if history:
         atomic_write_bytes(os.path.join(out_dir, CURVE_PNG), _curve_png(history))
 
@@ -89,9 +88,8 @@ def sync_history(out_dir: str, history: Sequence[dict[str, Any]]) -> bool:
     """Rewrite the history files only where they do not hold `history` (a kill between the last
     checkpoint and them); whether anything was written. A finished run on a read-only medium
     whose files are intact is left untouched."""
-    lines = "".join(json.dumps(row, sort_keys=False) + "\n" for row in history).encode()
     paths = [os.path.join(out_dir, name) for name in (METRICS_CSV, METRICS_JSONL, CURVE_PNG)]
-    want = [_csv_bytes(history), lines]
+    want = [_csv_bytes(history), _jsonl_bytes(history)]
     if all(_read(p) == w for p, w in zip(paths, want)) and (not history or os.path.isfile(paths[2])):
         return False
     write_history(out_dir, history)
@@ -104,6 +102,10 @@ def _read(path: str) -> bytes | None:
             return f.read()
     except OSError:
         return None
+
+
+def _jsonl_bytes(history: Sequence[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(row, sort_keys=False) + "\n" for row in history).encode()
 
 
 def _csv_bytes(history: Sequence[dict[str, Any]]) -> bytes:
