@@ -19,6 +19,11 @@ from optgan.errors import OptganError
 log = logging.getLogger("optgan")
 
 
+#: the signals turned into :class:`Terminated` during this command (the stop is reported as such
+#: even where a library turned the exception into another one without chaining it)
+_received: list[int] = []
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM / SIGHUP, stopped like Ctrl-C: `finally` blocks run and the run lease is released."""
 
@@ -36,6 +41,7 @@ def _stop_on_termination() -> Iterator[None]:
     import threading
 
     def stop(signum: int, _frame: object) -> None:
+        _received.append(signum)
         raise Terminated(signum)
 
     replaced = {}
@@ -45,9 +51,11 @@ def _stop_on_termination() -> Iterator[None]:
                 replaced[sig] = signal.signal(sig, stop)
     previous_hook = sys.unraisablehook
     sys.unraisablehook = _redeliver_swallowed_stops(previous_hook)
+    _received.clear()
     try:
         yield
     finally:
+        _received.clear()
         sys.unraisablehook = previous_hook
         for sig, handler in replaced.items():
             signal.signal(sig, handler)
@@ -96,6 +104,18 @@ class OneLineErrors(click.Group):
 
     def _run_one_line(self, *args: Any, **kwargs: Any) -> None:
         try:
+            self._run_classified(*args, **kwargs)
+        except (SystemExit, click.exceptions.Exit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - a stop another error hides is still a stop
+            stop = _stop_behind(e)
+            if stop is None:
+                raise
+            log.debug("stopped while %s", type(e).__name__, exc_info=True)
+            _stopped(stop if isinstance(stop, Terminated) else None, self._invoked)
+
+    def _run_classified(self, *args: Any, **kwargs: Any) -> None:
+        try:
             rv = super().main(*args, **kwargs)
         except OptganError as e:
             log.debug("user error", exc_info=True)  # the traceback, for `optgan -vv`
@@ -125,6 +145,20 @@ class OneLineErrors(click.Group):
             log.debug("operating-system error", exc_info=True)
             _fail(_os_message(e))
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _stop_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The stop (Ctrl-C's KeyboardInterrupt or :class:`Terminated`) behind an error that escaped:
+    a signal that lands inside an import or a class body comes out as another exception (Python
+    3.11 wraps it in `RuntimeError: Error calling __set_name__ …`), chained or not."""
+    seen: BaseException | None = e
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return Terminated(_received[-1]) if _received else None
 
 
 def _terminated(e: BaseException) -> Terminated | None:
