@@ -46,6 +46,20 @@ def warn_unused_locations(config: Any) -> None:
                     config.metrics.inception_weights, config.metrics.extractor)
 
 
+def warn_device_elsewhere(config: Any, name: str) -> None:
+    """Warn when the stored `device` names a GPU this machine lacks (creating on a login node for
+    a GPU node is fine; a typo or a wrong machine shows here, not at the first `optgan run`)."""
+    from optgan.backends import resolve_device
+    from optgan.errors import ConfigError
+
+    try:
+        resolve_device(config.device)
+    except ConfigError as e:
+        reason = str(e).split(";")[0]
+        logging.getLogger("optgan").warning("%s; the search is stored: run it on a machine that has that device, "
+                                            "or with `optgan run %s --set device=auto`", reason, name)
+
+
 def check_output_folder(output: str) -> None:
     """`-o FILE` must go into an existing folder: a typo in the path is reported, not made into new folders."""
     import os

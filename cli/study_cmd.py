@@ -7,7 +7,8 @@ import json
 import click
 import yaml
 
-from optgan_cli.options import inception_weights_option, path_override, storage_option, warn_unused_locations
+from optgan_cli.options import (inception_weights_option, path_override, storage_option, warn_device_elsewhere,
+                                warn_unused_locations)
 
 
 def register(group: click.Group) -> None:
@@ -48,6 +49,7 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     check_search_name(name)
     config = with_absolute_paths(load_study_config(config_path, overrides))  # the stored search is cwd-free
     warn_unused_locations(config)
+    warn_device_elsewhere(config, name)
     images = preflight(config)
     resolved = yaml.safe_dump(to_dict(config), sort_keys=False).rstrip()
     if dry_run:

@@ -1115,3 +1115,19 @@ def test_a_g_star_outside_the_searchs_caps_is_warned_about(tmp_path, caplog) -> 
     ok("run", "c", "--stage", "disc", "--gen-arch", str(g), "--max-rounds", "1", *s)
     assert "the G* given (--gen-arch) is outside the search's generator caps (params_M in [7.5, open]" in caplog.text
     assert "params_M = 7.1424 is below the limit 7.5; stage disc trains with it anyway" in caplog.text
+
+
+def test_create_warns_when_the_device_is_not_on_this_machine(tmp_path, caplog, monkeypatch) -> None:
+    """A search created for a GPU on a machine without one (a login node) is stored, with a warning
+    naming the fix; a device this machine has creates silently."""
+    import torch
+
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    ok("study", "create", "gpu", "--config", DRY, *SMALL, "--set", "device=cuda", *s)
+    assert "`device` = 'cuda' but CUDA is not available here" in caplog.text
+    assert "`optgan run gpu --set device=auto`" in caplog.text
+    assert cli("study", "list", *s).stdout.startswith("gpu ")
+    caplog.clear()
+    ok("study", "create", "cpu", "--config", DRY, *SMALL, "--set", "device=cpu", *s)
+    assert "CUDA" not in caplog.text
