@@ -252,3 +252,21 @@ def test_each_candidate_of_a_round_gets_its_own_sample_grid(tmp_path: Path) -> N
         with torch.no_grad():
             assert torch.equal(ev.samples, quantize_to_uint8(gen(z)))
     assert not torch.equal(out[0].samples, out[1].samples)
+
+
+def test_the_round_scorer_keeps_each_candidates_failure_reason(tmp_path: Path) -> None:
+    """A candidate whose images hold NaN fails with its reason; the others of the round are scored."""
+    from optgan.config.pictures import PicturesConfig
+    from optgan.config.study import StudyConfig
+    from optgan.engines.scoring import PopulationScorer
+    from optgan.search_space.widths import Widths
+
+    def broken(z: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(z), 3, 8, 8), float("nan"))
+
+    cfg = StudyConfig(widths=Widths(gf_dim=8, df_dim=8, latent_dim=12, bottom_width=1),
+                      metrics=_cfg(tmp_path, metrics=("FID",)), pictures=PicturesConfig(sample_grid=False))
+    scorer = PopulationScorer(cfg, random_images(64), torch.device("cpu"), extractor=PoolExtractor())
+    good, bad = scorer.evaluate([TinyGenerator(latent_dim=12), broken], round_index=0, stage="disc")
+    assert good.reason is None and math.isfinite(good.values["FID"])
+    assert bad.reason and "NaN" in bad.reason and math.isnan(bad.values["FID"])
