@@ -41,6 +41,9 @@ def _stop_on_termination() -> Iterator[None]:
     import threading
 
     def stop(signum: int, _frame: object) -> None:
+        if _importing_torch():  # raised there, the stop would abort the process: take it after the import
+            _send_again_soon(signum, after=_importing_torch)
+            return
         _received.append(signum)
         raise Terminated(signum)
 
@@ -61,6 +64,37 @@ def _stop_on_termination() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+#: packages whose import runs Python code from C++ that cannot pass an exception on: a stop raised
+#: there ends the process with SIGABRT (`terminate called after throwing an instance of
+#: 'pybind11::error_already_set'`, seen in the SIGTERM crash test inside `torch._C._autograd_init()`)
+_NO_STOP_WHILE_IMPORTING = frozenset({"torch", "torchvision"})
+
+
+def _importing_torch() -> bool:
+    """Whether a module of :data:`_NO_STOP_WHILE_IMPORTING` is being imported now."""
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in _NO_STOP_WHILE_IMPORTING and \
+                getattr(getattr(module, "__spec__", None), "_initializing", False):
+            return True
+    return False
+
+
+def _send_again_soon(signum: int, after: Any = None) -> None:
+    """Send `signum` to this process again in a moment, from a helper thread (once `after()` is
+    false, when given)."""
+    import os
+    import threading
+    import time
+
+    def send() -> None:
+        time.sleep(0.05)
+        while after is not None and after():
+            time.sleep(0.02)
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=send, name="optgan-stop-again", daemon=True).start()
+
+
 def _redeliver_swallowed_stops(previous: Any) -> Any:
     """An unraisable hook for stops that landed where Python ignores exceptions.
 
@@ -70,9 +104,7 @@ def _redeliver_swallowed_stops(previous: Any) -> Any:
     moment later, from a helper thread. By then the callback has returned and the exception
     stops the command.
     """
-    import os
     import signal
-    import threading
 
     def hook(unraisable: Any) -> None:
         exc = unraisable.exc_value
@@ -80,9 +112,7 @@ def _redeliver_swallowed_stops(previous: Any) -> Any:
         if signum is None:
             previous(unraisable)
             return
-        timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
-        timer.daemon = True
-        timer.start()
+        _send_again_soon(signum)
 
     return hook
 

@@ -316,17 +316,32 @@ class Lease:
         return holder
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the row (if it is still ours)."""
+        """Stop the heartbeat and delete the row (if it is still ours).
+
+        A stop (Ctrl-C, SIGTERM) that lands in here is held until the row is deleted, then raised:
+        else a run that finished (or was stopped) just as the signal came would leave its lease."""
+        stop: KeyboardInterrupt | None = None
         self._stop.set()
         _held.discard(self.token)
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(sa.delete(_leases).where(_leases.c.search == self.search, _leases.c.token == self.token))
-        except sqlalchemy.exc.SQLAlchemyError as e:
-            log.warning("search %r: could not release the run lease (%s); the next run takes it over",
-                        self.search, type(e).__name__)
+            try:
+                self._thread.join(timeout=5)
+            except KeyboardInterrupt as e:
+                stop = e
+        for _ in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.delete(_leases).where(_leases.c.search == self.search,
+                                                          _leases.c.token == self.token))
+                break
+            except KeyboardInterrupt as e:  # landed mid-delete: delete again (a second stop too)
+                stop = stop or e
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                log.warning("search %r: could not release the run lease (%s); the next run takes it over",
+                            self.search, type(e).__name__)
+                break
+        if stop is not None:
+            raise stop
 
     # -------------------------------------------------------------- heartbeat
     def start_heartbeat(self) -> None:
@@ -375,9 +390,15 @@ def hold_lease(engine: sa.Engine, search: str, *, force: bool = False, ttl_s: fl
     whether the calling command offers --force-unlock (`optgan run`), named in its refusal."""
     refuse_if_read_only(engine, search)
     lease = Lease(engine, search, ttl_s, force_unlock_flag=force_unlock_flag)
-    lease.acquire(force=force)
-    lease.start_heartbeat()
     try:
+        lease.acquire(force=force)
+    except Exception:
+        raise  # refused, or the database failed: no row of ours was committed
+    except BaseException:  # a stop (Ctrl-C, SIGTERM) can land just after the row was committed
+        lease.release()
+        raise
+    try:  # the heartbeat's start is inside: a stop that lands there still releases the lease
+        lease.start_heartbeat()
         yield lease
     finally:
         lease.release()

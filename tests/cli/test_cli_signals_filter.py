@@ -147,3 +147,35 @@ def test_a_stop_hidden_inside_another_error_is_still_a_one_line_stop() -> None:
         assert r.stderr == "error: stopped by SIGTERM\n", (case, r.stderr)
     r = _run_cli_command(_STOP_INSIDE["no_stop"])
     assert r.returncode == 1 and "ValueError: a real bug" in r.stderr
+
+
+def test_a_stop_during_the_torch_import_waits_for_the_import(tmp_path) -> None:
+    """A stop raised inside torch's import can hit Python code that C++ called (`torch._C.
+    _autograd_init()`), where the exception cannot pass: the process aborts (SIGABRT, `terminate
+    called after throwing an instance of 'pybind11::error_already_set'`, seen under load). So the
+    stop waits until the import is done: here a stand-in package listed in its place."""
+    import subprocess
+
+    (tmp_path / "slowext").mkdir()
+    (tmp_path / "slowext" / "__init__.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "t0 = time.monotonic()\n"
+        "while time.monotonic() - t0 < 0.5:  # Python code, as torch's import calls from C++\n"
+        "    pass\n"
+    )
+    code = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import optgan_cli.main as cli\n"
+        "cli._NO_STOP_WHILE_IMPORTING = frozenset({'slowext'})\n"
+        "@cli.main.command('work')\n"
+        "def work():\n"
+        "    import slowext\n"
+        "    print('imported', flush=True)\n"
+        "    time.sleep(30)\n"
+        "cli.main(['work'])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 143 and r.stderr.strip() == "error: stopped by SIGTERM", r.stderr
+    assert r.stdout == "imported\n"  # the import ran to its end
