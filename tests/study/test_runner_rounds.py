@@ -44,3 +44,36 @@ def test_a_round_resets_the_weights_before_its_checkpoint(tmp_path: pathlib.Path
     search = create_search(f"r{uuid.uuid4().hex[:8]}", cfg, f"sqlite:///{tmp_path / 'optgan.db'}", str(tmp_path / "run"))
     run_stage(search, "gen", max_rounds=1)
     assert calls[-2:] == ["end_round", "save"]
+
+
+def test_a_rounds_trials_come_in_slot_order_not_trial_number_order() -> None:
+    """After a crash cut a round's asks short, trial numbers need not follow the slots (the
+    sampler's order of the population): the round trains and tells them by slot."""
+    import optuna
+    from optuna.trial import create_trial
+
+    from optgan.search_space.distributions import param_distributions
+
+    study = optuna.create_study(directions=["maximize"])
+    dists = param_distributions("gen")
+    for slot in (2, 0, 1):  # numbers 0, 1, 2 hold slots 2, 0, 1
+        params = {name: dist.choices[0] for name, dist in dists.items()}
+        study.add_trial(create_trial(state=optuna.trial.TrialState.RUNNING, params=params, distributions=dists,
+                                     user_attrs={keys.GENERATION: 0, keys.SLOT: slot}))
+    trials = runner.population_trials(study, 0, 3, "gen")
+    assert [t.user_attrs[keys.SLOT] for t in trials] == [0, 1, 2]
+    assert [t.number for t in trials] == [1, 2, 0]
+
+
+def test_a_trial_told_before_an_interruption_is_not_told_again(caplog) -> None:
+    """A re-run round skips the trials it told before the stop: nothing is written to them and no
+    'finished outside this run' warning is logged."""
+    import optuna
+
+    study = optuna.create_study(directions=["maximize"])
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    told = study.trials[0]
+    runner._tell(study, [told], [None], [None], search=None, engine=None)  # type: ignore[arg-type]
+    assert study.trials[0].values == [1.0] and study.trials[0].user_attrs == {}
+    assert "finished outside" not in caplog.text
