@@ -56,8 +56,8 @@ def warn_device_elsewhere(config: Any, name: str) -> None:
         resolve_device(config.device)
     except ConfigError as e:
         reason = str(e).split(";")[0]
-        logging.getLogger("optgan").warning("%s; the search is stored: run it on a machine that has that device, "
-                                            "or with `optgan run %s --set device=auto`", reason, name)
+        logging.getLogger("optgan").warning("%s: run the search on a machine that has that device, or with "
+                                            "`optgan run %s --set device=auto`", reason, name)
 
 
 def check_output_folder(output: str) -> None:
