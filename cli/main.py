@@ -15,6 +15,7 @@ import click
 
 import optgan
 from optgan.errors import OptganError
+from optgan_cli.entry import exception_behind
 
 log = logging.getLogger("optgan")
 
@@ -160,7 +161,7 @@ class OneLineErrors(click.Group):
         except click.ClickException as e:
             _fail(e.format_message())
         except (click.Abort, KeyboardInterrupt) as e:  # Ctrl-C, SIGTERM / SIGHUP, or no answer to a question
-            _stopped(_terminated(e), self._invoked)
+            _stopped(exception_behind(e, Terminated), self._invoked)
         except MemoryError:
             _fail("out of memory: lower the widths, batch sizes or image counts of the config")
         except RuntimeError as e:  # torch's allocators say it this way (CPU and CUDA)
@@ -170,7 +171,7 @@ class OneLineErrors(click.Group):
             _fail(f"out of memory ({str(e).strip().splitlines()[0][:160]}); lower the widths, batch sizes or "
                   "image counts of the config")
         except OSError as e:  # the machine said no: a path that cannot be written, a full disk, a busy port
-            if (term := _terminated(e)) is not None:  # e.g. writing to the terminal that hung up
+            if (term := exception_behind(e, Terminated)) is not None:  # e.g. writing to the terminal that hung up
                 _stopped(term, self._invoked)
             log.debug("operating-system error", exc_info=True)
             _fail(_os_message(e))
@@ -178,28 +179,9 @@ class OneLineErrors(click.Group):
 
 
 def _stop_behind(e: BaseException) -> KeyboardInterrupt | None:
-    """The stop (Ctrl-C's KeyboardInterrupt or :class:`Terminated`) behind an error that escaped:
-    a signal that lands inside an import or a class body comes out as another exception (Python
-    3.11 wraps it in `RuntimeError: Error calling __set_name__ …`), chained or not."""
-    seen: BaseException | None = e
-    for _ in range(8):
-        if seen is None:
-            break
-        if isinstance(seen, KeyboardInterrupt):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return Terminated(_received[-1]) if _received else None
-
-
-def _terminated(e: BaseException) -> Terminated | None:
-    """The :class:`Terminated` behind `e` (click turns it into Abort: as the cause of Abort, or as
-    the context of an `Abort() from None`, or of an error while printing to a terminal gone)."""
-    seen: BaseException | None = e
-    for _ in range(8):
-        if seen is None or isinstance(seen, Terminated):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    """The stop (Ctrl-C's KeyboardInterrupt or :class:`Terminated`) behind an error that escaped,
+    chained, or received during the command where a library raised another error unchained."""
+    return exception_behind(e, KeyboardInterrupt) or (Terminated(_received[-1]) if _received else None)
 
 
 #: the commands whose work a rerun resumes

@@ -68,7 +68,7 @@ def test_ctrl_c_wrapped_by_an_import_while_the_cli_loads_is_one_line(monkeypatch
     with pytest.raises(SystemExit) as e:
         entry.main()
     assert e.value.code == 130 and capsys.readouterr().err == "error: stopped\n"
-    assert not entry._interrupted(RuntimeError("a real import error"))
+    assert entry.exception_behind(RuntimeError("a real import error"), KeyboardInterrupt) is None
 
 
 def test_the_console_script_is_the_loading_safe_entry() -> None:
