@@ -1,15 +1,20 @@
 """The `optgan` console script: the CLI, with a Ctrl-C that lands while it still loads (torch and
-friends take a second or two to import) ending in the same one line as any other stop."""
+friends take a second or two to import) ending in the same one line as any other stop.
+
+It also owns the one rule every stop obeys: none is raised while torch is being imported."""
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import TypeVar
+from typing import Any, TypeVar
 
 E = TypeVar("E", bound=BaseException)
 
 
 def main() -> None:
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where Ctrl-C is ignored
+        signal.signal(signal.SIGINT, interrupt_after_imports)
     try:
         from optgan_cli.main import main as run_cli
     except BaseException as e:  # noqa: BLE001 - Ctrl-C inside an import may come out wrapped
@@ -30,3 +35,44 @@ def exception_behind(e: BaseException, kind: type[E]) -> E | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+#: packages whose import runs Python code from C++ that cannot pass an exception on: a stop raised
+#: there ends the process with SIGABRT (`terminate called after throwing an instance of
+#: 'pybind11::error_already_set'`, seen for SIGTERM in the crash test and for Ctrl-C on a bare
+#: `python -c "import torch"`, both inside `torch._C._autograd_init()`)
+NO_STOP_WHILE_IMPORTING = frozenset({"torch", "torchvision"})
+
+
+def importing_unstoppable() -> bool:
+    """Whether a module of :data:`NO_STOP_WHILE_IMPORTING` is being imported now."""
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in NO_STOP_WHILE_IMPORTING and \
+                getattr(getattr(module, "__spec__", None), "_initializing", False):
+            return True
+    return False
+
+
+def send_again_soon(signum: int, after: Any = None) -> None:
+    """Send `signum` to this process again in a moment, from a helper thread (once `after()` is
+    false, when given)."""
+    import os
+    import threading
+    import time
+
+    def send() -> None:
+        time.sleep(0.05)
+        while after is not None and after():
+            time.sleep(0.02)
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=send, name="optgan-stop-again", daemon=True).start()
+
+
+def interrupt_after_imports(signum: int, frame: Any) -> None:
+    """Ctrl-C's handler: Python's own (KeyboardInterrupt), except while torch is being imported,
+    where the interrupt is taken once the import is done."""
+    if importing_unstoppable():
+        send_again_soon(signum, after=importing_unstoppable)
+        return
+    signal.default_int_handler(signum, frame)

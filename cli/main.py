@@ -15,7 +15,7 @@ import click
 
 import optgan
 from optgan.errors import OptganError
-from optgan_cli.entry import exception_behind
+from optgan_cli.entry import exception_behind, importing_unstoppable, interrupt_after_imports, send_again_soon
 
 log = logging.getLogger("optgan")
 
@@ -36,23 +36,27 @@ class Terminated(KeyboardInterrupt):
 @contextlib.contextmanager
 def _stop_on_termination() -> Iterator[None]:
     """Turn SIGTERM (a batch scheduler's preemption or time limit, `kill`) and SIGHUP (a closed
-    terminal) into :class:`Terminated` where they would otherwise kill the process outright
-    (restored afterwards, for callers that run the CLI in their own process)."""
+    terminal) into :class:`Terminated` where they would otherwise kill the process outright, and
+    take Ctrl-C (KeyboardInterrupt) the same way: never while torch is being imported, and noted,
+    so that a stop a library wrapped is still seen (restored afterwards, for callers that run the
+    CLI in their own process)."""
     import signal
     import threading
 
     def stop(signum: int, _frame: object) -> None:
-        if _importing_torch():  # raised there, the stop would abort the process: take it after the import
-            _send_again_soon(signum, after=_importing_torch)
+        if importing_unstoppable():  # raised there, the stop would abort the process: take it after the import
+            send_again_soon(signum, after=importing_unstoppable)
             return
         _received.append(signum)
-        raise Terminated(signum)
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
     replaced = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
             if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:  # never over nohup's or a host's
                 replaced[sig] = signal.signal(sig, stop)
+        if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, interrupt_after_imports):
+            replaced[signal.SIGINT] = signal.signal(signal.SIGINT, stop)  # Ctrl-C: Python's KeyboardInterrupt
     previous_hook = sys.unraisablehook
     sys.unraisablehook = _redeliver_swallowed_stops(previous_hook)
     _received.clear()
@@ -63,37 +67,6 @@ def _stop_on_termination() -> Iterator[None]:
         sys.unraisablehook = previous_hook
         for sig, handler in replaced.items():
             signal.signal(sig, handler)
-
-
-#: packages whose import runs Python code from C++ that cannot pass an exception on: a stop raised
-#: there ends the process with SIGABRT (`terminate called after throwing an instance of
-#: 'pybind11::error_already_set'`, seen in the SIGTERM crash test inside `torch._C._autograd_init()`)
-_NO_STOP_WHILE_IMPORTING = frozenset({"torch", "torchvision"})
-
-
-def _importing_torch() -> bool:
-    """Whether a module of :data:`_NO_STOP_WHILE_IMPORTING` is being imported now."""
-    for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] in _NO_STOP_WHILE_IMPORTING and \
-                getattr(getattr(module, "__spec__", None), "_initializing", False):
-            return True
-    return False
-
-
-def _send_again_soon(signum: int, after: Any = None) -> None:
-    """Send `signum` to this process again in a moment, from a helper thread (once `after()` is
-    false, when given)."""
-    import os
-    import threading
-    import time
-
-    def send() -> None:
-        time.sleep(0.05)
-        while after is not None and after():
-            time.sleep(0.02)
-        os.kill(os.getpid(), signum)
-
-    threading.Thread(target=send, name="optgan-stop-again", daemon=True).start()
 
 
 def _redeliver_swallowed_stops(previous: Any) -> Any:
@@ -113,7 +86,7 @@ def _redeliver_swallowed_stops(previous: Any) -> Any:
         if signum is None:
             previous(unraisable)
             return
-        _send_again_soon(signum)
+        send_again_soon(signum)
 
     return hook
 
@@ -181,7 +154,11 @@ class OneLineErrors(click.Group):
 def _stop_behind(e: BaseException) -> KeyboardInterrupt | None:
     """The stop (Ctrl-C's KeyboardInterrupt or :class:`Terminated`) behind an error that escaped,
     chained, or received during the command where a library raised another error unchained."""
-    return exception_behind(e, KeyboardInterrupt) or (Terminated(_received[-1]) if _received else None)
+    import signal
+
+    if (stop := exception_behind(e, KeyboardInterrupt)) is not None or not _received:
+        return stop
+    return KeyboardInterrupt() if _received[-1] == signal.SIGINT else Terminated(_received[-1])
 
 
 #: the commands whose work a rerun resumes

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+import pytest
+
 from optgan_cli.main import Terminated, _no_cleanup_noise_after_a_stop
 
 
@@ -122,6 +124,14 @@ _STOP_INSIDE = {
     ),
     # an error that has nothing to do with a stop stays a traceback (a bug to report)
     "no_stop": "raise ValueError('a real bug')\n",
+    # the same library, losing a Ctrl-C
+    "unchained_ctrl_c": (
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "raise ValueError('the library lost the stop')\n"
+    ),
 }
 
 
@@ -147,28 +157,40 @@ def test_a_stop_hidden_inside_another_error_is_still_a_one_line_stop() -> None:
         assert r.stderr == "error: stopped by SIGTERM\n", (case, r.stderr)
     r = _run_cli_command(_STOP_INSIDE["no_stop"])
     assert r.returncode == 1 and "ValueError: a real bug" in r.stderr
+    r = _run_cli_command(_STOP_INSIDE["unchained_ctrl_c"])
+    assert (r.returncode, r.stderr) == (130, "error: stopped\n")
 
 
-def test_a_stop_during_the_torch_import_waits_for_the_import(tmp_path) -> None:
-    """A stop raised inside torch's import can hit Python code that C++ called (`torch._C.
-    _autograd_init()`), where the exception cannot pass: the process aborts (SIGABRT, `terminate
-    called after throwing an instance of 'pybind11::error_already_set'`, seen under load). So the
-    stop waits until the import is done: here a stand-in package listed in its place."""
-    import subprocess
-
+def _slow_import_that_signals(tmp_path, signame: str) -> None:
+    """A stand-in for torch: a package whose import sends this process `signame` and then runs
+    Python code for half a second (as torch's import does from C++, in `_autograd_init()`)."""
     (tmp_path / "slowext").mkdir()
     (tmp_path / "slowext" / "__init__.py").write_text(
         "import os, signal, time\n"
-        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"os.kill(os.getpid(), signal.{signame})\n"
         "t0 = time.monotonic()\n"
         "while time.monotonic() - t0 < 0.5:  # Python code, as torch's import calls from C++\n"
         "    pass\n"
     )
-    code = (
+
+
+@pytest.mark.parametrize(("signame", "code", "said"), [("SIGTERM", 143, "error: stopped by SIGTERM"),
+                                                        ("SIGINT", 130, "error: stopped")])
+def test_a_stop_during_the_torch_import_waits_for_the_import(tmp_path, signame, code, said) -> None:
+    """A stop raised inside torch's import can hit Python code that C++ called (`torch._C.
+    _autograd_init()`), where the exception cannot pass: the process aborts (SIGABRT, `terminate
+    called after throwing an instance of 'pybind11::error_already_set'`; seen under load for
+    SIGTERM, and for Ctrl-C on a bare `import torch`). So the stop waits until the import is done:
+    here a stand-in package listed in its place."""
+    import subprocess
+
+    _slow_import_that_signals(tmp_path, signame)
+    program = (
         "import sys, time\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import optgan_cli.entry\n"
         "import optgan_cli.main as cli\n"
-        "cli._NO_STOP_WHILE_IMPORTING = frozenset({'slowext'})\n"
+        "optgan_cli.entry.NO_STOP_WHILE_IMPORTING = frozenset({'slowext'})\n"
         "@cli.main.command('work')\n"
         "def work():\n"
         "    import slowext\n"
@@ -176,6 +198,37 @@ def test_a_stop_during_the_torch_import_waits_for_the_import(tmp_path) -> None:
         "    time.sleep(30)\n"
         "cli.main(['work'])\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert r.returncode == 143 and r.stderr.strip() == "error: stopped by SIGTERM", r.stderr
-    assert r.stdout == "imported\n"  # the import ran to its end
+    r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == code and r.stderr.strip() == said, r.stderr
+    assert r.stdout.strip() == "imported"  # the import ran to its end (the stop may cut print's "\n")
+
+
+def test_ctrl_c_while_the_console_script_loads_waits_for_the_torch_import(tmp_path) -> None:
+    """The console script takes Ctrl-C through the same rule before the CLI's own handlers exist
+    (the CLI imports torch while it loads)."""
+    import subprocess
+
+    _slow_import_that_signals(tmp_path, "SIGINT")
+    program = (
+        "import signal, sys, time\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import optgan_cli.entry as entry\n"
+        "entry.NO_STOP_WHILE_IMPORTING = frozenset({'slowext'})\n"
+        "import optgan_cli\n"
+        "sys.modules['optgan_cli.main'] = type(sys)('optgan_cli.main')  # loading the CLI = importing slowext\n"
+        "def load():\n"
+        "    import slowext\n"
+        "    print('imported', flush=True)\n"
+        "    time.sleep(30)\n"
+        "sys.modules['optgan_cli.main'].main = lambda: None\n"
+        "import builtins\n"
+        "real_import = builtins.__import__\n"
+        "def importing(name, *args, **kwargs):\n"
+        "    if name == 'optgan_cli.main':\n"
+        "        load()\n"
+        "    return real_import(name, *args, **kwargs)\n"
+        "builtins.__import__ = importing\n"
+        "entry.main()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False)
+    assert (r.returncode, r.stderr, r.stdout.strip()) == (130, "error: stopped\n", "imported")
