@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import pathlib
+import re
 import shutil
 from collections.abc import Sequence
 
@@ -39,8 +40,11 @@ td.pics img{height:300px;max-width:none;margin-right:1em;vertical-align:top}td.p
 def write_report(search: Search, out_dir: str | pathlib.Path, stages: Sequence[str] = STAGES) -> pathlib.Path:
     """Write `<out_dir>/index.html` and its pictures; returns the HTML path."""
     out = pathlib.Path(out_dir)
-    _check_report_folder(out)
+    _check_report_folder(out, search.name)
     out.mkdir(parents=True, exist_ok=True)
+    for stage in stages:  # an update redraws its stages: no pictures of an earlier front are left behind
+        if (out / stage).is_dir():
+            shutil.rmtree(out / stage)
     pictures = search.run_dir / ARTIFACTS_DIRNAME
     if search.run_dir.is_dir() and not pictures.is_dir():  # (a missing run directory is the caller's to say)
         log.warning("%s holds no %s folder: the report has no sample grids", search.run_dir, ARTIFACTS_DIRNAME)
@@ -59,18 +63,24 @@ def write_report(search: Search, out_dir: str | pathlib.Path, stages: Sequence[s
 _TITLE = "<title>optgan report: "
 
 
-def _check_report_folder(out: pathlib.Path) -> None:
-    """A report is written into a new or empty folder, or over an earlier report (never over other files)."""
+def _check_report_folder(out: pathlib.Path, name: str) -> None:
+    """A report is written into a new or empty folder, or over an earlier report of the same search
+    (never over other files, nor over another search's pictures)."""
     if not out.is_dir():
         return
     others = sorted(p.name for p in out.iterdir()  # hidden entries (.git, .DS_Store) are the folder's own
                     if p.name not in ("index.html", *STAGES) and not p.name.startswith("."))
     index = out / "index.html"
-    ours = not index.exists() or _TITLE in index.read_text(encoding="utf-8", errors="replace")[:4096]
-    if others or not ours:
+    head = index.read_text(encoding="utf-8", errors="replace")[:4096] if index.exists() else ""
+    if others or (head and _TITLE not in head):
         what = f"files such as {others[0]}" if others else "an index.html of its own"
         raise OptganError(f"report folder {out} holds {what} (no optgan report there); give -o a new or empty "
-                           "folder, or an earlier report's folder to update it")
+                          "folder, or an earlier report's folder to update it")
+    if head and f"{_TITLE}{_e(name)}</title>" not in head:
+        found = re.search(re.escape(_TITLE) + r"(.*?)</title>", head)
+        other = html.unescape(found.group(1)) if found else "another search"
+        raise OptganError(f"report folder {out} holds the report of search {other!r}, not {name!r}; give -o a "
+                          f"new or empty folder, or {name!r}'s own report folder to update it")
 
 
 def _stage_section(search: Search, stage: str, out: pathlib.Path) -> str:

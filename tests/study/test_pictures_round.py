@@ -127,6 +127,26 @@ def test_report_writes_pictures_and_html(finished, tmp_path) -> None:  # noqa: A
     assert (out / "gen" / f"samples-trial-{best.number:04d}.png").is_file()
 
 
+def test_report_updates_its_own_search_only(finished, tmp_path) -> None:  # noqa: ANN001
+    """An update redraws the stages (no picture of an earlier front stays); another search's
+    report folder is refused (its pictures would mix with these)."""
+    out = tmp_path / "report"
+
+    def report(name: str):  # noqa: ANN202
+        return CliRunner().invoke(main, ["report", name, "-o", str(out), "--storage", finished.storage_url])
+
+    assert report(finished.name).exit_code == 0
+    first = sorted(p.relative_to(out) for p in out.rglob("*"))
+    (out / "gen" / "samples-trial-9999.png").write_bytes(b"an earlier front's picture")
+    assert report(finished.name).exit_code == 0
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == first
+    page = (out / "index.html").read_text()
+    (out / "index.html").write_text(page.replace(f"optgan report: {finished.name}<", "optgan report: o&amp;ther<"))
+    r = report(finished.name)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
+    assert f"holds the report of search 'o&ther', not {finished.name!r}" in r.stderr
+
+
 def test_running_trials_only_and_switches(tmp_path, caplog) -> None:  # noqa: ANN001
     """Artifacts go to RUNNING trials; config switches turn pictures off; told trials are refused
     with a warning, never an exception (a picture must not stop a search)."""
