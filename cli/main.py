@@ -162,7 +162,8 @@ def _stop_behind(e: BaseException) -> KeyboardInterrupt | None:
 
 
 #: the commands whose work a rerun resumes
-_RESUMABLE = {"run": "the search resumes", "train": "the training run resumes"}
+_RESUMABLE = {"run": "the search resumes",
+              "train": "the training run resumes from its last checkpoint (written every epoch)"}
 
 
 def _stopped(term: Terminated | None, command: str | None) -> None:

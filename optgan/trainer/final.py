@@ -165,6 +165,10 @@ def _result(run: fs.RunState) -> TrainResult:
     )
 
 
+def _loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 class _Loop:
     """The iteration / epoch logic over a :class:`final_state.RunState`."""
 
@@ -208,6 +212,9 @@ class _Loop:
             improved = run.record_eval(epoch, scores)
             log.info("epoch %d: %s%s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in scores.items()),
                      " (best FID)" if improved else "")
+        if not self.progress:  # no bar to watch: one line per epoch says it is alive
+            log.info("epoch %d/%d done in %.1f s: D loss %s, G loss %s", epoch, self.cfg.epochs, seconds,
+                     _loss(row["d_loss"]), _loss(row["g_loss"]))
         run.finish_epoch(row)
         if improved:
             run.save_best()

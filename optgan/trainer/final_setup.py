@@ -72,14 +72,18 @@ def load_arch(text_or_path: str, net: str) -> Genotype:
         return Genotype.from_json(obj, net)
 
 
+#: the widths each network is built at (D sees G's images, so their side counts for it too)
+_WIDTHS_OF = {"gen": ("gf_dim", "latent_dim", "bottom_width"), "disc": ("df_dim", "bottom_width")}
+
+
 def warn_other_widths(text_or_path: str, net: str, widths: Widths) -> None:
-    """Log a warning when an architecture file from `optgan export` records other widths than the
-    recipe trains it at (sizes and scores then differ from the search's)."""
+    """Log a warning when an architecture file from `optgan export` records other widths of its
+    network than the recipe trains it at (sizes and scores then differ from the search's)."""
     obj = read_json_argument(text_or_path, f"{net} architecture")
     searched = obj.get("widths") if isinstance(obj, dict) else None
     if not isinstance(searched, dict):
         return
-    now = {k: getattr(widths, k) for k in searched if hasattr(widths, k)}
+    now = {k: getattr(widths, k) for k in _WIDTHS_OF[net] if k in searched}
     differ = {k: (searched[k], v) for k, v in now.items() if searched[k] != v}
     if differ:
         shown = ", ".join(f"{k} {a} → {b}" for k, (a, b) in differ.items())

@@ -73,6 +73,20 @@ def test_ctrl_c_wrapped_by_an_import_while_the_cli_loads_is_one_line(monkeypatch
     assert entry.exception_behind(RuntimeError("a real import error"), KeyboardInterrupt) is None
 
 
+@pytest.mark.parametrize(("command", "said"), [
+    ("run", "error: stopped by SIGTERM; the search resumes when the same command is run again"),
+    ("train", "error: stopped by SIGTERM; the training run resumes from its last checkpoint (written every "
+              "epoch) when the same command is run again"),
+    ("study", "error: stopped by SIGTERM"),
+])
+def test_a_stop_says_what_a_rerun_does(command: str, said: str, capsys) -> None:
+    from optgan_cli.main import Terminated, _stopped
+
+    with pytest.raises(SystemExit) as e:
+        _stopped(Terminated(15), command)
+    assert e.value.code == 143 and capsys.readouterr().err == said + "\n"
+
+
 def test_the_console_script_is_the_loading_safe_entry() -> None:
     from importlib.metadata import entry_points
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,8 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     r = run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress")
     assert r.exit_code == 0, r.output
     assert "finished: 2/2 epochs, 6 iterations" in r.stdout and "best FID_classifier " in r.stdout
+    for epoch in (1, 2):  # without a progress bar, a line per epoch says it is alive
+        assert re.search(rf"epoch {epoch}/2 done in [0-9.]+ s: D loss -?[0-9.e+-]+, G loss -?[0-9.e+-]+", caplog.text)
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"FID_classifier", "IS_classifier", "KID_classifier", "num_images"} <= set(header)
     assert (out / "learning_curve.png").stat().st_size > 1000
@@ -364,6 +367,13 @@ def test_an_architecture_searched_at_other_widths_is_warned_about(tmp_path, capl
     caplog.clear()
     assert run("train", "--gen-arch", str(arch), "--config", cfg, "--dry-run", "--set", "widths.latent_dim=24").exit_code == 0
     assert "searched at other widths" not in caplog.text
+    disc = tmp_path / "best_d.json"  # D has no latent: only its own widths count
+    disc.write_text(json.dumps({"array": json.loads(D), "widths": {"gf_dim": 16, "df_dim": 16, "latent_dim": 24, "bottom_width": 2}}))
+    assert run("train", "--gen-arch", G, "--disc-arch", str(disc), "--config", cfg, "--dry-run").exit_code == 0
+    assert "searched at other widths" not in caplog.text
+    assert run("train", "--gen-arch", G, "--disc-arch", str(disc), "--config", cfg, "--dry-run",
+               "--set", "widths.df_dim=32").exit_code == 0
+    assert "searched at other widths than it is used at here (df_dim 16 → 32)" in caplog.text
 
 
 def test_an_unwritable_metrics_cache_is_refused_before_anything_is_trained(tmp_path, monkeypatch) -> None:
