@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 G = "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"
@@ -79,6 +80,7 @@ def tensors(ck: dict) -> dict[str, torch.Tensor]:
     return flat
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_equals_uninterrupted(tmp_path) -> None:
     # the MMD recipe: its resumable state is a superset of the hinge one (kernel bound, patience);
     # hinge and MMD are both covered in-process by tests/trainer/test_train_final.py

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bookkeeping.py"
 
 
+@pytest.mark.slow
 def test_bench_compares_batched_writes_with_one_transaction_per_write(tmp_path: Path) -> None:
     cmd = [sys.executable, str(BENCH), "--population", "4", "--rounds", "2", "--rtt-ms", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=os.environ.copy())

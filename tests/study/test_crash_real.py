@@ -48,6 +48,7 @@ def _checkpoints(run_dir) -> dict:  # noqa: ANN001
     return {stage: load_checkpoint(str(run_dir / stage / "checkpoint.pt")) for stage in ("gen", "disc")}
 
 
+@pytest.mark.slow
 def test_real_search_killed_and_resumed_is_bit_identical(storage_url: str, unique_name: str, tmp_path,
                                                          cache, reference) -> None:
     want_trials, want_ckpt = reference
@@ -78,6 +79,7 @@ def test_real_search_killed_and_resumed_is_bit_identical(storage_url: str, uniqu
     assert lease_rows(storage_url, unique_name) == []
 
 
+@pytest.mark.slow
 def test_status_tells_when_the_checkpoint_trails_the_study(tmp_path, cache) -> None:
     """Killed between round 1's tells and its checkpoint: `status` says the next run retrains it."""
     import json

@@ -87,6 +87,7 @@ class _Chain:
         return self
 
 
+@pytest.mark.slow
 def test_killed_anywhere_resumes_to_the_same_trials(storage_url: str, unique_name: str, tmp_path, reference) -> None:
     want, work_s = reference
     # random delays from the run's start: ten of them advance about half the search
@@ -133,6 +134,7 @@ def test_asks_cut_short_are_completed_under_the_same_numbers(storage_url: str, u
     assert [t.params for t in trials] == [t["params"] for t in want]
 
 
+@pytest.mark.slow
 def test_sigterm_anywhere_resumes_to_the_same_trials(unique_name: str, tmp_path, reference) -> None:
     """SIGTERM (a scheduler's preemption) at random moments: it raises inside whatever runs, unlike
     SIGKILL, so `finally` blocks and exception paths run mid-write. Each stop is one line with exit
