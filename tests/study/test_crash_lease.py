@@ -287,7 +287,8 @@ def test_cli_refuses_then_force_unlock(storage_url: str, unique_name: str, tmp_p
 
 def test_two_concurrent_runs_never_both_write(storage_url: str, unique_name: str, tmp_path) -> None:
     create(unique_name, storage_url, DRY, SMALL, tmp_path / "run")
-    env = subprocess_env("between_tells:sleep=0.1")  # ≥ 1.6 s of work: the other one arrives meanwhile
+    env = subprocess_env("between_tells:sleep=0.25")  # ≥ 4 s of work: the other one arrives meanwhile (starts
+    # measured 0.06–0.46 s apart under load)
     procs = [start("run", unique_name, "--storage", storage_url, env=env) for _ in range(2)]
     results = [(p, *p.communicate(timeout=120)) for p in procs]
     codes = sorted(p.returncode for p, _, _ in results)
