@@ -155,6 +155,7 @@ def _run_cli_command(body: str) -> "subprocess.CompletedProcess[str]":  # noqa: 
 
     code = (
         "import os, signal, time, click\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (not a script's background job)\n"
         "from optgan_cli.main import main\n"
         "@main.command('work')\n"
         "def work():\n"
@@ -200,7 +201,8 @@ def test_a_stop_during_the_torch_import_waits_for_the_import(tmp_path, signame, 
 
     _slow_import_that_signals(tmp_path, signame)
     program = (
-        "import sys, time\n"
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (not a script's background job)\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "import optgan_cli.entry\n"
         "import optgan_cli.main as cli\n"
@@ -225,6 +227,7 @@ def test_ctrl_c_while_the_console_script_loads_waits_for_the_torch_import(tmp_pa
     _slow_import_that_signals(tmp_path, "SIGINT")
     program = (
         "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (not a script's background job)\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "import optgan_cli.entry as entry\n"
         "entry.NO_STOP_WHILE_IMPORTING = frozenset({'slowext'})\n"
