@@ -173,3 +173,77 @@ def test_a_character_yaml_refuses_is_named_with_its_position(tmp_path) -> None:
     (tmp_path / "nul.yaml").write_bytes(b"seed: 0\x00\n")
     with pytest.raises(ConfigError, match=r"is not valid YAML \(character 8\): special characters are not allowed '\\x00'"):
         load_yaml(str(tmp_path / "nul.yaml"))
+
+
+def test_durations_from_the_environment(monkeypatch) -> None:
+    """`$OPTGAN_LEASE_TTL_S` & co: the minimum itself is allowed; less, or no finite number, is a
+    one-line error naming the variable; unset or empty means the default."""
+    from optgan.config.base import env_seconds
+
+    monkeypatch.delenv("OPTGAN_TEST_S", raising=False)
+    assert env_seconds("OPTGAN_TEST_S", 60.0, minimum=1.0) == 60.0
+    for text, value in (("", 60.0), (" 1 ", 1.0), ("2.5", 2.5)):
+        monkeypatch.setenv("OPTGAN_TEST_S", text)
+        assert env_seconds("OPTGAN_TEST_S", 60.0, minimum=1.0) == value
+    monkeypatch.setenv("OPTGAN_TEST_S", "0")
+    assert env_seconds("OPTGAN_TEST_S", 120.0, minimum=0.0) == 0.0  # e.g. no storage retries at all
+    for text in ("0.5", "-3", "inf", "nan", "soon"):
+        monkeypatch.setenv("OPTGAN_TEST_S", text)
+        with pytest.raises(ConfigError, match=r"\$OPTGAN_TEST_S = .* must be a number of seconds ≥ 1"):
+            env_seconds("OPTGAN_TEST_S", 60.0, minimum=1.0)
+
+
+@pytest.mark.parametrize("name", ["cpu", "auto", "cuda", "cuda:0", "cuda:12"])
+def test_device_names_that_are_allowed(name: str) -> None:
+    from optgan.config.base import check_device_name
+
+    check_device_name(name)
+
+
+@pytest.mark.parametrize("name", ["cpux", "cuda:", "cuda:1x", "auto ", "mps", "cuda:-1", ""])
+def test_device_names_that_are_refused_whole(name: str) -> None:
+    from optgan.config.base import check_device_name
+
+    with pytest.raises(ConfigError, match="allowed: auto, cpu, cuda, cuda:N"):
+        check_device_name(name)
+
+
+def test_an_integer_written_as_a_float_is_an_integer_and_a_fraction_is_refused() -> None:
+    got = from_dict(Inner, {"size": 4.0}).size
+    assert got == 4 and type(got) is int
+    with pytest.raises(ConfigError, match=r"`size` must be an integer, got 4.5"):
+        from_dict(Inner, {"size": 4.5})
+    with pytest.raises(ConfigError, match=r"`size` = an integer of 64 bits is out of range"):
+        from_dict(Inner, {"size": 2**63})
+    assert from_dict(Inner, {"size": 2**63 - 1}).size == 2**63 - 1
+
+
+def test_a_bool_setting_takes_only_true_or_false() -> None:
+    for value in (1, 0, "true"):
+        with pytest.raises(ConfigError, match=f"`flag` must be true or false, got {value!r}"):
+            from_dict(Outer, {"name": "x", "flag": value})
+
+
+def test_the_alias_expansion_limit_is_100000_values(tmp_path) -> None:
+    """Not only a bomb: a config just past the limit is refused, one just below it loads."""
+    ten_thousand = "a: &a [" + ", ".join(["0"] * 999) + "]\nb: &b [" + ", ".join(["*a"] * 10) + "]\n"
+    for copies, refused in ((8, False), (11, True)):  # ≈ 91,000 and 121,000 values in all
+        path = tmp_path / f"c{copies}.yaml"
+        path.write_text(ten_thousand + "c: [" + ", ".join(["*b"] * copies) + "]\n")
+        if refused:
+            with pytest.raises(ConfigError, match="expands to more than 100,000 values"):
+                load_yaml(str(path))
+        else:
+            assert len(load_yaml(str(path))["c"]) == copies
+
+
+@pytest.mark.parametrize("item", ["a..b=1", ".a=1", "a.=1", " . =1"])
+def test_an_override_key_with_an_empty_part_is_refused(item: str) -> None:
+    with pytest.raises(ConfigError, match="empty"):
+        apply_overrides({}, [item])
+
+
+def test_flatten_keeps_empty_sections_as_leaves() -> None:
+    from optgan.config.base import flatten
+
+    assert flatten({"a": {}, "b": {"c": 1, "d": {"e": [1]}}}) == {"a": {}, "b.c": 1, "b.d.e": [1]}

@@ -4,6 +4,7 @@ expiry elsewhere, PID reuse detected), `--force-unlock`, and two concurrent `opt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -436,3 +437,135 @@ def test_a_stop_that_lands_in_a_weakref_callback_is_not_lost(signame: str, capsy
     assert stopped is not None, "the stop was lost"
     assert isinstance(stopped, Terminated) == (signame == "SIGTERM")
     assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_a_lease_this_process_failed_to_release_is_taken_over_at_once(engine, unique_name: str) -> None:
+    """A lease row of this very process whose release failed (its token no longer held) is not a
+    live holder: the next run in the process takes it over without waiting for the TTL."""
+    from optgan.study import lease as lease_module
+
+    stuck = Lease(engine, unique_name)
+    stuck.acquire()
+    lease_module._held.discard(stuck.token)  # as release() does before a delete that failed
+    previous = Lease(engine, unique_name).acquire()
+    assert previous is not None and previous.token == stuck.token
+
+
+def test_a_live_holder_on_this_host_is_refused(engine, unique_name: str) -> None:
+    """A live process on this host holds the lease: refused, whether its row carries its PID's
+    start time or not (a row written where /proc was unavailable has none)."""
+    from optgan.study.lease import _pid_start
+
+    parent = os.getppid()
+    for pid_start in ("", _pid_start(parent)):
+        _plant(engine, unique_name, host=socket.gethostname(), host_key=_host_key(), pid=parent, age_s=0,
+               pid_start=pid_start)
+        with pytest.raises(LeaseHeldError, match=f"PID {parent} on host"):
+            Lease(engine, unique_name).acquire()
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM optgan_leases WHERE search=:n"), {"n": unique_name})
+
+
+def test_a_zombie_holder_on_this_host_is_a_dead_holder(engine, unique_name: str) -> None:
+    """A holder that exited but was not reaped yet (a zombie: its PID still answers kill 0) is gone."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("zombies are recognised through /proc")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # exited, not waited for: a zombie
+            with open(f"/proc/{child.pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.05)
+        _plant(engine, unique_name, host=socket.gethostname(), host_key=_host_key(), pid=child.pid, age_s=0)
+        assert Lease(engine, unique_name).acquire().pid == child.pid
+    finally:
+        child.wait()
+
+
+def test_a_lease_unconfirmed_for_two_heartbeat_periods_is_checked_before_a_write(engine, unique_name: str) -> None:
+    """A write is let through only while the lease was confirmed less than two heartbeat periods
+    ago, well inside the TTL other hosts judge it by: a holder whose heartbeat thread stalled
+    checks the row first, and stops once it was taken over."""
+    lease = Lease(engine, unique_name, ttl_s=60)
+    lease.acquire()
+    assert lease.interval_s == pytest.approx(10) and 2 * lease.interval_s < lease.ttl_s
+    Lease(engine, unique_name, ttl_s=60).acquire(force=True)  # taken over meanwhile
+    lease._confirmed = time.monotonic() - 25  # 2.5 periods ago: the heartbeat thread stalled
+    with pytest.raises(LeaseLostError, match="lost its lease"):
+        lease.ensure()
+
+
+def test_run_states_tell_the_run_time_from_the_heartbeat_age(engine, unique_name: str) -> None:
+    from optgan.study.lease import run_states
+
+    lease = Lease(engine, unique_name)
+    lease.acquire()
+    now = read_holder(engine, unique_name)[1]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE optgan_leases SET acquired=:a, heartbeat=:h WHERE search=:n"),
+                     {"a": now - 100, "h": now - 3, "n": unique_name})
+    state = run_states(engine)[unique_name]
+    assert state["state"] == "running" and state["pid"] == os.getpid()
+    assert 99 <= state["running_for_s"] <= 110 and 2 <= state["heartbeat_age_s"] <= 13
+    lease.release()
+
+
+def test_the_lease_counts_as_confirmed_from_its_acquisition(engine, unique_name: str) -> None:
+    """Right after `acquire` the lease is confirmed as of the acquisition, no later: once two
+    heartbeat periods passed without a beat, the next write checks the row first."""
+    lease = Lease(engine, unique_name, ttl_s=0.6)  # heartbeat period 0.1 s; no heartbeat thread here
+    before = time.monotonic()
+    lease.acquire()
+    assert before <= lease._confirmed <= time.monotonic()
+    Lease(engine, unique_name).acquire(force=True)
+    time.sleep(0.3)  # > 2 periods
+    with pytest.raises(LeaseLostError):
+        lease.ensure()
+
+
+@contextlib.contextmanager
+def _busy_once(engine, prefix: str):  # noqa: ANN001
+    """The first statement of `engine` starting with `prefix` fails as SQLite's "database is locked"."""
+    failed: list[str] = []
+
+    def hook(conn, cursor, statement, *args):  # noqa: ANN001, ANN202
+        if not failed and statement.lstrip().upper().startswith(prefix):
+            failed.append(statement)
+            raise sa.exc.OperationalError(statement, {}, Exception("database is locked"))
+
+    sa.event.listen(engine, "before_cursor_execute", hook)
+    try:
+        yield failed
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", hook)
+
+
+def test_a_busy_database_while_taking_the_lease_is_retried(engine, unique_name: str) -> None:
+    with _busy_once(engine, "INSERT INTO OPTGAN_LEASES") as failed:
+        lease = Lease(engine, unique_name)
+        assert lease.acquire() is None
+    assert failed and read_holder(engine, unique_name)[0].token == lease.token
+    lease.release()
+
+
+def test_a_busy_database_while_adding_the_ttl_column_is_retried(storage_url: str, unique_name: str) -> None:
+    """Adding `ttl_s` to an older optgan's lease table can meet a locked database: that is retried
+    (the column then comes), not taken for a lack of rights (rows without TTLs for good)."""
+    engine = sa.create_engine(storage_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS optgan_leases"))
+            conn.execute(sa.text(
+                "CREATE TABLE optgan_leases (search VARCHAR(512) PRIMARY KEY, token VARCHAR(64) NOT NULL, "
+                "host VARCHAR(255) NOT NULL, host_key VARCHAR(512) NOT NULL, pid INTEGER NOT NULL, "
+                "pid_start VARCHAR(64) NOT NULL, acquired FLOAT NOT NULL, heartbeat FLOAT NOT NULL)"))
+        with _busy_once(engine, "ALTER TABLE") as failed, hold_lease(engine, unique_name, ttl_s=90):
+            assert read_holder(engine, unique_name)[0].ttl_s == 90
+        assert failed
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS optgan_leases"))
+        engine.dispose()

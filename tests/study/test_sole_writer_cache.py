@@ -330,3 +330,127 @@ def test_a_list_read_before_a_held_write_is_left_as_it_was(tmp_path) -> None:
     before = cache.get_all_trials(study_id, deepcopy=False)
     cache.set_trial_user_attr(tid, "k", 1)  # held
     assert before[0].user_attrs == {} and cache.get_all_trials(study_id)[0].user_attrs == {"k": 1}
+
+
+def test_which_attrs_are_held_and_which_are_written_at_once(tmp_path) -> None:
+    """Held until the next storage call of another kind: plain attrs with keys the database
+    takes. Written at once: an artifact's record (a trial finished elsewhere must refuse it
+    before its file is stored) and keys longer than the key column."""
+    from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
+    from optuna.storages._rdb import models
+
+    backend = open_storage(f"sqlite:///{tmp_path / 'h.db'}")
+    cache = SoleWriterCache(backend)
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    tid = cache.create_new_trial(study_id)
+    cache.get_all_trials(study_id)  # cached and fresh: writes may be held
+    longest = "k" * models.MAX_INDEXED_STRING_LENGTH
+    cache.set_trial_system_attr(tid, ARTIFACTS_ATTR_PREFIX + "a1", {"artifact_id": "a1"})
+    assert backend.get_trial(tid).system_attrs == {ARTIFACTS_ATTR_PREFIX + "a1": {"artifact_id": "a1"}}
+    cache.get_all_trials(study_id)  # a write-through marks the trial stale: read it again
+    cache.set_trial_user_attr(tid, longest + "k", 3)
+    assert backend.get_trial(tid).user_attrs == {longest + "k": 3}
+    cache.get_all_trials(study_id)
+    cache.set_trial_system_attr(tid, "plain", 1)
+    cache.set_trial_user_attr(tid, longest, 2)
+    stored = backend.get_trial(tid)
+    assert "plain" not in stored.system_attrs and longest not in stored.user_attrs  # held
+    cache.flush()
+    stored = backend.get_trial(tid)
+    assert stored.system_attrs["plain"] == 1 and stored.user_attrs == {longest: 2, longest + "k": 3}
+    backend.engine.dispose()
+
+
+def test_a_write_to_a_trial_this_process_just_told_is_refused_at_the_call(tmp_path) -> None:
+    """After a tell the cached copy is stale (still RUNNING in the cache): a later attr write is
+    not held but written through, so it fails at the call, as with Optuna's cache, and not at a
+    later, unrelated storage call that flushes it."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    backend = open_storage(f"sqlite:///{tmp_path / 't.db'}")
+    cache = SoleWriterCache(backend)
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    tid = cache.create_new_trial(study_id)
+    cache.get_all_trials(study_id)  # cached and fresh
+    cache.set_trial_state_values(tid, TrialState.COMPLETE, [1.0])
+    with pytest.raises(UpdateFinishedTrialError):
+        cache.set_trial_user_attr(tid, "k", 1)
+    cache.flush()
+    assert cache.get_all_trials(study_id)[0].user_attrs == {}
+    backend.engine.dispose()
+
+
+
+
+def test_held_writes_to_a_trial_finished_elsewhere_are_refused_when_written(tmp_path) -> None:
+    """A dashboard user fails a RUNNING trial while this process holds writes for it: the flush
+    is refused as Optuna refuses a write to a finished trial, nothing of it is stored, and the
+    trial is read again (its cached copy no longer counts as current)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    backend = open_storage(url)
+    cache = SoleWriterCache(backend, full_read_every_s=3600)
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    tid = cache.create_new_trial(study_id)
+    cache.get_all_trials(study_id)
+    cache.set_trial_user_attr(tid, "k", 1)  # held
+    elsewhere = open_storage(url)
+    elsewhere.set_trial_state_values(tid, TrialState.FAIL)
+    with pytest.raises(UpdateFinishedTrialError):
+        cache.flush()
+    assert elsewhere.get_trial(tid).user_attrs == {}
+    seen = cache.get_trial(tid)
+    assert seen.state == TrialState.FAIL and seen.user_attrs == {}
+    elsewhere.engine.dispose()
+    backend.engine.dispose()
+
+
+def test_a_held_write_of_a_key_already_stored_replaces_its_value(tmp_path) -> None:
+    backend = open_storage(f"sqlite:///{tmp_path / 'u.db'}")
+    cache = SoleWriterCache(backend)
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    tid = cache.create_new_trial(study_id)
+    for value in (1, 2):
+        cache.get_all_trials(study_id)  # fresh: the write is held, then flushed by the next read
+        cache.set_trial_user_attr(tid, "k", value)
+        cache.set_trial_system_attr(tid, "s", value)
+        cache.flush()
+        stored = backend.get_trial(tid)
+        assert (stored.user_attrs["k"], stored.system_attrs["s"]) == (value, value)
+    backend.engine.dispose()
+
+
+def test_a_list_read_before_a_held_param_is_left_as_it_was(tmp_path) -> None:
+    from optuna.distributions import FloatDistribution
+
+    cache = SoleWriterCache(open_storage(f"sqlite:///{tmp_path / 'p.db'}"))
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    first = cache.create_new_trial(study_id)
+    cache.get_all_trials(study_id)
+    cache.set_trial_param(first, "p", 0.1, FloatDistribution(0, 1))  # the first of its name: written through
+    second = cache.create_new_trial(study_id)
+    before = cache.get_all_trials(study_id, deepcopy=False)
+    cache.set_trial_param(second, "p", 0.2, FloatDistribution(0, 1))  # held
+    assert before[1].params == {} and before[1].distributions == {}
+    assert cache.get_all_trials(study_id)[1].params == {"p": 0.2}
+
+
+def test_a_trial_served_from_the_cache_is_a_copy_as_read_back(tmp_path) -> None:
+    """`get_trial` of a running trial whose held writes are cached gives what a read from the
+    database would: values as JSON reads them back (a tuple is a list), in a copy the caller
+    may change (an `optuna.Trial` changes its own) without changing the cache."""
+    backend = open_storage(f"sqlite:///{tmp_path / 'c.db'}")
+    cache = SoleWriterCache(backend, full_read_every_s=3600)
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    tid = cache.create_new_trial(study_id)
+    cache.get_all_trials(study_id)
+    cache.set_trial_user_attr(tid, "pair", (1, 2))  # held
+    served = cache.get_trial(tid)
+    assert served.user_attrs == {"pair": [1, 2]}
+    served.user_attrs["pair"].append(3)
+    served.user_attrs["other"] = 1
+    assert cache.get_trial(tid).user_attrs == {"pair": [1, 2]}
+    cache.flush()
+    assert backend.get_trial(tid).user_attrs == {"pair": [1, 2]}
+    backend.engine.dispose()
