@@ -67,6 +67,13 @@ def test_arch_info_caps_from_config(tmp_path) -> None:
     assert not out["feasible"] and out["violations"] == ["params_M = 7.1424 is above the limit 7"]
 
 
+def test_arch_info_checks_each_net_against_its_own_caps(tmp_path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("caps:\n  gen:\n    params_M: [null, 7.0]\n  disc:\n    params_M: [null, 0.5]\n")
+    d = json.loads(run("arch", "info", "--net", "disc", "--genotype", D, "--config", str(cfg), "--json").stdout)
+    assert d["violations"] == ["params_M = 0.90624 is above the limit 0.5"]
+
+
 def test_arch_info_takes_a_training_recipe_for_its_widths() -> None:
     studies = pathlib.Path(__file__).resolve().parents[2] / "studies"
     c10 = json.loads(run("arch", "info", "--net", "gen", "--genotype", G, "--config", str(studies / "train-cifar10.yaml"),

@@ -121,6 +121,21 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     assert not typo.parent.exists()
 
 
+def test_dry_run_flags_and_the_default_output_folder(tmp_path) -> None:
+    import yaml
+
+    cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
+
+    def shown(*args: str) -> dict:
+        r = run("train", "--config", cfg, "--dry-run", *args)
+        assert r.exit_code == 0, r.output
+        return yaml.safe_load(r.stdout.split("\nready:")[0])
+
+    assert shown("--seed", "5", "--set", "seed=3")["config"]["seed"] == 5  # the flag wins over --set
+    outs = {shown("--disc", "simple")["out"], shown("--disc", "autogan")["out"], shown("--disc-arch", D)["out"]}
+    assert len(outs) == 3 and all(o.startswith("runs/train-hinge-") for o in outs)  # one folder per G and D
+
+
 def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch, caplog) -> None:
     cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
     r = run("train", "--config", cfg, "--dry-run", "--set", "epochs=7", "--disc", "simple")
@@ -405,6 +420,11 @@ def test_eval_scores_the_weights_and_latents_it_is_asked_for(tmp_path) -> None:
     ema, raw, other = scores("-n", "30"), scores("-n", "30", "--raw"), scores("-n", "30", "--seed", "1")
     assert raw["FID_classifier"] != ema["FID_classifier"] and raw["IS_classifier"] != ema["IS_classifier"]
     assert other["FID_classifier"] != ema["FID_classifier"] and other["seed"] == 1
+    from optgan.export import read_training_checkpoint, weights_sha256
+
+    ck = read_training_checkpoint(str(out))  # the weights scored: EMA by default, raw with --raw
+    assert (ema["weights"]["which"], ema["weights"]["sha256"]) == ("ema", weights_sha256(ck["gen_ema"]))
+    assert (raw["weights"]["which"], raw["weights"]["sha256"]) == ("raw", weights_sha256(ck["gen"]))
     assert scores("-n", "30", "--seed", "0")["FID_classifier"] == ema["FID_classifier"]
     few = scores("-n", "6")  # KID subsets of 20 and 10 IS splits cannot fit 6 images
     assert few["num_images"] == 6 and isinstance(few["KID_classifier"], float) and isinstance(few["IS_classifier"], float)
@@ -415,3 +435,64 @@ def test_dry_run_checks_the_d_batch_against_the_data_not_gs(tmp_path) -> None:
     cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
     r = run("train", "--config", cfg, "--dry-run", "--set", "batch_size_g=400")  # 300 images, D batch 8
     assert r.exit_code == 0 and "ready: device cpu; data digits/train: 300 images" in r.stdout, r.output
+
+
+def test_train_hands_on_progress_and_says_where_the_run_stands(tmp_path, monkeypatch) -> None:
+    """The last line of `optgan train` (the training itself stubbed out)."""
+    from optgan.trainer import final
+
+    calls: list[bool] = []
+
+    def train_final(cfg, genotype, disc_spec, out, progress=True):  # noqa: ANN001, ANN202
+        calls.append(progress)
+        done = 2 if len(calls) == 1 else 5
+        return final.TrainResult(out_dir=out, finished=True, epochs_done=done, iterations=6, best_fid=None,
+                                 last_checkpoint="", best_checkpoint=None)
+
+    monkeypatch.setattr(final, "train_final", train_final)
+    args = ["train", "--gen-arch", G, "--config", tiny_yaml(tmp_path), "--out", str(tmp_path / "o")]
+    r = run(*args, "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == f"finished: 2/2 epochs, 6 iterations, best FID_classifier n/a; outputs in {tmp_path / 'o'}"
+    r = run(*args)
+    assert calls == [False, True]
+    assert "finished: 5 epochs already trained (more than epochs = 2: nothing to do)" in r.stdout
+
+
+@pytest.mark.parametrize("missing", ["arch", "gen", "gen_ema"])
+def test_a_checkpoint_without_its_generator_is_refused_by_name(tmp_path, missing: str) -> None:
+    from optgan.errors import CheckpointError
+    from optgan.export import read_training_checkpoint
+
+    ck = {"format": "optgan.final-training", "arch": {"gen": json.loads(G)}, "gen": {}, "gen_ema": {}}
+    del ck[missing]
+    torch.save(ck, tmp_path / "c.pt")
+    with pytest.raises(CheckpointError, match=f"is incomplete: key `{missing}` is missing"):
+        read_training_checkpoint(str(tmp_path / "c.pt"))
+    ck[missing] = {}
+    with pytest.raises(CheckpointError, match="key `epoch` is missing"):  # what the caller needs besides
+        torch.save(ck, tmp_path / "c.pt")
+        read_training_checkpoint(str(tmp_path / "c.pt"), require=("epoch",))
+    assert read_training_checkpoint(str(tmp_path / "c.pt"))["path"] == str(tmp_path / "c.pt")
+
+
+def test_the_weights_hash_sees_names_dtypes_and_shapes() -> None:
+    from optgan.export import weights_sha256
+
+    w = torch.arange(4, dtype=torch.float32)
+    base = weights_sha256({"w": w})
+    assert base == weights_sha256({"w": w.clone()})
+    assert len({base, weights_sha256({"v": w}), weights_sha256({"w": w.view(torch.int32)}),
+                weights_sha256({"w": w.reshape(2, 2)})}) == 4  # the same bytes, read otherwise
+
+
+def test_a_run_folder_whose_training_cannot_be_told_says_so(tmp_path, monkeypatch) -> None:
+    from optgan.trainer import run_lock
+    from optgan.errors import CheckpointError
+    from optgan.export import resolve_checkpoint_path
+    from optgan.trainer.final_outputs import RUN_MARKER
+
+    (tmp_path / RUN_MARKER).write_text("")
+    monkeypatch.setattr(run_lock, "training_holder", lambda marker: run_lock.UNKNOWN_HOLDER)  # no file locks here
+    with pytest.raises(CheckpointError, match="whether its training runs cannot be told here"):
+        resolve_checkpoint_path(str(tmp_path))

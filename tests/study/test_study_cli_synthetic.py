@@ -131,6 +131,11 @@ def test_gen_star_from_gen_trial_is_shown_as_chosen(tmp_path) -> None:
         ok("best", "a", "--stage", "gen", *s).stdout
     ok("export", "a", "--stage", "gen", "-o", str(tmp_path / "g.json"), *s)
     assert json.loads((tmp_path / "g.json").read_text())["source"]["trial"] == other
+    assert json.loads(ok("best", "a", "--json", *s).stdout)["stage"] == "gen"  # --stage gen is the default
+    ok("export", "a", "--stage", "gen", "--trial", str(rule), "-o", str(tmp_path / "asked.json"), *s)
+    asked = json.loads((tmp_path / "asked.json").read_text())
+    assert asked["source"]["trial"] == rule  # --trial wins over G*
+    assert asked["widths"] == json.loads(ok("study", "show", "a", "--json", *s).stdout)["config"]["widths"]
 
 
 @pytest.mark.parametrize(
@@ -586,7 +591,7 @@ def test_a_database_that_cannot_be_written_is_inspected_read_only(tmp_path, monk
     assert "a " in ok("study", "list", *s).stdout and "* trial" in ok("best", "a", "--stage", "gen", *s).stdout
     ok("export", "a", "--stage", "gen", "-o", str(tmp_path / "g.json"), *s)
     for args in (["run", "a"], ["study", "delete", "a", "--yes"], ["study", "delete", "a"],  # refused before asking
-                 ["run", "a", "--run-dir", str(tmp_path / "new-run")]):
+                 ["run", "a", "--run-dir", str(tmp_path / "new-run")], ["study", "extend", "a", "--gen-rounds", "5"]):
         _one_line(cli(*args, *s), "cannot be written here (read-only file system or permissions): search 'a' "
                                   "can be inspected")
     _one_line(cli("study", "create", "b", "--config", DRY, *s), "cannot be written (read-only file system or permissions)")
