@@ -151,17 +151,22 @@ def test_a_holder_is_judged_by_its_own_ttl(engine, unique_name: str) -> None:
     assert read_holder(engine, unique_name)[0].ttl_s == 60  # the new holder's own
 
 
+def _lease_table_of_an_older_optgan(engine: sa.Engine) -> None:
+    """The lease table as optgan made it before leases had their own TTLs (no `ttl_s` column)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS optgan_leases"))
+        conn.execute(sa.text(
+            "CREATE TABLE optgan_leases (search VARCHAR(512) PRIMARY KEY, token VARCHAR(64) NOT NULL, "
+            "host VARCHAR(255) NOT NULL, host_key VARCHAR(512) NOT NULL, pid INTEGER NOT NULL, "
+            "pid_start VARCHAR(64) NOT NULL, acquired FLOAT NOT NULL, heartbeat FLOAT NOT NULL)"))
+
+
 def test_a_lease_table_of_an_older_optgan_gains_the_ttl_column(storage_url: str, unique_name: str) -> None:
     from optgan.study.lease import run_states
 
     engine = sa.create_engine(storage_url)
     try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP TABLE IF EXISTS optgan_leases"))
-            conn.execute(sa.text(
-                "CREATE TABLE optgan_leases (search VARCHAR(512) PRIMARY KEY, token VARCHAR(64) NOT NULL, "
-                "host VARCHAR(255) NOT NULL, host_key VARCHAR(512) NOT NULL, pid INTEGER NOT NULL, "
-                "pid_start VARCHAR(64) NOT NULL, acquired FLOAT NOT NULL, heartbeat FLOAT NOT NULL)"))
+        _lease_table_of_an_older_optgan(engine)
         old_row = {"n": unique_name + "-old", "t": time.time()}
         with engine.begin() as conn:  # a run of the older optgan on another host, 30 s without a heartbeat
             conn.execute(sa.text("INSERT INTO optgan_leases VALUES (:n, 'tok', 'node-7', 'node-7|x', 42, '', :t, :t)"),
@@ -556,12 +561,7 @@ def test_a_busy_database_while_adding_the_ttl_column_is_retried(storage_url: str
     (the column then comes), not taken for a lack of rights (rows without TTLs for good)."""
     engine = sa.create_engine(storage_url)
     try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP TABLE IF EXISTS optgan_leases"))
-            conn.execute(sa.text(
-                "CREATE TABLE optgan_leases (search VARCHAR(512) PRIMARY KEY, token VARCHAR(64) NOT NULL, "
-                "host VARCHAR(255) NOT NULL, host_key VARCHAR(512) NOT NULL, pid INTEGER NOT NULL, "
-                "pid_start VARCHAR(64) NOT NULL, acquired FLOAT NOT NULL, heartbeat FLOAT NOT NULL)"))
+        _lease_table_of_an_older_optgan(engine)
         with _busy_once(engine, "ALTER TABLE") as failed, hold_lease(engine, unique_name, ttl_s=90):
             assert read_holder(engine, unique_name)[0].ttl_s == 90
         assert failed

@@ -15,6 +15,7 @@ import sqlalchemy.exc
 import sqlalchemy.orm
 from _crash_support import (DRY, SMALL, assert_generations_full, assert_same_trials, create, small_reference,
                             snapshot)
+from _db_faults import commit_then_drop, dropped_connection
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
@@ -25,11 +26,6 @@ from optgan.study.storage import open_storage
 from optgan_cli.main import main
 
 FAKE_URL = "postgresql://optgan:s3cret-pw@db.example:5432/optgan"
-
-
-def _dropped() -> sqlalchemy.exc.OperationalError:
-    return sqlalchemy.exc.OperationalError("UPDATE …", {}, Exception("server closed the connection unexpectedly "
-                                                                     "(password s3cret-pw)"))
 
 
 @contextlib.contextmanager
@@ -43,7 +39,7 @@ def failing_writes(times: int, after: int = 0, verbs: tuple[str, ...] = ("INSERT
         seen["writes"] += 1
         if seen["writes"] > after and seen["failed"] < times:
             seen["failed"] += 1
-            raise _dropped()
+            raise dropped_connection()
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", hook)
     try:
@@ -87,7 +83,7 @@ def test_a_tell_whose_reply_was_lost_is_not_an_error(study) -> None:
         tries.append(1)
         done = optuna.storages.RDBStorage.set_trial_state_values(storage, tid, TrialState.COMPLETE, [1.0])
         if len(tries) == 1:
-            raise _dropped()
+            raise dropped_connection()
         return done
 
     assert storage._with_retries("set_trial_state_values", True, tell_then_lose_the_reply,
@@ -110,7 +106,7 @@ def test_a_pop_of_a_queued_trial_whose_reply_was_lost_is_taken(storage_url: str,
             study = optuna.create_study(study_name=name, storage=storage, directions=["minimize"])
             study.enqueue_trial({"x": 0.5})
             queued = study.trials[0]._trial_id
-            with _commit_then_drop("UPDATE trials SET state") as dropped:
+            with commit_then_drop("UPDATE trials SET state") as dropped:
                 trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
             assert dropped == [1]
             assert (trial._trial_id == queued) is (held is not None)
@@ -118,31 +114,6 @@ def test_a_pop_of_a_queued_trial_whose_reply_was_lost_is_taken(storage_url: str,
     finally:
         lease.release()
         base.engine.dispose()
-
-
-@contextlib.contextmanager
-def _commit_then_drop(statement: str):
-    """The first transaction that runs `statement` commits, then its reply is lost."""
-    dropped: list[int] = []
-    pending = {"now": False}
-
-    def seen(conn, cursor, sql, *args):  # noqa: ANN001, ANN202
-        if not dropped and sql.lstrip().startswith(statement):
-            pending["now"] = True
-
-    def committed(session):  # noqa: ANN001, ANN202
-        if pending["now"]:
-            pending["now"] = False
-            dropped.append(1)
-            raise _dropped()
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
-    sa.event.listen(sa.orm.Session, "after_commit", committed)
-    try:
-        yield dropped
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
-        sa.event.remove(sa.orm.Session, "after_commit", committed)
 
 
 def test_writes_stop_once_the_lease_is_lost(storage_url: str, unique_name: str) -> None:
@@ -160,7 +131,7 @@ def test_writes_stop_once_the_lease_is_lost(storage_url: str, unique_name: str) 
 
 
 @pytest.mark.parametrize(("exc", "transient"), [
-    (_dropped(), True),
+    (dropped_connection(), True),
     (sqlalchemy.exc.OperationalError("x", {}, Exception("database is locked")), True),
     (sqlalchemy.exc.OperationalError("x", {}, Exception("no such table: trials")), False),
     (sqlalchemy.exc.DBAPIError("x", {}, Exception("boom"), connection_invalidated=True), True),

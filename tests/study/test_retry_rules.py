@@ -7,16 +7,13 @@ from __future__ import annotations
 import optuna
 import pytest
 import sqlalchemy.exc
+from _db_faults import commit_then_drop, dropped_connection
 
 from optgan.errors import StorageError
 from optgan.study import retry as retry_module
 from optgan.study.lease import Lease, LeaseLostError
 from optgan.study.retry import RetryPolicy, guard_storage, is_transient
 from optgan.study.storage import open_storage
-
-
-def _dropped() -> sqlalchemy.exc.OperationalError:
-    return sqlalchemy.exc.OperationalError("UPDATE …", {}, Exception("server closed the connection unexpectedly"))
 
 
 def test_the_backoff_doubles_up_to_its_cap() -> None:
@@ -52,7 +49,7 @@ def test_no_retry_sleeps_past_the_budget(guarded, monkeypatch) -> None:
 
     def always_dropped() -> None:
         calls.append(1)
-        raise _dropped()
+        raise dropped_connection()
 
     with pytest.raises(StorageError, match=r"unreachable .*\(3 tries of probe"):
         storage._with_retries("probe", False, always_dropped, ())
@@ -71,7 +68,7 @@ def test_a_retry_starts_with_a_fresh_session(guarded, monkeypatch) -> None:
     def dropped_once() -> str:
         tries.append(1)
         if len(tries) == 1:
-            raise _dropped()
+            raise dropped_connection()
         return "ok"
 
     assert storage._with_retries("probe", False, dropped_once, ()) == "ok"
@@ -129,32 +126,12 @@ def test_a_first_tell_of_a_finished_trial_is_an_error(guarded) -> None:
 def test_a_tell_given_by_keyword_whose_reply_was_lost_is_not_an_error(guarded, monkeypatch) -> None:
     """Optuna's `study.tell` passes `state=` by keyword: the lost reply of its committed first try
     is recognised all the same."""
-    import sqlalchemy as sa
-    import sqlalchemy.orm
-
     monkeypatch.setattr(retry_module.time, "sleep", lambda s: None)
     storage = guard_storage(guarded, "sqlite:///r.db", policy=RetryPolicy(budget_s=10, base_s=0.01))
     study = optuna.create_study(storage=storage, study_name="k")
     tid = study.ask()._trial_id
-    dropped, pending = [], {"now": False}
-
-    def seen(conn, cursor, sql, *args):  # noqa: ANN001, ANN202
-        if not dropped and sql.lstrip().startswith("UPDATE trials SET state"):
-            pending["now"] = True
-
-    def committed(session):  # noqa: ANN001, ANN202
-        if pending["now"]:
-            pending["now"] = False
-            dropped.append(1)
-            raise _dropped()
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
-    sa.event.listen(sa.orm.Session, "after_commit", committed)
-    try:
+    with commit_then_drop("UPDATE trials SET state") as dropped:
         assert storage.set_trial_state_values(tid, state=optuna.trial.TrialState.COMPLETE, values=[1.0]) is True
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
-        sa.event.remove(sa.orm.Session, "after_commit", committed)
     assert dropped == [1] and storage.get_trial(tid).state == optuna.trial.TrialState.COMPLETE
 
 
