@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["InceptionExtractor", "IS_NEEDS_FULL_WEIGHTS"]
 
+CPU_CHUNK = 8
+"""Images per forward on a CPU. Small batches are faster there (2 cores, batch 8: 10.7 images/s,
+64: 7.6) and a Ctrl-C, which waits for the forward under way, acts within about a second."""
+
 IS_NEEDS_FULL_WEIGHTS = (
     "IS needs the full Inception weights (logits), but only pool3-only weights ({source}) were found; "
     "set `metrics.inception_weights` (--inception-weights) to weights-inception-2015-12-05-6726825d.pth "
@@ -81,7 +85,11 @@ class InceptionExtractor(FeatureExtractor):
             if n < self._pad_to:  # a short last batch: pad instead of compiling another graph
                 images = torch.cat([images, images.new_zeros((self._pad_to - n, *images.shape[1:]))])
         with precision(self.mode, self.fast_precision, self.device, autotune=self.cudnn_benchmark):
-            out = self._forward(images)
+            if self.device.type == "cpu" and not self.compiled and n > CPU_CHUNK:
+                outs = [self._forward(chunk) for chunk in images.split(CPU_CHUNK)]
+                out = [torch.cat(parts) for parts in zip(*outs)]
+            else:
+                out = self._forward(images)
         features = out[0][:n].float()
         logits = out[1][:n].float() if self.has_logits else None
         return features, logits

@@ -204,3 +204,21 @@ def test_compiled_extractor_pads_short_batches_to_one_shape(weights: str) -> Non
     b, _ = ext(full[:2].contiguous(memory_format=torch.channels_last))
     assert shapes == [(5, 3, 8, 8), (5, 3, 8, 8)] and b.shape == (2, 2048)
     assert torch.equal(a[:2], b)
+
+
+def test_cpu_forwards_take_small_chunks_with_the_same_features(weights: str) -> None:
+    """On a CPU a batch runs in chunks of CPU_CHUNK images (faster there, and a Ctrl-C acts sooner)."""
+    from optgan.metrics.extractor_inception import CPU_CHUNK
+
+    ext = InceptionExtractor(iw._explicit(weights), torch.device("cpu"), want_logits=True)
+    sizes: list[int] = []
+    ext.net.register_forward_pre_hook(lambda _module, args: sizes.append(len(args[0])))
+    images = torch.randint(0, 256, (2 * CPU_CHUNK + 3, 3, 16, 16), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    features, logits = ext(images)
+    assert sizes == [CPU_CHUNK, CPU_CHUNK, 3]
+    assert features.shape == (len(images), 2048) and logits is not None and logits.shape == (len(images), 1008)
+    one_f, one_l = zip(*(ext(images[i:i + 1]) for i in (0, CPU_CHUNK, 2 * CPU_CHUNK + 2)))
+    picked = [0, CPU_CHUNK, 2 * CPU_CHUNK + 2]  # each image's features do not depend on its batch-mates
+    torch.testing.assert_close(features[picked], torch.cat(one_f), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logits[picked], torch.cat(one_l), rtol=1e-5, atol=1e-5)
