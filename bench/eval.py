@@ -21,7 +21,9 @@ import argparse
 import functools
 import hashlib
 import json
+import os
 import platform
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -37,6 +39,9 @@ from optgan.metrics.reference import stream_images
 from optgan.search_space.random import random_genotype
 from optgan.search_space.widths import Widths
 from optgan.supernet import build_supernet_g, set_channels_last
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
+from _args import comma_list  # noqa: E402
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,14 +148,15 @@ def _naive(args: argparse.Namespace, ref: _Images, candidates: list[Any], bank: 
             "seconds_population_scaled": round(per * len(candidates), 1)}
 
 
-def main() -> None:
+def arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/cifar10/test-2k.npz")
     p.add_argument("--inception-weights", default=None)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--extractors", default="inception,classifier")
-    p.add_argument("--modes", default="exact,fast")
-    p.add_argument("--metrics", default="IS,FID", help="IS is dropped for pool3-only Inception weights")
+    p.add_argument("--extractors", default="inception,classifier", type=comma_list(("inception", "classifier"), "extractor"))
+    p.add_argument("--modes", default="exact,fast", type=comma_list(("exact", "fast"), "mode"))
+    p.add_argument("--metrics", default="IS,FID", type=comma_list(("IS", "FID", "KID"), "metric"),
+                   help="IS is dropped for pool3-only Inception weights")
     p.add_argument("--out", default=None, help="also write the JSON here after every result (partial runs)")
     p.add_argument("--candidates", type=int, default=32)
     p.add_argument("--num-images", type=int, default=5000)
@@ -169,7 +175,11 @@ def main() -> None:
     p.add_argument("--generator-precision", choices=["bf16", "fp32"], default="bf16",
                    help="CUDA: bf16 autocast for the generator, as the search's candidates run "
                         "(optgan.trainer.pairing.Candidate); fp32 = PyTorch's default flags")
-    args = p.parse_args()
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arg_parser().parse_args(argv)
     device = torch.device(args.device)
     overlaps = {"off": [False], "on": [True], "both": [False, True]}[args.overlap or ("both" if device.type == "cuda" else "off")]
     ref, held = _load(args.data, args.real_images)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -33,6 +34,9 @@ from optgan.search_space.genotype import Genotype
 from optgan.trainer import final_state as fs
 from optgan.trainer.final import _Loop, _torch_settings
 from optgan.trainer.final_setup import resolve_disc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
+from _args import comma_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EAGAN_G = "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"
@@ -84,12 +88,12 @@ def _bench(recipe: str, precision: str, graphs: bool, device: torch.device, args
         }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def arg_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--data", default=None, help="CUDA: an .npz of 32×32 images (default: the presets' CIFAR-10)")
-    ap.add_argument("--recipes", default="hinge,mmd")
-    ap.add_argument("--precisions", default="tf32,bf16,fp32")
+    ap.add_argument("--recipes", default="hinge,mmd", type=comma_list(PRESETS, "recipe"))
+    ap.add_argument("--precisions", default="tf32,bf16,fp32", type=comma_list(("tf32", "bf16", "fp32"), "precision"))
     ap.add_argument("--graphs", choices=["off", "on", "both"], default=None,
                     help="cuda_graphs of the runs (default: both on CUDA, off on the CPU, where graphs do not exist)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed iterations (default: 30 CUDA, 2 CPU)")
@@ -98,7 +102,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="training images of a full run, for its hours (default: 50,000 = CIFAR-10 on CUDA; "
                          "the loaded set on the CPU)")
     ap.add_argument("--out", default=None, help="also write the JSON here after every result")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = arg_parser().parse_args(argv)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     args.warmup = args.warmup if args.warmup is not None else (30 if cuda else 2)

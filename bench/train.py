@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -34,6 +35,9 @@ from optgan.search_space.random import random_genotype
 from optgan.search_space.widths import Widths
 from optgan.trainer.data import ImageSet
 from optgan.trainer.search_training import SearchTrainer, make_stage_trainer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
+from _args import comma_list  # noqa: E402
 
 REFERENCE_ITS = 16.0  # EAGAN's stage-1 loop on one H100 (SPEC §7)
 EPOCHS_PER_ROUND = 10  # SPEC §2 (paper)
@@ -227,22 +231,35 @@ def _safe(fn: Any, errors: dict[str, str], name: str) -> Any:
         return None
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _is_variant(name: str) -> bool:
+    """precision[+cl][+graphs], e.g. `bf16+cl+graphs`."""
+    precision, *flags = name.split("+")
+    return precision in ("auto", "bf16", "tf32", "fp32") and len(set(flags)) == len(flags) \
+        and set(flags) <= {"cl", "graphs"}
+
+
+def arg_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--data", default=None, help=".npz with `images` (N×H×W×3 uint8); default: random")
     ap.add_argument("--blocks", type=int, default=None, help="timed iterations per phase")
     ap.add_argument("--compare-steps", type=int, default=None)
-    ap.add_argument("--skip", default="", help="comma list of: fp32,compare,round")
+    ap.add_argument("--skip", default="", type=comma_list({"fp32", "compare", "round"}.__contains__, "phase"),
+                    help="comma list of: fp32,compare,round")
     ap.add_argument("--out", default=None, help="also write the JSON here after every phase (partial runs)")
     ap.add_argument("--population", type=int, default=None, help="members per round (default 32)")
     ap.add_argument("--eval-images", type=int, default=None, help="whole round: images scored per member")
     ap.add_argument("--inception-weights", default=None,
                     help="whole round: score with Inception (these weights); default: the classifier extractor")
     ap.add_argument("--metrics-mode", choices=["exact", "fast"], default="exact", help="whole round: metrics.mode")
-    ap.add_argument("--variants", default="auto+cl", help="CUDA only: extra paths, precision[+cl][+graphs], comma list")
+    ap.add_argument("--variants", default="auto+cl", type=comma_list(_is_variant, "variant"),
+                    help="CUDA only: extra paths, precision[+cl][+graphs] (precision: auto, bf16, tf32, fp32), comma list")
     ap.add_argument("--profile", default=None, help="CUDA only: write a torch.profiler table to this file")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = arg_parser().parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     plan = GPU_PLAN if device.type == "cuda" else CPU_PLAN
     if args.blocks:  # a short run (CI smoke test): every phase at most `--blocks` blocks

@@ -1,0 +1,84 @@
+"""`bench/device_check.sh`, the one prepared GPU check, cannot drift from the benchmarks it runs.
+
+Device time is short and rare (CI never has a GPU), so a flag renamed in a benchmark, a typo in
+a comma list or step limits that outgrow the device's per-call limit must fail here, on the CPU,
+not on the lent machine after minutes of start-up.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "bench" / "device_check.sh"
+DEVICE_CALL_LIMIT_S = 600  # the device tool's limit on one command
+
+
+def _steps() -> list[tuple[str, int, list[str]]]:
+    """(name, limit in seconds, command) of every `step` line, its variables filled in."""
+    text = SCRIPT.read_text().replace("\\\n", " ")
+    fill = {'"${WEIGHTS[@]}"': "--inception-weights /tmp/inception.pth", '"$DATA"': "/tmp/test-2k.npz",
+            "$OUT": "/tmp/out"}
+    steps = []
+    for line in text.splitlines():
+        if not line.startswith("step "):
+            continue
+        for var, value in fill.items():
+            line = line.replace(var, value)
+        assert "$" not in line, f"a variable the test does not know: {line}"
+        _, name, limit, *command = shlex.split(line)
+        steps.append((name, int(limit), command))
+    return steps
+
+
+def _bench(path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"optgan_bench_{Path(path).stem}", ROOT / path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_check_runs_the_cuda_tests_and_the_three_benchmarks_within_one_device_call() -> None:
+    steps = _steps()
+    assert [name for name, _, _ in steps] == ["cuda-tests", "bench-train", "bench-eval", "bench-final"]
+    assert steps[0][2][:3] == ["python3", "-m", "pytest"] and "gpu" in steps[0][2]
+    assert "gpu:" in (ROOT / "pyproject.toml").read_text()  # the marker it selects is registered
+    # the steps' limits plus start-up (installing the wheels, nvidia-smi, the summary) fit one call
+    assert sum(limit for _, limit, _ in steps) <= DEVICE_CALL_LIMIT_S - 30
+
+
+@pytest.mark.parametrize("name", ["bench-train", "bench-eval", "bench-final"])
+def test_every_benchmark_accepts_the_arguments_the_check_gives_it(name: str) -> None:
+    [command] = [cmd for step, _, cmd in _steps() if step == name]
+    assert command[0] == "python3" and command[1].startswith("bench/"), command
+    parser = _bench(command[1]).arg_parser()
+    try:
+        args = parser.parse_args(command[2:])
+    except SystemExit as e:  # argparse printed why on stderr
+        pytest.fail(f"{command[1]} refuses the check's arguments {command[2:]} (exit {e.code})")
+    assert args.out and args.out.startswith("/tmp/out/"), "every result lands in $OUT"
+
+
+def test_a_typo_in_a_benchmark_list_is_refused_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """Negative control: the parsers do check list items (else the test above proves little)."""
+    cases = [("bench/train.py", ["--skip", "fp32,compre"], "unknown phase: compre"),
+             ("bench/train.py", ["--variants", "bf16+cl+graph"], "unknown variant: bf16+cl+graph"),
+             ("bench/train.py", ["--variants", "fp16"], "unknown variant: fp16"),
+             ("bench/eval.py", ["--modes", "exact,quick"], "unknown mode: quick"),
+             ("bench/eval.py", ["--extractors", "inceptionv3"], "unknown extractor: inceptionv3"),
+             ("bench/final.py", ["--precisions", "tf32,fp16"], "unknown precision: fp16"),
+             ("bench/final.py", ["--recipes", "wgan"], "unknown recipe: wgan")]
+    for path, argv, message in cases:
+        with pytest.raises(SystemExit):
+            _bench(path).arg_parser().parse_args(argv)
+        assert message in capsys.readouterr().err
+    ok = _bench("bench/train.py").arg_parser().parse_args(["--variants", "auto+cl,bf16+cl+graphs,fp32", "--skip", ""])
+    assert ok.variants == "auto+cl,bf16+cl+graphs,fp32"
