@@ -13,7 +13,8 @@ Points (see :data:`POINTS`): `run` (a run starts, after the lease is taken), `wa
 stage's preparation / warm-up starts), `train` and `evaluate` (a round's training / scoring
 starts), `between_tells` (after each tell), `checkpoint_write` (an atomic file write has written
 its temporary file: it is cut to half its size before the kill, as if the process died
-mid-write; the real file is never touched). Before a kill one line `optgan fault: SIGKILL at
+mid-write; the real file is never touched), `create` (`optgan study create` has claimed the
+run directory, no study written yet) and `create_commit` (its studies are written, not committed). Before a kill one line `optgan fault: SIGKILL at
 POINT#N` goes to stderr.
 """
 
@@ -35,7 +36,7 @@ __all__ = ["FAULT_ENV", "POINTS", "point", "active", "reload"]
 log = logging.getLogger(__name__)
 
 FAULT_ENV = "OPTGAN_FAULT"
-POINTS = ("run", "warmup", "train", "evaluate", "between_tells", "checkpoint_write")
+POINTS = ("run", "warmup", "train", "evaluate", "between_tells", "checkpoint_write", "create", "create_commit")
 
 
 @dataclass(frozen=True)

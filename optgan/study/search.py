@@ -20,7 +20,7 @@ from typing import Any
 
 import optuna
 
-from optgan import keys
+from optgan import faults, keys
 from optgan.atomic import atomic_write_bytes, writable_dir_problem
 from optgan.config.base import to_dict
 from optgan.config.study import StudyConfig, study_config_from_dict, with_absolute_paths
@@ -269,32 +269,85 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
     storage = open_storage(url)
     if any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES):
         raise _exists_error(name, url)
-    _check_run_dir(root, create=True)  # before the studies: a bad run directory leaves no half-made search
-    search_id = _claim_run_dir(root, name, url)
-    try:
-        _create_studies(name, config, storage, root, search_id)
-    except BaseException:  # a database that failed mid-create must not leave the folder claimed
-        (root / RUN_DIR_OWNER).unlink(missing_ok=True)
-        raise
+    from optgan.study.lease import hold_lease
+
+    # the search's run lease: one creator at a time, and the claim of a creator that died is known stale
+    with hold_lease(storage.engine, name, force_unlock_flag=False):
+        if any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES):
+            raise _exists_error(name, url)  # created while we waited for the lease
+        _drop_interrupted_claim(root, name, url)
+        _check_run_dir(root, create=True)  # before the studies: a bad run directory leaves no half-made search
+        search_id = _claim_run_dir(root, name, url)
+        faults.point("create")
+        try:
+            _create_studies(name, config, storage, root, search_id)
+        except BaseException:  # a database that failed mid-create must not leave the folder claimed
+            if not _created(storage, name):  # (unless the commit went through and only its reply was lost)
+                (root / RUN_DIR_OWNER).unlink(missing_ok=True)
+            raise
     log.info("created search %r in %s (run directory %s)", name, redact(url), root)
     return Search(name, config, storage, url, root, search_id)
 
 
 def _create_studies(name: str, config: StudyConfig, storage: optuna.storages.RDBStorage,
                     root: pathlib.Path, search_id: str) -> None:
+    """Both stage studies with their directions, metric names and attributes, in ONE transaction:
+    a crash or a database error at any moment leaves the whole search or none of it."""
+    import sqlalchemy.orm
+    from optuna.storages._rdb import models
+    from optuna.study import StudyDirection
+
     stored = json.dumps(to_dict(config))
-    names = objective_names(config)
+    directions = [StudyDirection[d.upper()] for d in config.directions]
+    names = json.dumps(objective_names(config))
+    studies = []
     for stage in STAGES:
-        study = optuna.create_study(study_name=stage_study_name(name, stage), storage=storage,
-                                    directions=config.directions)
-        study.set_metric_names(names)
-        study.set_user_attr(keys.SEARCH_NAME, name)
-        study.set_user_attr(keys.STAGE, stage)
-        study.set_user_attr(keys.CONFIG, stored)
-        study.set_user_attr(keys.RUN_DIR, str(root))
-        study.set_user_attr(keys.SEARCH_ID, search_id)
         other = STAGES[1 - STAGES.index(stage)]
-        study.set_user_attr(keys.LINKED_STUDY, stage_study_name(name, other))
+        attrs = {keys.SEARCH_NAME: name, keys.STAGE: stage, keys.CONFIG: stored, keys.RUN_DIR: str(root),
+                 keys.SEARCH_ID: search_id, keys.LINKED_STUDY: stage_study_name(name, other)}
+        studies.append(models.StudyModel(
+            study_name=stage_study_name(name, stage),
+            directions=[models.StudyDirectionModel(objective=i, direction=d) for i, d in enumerate(directions)],
+            user_attributes=[models.StudyUserAttributeModel(key=k, value_json=json.dumps(v)) for k, v in attrs.items()],
+            system_attributes=[models.StudySystemAttributeModel(key=METRIC_NAMES_ATTR, value_json=names)]))
+    try:
+        with sqlalchemy.orm.Session(storage.engine) as session, session.begin():
+            session.add_all(studies)
+            session.flush()
+            faults.point("create_commit")
+    except sqlalchemy.exc.IntegrityError:  # a study of that name appeared (made outside optgan)
+        raise _exists_error(name, str(storage.engine.url)) from None
+
+
+METRIC_NAMES_ATTR = "study:metric_names"
+"""Where `optuna.Study.set_metric_names` keeps the objectives' names (a study system attribute)."""
+
+
+def _created(storage: optuna.storages.RDBStorage, name: str) -> bool:
+    """Whether the search's studies exist (True when that cannot be read: then keep what is there)."""
+    try:
+        return any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES)
+    except Exception:  # noqa: BLE001 - the database is gone: do not judge
+        return True
+
+
+def _drop_interrupted_claim(root: pathlib.Path, name: str, url: str) -> None:
+    """Remove the run directory's claim left by an `optgan study create` of this search that died
+    before its studies were committed (the caller holds the search's lease and saw no study): the
+    folder holds nothing but `search.json`, naming this search in this database."""
+    owner_file = root / RUN_DIR_OWNER
+    try:
+        if sorted(p.name for p in root.iterdir()) != [RUN_DIR_OWNER]:
+            return
+        owner = json.loads(owner_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # not ours to judge: the run-directory check says what is wrong
+    if not (isinstance(owner, dict) and owner.get("search") == name and owner.get("storage") == redact(url)
+            and owner.get("database") == _database_file(url)):
+        return
+    owner_file.unlink(missing_ok=True)
+    log.warning("run directory %s held only the claim of an interrupted `optgan study create %s`: "
+                "claimed again", root, name)
 
 
 def _check_run_dir(root: pathlib.Path, *, create: bool) -> None:
