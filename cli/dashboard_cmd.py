@@ -20,18 +20,31 @@ def register(group: click.Group) -> None:
 @storage_option
 def dashboard(host: str, port: int, run_dirs: tuple[str, ...], storage: str | None) -> None:
     """Serve optuna-dashboard for every search in the storage (Ctrl-C stops it)."""
-    from optuna_dashboard import run_server
-
     from optgan.study.artifacts import RunDirsArtifactStore, check_run_dirs
     from optgan.study.storage import default_run_root, open_storage, redact, resolve_storage_url
 
     url = resolve_storage_url(storage)
     rdb = open_storage(url, create=False)
     extra = check_run_dirs(run_dirs)
-    port = _check_can_listen(host, port)
     store = RunDirsArtifactStore(rdb, default_run_root(url) / "dashboard-uploads", extra_run_dirs=extra)
-    click.echo(f"optuna-dashboard for {redact(url)} at http://{host}:{port}/  (Ctrl-C to stop)", err=True)
-    run_server(rdb, host=host, port=port, artifact_store=_MissingAs404(store))
+    server = _listen(host, port)  # bound here: the port printed is the port served (--port 0 too)
+    try:
+        click.echo(f"optuna-dashboard for {redact(url)} at http://{host}:{server.server_port}/  (Ctrl-C to stop)",
+                   err=True)
+        _serve(server, rdb, _MissingAs404(store))
+    finally:
+        server.server_close()
+
+
+def _serve(server: object, storage: object, artifact_store: object) -> None:
+    """optuna-dashboard's WSGI app on `server` (already listening) until Ctrl-C / SIGTERM."""
+    from optuna_dashboard import wsgi
+
+    server.set_app(wsgi(storage, artifact_store=artifact_store))  # type: ignore[attr-defined]
+    try:
+        server.serve_forever()  # type: ignore[attr-defined]
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: how a server is meant to end (exit 0)
+        pass
 
 
 class _MissingAs404:
@@ -60,20 +73,26 @@ class _MissingAs404:
         return getattr(self._store, name)
 
 
-def _check_can_listen(host: str, port: int) -> int:
-    """The port to serve on (`--port 0`: a free one, picked here so that it can be printed); a
-    one-line error, before the server prints anything, when `host:port` cannot be served."""
+def _listen(host: str, port: int) -> object:
+    """A WSGI server listening on `host:port` (`--port 0`: a free port, the server's own), as
+    optuna-dashboard's `run_server` would make it; a one-line error, before anything is served,
+    when `host:port` cannot be listened on."""
     import socket
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
     from optgan.errors import OptganError
 
+    class Handler(WSGIRequestHandler):
+        def address_string(self) -> str:  # no reverse DNS lookup per request
+            return self.client_address[0]
+
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, _, _, _, address = infos[0]
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself does
-            sock.bind(address)
-            return sock.getsockname()[1]
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+        class Server(WSGIServer):
+            address_family = family  # IPv6 hosts too
+
+        return Server((host, port), Handler)  # binds and listens (SO_REUSEADDR, as before)
     except OSError as e:
         raise OptganError(f"cannot serve the dashboard on {host}:{port}: {e.strerror or e}; "
                           "pick another --port (or --host)") from None

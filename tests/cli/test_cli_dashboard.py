@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from optgan_cli.dashboard_cmd import _check_can_listen, _MissingAs404
+from optgan.errors import OptganError
+from optgan_cli.dashboard_cmd import _listen, _MissingAs404
 
 
-def test_port_0_is_a_free_port_picked_before_serving() -> None:
-    port = _check_can_listen("127.0.0.1", 0)
-    assert 0 < port <= 65535
+def test_port_0_is_the_listening_servers_own_port_not_one_picked_before() -> None:
+    """The server is bound before its URL is printed: no other process can take the port printed
+    between a probe and the server's bind (the old way), and a port in use is one line."""
+    import socket
+
+    server = _listen("127.0.0.1", 0)
+    try:
+        port = server.server_port
+        assert 0 < port <= 65535
+        with socket.create_connection(("127.0.0.1", port), timeout=5):  # already accepting connections
+            pass
+        with pytest.raises(OptganError, match=f"cannot serve the dashboard on 127.0.0.1:{port}: .*pick another --port"):
+            _listen("127.0.0.1", port)
+    finally:
+        server.server_close()
 
 
 def test_a_missing_picture_is_a_404_said_once_in_the_console(capsys) -> None:
@@ -41,10 +54,13 @@ def test_bad_storages_and_run_directories_are_refused_before_serving(tmp_path, m
 
     from optgan_cli.main import main
 
+    from optgan_cli import dashboard_cmd
+
     def served(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("served")
 
-    monkeypatch.setattr(optuna_dashboard, "run_server", served)
+    monkeypatch.setattr(optuna_dashboard, "wsgi", served)
+    monkeypatch.setattr(dashboard_cmd, "_serve", served)
     missing = tmp_path / "missing.db"
     r = CliRunner().invoke(main, ["dashboard", "--port", "0", "--storage", f"sqlite:///{missing}"])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and not missing.exists(), r.output
@@ -54,3 +70,40 @@ def test_bad_storages_and_run_directories_are_refused_before_serving(tmp_path, m
                                      "--storage", storage]).exit_code == 0
     r = CliRunner().invoke(main, ["dashboard", "--port", "0", "--run-dir", str(tmp_path / "nope"), "--storage", storage])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "served" not in r.output, r.output
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_stop_ends_the_server_with_exit_0(tmp_path, signum: str) -> None:
+    """Ctrl-C or SIGTERM is how a server is meant to end: exit 0, no error line; it served until then."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    from optgan.study.storage import open_storage
+
+    open_storage(url).engine.dispose()
+    proc = subprocess.Popen([sys.executable, "-m", "optgan_cli", "dashboard", "--port", "0", "--storage", url],
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+    try:
+        printed = proc.stderr.readline()  # type: ignore[union-attr]
+        port = re.search(r"at http://127\.0\.0\.1:(\d+)/", printed)
+        assert port, printed
+        deadline = time.monotonic() + 60
+        while True:  # the port printed is served
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/api/studies", timeout=5) as r:  # noqa: S310
+                    assert r.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+        proc.send_signal(getattr(signal, signum))
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0 and "error" not in err, (proc.returncode, err)

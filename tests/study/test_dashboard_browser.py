@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,12 +62,6 @@ def _browser() -> tuple[str, str]:
     return str(chromium), str(driver)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback only
@@ -85,20 +79,20 @@ def search(tmp_path_factory) -> Search:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def dashboard(search: Search, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
-    """`optgan dashboard` on a free loopback port, in a subprocess; yields its base URL."""
-    port = _free_port()
+    """`optgan dashboard --port 0` (the free loopback port it prints), in a subprocess; yields its base URL."""
     log = tmp_path_factory.mktemp("dashlog") / "dashboard.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "optgan_cli", "dashboard", "--storage", search.storage_url,
-                                 "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+                                 "--host", "127.0.0.1", "--port", "0"], stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
+        deadline, base = time.monotonic() + 90, None
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"optgan dashboard exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            printed = re.search(r"at (http://127\.0\.0\.1:\d+)/", log.read_text())
+            base = base or (printed.group(1) if printed else None)
             try:
-                if _get(f"{base}/api/studies", timeout=5)[0] == 200:
+                if base and _get(f"{base}/api/studies", timeout=5)[0] == 200:
                     break
             except OSError:
                 pass

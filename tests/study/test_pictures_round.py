@@ -284,16 +284,16 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
     assert r.exit_code == 2 and "is not a run directory of an optgan search" in r.stderr, r.stderr
     served = {}  # the command hands the extra folder to the server's artifact store
 
-    def fake_server(storage: object, **kwargs: object) -> None:
-        served.update(kwargs)
+    def fake_serve(server: object, storage: object, artifact_store: object) -> None:
+        served.update(port=server.server_port, artifact_store=artifact_store)  # type: ignore[attr-defined]
 
-    import optuna_dashboard
+    from optgan_cli import dashboard_cmd
 
-    monkeypatch.setattr(optuna_dashboard, "run_server", fake_server)
+    monkeypatch.setattr(dashboard_cmd, "_serve", fake_serve)
     r = CliRunner().invoke(main, ["dashboard", "--port", "0", "--run-dir", str(tmp_path / "mnt"), "--storage", url],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    assert served["port"] > 0 and f"at http://127.0.0.1:{served['port']}/" in r.stderr  # --port 0: the free port picked
+    assert served["port"] > 0 and f"at http://127.0.0.1:{served['port']}/" in r.stderr  # --port 0: the port served
     with served["artifact_store"].open_reader(artifact_id) as f:
         assert f.read(4) == b"\x89PNG"
     import bottle  # a picture whose file is nowhere here: a 404 for the browser, not a server error
