@@ -101,7 +101,7 @@ def _built(genotype: Genotype, widths: Widths, device: str) -> torch.nn.Module:
 )
 @pytest.mark.parametrize("net", ["gen", "disc"])
 def test_analytic_counts_equal_built(net: str, widths: Widths, device: str) -> None:
-    rng = np.random.default_rng(hash((net, widths.gf_dim)) % 2**32)
+    rng = np.random.default_rng({"gen": 0, "disc": 1}[net] * 100_000 + widths.gf_dim)  # not hash(): salted per process
     for _ in range(12):
         g = random_genotype(net, rng)
         built = _built(g, widths, device)
