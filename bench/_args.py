@@ -1,9 +1,11 @@
-"""Argument types shared by the benchmarks: a typo in a comma list fails at once, not after minutes."""
+"""Shared by the benchmarks: argument types (a typo in a comma list fails at once, not after
+minutes) and target verdicts (the issues' speed targets next to what a run measured)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable
+from typing import Any
 
 
 def comma_list(allowed: Iterable[str] | Callable[[str], bool], what: str) -> Callable[[str], str]:
@@ -16,3 +18,11 @@ def comma_list(allowed: Iterable[str] | Callable[[str], bool], what: str) -> Cal
             raise argparse.ArgumentTypeError(f"unknown {what}: {', '.join(bad)}")
         return value
     return check
+
+
+def verdict(measured: float | None, target: float, *, on_target_device: bool, what: str,
+            extra_ok: bool = True) -> dict[str, Any]:
+    """A target of an issue next to what was measured: `met` is None off the target hardware
+    (a CPU run says nothing about an H100 figure) or when nothing was measured."""
+    met = None if measured is None or not on_target_device else bool(measured >= target and extra_ok)
+    return {"what": what, "target": target, "measured": measured, "met": met}

@@ -45,6 +45,7 @@ out = pathlib.Path(sys.argv[1])
 try:
     t = json.loads((out / "bench-train.json").read_text())
     print("train it/s:", t.get("iterations_per_s"), "round:", (t.get("round_seconds") or {}).get("paper_round_estimate_s"))
+    print("train targets:", t.get("targets"))
 except Exception as e:  # noqa: BLE001
     print("bench-train: no JSON", e)
 try:
@@ -52,6 +53,7 @@ try:
     for k, r in e["results"].items():
         print(f"eval {k}: {r['images_per_s_end_to_end']} img/s end to end, extractor {r['images_per_s_extractor_only']}",
               {x: r[x] for x in r if "deviation" in x or "speedup" in x or "difference" in x})
+    print("eval targets:", e.get("targets"))
 except Exception as err:  # noqa: BLE001
     print("bench-eval: no JSON", err)
 try:

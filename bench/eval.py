@@ -41,7 +41,7 @@ from optgan.search_space.widths import Widths
 from optgan.supernet import build_supernet_g, set_channels_last
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list  # noqa: E402
+from _args import comma_list, verdict  # noqa: E402
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
                                                      bank, device, cache)
                     _write(args.out, out)
         _deviations(out["results"])
+        out["targets"] = _targets(out["results"], device)
         if "inception" in args.extractors and args.naive_candidates > 0:
             exact = out["results"].get("inception/exact", {})
             naive = _naive(args, ref, candidates, bank, device, cache, exact.get("metrics", ["FID"]))
@@ -257,6 +258,30 @@ def _deviations(results: dict[str, dict[str, Any]]) -> None:
             res["fid_rel_difference_vs_sequential_max"] = max(
                 rel(a, b) for a, b in zip(res["fid_candidates"], sequential["fid_candidates"]))
             res["speedup_vs_sequential"] = round(sequential["seconds_population"] / res["seconds_population"], 3)
+
+
+EXACT_TARGET = 0.85 * 2300  # issue #4: exact fp32 end to end within 15 % of plain fp32 InceptionV3 on an H100
+FAST_TARGET = 10_000.0  # issue #4: the fast mode end to end, with FID within 1 % of the exact mode's
+FAST_MAX_FID_DEVIATION = 0.01
+
+
+def _targets(results: dict[str, dict[str, Any]], device: torch.device) -> dict[str, Any]:
+    """Issue #4's two speed targets against the faster (sequential or overlapped) result of each mode."""
+    def best(mode: str) -> dict[str, Any]:
+        found = [r for k, r in results.items() if k.startswith(f"inception/{mode}")]
+        return max(found, key=lambda r: r["images_per_s_end_to_end"], default={})
+
+    exact, fast = best("exact"), best("fast")
+    deviation = fast.get("fid_rel_deviation_held_out_real")
+    on_gpu = device.type == "cuda"  # the targets are H100 figures (an H200 is at least as fast)
+    return {
+        "inception_exact": verdict(exact.get("images_per_s_end_to_end"), EXACT_TARGET, on_target_device=on_gpu,
+                                   what="images/s end to end, exact fp32 (within 15 % of 2,300)"),
+        "inception_fast": {**verdict(fast.get("images_per_s_end_to_end"), FAST_TARGET, on_target_device=on_gpu,
+                                     what="images/s end to end, fast mode, FID within 1 % of exact",
+                                     extra_ok=deviation is not None and deviation <= FAST_MAX_FID_DEVIATION),
+                           "fid_rel_deviation_held_out_real": deviation},
+    }
 
 
 if __name__ == "__main__":

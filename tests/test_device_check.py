@@ -82,3 +82,23 @@ def test_a_typo_in_a_benchmark_list_is_refused_at_once(capsys: pytest.CaptureFix
         assert message in capsys.readouterr().err
     ok = _bench("bench/train.py").arg_parser().parse_args(["--variants", "auto+cl,bf16+cl+graphs,fp32", "--skip", ""])
     assert ok.variants == "auto+cl,bf16+cl+graphs,fp32"
+
+
+def test_the_benchmarks_judge_the_issues_targets_only_on_a_gpu() -> None:
+    """bench/eval.py's verdicts on issue #4's targets: the faster of the sequential and overlapped
+    results counts, the fast mode also needs its FID within 1 % of exact, a CPU judges nothing."""
+    import torch
+
+    bench = _bench("bench/eval.py")
+    results = {"inception/exact": {"images_per_s_end_to_end": 1900.0},
+               "inception/exact/overlap": {"images_per_s_end_to_end": 1960.0},
+               "inception/fast": {"images_per_s_end_to_end": 12_000.0, "fid_rel_deviation_held_out_real": 0.012}}
+    gpu = bench._targets(results, torch.device("cuda"))
+    assert (gpu["inception_exact"]["measured"], gpu["inception_exact"]["met"]) == (1960.0, True)
+    assert gpu["inception_fast"]["met"] is False  # fast enough, but FID 1.2 % off
+    results["inception/fast"]["fid_rel_deviation_held_out_real"] = 0.004
+    assert bench._targets(results, torch.device("cuda"))["inception_fast"]["met"] is True
+    results["inception/exact/overlap"]["images_per_s_end_to_end"] = 1950.0
+    assert bench._targets(results, torch.device("cuda"))["inception_exact"]["met"] is False
+    assert all(v["met"] is None for v in bench._targets(results, torch.device("cpu")).values())
+    assert bench._targets({}, torch.device("cuda"))["inception_exact"]["met"] is None  # nothing measured
