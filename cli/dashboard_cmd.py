@@ -78,19 +78,47 @@ def _listen(host: str, port: int) -> object:
     optuna-dashboard's `run_server` would make it; a one-line error, before anything is served,
     when `host:port` cannot be listened on."""
     import socket
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+    import sys
+    from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
     from optgan.errors import OptganError
+    from optgan_cli.entry import exception_behind
+    from optgan_cli.main import stop_received
+
+    class Response(ServerHandler):
+        def handle_error(self) -> None:
+            if isinstance(sys.exc_info()[1], KeyboardInterrupt):  # a stop, not a failed request:
+                raise  # wsgiref would print it and serve on
+            super().handle_error()
 
     class Handler(WSGIRequestHandler):
         def address_string(self) -> str:  # no reverse DNS lookup per request
             return self.client_address[0]
+
+        def handle(self) -> None:  # WSGIRequestHandler.handle (Python 3.11-3.13), with Response
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(414)
+                return
+            if not self.parse_request():  # an error code has been sent
+                return
+            handler = Response(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
+            handler.request_handler = self  # (for logging)
+            try:
+                handler.run(self.server.get_app())
+            except Exception as e:  # its clean-up can fail over the stop (no status line yet): the stop counts
+                raise exception_behind(e, KeyboardInterrupt) or e
 
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
 
         class Server(WSGIServer):
             address_family = family  # IPv6 hosts too
+
+            def service_actions(self) -> None:  # between requests (every 0.5 s when idle)
+                if stop_received():  # a stop some library swallowed still ends the server
+                    raise KeyboardInterrupt
 
         return Server((host, port), Handler)  # binds and listens (SO_REUSEADDR, as before)
     except OSError as e:

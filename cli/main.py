@@ -25,6 +25,12 @@ log = logging.getLogger("optgan")
 _received: list[int] = []
 
 
+def stop_received() -> bool:
+    """Whether this command has received a stop (Ctrl-C, SIGTERM, SIGHUP), even one that some
+    library caught and dropped (a server's per-request error handling)."""
+    return bool(_received)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM / SIGHUP, stopped like Ctrl-C: `finally` blocks run and the run lease is released."""
 
@@ -91,6 +97,23 @@ def _redeliver_swallowed_stops(previous: Any) -> Any:
     return hook
 
 
+class _StopPastClick(BaseException):
+    """A command's stop (KeyboardInterrupt or :class:`Terminated`) carried past click's own
+    handling, which prints a blank line before any stop: right after a terminal's ``^C``, a stray
+    empty line in a log file or after SIGTERM."""
+
+    def __init__(self, stop: KeyboardInterrupt) -> None:
+        super().__init__(stop)
+        self.stop = stop
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # replaced or closed
+        return False
+
+
 class OneLineErrors(click.Group):
     """A group that turns user mistakes into one line on stderr and exit code 2, no traceback."""
 
@@ -100,6 +123,12 @@ class OneLineErrors(click.Group):
             self._run_one_line(*args, **kwargs)
 
     _invoked: str | None = None  #: the subcommand being run (its stop message says whether it resumes)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:  # past click, which would print a blank line for a terminal's ^C echo
+            raise _StopPastClick(e) from e
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name, cmd, rest = super().resolve_command(ctx, args)
@@ -133,7 +162,12 @@ class OneLineErrors(click.Group):
             _fail(f"{said}{hint}")  # click puts some on several lines (the choices of a missing option)
         except click.ClickException as e:
             _fail(e.format_message())
-        except (click.Abort, KeyboardInterrupt) as e:  # Ctrl-C, SIGTERM / SIGHUP, or no answer to a question
+        except _StopPastClick as e:  # Ctrl-C, SIGTERM / SIGHUP in a command
+            term = exception_behind(e.stop, Terminated)
+            if term is None and _is_terminal(sys.stderr):
+                click.echo(err=True)  # end the line the terminal's ^C echo left open
+            _stopped(term, self._invoked)
+        except (click.Abort, KeyboardInterrupt) as e:  # the same before a command runs, or no answer to a question
             _stopped(exception_behind(e, Terminated), self._invoked)
         except MemoryError:
             _fail("out of memory: lower the widths, batch sizes or image counts of the config")

@@ -107,3 +107,50 @@ def test_a_stop_ends_the_server_with_exit_0(tmp_path, signum: str) -> None:
     finally:
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0 and "error" not in err, (proc.returncode, err)
+
+
+def test_a_stop_that_lands_inside_a_request_ends_the_server(capsys) -> None:
+    """wsgiref's request handler catches everything a request raises, prints it and serves on: a
+    Ctrl-C landing while a response is written was lost (the dashboard hung on until a second one).
+    The stop now leaves `serve_forever`, with no traceback printed."""
+    import threading
+    import urllib.request
+
+    server = _listen("127.0.0.1", 0)
+
+    def app(environ: dict, start_response: object) -> list[bytes]:
+        raise KeyboardInterrupt  # the signal's exception, raised where the request is being served
+
+    server.set_app(app)
+    fallback = threading.Timer(20, server.shutdown)  # (the old behaviour: served on; do not hang the test)
+
+    def request() -> None:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=10).close()  # noqa: S310
+        except OSError:
+            pass  # the connection is dropped: the server stopped
+
+    client = threading.Thread(target=request, daemon=True)
+    fallback.start()
+    client.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            server.serve_forever()
+    finally:
+        fallback.cancel()
+        server.server_close()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_stop_some_library_swallowed_still_ends_the_server() -> None:
+    from optgan_cli import main as cli_main
+
+    server = _listen("127.0.0.1", 0)
+    try:
+        server.service_actions()  # no stop: nothing happens
+        cli_main._received.append(15)  # what the CLI's signal handler records
+        with pytest.raises(KeyboardInterrupt):
+            server.service_actions()
+    finally:
+        cli_main._received.clear()
+        server.server_close()

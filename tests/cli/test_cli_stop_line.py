@@ -1,0 +1,68 @@
+"""The stop line of a command: no stray blank line before it (click prints one for every stop, to
+close a terminal's ``^C`` echo), except after a Ctrl-C on a terminal, where it ends that echo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from _crash_support import DRY, SMALL, create, lease_rows, subprocess_env
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever launched pytest (`cmd &` ignores it)
+
+
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_no_blank_line_before_the_stop_line_in_a_log(tmp_path, signame: str, code: int) -> None:
+    url = f"sqlite:///{tmp_path / 'optgan.db'}"
+    create("s", url, DRY, SMALL, tmp_path / "run")
+    p = subprocess.Popen([sys.executable, "-m", "optgan_cli", "run", "s", "--storage", url], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=subprocess_env("train:sleep=60"),
+                         preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 120
+    while not lease_rows(url, "s") and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    p.send_signal(getattr(signal, signame))
+    _, err = p.communicate(timeout=60)
+    lines = err.splitlines()
+    assert p.returncode == code and lines[-1].startswith("error: stopped"), err
+    assert lines[-2].strip(), f"a blank line before the stop line: {err[-300:]!r}"
+
+
+def test_ctrl_c_on_a_terminal_ends_the_echoed_line_first(tmp_path) -> None:
+    import pty
+
+    url = f"sqlite:///{tmp_path / 'optgan.db'}"
+    create("t", url, DRY, SMALL, tmp_path / "run")
+    env = subprocess_env("train:sleep=60")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `optgan run` on a pseudo-terminal
+        _default_sigint()
+        os.execve(sys.executable, [sys.executable, "-m", "optgan_cli", "run", "t", "--storage", url], env)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 120
+        while not lease_rows(url, "t") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGINT)
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 130
+    text = seen.decode(errors="replace").replace("\r\n", "\n")
+    assert "\n\nerror: stopped;" in text, text[-300:]
