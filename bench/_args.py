@@ -13,7 +13,7 @@ def comma_list(allowed: Iterable[str] | Callable[[str], bool], what: str) -> Cal
     ok = allowed if callable(allowed) else set(allowed).__contains__
 
     def check(value: str) -> str:
-        bad = [v for v in value.split(",") if v and not ok(v)]
+        bad = [v or "(an empty item)" for v in value.split(",") if value and not (v and ok(v))]
         if bad:
             raise argparse.ArgumentTypeError(f"unknown {what}: {', '.join(bad)}")
         return value

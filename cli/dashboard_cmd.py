@@ -29,7 +29,8 @@ def dashboard(host: str, port: int, run_dirs: tuple[str, ...], storage: str | No
     store = RunDirsArtifactStore(rdb, default_run_root(url) / "dashboard-uploads", extra_run_dirs=extra)
     server = _listen(host, port)  # bound here: the port printed is the port served (--port 0 too)
     try:
-        click.echo(f"optuna-dashboard for {redact(url)} at http://{host}:{server.server_port}/  (Ctrl-C to stop)",
+        where = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+        click.echo(f"optuna-dashboard for {redact(url)} at http://{where}:{server.server_port}/  (Ctrl-C to stop)",
                    err=True)
         _serve(server, rdb, _MissingAs404(store))
     finally:
@@ -111,10 +112,8 @@ def _listen(host: str, port: int) -> object:
                 raise exception_behind(e, KeyboardInterrupt) or e
 
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-
         class Server(WSGIServer):
-            address_family = family  # IPv6 hosts too
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as bottle's server picks it
 
             def service_actions(self) -> None:  # between requests (every 0.5 s when idle)
                 if stop_received():  # a stop some library swallowed still ends the server

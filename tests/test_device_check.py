@@ -102,3 +102,11 @@ def test_the_benchmarks_judge_the_issues_targets_only_on_a_gpu() -> None:
     assert bench._targets(results, torch.device("cuda"))["inception_exact"]["met"] is False
     assert all(v["met"] is None for v in bench._targets(results, torch.device("cpu")).values())
     assert bench._targets({}, torch.device("cuda"))["inception_exact"]["met"] is None  # nothing measured
+
+
+def test_an_empty_item_in_a_benchmark_list_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--precisions tf32,` would only fail after the earlier runs; an empty list stays allowed."""
+    with pytest.raises(SystemExit):
+        _bench("bench/final.py").arg_parser().parse_args(["--precisions", "tf32,"])
+    assert "unknown precision: (an empty item)" in capsys.readouterr().err
+    assert _bench("bench/train.py").arg_parser().parse_args(["--variants", ""]).variants == ""

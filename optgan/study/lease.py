@@ -258,6 +258,7 @@ class Lease:
         self.token = uuid.uuid4().hex
         self._with_ttl = True  # whether the table stores TTLs (known once acquired)
         self.lost: str | None = None  #: set to a one-line reason once the lease is gone
+        self.taken_over: Holder | None = None  #: the gone holder whose row this lease took over (None: it was free)
         self._confirmed = 0.0  # time.monotonic() of the last confirmed heartbeat
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -391,7 +392,7 @@ def hold_lease(engine: sa.Engine, search: str, *, force: bool = False, ttl_s: fl
     refuse_if_read_only(engine, search)
     lease = Lease(engine, search, ttl_s, force_unlock_flag=force_unlock_flag)
     try:
-        lease.acquire(force=force)
+        lease.taken_over = lease.acquire(force=force)
     except Exception:
         raise  # refused, or the database failed: no row of ours was committed
     except BaseException:  # a stop (Ctrl-C, SIGTERM) can land just after the row was committed

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 
 from optgan import faults, keys
 from optgan.atomic import atomic_write_bytes, writable_dir_problem
@@ -272,25 +273,37 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
     from optgan.study.lease import hold_lease
 
     # the search's run lease: one creator at a time, and the claim of a creator that died is known stale
-    with hold_lease(storage.engine, name, force_unlock_flag=False):
+    with hold_lease(storage.engine, name, force_unlock_flag=False) as lease:
         if any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES):
             raise _exists_error(name, url)  # created while we waited for the lease
-        _drop_interrupted_claim(root, name, url)
+        _drop_interrupted_claim(root, name, url, lease.taken_over)
         _check_run_dir(root, create=True)  # before the studies: a bad run directory leaves no half-made search
-        search_id = _claim_run_dir(root, name, url)
-        faults.point("create")
-        try:
-            _create_studies(name, config, storage, root, search_id)
-        except BaseException:  # a database that failed mid-create must not leave the folder claimed
-            if not _created(storage, name):  # (unless the commit went through and only its reply was lost)
-                (root / RUN_DIR_OWNER).unlink(missing_ok=True)
-            raise
+        search_id = uuid.uuid4().hex
+        try:  # from the claim on: a stop (Ctrl-C, SIGTERM) can land anywhere
+            _claim_run_dir(root, name, url, search_id, creator=lease.token)
+            faults.point("create")
+            _create_studies(name, config, storage, root, search_id, url)
+        except BaseException as e:
+            made = _created(storage, name, search_id)  # True: the commit went through (only its reply was lost)
+            if made is False:
+                _unclaim(root, search_id)  # a create that failed must not leave the folder claimed
+            if not isinstance(e, sqlalchemy.exc.SQLAlchemyError):
+                raise  # a stop, a refusal (the name taken meanwhile), a full disk …
+            if made is None:
+                raise StorageError(f"the database failed while search {name!r} was being created and cannot tell "
+                                   f"whether it was ({_db_reason(e, url)}); once it answers, `optgan study list` "
+                                   "shows it, or run the same command again") from None
+            if made is False:
+                raise StorageError(f"cannot create search {name!r} in {redact(url)}: {_db_reason(e, url)}; "
+                                   "nothing was created, run the same command again") from None
+            log.warning("search %r: the database's reply to its creation was lost (%s), but it was created",
+                        name, _db_reason(e, url))
     log.info("created search %r in %s (run directory %s)", name, redact(url), root)
     return Search(name, config, storage, url, root, search_id)
 
 
 def _create_studies(name: str, config: StudyConfig, storage: optuna.storages.RDBStorage,
-                    root: pathlib.Path, search_id: str) -> None:
+                    root: pathlib.Path, search_id: str, url: str) -> None:
     """Both stage studies with their directions, metric names and attributes, in ONE transaction:
     a crash or a database error at any moment leaves the whole search or none of it."""
     import sqlalchemy.orm
@@ -316,34 +329,65 @@ def _create_studies(name: str, config: StudyConfig, storage: optuna.storages.RDB
             session.flush()
             faults.point("create_commit")
     except sqlalchemy.exc.IntegrityError:  # a study of that name appeared (made outside optgan)
-        raise _exists_error(name, str(storage.engine.url)) from None
+        raise _exists_error(name, url) from None
 
 
 METRIC_NAMES_ATTR = "study:metric_names"
 """Where `optuna.Study.set_metric_names` keeps the objectives' names (a study system attribute)."""
 
 
-def _created(storage: optuna.storages.RDBStorage, name: str) -> bool:
-    """Whether the search's studies exist (True when that cannot be read: then keep what is there)."""
+def _created(storage: optuna.storages.RDBStorage, name: str, search_id: str) -> bool | None:
+    """Whether this create's studies exist (a study of that name made by someone else is not
+    ours); None when the database cannot tell."""
     try:
-        return any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES)
+        for stage in STAGES:
+            try:
+                study_id = storage.get_study_id_from_name(stage_study_name(name, stage))
+            except KeyError:
+                continue
+            if storage.get_study_user_attrs(study_id).get(keys.SEARCH_ID) == search_id:
+                return True
+        return False
     except Exception:  # noqa: BLE001 - the database is gone: do not judge
-        return True
+        return None
 
 
-def _drop_interrupted_claim(root: pathlib.Path, name: str, url: str) -> None:
-    """Remove the run directory's claim left by an `optgan study create` of this search that died
-    before its studies were committed (the caller holds the search's lease and saw no study): the
-    folder holds nothing but `search.json`, naming this search in this database."""
+def _db_reason(e: BaseException, url: str) -> str:
+    """A database error's first line, passwords scrubbed."""
+    from optgan.study.storage import scrub_passwords
+
+    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return scrub_passwords(lines[0] if lines else type(e).__name__, url)
+
+
+def _unclaim(root: pathlib.Path, search_id: str) -> None:
+    """Remove `root`'s claim if it is this create's (never another creator's)."""
     owner_file = root / RUN_DIR_OWNER
+    try:
+        if json.loads(owner_file.read_text(encoding="utf-8")).get("id") != search_id:
+            return
+    except (OSError, ValueError, AttributeError):
+        return
+    owner_file.unlink(missing_ok=True)
+
+
+def _drop_interrupted_claim(root: pathlib.Path, name: str, url: str, taken_over: Any) -> None:
+    """Remove the run directory's claim left by an `optgan study create` of this search that died
+    before its studies were committed: the caller holds the search's lease, saw no study, and took
+    that lease over from the dead creator that wrote the claim (its lease token is in the claim; a
+    claim written for another database that the same storage string names, or by a live creator
+    of such a database, is never taken). The folder holds nothing but `search.json`."""
+    owner_file = root / RUN_DIR_OWNER
+    if taken_over is None:
+        return  # no creator died holding this database's lease of the search
     try:
         if sorted(p.name for p in root.iterdir()) != [RUN_DIR_OWNER]:
             return
         owner = json.loads(owner_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return  # not ours to judge: the run-directory check says what is wrong
-    if not (isinstance(owner, dict) and owner.get("search") == name and owner.get("storage") == redact(url)
-            and owner.get("database") == _database_file(url)):
+    if not (isinstance(owner, dict) and owner.get("creator") == taken_over.token and owner.get("search") == name
+            and owner.get("storage") == redact(url) and owner.get("database") == _database_file(url)):
         return
     owner_file.unlink(missing_ok=True)
     log.warning("run directory %s held only the claim of an interrupted `optgan study create %s`: "
@@ -362,21 +406,28 @@ def _check_run_dir(root: pathlib.Path, *, create: bool) -> None:
 RUN_DIR_OWNER = "search.json"
 
 
-def _claim_run_dir(root: pathlib.Path, name: str, url: str, search_id: str | None = None) -> str:
+def _claim_run_dir(root: pathlib.Path, name: str, url: str, search_id: str | None = None, *,
+                   creator: str | None = None) -> str:
     """Write `<root>/search.json` naming the search (exclusively: one search per run directory);
-    a new search gets a new random id."""
+    a new search gets a new random id. `creator`: the lease token of the `study create` writing it."""
     search_id = search_id or uuid.uuid4().hex
     record = {"search": name, "id": search_id, "storage": redact(url), "database": _database_file(url),
               "path": str(root), "host": socket.gethostname()}
+    if creator is not None:
+        record["creator"] = creator
     try:
         fd = os.open(root / RUN_DIR_OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any written file
     except FileExistsError:
         raise StorageError(f"run directory {root} was just taken by another search; "
                            "pass --run-dir with another folder") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a stop or a full disk mid-write: no empty or cut claim is left behind
+        (root / RUN_DIR_OWNER).unlink(missing_ok=True)
+        raise
     return search_id
 
 

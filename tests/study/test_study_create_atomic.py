@@ -89,29 +89,58 @@ def test_a_database_error_at_commit_leaves_nothing(tmp_path: pathlib.Path, monke
 
     sa.event.listen(sqlalchemy.orm.Session, "before_commit", fail)
     try:
-        with pytest.raises(sa.exc.OperationalError):
+        with pytest.raises(StorageError, match="cannot create search 's' in sqlite:.*server closed the connection "
+                                               "unexpectedly .*nothing was created, run the same command again") as e:
             create_search("s", load_study_config(DRY), url, str(tmp_path / "run"))
     finally:
         sa.event.remove(sqlalchemy.orm.Session, "before_commit", fail)
+    assert "\n" not in str(e.value)
     assert _studies(url, "s") == [] and list((tmp_path / "run").iterdir()) == []
     assert lease_rows(url, "s") == []
     create_search("s", load_study_config(DRY), url, str(tmp_path / "run"))  # and the name is free
     assert _studies(url, "s") == ["s:disc", "s:gen"]
 
 
-def test_a_commit_whose_reply_is_lost_keeps_the_claim_of_the_search_it_made(tmp_path: pathlib.Path) -> None:
-    """The commit went through, only its reply was lost: the error reaches the user, but the search
-    exists and its run directory stays claimed, so `optgan run` can use it."""
+def test_a_commit_whose_reply_is_lost_is_a_created_search(tmp_path: pathlib.Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The commit went through, only its reply was lost: the studies are this create's (its
+    search id), so it succeeds with a warning, and its run directory stays claimed."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    with commit_then_drop("INSERT INTO studies") as dropped, pytest.raises(sa.exc.OperationalError):
-        create_search("s", load_study_config(DRY), url, str(tmp_path / "run"))
+    with commit_then_drop("INSERT INTO studies") as dropped:
+        made = create_search("s", load_study_config(DRY), url, str(tmp_path / "run"))
     assert dropped and _studies(url, "s") == ["s:disc", "s:gen"]
+    assert "the database's reply to its creation was lost" in caplog.text
     search = load_search("s", url)
+    assert search.search_id == made.search_id
     search.check_run_dir(adopt=False)
     search.storage.engine.dispose()
 
 
-def test_a_creator_in_progress_is_waited_for_not_raced(tmp_path: pathlib.Path) -> None:
+def test_a_database_that_cannot_tell_keeps_the_claim_and_says_so(tmp_path: pathlib.Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit failed and the database cannot be read afterwards: whether the search exists is
+    unknown, so the claim stays (a rerun takes it back if the search is not there) and the one
+    line says what to do."""
+    from optgan.study import search as search_module
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    monkeypatch.setattr(search_module, "_created", lambda *args: None)
+
+    def fail(session: sqlalchemy.orm.Session) -> None:
+        if any(isinstance(o, optuna.storages._rdb.models.StudyModel) for o in session):
+            raise dropped_connection()
+
+    sa.event.listen(sqlalchemy.orm.Session, "before_commit", fail)
+    try:
+        with pytest.raises(StorageError, match="cannot tell whether it was .*`optgan study list` shows it, or run "
+                                               "the same command again"):
+            create_search("s", load_study_config(DRY), url, str(tmp_path / "run"))
+    finally:
+        sa.event.remove(sqlalchemy.orm.Session, "before_commit", fail)
+    assert (tmp_path / "run" / RUN_DIR_OWNER).exists()
+
+
+def test_a_second_creator_meanwhile_is_refused_not_raced(tmp_path: pathlib.Path) -> None:
     """While another creator (here: a live lease of this process) holds the name, a second
     create is refused in one line and claims nothing."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
