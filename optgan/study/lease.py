@@ -244,6 +244,20 @@ def run_states(engine: sa.Engine) -> dict[str, dict] | None:
                        "heartbeat_age_s": round(max(0.0, now - h.heartbeat), 1)} for h in holders}
 
 
+def gone_holder_token(engine: sa.Engine, search: str) -> str | None:
+    """The token of `search`'s lease holder when that holder is gone (dead on this host, or its
+    heartbeat expired), else None; reads only, never creates the table."""
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(LEASE_TABLE):
+                return None
+            holder = _read(conn, search, _has_ttl_column(conn))
+            now = _db_now(conn)
+    except sqlalchemy.exc.SQLAlchemyError:
+        return None
+    return holder.token if holder is not None and _holder_gone(holder, now, lease_ttl_s()) else None
+
+
 # ---------------------------------------------------------------- the lease
 class Lease:
     """A held lease; use :func:`hold_lease` (acquire, heartbeat thread, release)."""

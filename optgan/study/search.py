@@ -243,7 +243,14 @@ def check_new_search(name: str, config: StudyConfig, storage_url: str | None = N
     if any(stage_study_name(name, stage) in present for stage in STAGES):
         raise _exists_error(name, url)
     root = _run_dir_for(name, config, url)
-    _check_run_dir(root, create=False)
+    try:
+        _check_run_dir(root, create=False)
+    except StorageError:
+        creator = gone_lease_token(url, name)  # read only: a dry run creates no lease table
+        if creator is None or not _is_claim_of(root, name, url, creator):
+            raise
+        log.info("run directory %s holds only the claim of a killed `optgan study create %s`, which the create "
+                 "takes back", root, name)
     return root
 
 
@@ -377,21 +384,40 @@ def _drop_interrupted_claim(root: pathlib.Path, name: str, url: str, taken_over:
     that lease over from the dead creator that wrote the claim (its lease token is in the claim; a
     claim written for another database that the same storage string names, or by a live creator
     of such a database, is never taken). The folder holds nothing but `search.json`."""
-    owner_file = root / RUN_DIR_OWNER
-    if taken_over is None:
-        return  # no creator died holding this database's lease of the search
-    try:
-        if sorted(p.name for p in root.iterdir()) != [RUN_DIR_OWNER]:
-            return
-        owner = json.loads(owner_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return  # not ours to judge: the run-directory check says what is wrong
-    if not (isinstance(owner, dict) and owner.get("creator") == taken_over.token and owner.get("search") == name
-            and owner.get("storage") == redact(url) and owner.get("database") == _database_file(url)):
-        return
-    owner_file.unlink(missing_ok=True)
+    if taken_over is None or not _is_claim_of(root, name, url, taken_over.token):
+        return  # no creator died holding this database's lease of the search, or not its claim
+    (root / RUN_DIR_OWNER).unlink(missing_ok=True)
     log.warning("run directory %s held only the claim of an interrupted `optgan study create %s`: "
                 "claimed again", root, name)
+
+
+def gone_lease_token(url: str, name: str) -> str | None:
+    """The lease token of search `name`'s holder in the database of `url` if that holder is gone
+    (e.g. a killed `study create`), read without writing anything; None otherwise or unreadable."""
+    from optgan.study.lease import gone_holder_token
+    from optgan.study.storage import read_only_engine
+
+    try:
+        engine = read_only_engine(url)
+    except Exception:  # noqa: BLE001 - no database to read: no dead creator to know of
+        return None
+    try:
+        return gone_holder_token(engine, name)
+    finally:
+        engine.dispose()
+
+
+def _is_claim_of(root: pathlib.Path, name: str, url: str, creator: str) -> bool:
+    """Whether `root` holds nothing but a claim that creator `creator` (a lease token) wrote for
+    search `name` in the database of `url`."""
+    try:
+        if sorted(p.name for p in root.iterdir()) != [RUN_DIR_OWNER]:
+            return False
+        owner = json.loads((root / RUN_DIR_OWNER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # not ours to judge: the run-directory check says what is wrong
+    return (isinstance(owner, dict) and owner.get("creator") == creator and owner.get("search") == name
+            and owner.get("storage") == redact(url) and owner.get("database") == _database_file(url))
 
 
 def _check_run_dir(root: pathlib.Path, *, create: bool) -> None:

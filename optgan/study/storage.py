@@ -209,12 +209,8 @@ def study_names_for_create(url: str) -> set[str]:
         if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
             raise StorageError(f"cannot create a search in {url}: {path} cannot be written (read-only file "
                                "system or permissions); give a writable place")
-        # read only (as open_storage opens a file it cannot write): not even the switch to WAL
-        parsed = make_url(f"sqlite:///file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&uri=true")
-    elif parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
     try:
-        engine = sqlalchemy.create_engine(parsed.render_as_string(hide_password=False), pool_pre_ping=True)
+        engine = read_only_engine(url)
         try:
             with engine.connect() as conn:
                 tables = set(sqlalchemy.inspect(conn).get_table_names())
@@ -227,8 +223,21 @@ def study_names_for_create(url: str) -> set[str]:
         finally:
             engine.dispose()
     except (sqlalchemy.exc.SQLAlchemyError, ImportError) as e:
-        reason = _missing_driver(e, parsed.render_as_string()) or str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        driven = parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+        reason = _missing_driver(e, driven.render_as_string()) or str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"cannot open storage {redact(url)}: {scrub_passwords(reason, url)}") from None
+
+
+def read_only_engine(url: str) -> sqlalchemy.Engine:
+    """An engine on the database of `url` that changes nothing on disk where that can be asked
+    (SQLite: read-only, not even the switch to WAL, as open_storage opens a file it cannot write)."""
+    parsed = parse_storage_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = _check_sqlite_place(url)
+        parsed = make_url(f"sqlite:///file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&uri=true")
+    elif parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sqlalchemy.create_engine(parsed.render_as_string(hide_password=False), pool_pre_ping=True)
 
 
 def _missing_driver(e: BaseException, url: str) -> str | None:

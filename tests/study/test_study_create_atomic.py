@@ -65,6 +65,9 @@ def test_a_killed_create_leaves_no_search_and_its_rerun_creates_it(storage_url: 
     assert len(lease_rows(storage_url, unique_name)) == 1  # the dead creator's
     listed = optgan("study", "list", "--storage", storage_url)
     assert unique_name not in listed.stdout
+    dry = optgan(*args, "--dry-run")  # judges the claim as the create will (reading the lease table only)
+    assert dry.returncode == 0 and "holds only the claim of a killed `optgan study create" in dry.stderr, dry.stderr
+    assert sorted(p.name for p in run_dir.iterdir()) == [RUN_DIR_OWNER]  # (nothing changed)
 
     again = optgan(*args)
     assert again.returncode == 0, again.stderr[-2000:]
