@@ -249,6 +249,7 @@ def check_new_search(name: str, config: StudyConfig, storage_url: str | None = N
         creator = gone_lease_token(url, name)  # read only: a dry run creates no lease table
         if creator is None or not _is_claim_of(root, name, url, creator):
             raise
+        _check_run_dir_writable(root)
         log.info("run directory %s holds only the claim of a killed `optgan study create %s`, which the create "
                  "takes back", root, name)
     return root
@@ -418,6 +419,12 @@ def _is_claim_of(root: pathlib.Path, name: str, url: str, creator: str) -> bool:
         return False  # not ours to judge: the run-directory check says what is wrong
     return (isinstance(owner, dict) and owner.get("creator") == creator and owner.get("search") == name
             and owner.get("storage") == redact(url) and owner.get("database") == _database_file(url))
+
+
+def _check_run_dir_writable(root: pathlib.Path) -> None:
+    problem = writable_dir_problem(root, create=False)
+    if problem:
+        raise StorageError(f"run directory {problem}; pass --run-dir with another folder")
 
 
 def _check_run_dir(root: pathlib.Path, *, create: bool) -> None:
