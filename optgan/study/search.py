@@ -28,6 +28,7 @@ from optgan.config.study import StudyConfig, study_config_from_dict, with_absolu
 from optgan.errors import StorageError
 from optgan.sampler import make_sampler
 from optgan.study.storage import (
+    db_error_reason,
     default_run_root,
     open_storage,
     parse_storage_url,
@@ -246,10 +247,10 @@ def check_new_search(name: str, config: StudyConfig, storage_url: str | None = N
     try:
         _check_run_dir(root, create=False)
     except StorageError:
-        creator = gone_lease_token(url, name)  # read only: a dry run creates no lease table
+        creator = _gone_lease_token(url, name)  # read only: a dry run creates no lease table
         if creator is None or not _is_claim_of(root, name, url, creator):
             raise
-        _check_run_dir_writable(root)
+        _check_run_dir(root, create=False, must_be_empty=False)  # (the create takes the claim back)
         log.info("run directory %s holds only the claim of a killed `optgan study create %s`, which the create "
                  "takes back", root, name)
     return root
@@ -276,13 +277,13 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
     if db_file is not None and not db_file.exists():  # a new SQLite file holds no search yet:
         _check_run_dir(root, create=False)  # judge the run directory before the file is made
     storage = open_storage(url)
-    if any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES):
+    if _any_stage_exists(storage, name):
         raise _exists_error(name, url)
     from optgan.study.lease import hold_lease
 
     # the search's run lease: one creator at a time, and the claim of a creator that died is known stale
     with hold_lease(storage.engine, name, force_unlock_flag=False) as lease:
-        if any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES):
+        if _any_stage_exists(storage, name):
             raise _exists_error(name, url)  # created while we waited for the lease
         _drop_interrupted_claim(root, name, url, lease.taken_over)
         _check_run_dir(root, create=True)  # before the studies: a bad run directory leaves no half-made search
@@ -299,13 +300,13 @@ def create_search(name: str, config: StudyConfig, storage_url: str | None = None
                 raise  # a stop, a refusal (the name taken meanwhile), a full disk …
             if made is None:
                 raise StorageError(f"the database failed while search {name!r} was being created and cannot tell "
-                                   f"whether it was ({_db_reason(e, url)}); once it answers, `optgan study list` "
+                                   f"whether it was ({db_error_reason(e, url)}); once it answers, `optgan study list` "
                                    "shows it, or run the same command again") from None
             if made is False:
-                raise StorageError(f"cannot create search {name!r} in {redact(url)}: {_db_reason(e, url)}; "
+                raise StorageError(f"cannot create search {name!r} in {redact(url)}: {db_error_reason(e, url)}; "
                                    "nothing was created, run the same command again") from None
             log.warning("search %r: the database's reply to its creation was lost (%s), but it was created",
-                        name, _db_reason(e, url))
+                        name, db_error_reason(e, url))
     log.info("created search %r in %s (run directory %s)", name, redact(url), root)
     return Search(name, config, storage, url, root, search_id)
 
@@ -360,14 +361,6 @@ def _created(storage: optuna.storages.RDBStorage, name: str, search_id: str) -> 
         return None
 
 
-def _db_reason(e: BaseException, url: str) -> str:
-    """A database error's first line, passwords scrubbed."""
-    from optgan.study.storage import scrub_passwords
-
-    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
-    return scrub_passwords(lines[0] if lines else type(e).__name__, url)
-
-
 def _unclaim(root: pathlib.Path, search_id: str) -> None:
     """Remove `root`'s claim if it is this create's (never another creator's)."""
     owner_file = root / RUN_DIR_OWNER
@@ -392,7 +385,7 @@ def _drop_interrupted_claim(root: pathlib.Path, name: str, url: str, taken_over:
                 "claimed again", root, name)
 
 
-def gone_lease_token(url: str, name: str) -> str | None:
+def _gone_lease_token(url: str, name: str) -> str | None:
     """The lease token of search `name`'s holder in the database of `url` if that holder is gone
     (e.g. a killed `study create`), read without writing anything; None otherwise or unreadable."""
     from optgan.study.lease import gone_holder_token
@@ -421,16 +414,10 @@ def _is_claim_of(root: pathlib.Path, name: str, url: str, creator: str) -> bool:
             and owner.get("storage") == redact(url) and owner.get("database") == _database_file(url))
 
 
-def _check_run_dir_writable(root: pathlib.Path) -> None:
-    problem = writable_dir_problem(root, create=False)
-    if problem:
-        raise StorageError(f"run directory {problem}; pass --run-dir with another folder")
-
-
-def _check_run_dir(root: pathlib.Path, *, create: bool) -> None:
+def _check_run_dir(root: pathlib.Path, *, create: bool, must_be_empty: bool = True) -> None:
     """Refuse (and with `create`, make) the new search's run directory: it must not hold files (a
     deleted search's checkpoints would be resumed by the new one) and must be writable."""
-    problem = writable_dir_problem(root, must_be_empty=True, create=create)
+    problem = writable_dir_problem(root, must_be_empty=must_be_empty, create=create)
     if problem:
         hint = " (of another search, or a deleted one?); remove it or" if "holds files" in problem else ";"
         raise StorageError(f"run directory {problem}{hint} pass --run-dir with another folder")
@@ -570,6 +557,10 @@ def _stage_study_rows(engine: Any) -> list[tuple[str, Any, int, Any]]:
         studies.setdefault(study_id, {})[key] = json.loads(value)
     return [(a[keys.SEARCH_NAME], a.get(keys.STAGE), *counts.get(study_id, (0, None)))
             for study_id, a in sorted(studies.items()) if keys.SEARCH_NAME in a]
+
+
+def _any_stage_exists(storage: optuna.storages.RDBStorage, name: str) -> bool:
+    return any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES)
 
 
 def _exists(storage: optuna.storages.RDBStorage, study_name: str) -> bool:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from optgan.errors import StorageError
 
 __all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage_url", "redact", "scrub_passwords", "open_storage", "make_durable",
-           "default_run_root", "sqlite_path", "refuse_if_read_only"]
+           "default_run_root", "sqlite_path", "refuse_if_read_only", "db_error_reason", "read_only_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +118,8 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
             storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
         # RuntimeError: Optuna's table schema is older or newer than the installed Optuna's
-        reason = (_missing_driver(e, url) or
-                  str(getattr(e, "orig", None) or e).strip().splitlines()[0].replace("$STORAGE_URL", safe))
-        raise StorageError(f"cannot open storage {safe}: {scrub_passwords(reason, url)}") from None
+        reason = _missing_driver(e, url) or db_error_reason(e, url).replace("$STORAGE_URL", safe)
+        raise StorageError(f"cannot open storage {safe}: {reason}") from None
     if backend == "sqlite" and not read_only:
         # WAL + synchronous=NORMAL: a process crash never loses a committed write, and each
         # commit skips one fsync (about a third faster per round); set on every new connection.
@@ -224,8 +223,15 @@ def study_names_for_create(url: str) -> set[str]:
             engine.dispose()
     except (sqlalchemy.exc.SQLAlchemyError, ImportError) as e:
         driven = parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
-        reason = _missing_driver(e, driven.render_as_string()) or str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"cannot open storage {redact(url)}: {scrub_passwords(reason, url)}") from None
+        reason = _missing_driver(e, driven.render_as_string()) or db_error_reason(e, url)
+        raise StorageError(f"cannot open storage {redact(url)}: {reason}") from None
+
+
+def db_error_reason(e: BaseException, url: str) -> str:
+    """A database error's first line (the driver's own message when SQLAlchemy wraps one), with
+    the passwords of `url` scrubbed: what a one-line error says after its colon."""
+    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return scrub_passwords(lines[0] if lines else type(e).__name__, url)
 
 
 def read_only_engine(url: str) -> sqlalchemy.Engine:
