@@ -65,12 +65,15 @@ def test_postgres_restart_during_a_run(unique_name: str, tmp_path) -> None:
     subprocess.run(["pg_ctlcluster", version, cluster, "stop", "--mode", "fast"], check=True)
     time.sleep(2)
     subprocess.run(["pg_ctlcluster", version, cluster, "start"], check=True)
+    outlasted = proc.poll() is None  # the outage fell inside the run
     out, err = proc.communicate(timeout=180)
 
     retries = [ln for ln in err.splitlines() if "retry" in ln]
     print(f"postgres restart: exit {proc.returncode}, {len(retries)} retries, last: {retries[-1:]}")
     assert password not in out + err
-    assert "retry" in err, err[-2000:]  # it did meet the outage
+    # it met the outage: whether a call failed and was retried, or only waited on a reconnect
+    # (CI once saw round 2's ask take 3.1 s across the outage with no error), depends on timing
+    assert outlasted, err[-2000:]
     if proc.returncode == 2:  # stopped resumably: one line, then a rerun finishes
         assert "unreachable" in err.strip().splitlines()[-1]
         r = optgan("run", unique_name, "--storage", URL)
