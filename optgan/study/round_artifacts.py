@@ -14,14 +14,16 @@ Optuna refuses to change a finished trial (`upload_artifact` writes a trial syst
 A picture never stops a search: failures are logged as warnings (`optgan report` redraws the
 round pictures from the study at any time). Re-running an interrupted round reuses the round
 pictures its first run uploaded (they are drawn from the same stored trials); a trial cut off
-between its picture upload and its tell gets its pictures uploaded again (the new ones are
-referenced from its user attrs).
+between its picture upload and its tell is re-scored by the re-run, and its new pictures replace
+the old ones under the same artifact ids (nothing is listed twice, nothing is left unreferenced).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import mimetypes
 import pathlib
 import shutil
 import tempfile
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.artifacts import get_all_artifact_meta, upload_artifact
+from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX  # optuna>=5,<6 (pinned)
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial
 
@@ -83,16 +86,19 @@ def record_trial_artifacts(search: Search, study: optuna.Study, trial: FrozenTri
     ids: dict[str, str] = {}
     try:
         store = search_artifact_store(search.run_dir)
+        earlier = _earlier_uploads(study, trial)
         with tempfile.TemporaryDirectory(prefix="optgan-pictures-") as tmp:
             folder = pathlib.Path(tmp)
             if cfg.architecture:
                 path = folder / f"arch-trial-{trial.number:04d}.png"
                 shutil.copyfile(architecture_png(search, genotype), path)
-                ids[keys.ARCH_PICTURE_ARTIFACT] = _upload(store, path, trial, study)
+                ids[keys.ARCH_PICTURE_ARTIFACT] = _upload(store, path, trial, study,
+                                                          earlier.get(keys.ARCH_PICTURE_ARTIFACT))
             samples = getattr(evaluation, "samples", None)
             if cfg.sample_grid and samples is not None:
                 path = save_sample_grid(samples[: cfg.grid_images], folder / f"samples-trial-{trial.number:04d}.png")
-                ids[keys.SAMPLE_GRID_ARTIFACT] = _upload(store, path, trial, study)
+                ids[keys.SAMPLE_GRID_ARTIFACT] = _upload(store, path, trial, study,
+                                                         earlier.get(keys.SAMPLE_GRID_ARTIFACT))
         for key, artifact_id in ids.items():
             study._storage.set_trial_user_attr(trial._trial_id, key, artifact_id)
     except UpdateFinishedTrialError:  # finished elsewhere meanwhile (the runner keeps it as it is)
@@ -106,9 +112,29 @@ def record_trial_artifacts(search: Search, study: optuna.Study, trial: FrozenTri
     return ids
 
 
-def _upload(store: Any, path: pathlib.Path, target: FrozenTrial | optuna.Study, study: optuna.Study) -> str:
-    return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=target,
-                           storage=study._storage, mimetype="image/png")
+def _earlier_uploads(study: optuna.Study, trial: FrozenTrial) -> dict[str, str]:
+    """`{user attr key: artifact id}` of the pictures an earlier, interrupted scoring of this trial
+    uploaded (read from storage: `trial` may be older than that upload)."""
+    stored = study._storage.get_trial(trial._trial_id)
+    return {key: stored.user_attrs[key] for key in (keys.ARCH_PICTURE_ARTIFACT, keys.SAMPLE_GRID_ARTIFACT)
+            if isinstance(stored.user_attrs.get(key), str)
+            and ARTIFACTS_ATTR_PREFIX + stored.user_attrs[key] in stored.system_attrs}
+
+
+def _upload(store: Any, path: pathlib.Path, target: FrozenTrial | optuna.Study, study: optuna.Study,
+            artifact_id: str | None = None) -> str:
+    """Upload `path`; with `artifact_id` (a trial's earlier upload of the same picture), replace
+    that artifact's file and meta in place, as `upload_artifact` would have stored them."""
+    if artifact_id is None:
+        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=target,
+                               storage=study._storage, mimetype="image/png")
+    meta = {"artifact_id": artifact_id, "filename": path.name, "mimetype": "image/png",
+            "encoding": mimetypes.guess_type(path.name)[1]}
+    # the record first: a trial finished elsewhere meanwhile refuses it before its file is touched
+    study._storage.set_trial_system_attr(target._trial_id, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(meta))
+    with open(path, "rb") as f:
+        store.write(artifact_id, f)
+    return artifact_id
 
 
 def choice_rule(objectives: list[str], directions: list[str], labels: list[str] | None = None) -> str:

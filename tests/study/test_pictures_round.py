@@ -301,3 +301,41 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
     with pytest.raises(bottle.HTTPError) as e:
         served["artifact_store"].open_reader("00000000-0000-0000-0000-000000000000")
     assert e.value.status_code == 404
+
+
+def test_a_rescored_trial_replaces_its_pictures_in_place(tmp_path: pathlib.Path) -> None:
+    """A trial cut off between its picture upload and its tell is scored again by the re-run: its
+    new pictures replace the old ones under the same ids (nothing listed twice or left unreferenced),
+    stored exactly as `upload_artifact` stores them; a trial finished elsewhere keeps its files."""
+    search = small_search(f"sqlite:///{tmp_path / 'optgan.db'}", tmp_path / "run")
+    study = search.study("gen")
+    trial = study._storage.get_trial(study.ask()._trial_id)  # as the round saw it: before any upload
+    g = Genotype.from_array("gen", [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]])
+    store = search.run_dir / "artifacts"
+
+    def score(value: int) -> dict[str, str]:
+        samples = torch.full((9, 3, 8, 8), value, dtype=torch.uint8)
+        return record_trial_artifacts(search, study, trial, g, Evaluation({"IS": 1.0}, samples=samples))
+
+    first = score(0)
+    metas_first = study._storage.get_trial(trial._trial_id).system_attrs
+    grid_first = (store / first[keys.SAMPLE_GRID_ARTIFACT]).read_bytes()
+    second = score(255)  # the re-run: other images (e.g. a different device), same trial
+    assert second == first and len(first) == 2
+    stored = study._storage.get_trial(trial._trial_id)
+    assert stored.system_attrs == metas_first  # the records as upload_artifact wrote them
+    assert {stored.user_attrs[k] for k in first} == set(first.values())
+    assert sorted(m.artifact_id for m in get_all_artifact_meta(stored, storage=study._storage)) == sorted(first.values())
+    grid = (store / first[keys.SAMPLE_GRID_ARTIFACT]).read_bytes()
+    assert grid != grid_first and sorted(p.name for p in store.iterdir()) == sorted(first.values())
+
+    # an id in the user attrs without its artifact record (not an upload of this trial): a new upload
+    study._storage.set_trial_user_attr(trial._trial_id, keys.SAMPLE_GRID_ARTIFACT, "not-an-upload")
+    third = score(7)
+    assert third[keys.SAMPLE_GRID_ARTIFACT] not in ("not-an-upload", first[keys.SAMPLE_GRID_ARTIFACT])
+    assert third[keys.ARCH_PICTURE_ARTIFACT] == first[keys.ARCH_PICTURE_ARTIFACT]
+
+    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # finished elsewhere: refused, files kept
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    assert score(99) == {}
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == before
