@@ -2,7 +2,7 @@
 # One prepared GPU check, run on a lent device machine in the repository root after
 # bench/device_prepare.sh filled `.whl/` here (see README, "Checking the GPU paths"):
 #   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 600
-# (about 6-7 minutes of device time once the machine is up; the step limits add up to 9).
+# (about 6-7 minutes of device time once the machine is up; the step limits add up to 9.3).
 # Installs the carried wheels, runs every CUDA test (`pytest -m gpu`), then bench/train.py and
 # bench/eval.py at paper widths; each result lands in $OUT as soon as it exists. Steps have
 # their own time limits so one slow step cannot eat the others' time.
@@ -32,9 +32,13 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report
 }
 step cuda-tests 100 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 tail -n 15 "$OUT/cuda-tests.out"
-# fast path only (the fp32 / eager / loss-curve comparisons were measured before: README) + a whole round
-step bench-train 220 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
-  --skip fp32,compare --blocks 600 --eval-images 2000 --out "$OUT/bench-train.json"
+# fast path only (the fp32 / eager / loss-curve comparisons were measured before: README) + a whole round,
+# and a kernel table of the fast path (where the time of an iteration goes: convs by kind, element-wise)
+step bench-train 195 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
+  --skip fp32,compare --blocks 600 --eval-images 2000 --profile "$OUT/bench-train-profile.txt" \
+  --out "$OUT/bench-train.json"
+# the cost of every G op at its shapes (GPU kernel time), and the sub-grid form of the dilated convs
+step bench-ops 25 python3 bench/ops.py --reps 10 --out "$OUT/bench-ops.json"
 step bench-eval 130 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
 step bench-final 110 python3 bench/final.py --data "$DATA" --precisions tf32,bf16 --warmup 10 --iterations 60 \
@@ -48,6 +52,14 @@ try:
     print("train targets:", t.get("targets"))
 except Exception as e:  # noqa: BLE001
     print("bench-train: no JSON", e)
+try:
+    o = json.loads((out / "bench-ops.json").read_text())["results"]
+    top = sorted(o.items(), key=lambda kv: -(kv[1]["forward_backward_g"]["device_ms"] or 0))[:8]
+    for k, r in top:
+        g = r["forward_backward_g"]
+        print(f"op {k}: G step {g['device_ms']} ms, {g['tflop_per_s']} TFLOP/s", {x: g[x] for x in g if x == "speedup_vs_native"})
+except Exception as err:  # noqa: BLE001
+    print("bench-ops: no JSON", err)
 try:
     e = json.loads((out / "bench-eval.json").read_text())
     for k, r in e["results"].items():

@@ -48,14 +48,14 @@ def _bench(path: str) -> ModuleType:
 
 def test_the_check_runs_the_cuda_tests_and_the_three_benchmarks_within_one_device_call() -> None:
     steps = _steps()
-    assert [name for name, _, _ in steps] == ["cuda-tests", "bench-train", "bench-eval", "bench-final"]
+    assert [name for name, _, _ in steps] == ["cuda-tests", "bench-train", "bench-ops", "bench-eval", "bench-final"]
     assert steps[0][2][:3] == ["python3", "-m", "pytest"] and "gpu" in steps[0][2]
     assert "gpu:" in (ROOT / "pyproject.toml").read_text()  # the marker it selects is registered
     # the steps' limits plus start-up (installing the wheels, nvidia-smi, the summary) fit one call
     assert sum(limit for _, limit, _ in steps) <= DEVICE_CALL_LIMIT_S - 30
 
 
-@pytest.mark.parametrize("name", ["bench-train", "bench-eval", "bench-final"])
+@pytest.mark.parametrize("name", ["bench-train", "bench-ops", "bench-eval", "bench-final"])
 def test_every_benchmark_accepts_the_arguments_the_check_gives_it(name: str) -> None:
     [command] = [cmd for step, _, cmd in _steps() if step == name]
     assert command[0] == "python3" and command[1].startswith("bench/"), command
@@ -75,7 +75,8 @@ def test_a_typo_in_a_benchmark_list_is_refused_at_once(capsys: pytest.CaptureFix
              ("bench/eval.py", ["--modes", "exact,quick"], "unknown mode: quick"),
              ("bench/eval.py", ["--extractors", "inceptionv3"], "unknown extractor: inceptionv3"),
              ("bench/final.py", ["--precisions", "tf32,fp16"], "unknown precision: fp16"),
-             ("bench/final.py", ["--recipes", "wgan"], "unknown recipe: wgan")]
+             ("bench/final.py", ["--recipes", "wgan"], "unknown recipe: wgan"),
+             ("bench/ops.py", ["--precisions", "fast,bf16"], "unknown precision: bf16")]
     for path, argv, message in cases:
         with pytest.raises(SystemExit):
             _bench(path).arg_parser().parse_args(argv)

@@ -1,0 +1,230 @@
+"""Where a search iteration's time goes: the cost of every candidate operation of G at its shapes
+(issue 5, item 8); prints one JSON object.
+
+    python bench/ops.py                                   # CUDA: paper widths (C 256, batches 40 / 80, 8–32 px)
+    python bench/ops.py --device cpu --channels 32 --batch-d 4 --batch-g 8 --reps 2   # a CPU smoke run
+
+One iteration of stage gen runs G forward on `--batch-d` images without autograd (the D step's
+fakes), then forward and backward on `--batch-g` images (the G step). This benchmark times each
+op module of the search space (`optgan.supernet.ops.make_op`, the very modules the supernet
+holds) in those two roles at every resolution G's cells run at, in the search's fast arithmetic
+(bf16 autocast, channels-last; `--precisions` adds IEEE fp32), with cuDNN autotuning on as in
+the search. On CUDA each figure is the time the GPU spends in kernels (torch.profiler), so an
+op too small to fill the GPU is not blamed for the host's launch cost, which the search's CUDA
+graphs remove (after `--kernel-budget-s` seconds the rest are timed by wall clock only, to keep
+the run short); `wall_ms` is the eager wall time beside it. It reports TFLOP/s of each conv.
+
+It also times an exact re-formulation of the dilated convolutions (`@subgrid`): a dilation-2
+conv is a dense conv on each of the four 2×2-strided sub-grids of its input (the sub-grids are
+folded into the batch, convolved with the same kernel and padding k//2, and interleaved back),
+with its largest difference from the native op and the speed-up over it. Whether the search
+should use it is decided by what this prints on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from optgan.backends import cudnn_autotune, tf32_allowed
+from optgan.supernet.ops import ConvOp, make_op
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
+from _args import comma_list  # noqa: E402
+
+NORMAL = ("conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+UP = ("nearest", "bilinear", "conv_transpose")
+PRECISIONS = ("fast", "fp32")
+
+
+def subgrid_dilated_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """`conv` (stride 1, dilation d, padding d·(k−1)/2) as a dense conv on the d² sub-grids of `x`.
+
+    Output pixel (d·i + r, d·j + s) reads only input pixels of the same residues (r, s), at dense
+    offsets around (i, j): each sub-grid is convolved with the same kernel and padding (k−1)/2.
+    The height and width must be multiples of d.
+    """
+    d = conv.dilation[0]
+    n, c, h, w = x.shape
+    if conv.stride != (1, 1) or conv.dilation != (d, d) or h % d or w % d:
+        raise ValueError(f"sub-grid form needs stride 1, equal dilations and sizes divisible by {d}")
+    grids = x.reshape(n, c, h // d, d, w // d, d).permute(0, 3, 5, 1, 2, 4).reshape(n * d * d, c, h // d, w // d)
+    y = F.conv2d(grids, conv.weight, conv.bias, padding=(conv.kernel_size[0] - 1) // 2)
+    co = y.shape[1]
+    return y.reshape(n, d, d, co, h // d, w // d).permute(0, 3, 4, 1, 5, 2).reshape(n, co, h, w)
+
+
+class SubgridDilated(nn.Module):
+    """A dilated :class:`ConvOp` computed by :func:`subgrid_dilated_conv` (same parameters)."""
+
+    def __init__(self, op: ConvOp) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return subgrid_dilated_conv(F.relu(x) if self.op.pre_relu else x, self.op.conv)
+
+
+def conv_gflop(module: nn.Module, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> float:
+    """Forward GFLOP (2 × MACs) of the convolutions in `module` (0 for parameter-free ops)."""
+    n, _, h, w = out_shape
+    flop = 0
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            flop += 2 * n * h * w * m.out_channels * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, nn.ConvTranspose2d):  # each input pixel scatters a kernel per channel
+            flop += 2 * n * x_shape[2] * x_shape[3] * m.out_channels * (m.in_channels // m.groups) * \
+                m.kernel_size[0] * m.kernel_size[1]
+    return flop / 1e9
+
+
+def cases(channels: int, bottom: int) -> list[tuple[str, str, int, Callable[[], nn.Module]]]:
+    """(name, kind, input side, factory) of every op G's cells run, at every resolution."""
+    out = []
+    for k in range(1, 4):
+        side = bottom * 2 ** k  # a cell's output resolution; its up edges take half that
+        for name in UP:
+            out.append((f"up/{name}@{side}", "up", side // 2, lambda n=name: make_op("up", n, channels)))
+        for name in NORMAL:
+            out.append((f"normal/{name}@{side}", "normal", side, lambda n=name: make_op("normal", n, channels)))
+            if name.startswith("dil_"):
+                out.append((f"normal/{name}@subgrid@{side}", "normal", side,
+                            lambda n=name: SubgridDilated(make_op("normal", n, channels))))
+    return out
+
+
+def _timed(device: torch.device, fn: Callable[[], None], reps: int, kernels: bool) -> tuple[float, float | None]:
+    """(wall ms, device-kernel ms or None) per call of `fn`, after two warm-up calls; the kernel
+    time only on CUDA and when `kernels` (a profiler session costs a fraction of a second)."""
+    for _ in range(2):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall = (time.perf_counter() - start) / reps * 1e3
+    if device.type != "cuda" or not kernels:
+        return wall, None
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize(device)
+    kernel_us = sum(e.self_device_time_total for e in prof.key_averages())
+    return wall, kernel_us / reps / 1e3
+
+
+def _measure(module: nn.Module, side: int, args: argparse.Namespace, device: torch.device,
+             precision: str, kernels: bool) -> dict[str, Any]:
+    fast = precision == "fast"
+    fmt = torch.channels_last if fast else torch.contiguous_format
+    module = module.to(device, memory_format=fmt)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x_d = torch.randn(args.batch_d, args.channels, side, side, generator=gen).to(device, memory_format=fmt)
+    x_g = torch.randn(args.batch_g, args.channels, side, side, generator=gen).to(device, memory_format=fmt)
+    x_g.requires_grad_(True)  # inside G every op's input needs its gradient
+
+    def forward_d() -> None:
+        with torch.no_grad(), autocast:
+            module(x_d)
+
+    def forward_backward_g() -> None:
+        with autocast:
+            y = module(x_g)
+        y.backward(torch.ones_like(y))
+        x_g.grad = None
+        module.zero_grad(set_to_none=True)
+
+    with torch.no_grad(), autocast:
+        out_shape = tuple(module(x_g).shape)
+    res: dict[str, Any] = {"input": [args.batch_g, args.channels, side, side], "output": list(out_shape)}
+    for role, fn, batch, flop_factor in (("forward_d", forward_d, args.batch_d, 1), ("forward_backward_g",
+                                         forward_backward_g, args.batch_g, 3)):
+        wall, kernel_ms = _timed(device, fn, args.reps, kernels)
+        gflop = conv_gflop(module, (batch, *x_g.shape[1:]), (batch, *out_shape[1:])) * flop_factor
+        ms = kernel_ms if kernel_ms is not None else wall
+        res[role] = {"wall_ms": round(wall, 4), "device_ms": None if kernel_ms is None else round(kernel_ms, 4),
+                     "gflop": round(gflop, 3), "tflop_per_s": round(gflop / ms, 2) if gflop and ms else None}
+    return res
+
+
+def _subgrid_difference(module: SubgridDilated, side: int, args: argparse.Namespace, device: torch.device) -> float:
+    """Largest |sub-grid − native| of the forward in fp32 (TF32 off), relative to the output's scale."""
+    x = torch.randn(2, args.channels, side, side, generator=torch.Generator().manual_seed(1)).to(device)
+    module = module.to(device)
+    with torch.no_grad(), tf32_allowed(False):
+        a, b = module(x), module.op(x)
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+
+
+def arg_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--channels", type=int, default=256, help="G's width (gf_dim; paper: 256)")
+    ap.add_argument("--bottom-width", type=int, default=4, help="G's first feature map side (4 → 32 px)")
+    ap.add_argument("--batch-d", type=int, default=40, help="images of the D step's no-grad G forward")
+    ap.add_argument("--batch-g", type=int, default=80, help="images of the G step's forward + backward")
+    ap.add_argument("--reps", type=int, default=20, help="timed calls per op and role")
+    ap.add_argument("--precisions", type=comma_list(PRECISIONS, "precision"), default="fast",
+                    help="comma list of: fast (bf16 autocast + channels-last, the search's), fp32 (IEEE)")
+    ap.add_argument("--kernel-budget-s", type=float, default=12.0,
+                    help="CUDA: after this many seconds, time the remaining ops by wall clock only (no profiler)")
+    ap.add_argument("--out", default=None, help="also write the JSON here")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = arg_parser().parse_args(argv)
+    device = torch.device(args.device)
+    res: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__, "channels": args.channels, "batch_d": args.batch_d, "batch_g": args.batch_g,
+        "timing": "GPU kernel time (torch.profiler)" if device.type == "cuda" else "wall time",
+        "results": {},
+    }
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    for precision in (p for p in args.precisions.split(",") if p):
+        with cudnn_autotune(True), tf32_allowed(precision != "fp32"):
+            for name, _, side, factory in cases(args.channels, args.bottom_width):
+                module = factory()
+                kernels = time.perf_counter() - start < args.kernel_budget_s
+                r = _measure(module, side, args, device, precision, kernels)
+                if isinstance(module, SubgridDilated):
+                    native = res["results"][f"{precision}/{name.replace('@subgrid', '')}"]
+                    r["max_rel_difference_fp32"] = _subgrid_difference(module, side, args, device)
+                    for role in ("forward_d", "forward_backward_g"):
+                        both = r[role]["device_ms"] is not None and native[role]["device_ms"] is not None
+                        key = "device_ms" if both else "wall_ms"
+                        r[role]["speedup_vs_native"] = round(native[role][key] / r[role][key], 3)
+                res["results"][f"{precision}/{name}"] = r
+                _write(args.out, res)
+    res["bench_seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(res, indent=2))
+    _write(args.out, res)
+    return res
+
+
+def _write(path: str | None, res: dict[str, Any]) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
