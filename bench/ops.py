@@ -14,11 +14,13 @@ op too small to fill the GPU is not blamed for the host's launch cost, which the
 graphs remove (after `--kernel-budget-s` seconds the rest are timed by wall clock only, to keep
 the run short); `wall_ms` is the eager wall time beside it. It reports TFLOP/s of each conv.
 
-It also times an exact re-formulation of the dilated convolutions (`@subgrid`): a dilation-2
-conv is a dense conv on each of the four 2×2-strided sub-grids of its input (the sub-grids are
-folded into the batch, convolved with the same kernel and padding k//2, and interleaved back),
-with its largest difference from the native op and the speed-up over it. Whether the search
-should use it is decided by what this prints on a GPU.
+It also times two exact re-formulations, each with its largest difference from the native op
+and the speed-up over it: the dilated convolutions as dense convs on sub-grids (`@subgrid`: a
+dilation-2 conv is a dense conv on each of the four 2×2-strided sub-grids of its input, folded
+into the batch, convolved with the same kernel and padding k//2, and interleaved back), and the
+depthwise transposed conv of the `conv_transpose` up op by output phase (`@phases`: a depthwise
+2×2 conv with four outputs per channel, then a pixel shuffle). Whether the search should use
+them is decided by what this prints on a GPU.
 """
 
 from __future__ import annotations
@@ -75,6 +77,35 @@ class SubgridDilated(nn.Module):
         return subgrid_dilated_conv(F.relu(x) if self.op.pre_relu else x, self.op.conv)
 
 
+# transposed conv k3 s2 p1 (output padding 1), per axis: output 2m reads input m through tap 1;
+# output 2m + 1 reads m through tap 2 and m + 1 through tap 0 (tap 3 = a zero pad)
+_PHASE_TAPS = torch.tensor([[1, 3], [2, 0]])
+
+
+def phase_depthwise_deconv(x: torch.Tensor, deconv: nn.ConvTranspose2d) -> torch.Tensor:
+    """The up op's depthwise `ConvTranspose2d(C, C, 3, 2, 1, output_padding=1, groups=C)` as a
+    depthwise 2×2 conv with four outputs per channel (one per output phase) and a pixel shuffle."""
+    c = x.shape[1]
+    if deconv.groups != c or deconv.stride != (2, 2) or deconv.kernel_size != (3, 3) or deconv.padding != (1, 1) \
+            or deconv.output_padding != (1, 1) or deconv.bias is not None:
+        raise ValueError("phase form needs the up op's depthwise k3 s2 p1 transposed conv without bias")
+    taps = _PHASE_TAPS.to(x.device)
+    w = F.pad(deconv.weight[:, 0], (0, 1, 0, 1))  # (C, 4, 4): tap 3 reads zero
+    kernel = w[:, taps[:, None, :, None], taps[None, :, None, :]].reshape(4 * c, 1, 2, 2)  # (c, r, s, u, v)
+    return F.pixel_shuffle(F.conv2d(F.pad(x, (0, 1, 0, 1)), kernel, groups=c), 2)
+
+
+class PhaseDeconvUp(nn.Module):
+    """The `conv_transpose` up op computed by :func:`phase_depthwise_deconv` (same parameters)."""
+
+    def __init__(self, op: nn.Module) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op.conv(phase_depthwise_deconv(F.relu(x), self.op.deconv))
+
+
 def conv_gflop(module: nn.Module, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> float:
     """Forward GFLOP (2 × MACs) of the convolutions in `module` (0 for parameter-free ops)."""
     n, _, h, w = out_shape
@@ -95,6 +126,8 @@ def cases(channels: int, bottom: int) -> list[tuple[str, str, int, Callable[[], 
         side = bottom * 2 ** k  # a cell's output resolution; its up edges take half that
         for name in UP:
             out.append((f"up/{name}@{side}", "up", side // 2, lambda n=name: make_op("up", n, channels)))
+        out.append((f"up/conv_transpose@phases@{side}", "up", side // 2,
+                    lambda: PhaseDeconvUp(make_op("up", "conv_transpose", channels))))
         for name in NORMAL:
             out.append((f"normal/{name}@{side}", "normal", side, lambda n=name: make_op("normal", n, channels)))
             if name.startswith("dil_"):
@@ -163,8 +196,9 @@ def _measure(module: nn.Module, side: int, args: argparse.Namespace, device: tor
     return res
 
 
-def _subgrid_difference(module: SubgridDilated, side: int, args: argparse.Namespace, device: torch.device) -> float:
-    """Largest |sub-grid − native| of the forward in fp32 (TF32 off), relative to the output's scale."""
+def _difference(module: SubgridDilated | PhaseDeconvUp, side: int, args: argparse.Namespace,
+                device: torch.device) -> float:
+    """Largest |re-formulation − native| of the forward in fp32 (TF32 off), relative to the output's scale."""
     x = torch.randn(2, args.channels, side, side, generator=torch.Generator().manual_seed(1)).to(device)
     module = module.to(device)
     with torch.no_grad(), tf32_allowed(False):
@@ -205,9 +239,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 module = factory()
                 kernels = time.perf_counter() - start < args.kernel_budget_s
                 r = _measure(module, side, args, device, precision, kernels)
-                if isinstance(module, SubgridDilated):
-                    native = res["results"][f"{precision}/{name.replace('@subgrid', '')}"]
-                    r["max_rel_difference_fp32"] = _subgrid_difference(module, side, args, device)
+                if isinstance(module, (SubgridDilated, PhaseDeconvUp)):
+                    native = res["results"][f"{precision}/{name.replace('@subgrid', '').replace('@phases', '')}"]
+                    r["max_rel_difference_fp32"] = _difference(module, side, args, device)
                     for role in ("forward_d", "forward_backward_g"):
                         both = r[role]["device_ms"] is not None and native[role]["device_ms"] is not None
                         key = "device_ms" if both else "wall_ms"

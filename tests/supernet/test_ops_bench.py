@@ -1,5 +1,6 @@
-"""`bench/ops.py`: the sub-grid form of the dilated convolutions is exact (forward and every
-gradient), its FLOP counts are right, and it runs on the CPU with every op at every resolution."""
+"""`bench/ops.py`: its re-formulations (dilated convs on sub-grids, the up op's depthwise
+transposed conv by output phase) are exact, forward and every gradient; its FLOP counts are
+right; it runs on the CPU with every op at every resolution."""
 
 from __future__ import annotations
 
@@ -49,6 +50,26 @@ def test_subgrid_dilated_conv_equals_the_native_op_with_its_gradients(bench, nam
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("side", [1, 3, 4])
+def test_phase_form_of_the_depthwise_transposed_conv_equals_the_native_up_op(bench, side: int) -> None:  # noqa: ANN001
+    torch.manual_seed(side)
+    native = make_op("up", "conv_transpose", 5).double()
+    phases = bench.PhaseDeconvUp(native)
+    x = torch.randn(2, 5, side, side, dtype=torch.float64)
+    g = torch.randn(2, 5, 2 * side, 2 * side, dtype=torch.float64)
+    grads = []
+    for op in (native, phases):
+        xi = x.clone().requires_grad_(True)
+        y = op(xi)
+        (y * g).sum().backward()
+        grads.append((y.detach(), xi.grad, native.deconv.weight.grad.clone(), native.conv.weight.grad.clone()))
+        native.zero_grad(set_to_none=True)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="phase form"):
+        bench.phase_depthwise_deconv(x, torch.nn.ConvTranspose2d(5, 5, 3, 2, 1, output_padding=1))  # not depthwise
+
+
 def test_subgrid_refuses_what_it_cannot_compute(bench) -> None:  # noqa: ANN001
     op = make_op("normal", "dil_conv_3x3", 2)
     with pytest.raises(ValueError, match="divisible by 2"):
@@ -80,11 +101,11 @@ def test_bench_runs_on_cpu_with_every_op_at_every_resolution(bench, tmp_path: Pa
     names = {k.split("/", 1)[1].rsplit("@", 1)[0] for k in res["results"]}
     assert names == {"up/nearest", "up/bilinear", "up/conv_transpose", "normal/conv_1x1", "normal/conv_3x3",
                      "normal/conv_5x5", "normal/dil_conv_3x3", "normal/dil_conv_5x5",
-                     "normal/dil_conv_3x3@subgrid", "normal/dil_conv_5x5@subgrid"}
-    assert len(res["results"]) == 2 * 3 * 10
+                     "normal/dil_conv_3x3@subgrid", "normal/dil_conv_5x5@subgrid", "up/conv_transpose@phases"}
+    assert len(res["results"]) == 2 * 3 * 11
     for key, r in res["results"].items():
         side = int(key.rsplit("@", 1)[1])
         assert r["output"] == [3, 4, side, side] and r["forward_backward_g"]["device_ms"] is None  # CPU: wall time
         assert r["forward_d"]["wall_ms"] > 0 and r["forward_backward_g"]["wall_ms"] > 0
-        if "@subgrid" in key:
+        if "@subgrid" in key or "@phases" in key:
             assert r["max_rel_difference_fp32"] < 1e-5 and r["forward_backward_g"]["speedup_vs_native"] > 0
