@@ -14,13 +14,14 @@ op too small to fill the GPU is not blamed for the host's launch cost, which the
 graphs remove (after `--kernel-budget-s` seconds the rest are timed by wall clock only, to keep
 the run short); `wall_ms` is the eager wall time beside it. It reports TFLOP/s of each conv.
 
-It also times two exact re-formulations, each with its largest difference from the native op
+It also times three exact re-formulations, each with its largest difference from the native op
 and the speed-up over it: the dilated convolutions as dense convs on sub-grids (`@subgrid`: a
 dilation-2 conv is a dense conv on each of the four 2×2-strided sub-grids of its input, folded
 into the batch, convolved with the same kernel and padding k//2, and interleaved back), and the
-depthwise transposed conv of the `conv_transpose` up op by output phase (`@phases`: a depthwise
-2×2 conv with four outputs per channel, then a pixel shuffle). Whether the search should use
-them is decided by what this prints on a GPU.
+depthwise transposed conv of the `conv_transpose` up op and the ×2 bilinear interpolation of
+the `bilinear` up op by output phase (`@phases`: a depthwise 2×2 (3×3, fixed, on the
+edge-replicated input) conv with four outputs per channel, then a pixel shuffle). Whether the
+search should use them is decided by what this prints on a GPU.
 """
 
 from __future__ import annotations
@@ -106,6 +107,28 @@ class PhaseDeconvUp(nn.Module):
         return self.op.conv(phase_depthwise_deconv(F.relu(x), self.op.deconv))
 
 
+def phase_bilinear_up(x: torch.Tensor) -> torch.Tensor:
+    """`F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)` by output phase: per
+    axis, output 2m is ¼·x[m−1] + ¾·x[m] and 2m + 1 is ¾·x[m] + ¼·x[m+1], edges replicated, so a
+    fixed depthwise 3×3 conv with four outputs per channel on the edge-padded input, then a pixel
+    shuffle."""
+    c = x.shape[1]
+    taps = x.new_tensor([[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]])  # (phase, tap)
+    kernel = (taps[:, None, :, None] * taps[None, :, None, :]).reshape(4, 1, 3, 3).repeat(c, 1, 1, 1)
+    return F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=c), 2)
+
+
+class PhaseBilinearUp(nn.Module):
+    """The `bilinear` up op with its interpolation computed by :func:`phase_bilinear_up`."""
+
+    def __init__(self, op: nn.Module) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op.conv(F.relu(phase_bilinear_up(x)))
+
+
 def conv_gflop(module: nn.Module, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> float:
     """Forward GFLOP (2 × MACs) of the convolutions in `module` (0 for parameter-free ops)."""
     n, _, h, w = out_shape
@@ -128,6 +151,8 @@ def cases(channels: int, bottom: int) -> list[tuple[str, str, int, Callable[[], 
             out.append((f"up/{name}@{side}", "up", side // 2, lambda n=name: make_op("up", n, channels)))
         out.append((f"up/conv_transpose@phases@{side}", "up", side // 2,
                     lambda: PhaseDeconvUp(make_op("up", "conv_transpose", channels))))
+        out.append((f"up/bilinear@phases@{side}", "up", side // 2,
+                    lambda: PhaseBilinearUp(make_op("up", "bilinear", channels))))
         for name in NORMAL:
             out.append((f"normal/{name}@{side}", "normal", side, lambda n=name: make_op("normal", n, channels)))
             if name.startswith("dil_"):
@@ -196,7 +221,7 @@ def _measure(module: nn.Module, side: int, args: argparse.Namespace, device: tor
     return res
 
 
-def _difference(module: SubgridDilated | PhaseDeconvUp, side: int, args: argparse.Namespace,
+def _difference(module: SubgridDilated | PhaseDeconvUp | PhaseBilinearUp, side: int, args: argparse.Namespace,
                 device: torch.device) -> float:
     """Largest |re-formulation − native| of the forward in fp32 (TF32 off), relative to the output's scale."""
     x = torch.randn(2, args.channels, side, side, generator=torch.Generator().manual_seed(1)).to(device)
@@ -239,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 module = factory()
                 kernels = time.perf_counter() - start < args.kernel_budget_s
                 r = _measure(module, side, args, device, precision, kernels)
-                if isinstance(module, (SubgridDilated, PhaseDeconvUp)):
+                if isinstance(module, (SubgridDilated, PhaseDeconvUp, PhaseBilinearUp)):
                     native = res["results"][f"{precision}/{name.replace('@subgrid', '').replace('@phases', '')}"]
                     r["max_rel_difference_fp32"] = _difference(module, side, args, device)
                     for role in ("forward_d", "forward_backward_g"):

@@ -1,5 +1,5 @@
-"""`bench/ops.py`: its re-formulations (dilated convs on sub-grids, the up op's depthwise
-transposed conv by output phase) are exact, forward and every gradient; its FLOP counts are
+"""`bench/ops.py`: its re-formulations (dilated convs on sub-grids, the up ops' depthwise
+transposed conv and bilinear interpolation by output phase) are exact, forward and every gradient; its FLOP counts are
 right; it runs on the CPU with every op at every resolution."""
 
 from __future__ import annotations
@@ -70,6 +70,24 @@ def test_phase_form_of_the_depthwise_transposed_conv_equals_the_native_up_op(ben
         bench.phase_depthwise_deconv(x, torch.nn.ConvTranspose2d(5, 5, 3, 2, 1, output_padding=1))  # not depthwise
 
 
+@pytest.mark.parametrize("side", [1, 2, 5])
+def test_phase_form_of_the_bilinear_up_op_equals_the_native_one(bench, side: int) -> None:  # noqa: ANN001
+    torch.manual_seed(side)
+    native = make_op("up", "bilinear", 3).double()
+    phases = bench.PhaseBilinearUp(native)
+    x = torch.randn(2, 3, side, side + 1, dtype=torch.float64)  # not square: rows and columns kept apart
+    g = torch.randn(2, 3, 2 * side, 2 * side + 2, dtype=torch.float64)
+    grads = []
+    for op in (native, phases):
+        xi = x.clone().requires_grad_(True)
+        y = op(xi)
+        (y * g).sum().backward()
+        grads.append((y.detach(), xi.grad, native.conv.weight.grad.clone(), native.conv.bias.grad.clone()))
+        native.zero_grad(set_to_none=True)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_subgrid_refuses_what_it_cannot_compute(bench) -> None:  # noqa: ANN001
     op = make_op("normal", "dil_conv_3x3", 2)
     with pytest.raises(ValueError, match="divisible by 2"):
@@ -101,8 +119,9 @@ def test_bench_runs_on_cpu_with_every_op_at_every_resolution(bench, tmp_path: Pa
     names = {k.split("/", 1)[1].rsplit("@", 1)[0] for k in res["results"]}
     assert names == {"up/nearest", "up/bilinear", "up/conv_transpose", "normal/conv_1x1", "normal/conv_3x3",
                      "normal/conv_5x5", "normal/dil_conv_3x3", "normal/dil_conv_5x5",
-                     "normal/dil_conv_3x3@subgrid", "normal/dil_conv_5x5@subgrid", "up/conv_transpose@phases"}
-    assert len(res["results"]) == 2 * 3 * 11
+                     "normal/dil_conv_3x3@subgrid", "normal/dil_conv_5x5@subgrid", "up/conv_transpose@phases",
+                     "up/bilinear@phases"}
+    assert len(res["results"]) == 2 * 3 * 12
     for key, r in res["results"].items():
         side = int(key.rsplit("@", 1)[1])
         assert r["output"] == [3, 4, side, side] and r["forward_backward_g"]["device_ms"] is None  # CPU: wall time
