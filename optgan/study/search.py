@@ -229,9 +229,12 @@ class Search:
 
 
 def objective_names(config: StudyConfig) -> list[str]:
-    """Names shown in the dashboard; classifier-based scores are labelled as such."""
-    from optgan.metrics.keys import objective_display_name
+    """Names shown in the dashboard; classifier-based and synthetic scores are labelled as such
+    (`FID_classifier`, `FID_synthetic`: never a bare `FID` for what is not Inception's)."""
+    from optgan.metrics.keys import METRICS, objective_display_name
 
+    if config.evaluation.kind == "synthetic":
+        return [f"{o}_synthetic" if o in METRICS else o for o in config.objectives]
     return [objective_display_name(o, config.metrics.extractor) for o in config.objectives]
 
 

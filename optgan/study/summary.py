@@ -97,6 +97,8 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
         config = _preset_path(preset) if preset else "TRAIN.yaml"
         hint = "" if preset else "   (TRAIN.yaml: a studies/train-*.yaml set to your data; README 'Train the winner')"
         widths = _widths_flags(cfg.widths, _PRESETS_DIR / preset) if preset else ""
+        if cfg.evaluation.kind == "synthetic":
+            hint += "   (a dry run: its scores are synthetic, its winners untrained guesses)"
         echo(f"train:     optgan train --gen-arch {search.name}-g.json --disc-arch {search.name}-d.json --config {config}{widths} "
              f"--out runs/{search.name}{hint}")
     seen_here = "" if search.run_dir == search.stored_run_dir() else f" --run-dir {shlex.quote(str(search.run_dir))}"

@@ -88,9 +88,9 @@ def test_study_note_summarises_setup_progress_and_choice(finished) -> None:  # n
     note = _note(gen)
     best = choose_best(gen, list(finished.config.objectives))
     assert f"Search `{finished.name}` — stage `gen`" in note and "**2/2 rounds** (finished)" in note
-    for needle in ("IS ↑, FID ↓, params_M ↓", "4 per round, selection `nsga2`", f"`{finished.name}:disc`",
+    for needle in ("IS_synthetic ↑, FID_synthetic ↓, params_M ↓", "4 per round, selection `nsga2`", f"`{finished.name}:disc`",
                    "| 2 | 4 | 0 |", "### Chosen architecture (G*)", f"Trial **{best.number}**",
-                   best.user_attrs[keys.GENOTYPE], "lowest FID on the last round's Pareto front"):
+                   best.user_attrs[keys.GENOTYPE], "lowest FID_synthetic on the last round's Pareto front"):
         assert needle in note, needle
     study_artifacts = {m.artifact_id for m in get_all_artifact_meta(gen)}
     assert f"/artifacts/{gen._study_id}/{best._trial_id}/{best.user_attrs[keys.ARCH_PICTURE_ARTIFACT]}" in note
@@ -106,7 +106,7 @@ def test_trial_notes_show_named_scores_lineage_and_pictures(finished) -> None:  
         note = _note(study, t)
         rnd = t.user_attrs[keys.GENERATION] + 1
         assert f"### Trial {t.number} · round {rnd} · {t.user_attrs[keys.ROLE]}" in note
-        assert "| IS ↑ | FID ↓ | params_M ↓ |" in note
+        assert "| IS_synthetic ↑ | FID_synthetic ↓ | params_M ↓ |" in note  # a dry run's scores, labelled
         assert f"![sample grid](/artifacts/{study._study_id}/{t._trial_id}/{t.user_attrs[keys.SAMPLE_GRID_ARTIFACT]})" in note
         if rnd == 2:
             assert ("**on the Pareto front of round 2**" in note) == (t.number in front)

@@ -53,7 +53,8 @@ def test_create_run_resume_inspect_export(storage_url: str, unique_name: str, tm
     assert f"optgan export {unique_name} --stage disc -o {unique_name}-d.json --storage " in r.stdout  # both stages ran
     train = next(line for line in r.stdout.splitlines() if line.startswith("train:"))
     assert train.startswith(f"train:     optgan train --gen-arch {unique_name}-g.json --disc-arch {unique_name}-d.json --config ")
-    assert train.endswith(f" --out runs/{unique_name}")
+    assert train.endswith(f" --out runs/{unique_name}   (a dry run: its scores are synthetic, its winners untrained guesses)")
+    assert "chosen: trial" in r.stdout and "IS_synthetic=" in r.stdout and " IS=" not in r.stdout
     preset = train.split(" --config ")[1].split()[0]  # relative below the working folder, else absolute
     assert preset.endswith("studies/train-cifar10.yaml") and os.path.isfile(preset)
     st = json.loads(ok("status", unique_name, "--json", *s).stdout)

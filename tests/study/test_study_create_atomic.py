@@ -41,7 +41,7 @@ def test_the_studies_are_what_optunas_api_would_store(tmp_path: pathlib.Path) ->
     for stage, other in (("gen", "disc"), ("disc", "gen")):
         study = optuna.load_study(study_name=stage_study_name("s", stage), storage=url)
         assert [d.name.lower() for d in study.directions] == config.directions == ["maximize", "minimize", "minimize"]
-        assert study.metric_names == ["IS", "FID", "params_M"]
+        assert study.metric_names == ["IS_synthetic", "FID_synthetic", "params_M"]  # a dry run: labelled
         assert study.user_attrs == {keys.SEARCH_NAME: "s", keys.STAGE: stage, keys.CONFIG: study.user_attrs[keys.CONFIG],
                                     keys.RUN_DIR: str(tmp_path / "run"), keys.SEARCH_ID: search.search_id,
                                     keys.LINKED_STUDY: f"s:{other}"}
