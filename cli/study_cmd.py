@@ -111,7 +111,7 @@ def show(name: str, as_json: bool, storage: str | None) -> None:
     if record["data_identity"]:
         header.append(f"data: {describe_data(record['data_identity'])}")
     if record["extractor_identity"]:
-        header.append("extractor: " + ", ".join(f"{k} {short(v)}" for k, v in record["extractor_identity"].items()))
+        header.append("extractor: " + ", ".join(f"{k}={short(v)}" for k, v in record["extractor_identity"].items()))
     if record["gen_star"]:
         header.append(f"G* ({record['gen_star_source']}): {json.dumps(record['gen_star'].get('array'))}")
     click.echo("\n".join(f"# {line}" for line in header))

@@ -119,3 +119,12 @@ def test_show_heads_the_config_with_the_data_the_search_was_created_on(tmp_path)
     header = [line for line in _cli("study", "show", "q", *storage).stdout.splitlines() if line.startswith("# ")]
     assert [line.split(":")[0] for line in header] == ["# search q in sqlite", "# run directory", "# data"]
     assert header[2].startswith("# data: digits/train, 100 images, fingerprint ") and header[2].endswith("…")
+    # what the first real run records of its extractor, as key=value pairs
+    import optuna
+
+    from optgan import keys
+
+    study = optuna.load_study(study_name="q:gen", storage=storage[1])
+    study.set_user_attr(keys.EXTRACTOR_IDENTITY, {"extractor": "optgan.classifier.v1", "weights_sha256": "e93c" * 16})
+    header = [line for line in _cli("study", "show", "q", *storage).stdout.splitlines() if line.startswith("# ")]
+    assert header[3].startswith("# extractor: extractor=optgan.classifier.v1, weights_sha256=e93ce93c"), header[3]
