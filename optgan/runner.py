@@ -126,7 +126,8 @@ def _run_stage(search: Search, stage: str, max_rounds: int | None,
         with timer.phase("ask"):
             trials = population_trials(study, rnd, search.config.sampler.population_size, net)
         population = [Genotype.from_params(net, t.params) for t in trials]
-        log.info("stage %s round %d/%d: training %d candidates", stage, rnd + 1, total, len(population))
+        log.info("stage %s round %d/%d: %s %d candidates", stage, rnd + 1, total,
+                 "training" if search.config.evaluation.kind == "real" else "scoring (synthetic)", len(population))
         faults.point("train")
         with timer.phase("train"):
             engine.train(population)
