@@ -243,19 +243,43 @@ def _no_cleanup_noise_after_a_stop(record: logging.LogRecord) -> bool:
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """optgan: multi-objective neural architecture search for GANs (EAGAN + SCGAN) on Optuna."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if verbose == 0:
-        logging.getLogger("optgan").setLevel(logging.INFO)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _set_verbosity(verbose)
     import warnings
 
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING if verbose < 2 else optuna.logging.DEBUG)
     for handler in logging.getLogger().handlers:
         if _no_cleanup_noise_after_a_stop not in handler.filters:
             handler.addFilter(_no_cleanup_noise_after_a_stop)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _set_verbosity(verbose: int) -> None:
+    """Log levels for `verbose` = the number of -v: optgan's info lines always, everything's info
+    with 1, debug (Optuna's too) with 2 or more."""
+    import optuna
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.getLogger().setLevel(level)
+    logging.getLogger("optgan").setLevel(logging.INFO if verbose == 0 else logging.NOTSET)
+    optuna.logging.set_verbosity(optuna.logging.WARNING if verbose < 2 else optuna.logging.DEBUG)
+
+
+def _more_verbose(ctx: click.Context, _param: click.Parameter, count: int) -> None:
+    """`-v` after the command (`optgan run demo -vv`) adds to any given before it."""
+    if count:
+        _set_verbosity(ctx.find_root().params.get("verbose", 0) + count)
+
+
+def _verbose_everywhere(command: click.Command) -> None:
+    """Every command also takes -v / --verbose, where people tend to type it: after its name."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _verbose_everywhere(sub)
+    elif not any(p.name == "verbose" or "-v" in getattr(p, "opts", ()) for p in command.params):
+        command.params.append(click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_more_verbose,
+                                           help="More log output (-v info, -vv debug); also `optgan -v COMMAND`."))
 
 
 def _register_all() -> None:
@@ -270,6 +294,8 @@ def _register_all() -> None:
                 raise
             continue
         module.register(main)
+    for command in main.commands.values():
+        _verbose_everywhere(command)
 
 
 _register_all()
