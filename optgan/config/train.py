@@ -164,11 +164,6 @@ class TrainConfig:
         if self.loss == "mmd" and min(self.batch_size_g, self.batch_size_d) < 2:
             raise ConfigError("the mmd loss needs `batch_size_g` and `batch_size_d` ≥ 2 (pairwise kernel means)")
 
-    @property
-    def disc_kind(self) -> str:
-        """`simple`, `autogan` or `genotype`."""
-        return self.disc if self.disc in FIXED_DISCS else "genotype"
-
 
 def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """Validate a plain dict (from YAML or from a checkpoint) into a TrainConfig."""

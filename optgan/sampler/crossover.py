@@ -22,10 +22,6 @@ __all__ = ["BaseGenotypeCrossover", "OneEdgeCrossover"]
 class BaseGenotypeCrossover(abc.ABC):
     """Combines two parents into one child (or None when no valid child exists)."""
 
-    @property
-    def n_parents(self) -> int:
-        return 2
-
     @abc.abstractmethod
     def crossover(self, a: Genotype, b: Genotype, rng: np.random.Generator) -> Genotype | None:
         """A child of `a` and `b`, or None when they admit no valid, different child."""

@@ -40,14 +40,6 @@ class SizeReport:
     fixed: int
     total: int
 
-    @property
-    def total_M(self) -> float:
-        return self.total / 1e6
-
-    @property
-    def per_cell_M(self) -> tuple[float, float, float]:
-        return tuple(p / 1e6 for p in self.per_cell)  # type: ignore[return-value]
-
 
 def count_params(genotype: Genotype, widths: Widths) -> SizeReport:
     """Exact parameter count of the standalone network of `genotype` at `widths`."""
