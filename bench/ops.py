@@ -143,9 +143,10 @@ def conv_gflop(module: nn.Module, x_shape: tuple[int, ...], out_shape: tuple[int
 
 
 def cases(channels: int, bottom: int) -> list[tuple[str, str, int, Callable[[], nn.Module]]]:
-    """(name, kind, input side, factory) of every op G's cells run, at every resolution."""
+    """(name, kind, input side, factory) of every op G's cells run, at every resolution (the
+    largest, costliest first: a run cut short by its time limit keeps what matters most)."""
     out = []
-    for k in range(1, 4):
+    for k in range(3, 0, -1):
         side = bottom * 2 ** k  # a cell's output resolution; its up edges take half that
         for name in UP:
             out.append((f"up/{name}@{side}", "up", side // 2, lambda n=name: make_op("up", n, channels)))
