@@ -54,10 +54,15 @@ except Exception as e:  # noqa: BLE001
     print("bench-train: no JSON", e)
 try:
     o = json.loads((out / "bench-ops.json").read_text())["results"]
-    top = sorted(o.items(), key=lambda kv: -(kv[1]["forward_backward_g"]["device_ms"] or 0))[:8]
-    for k, r in top:
+    ms = lambda g: g["device_ms"] if g["device_ms"] is not None else g["wall_ms"]  # noqa: E731
+    for k, r in sorted(o.items(), key=lambda kv: -ms(kv[1]["forward_backward_g"]))[:10]:
         g = r["forward_backward_g"]
-        print(f"op {k}: G step {g['device_ms']} ms, {g['tflop_per_s']} TFLOP/s", {x: g[x] for x in g if x == "speedup_vs_native"})
+        print(f"op {k}: G step {ms(g)} ms ({'kernels' if g['device_ms'] is not None else 'wall'}), "
+              f"{g['tflop_per_s']} TFLOP/s", {x: g[x] for x in g if x == "speedup_vs_native"})
+    for k, r in o.items():
+        if "speedup_vs_native" in r["forward_backward_g"]:
+            print(f"op {k}: speed-up {r['forward_d']['speedup_vs_native']} (D step) / "
+                  f"{r['forward_backward_g']['speedup_vs_native']} (G step), difference {r['max_rel_difference_fp32']:.1e}")
 except Exception as err:  # noqa: BLE001
     print("bench-ops: no JSON", err)
 try:
