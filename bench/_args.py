@@ -1,5 +1,6 @@
 """Shared by the benchmarks: argument types (a typo in a comma list fails at once, not after
-minutes) and target verdicts (the issues' speed targets next to what a run measured)."""
+minutes), target verdicts (the issues' speed targets next to what a run measured) and the GPU
+time of a profile."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ def verdict(measured: float | None, target: float, *, on_target_device: bool, wh
     (a CPU run says nothing about an H100 figure) or when nothing was measured."""
     met = None if measured is None or not on_target_device else bool(measured >= target and extra_ok)
     return {"what": what, "target": target, "measured": measured, "met": met}
+
+
+def device_time_us(prof: Any) -> float:
+    """The GPU's busy time (µs) in a torch.profiler session: its device events only (a kernel's
+    time is also on the CPU op that launched it, and on any user range around it)."""
+    from torch.autograd import DeviceType
+
+    return sum(e.self_device_time_total for e in prof.key_averages()
+               if e.device_type == DeviceType.CUDA and not e.is_user_annotation)

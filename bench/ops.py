@@ -43,7 +43,7 @@ from optgan.backends import cudnn_autotune, tf32_allowed
 from optgan.supernet.ops import ConvOp, make_op
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list  # noqa: E402
+from _args import comma_list, device_time_us  # noqa: E402
 
 NORMAL = ("conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 UP = ("nearest", "bilinear", "conv_transpose")
@@ -83,14 +83,15 @@ class SubgridDilated(nn.Module):
 _PHASE_TAPS = torch.tensor([[1, 3], [2, 0]])
 
 
-def phase_depthwise_deconv(x: torch.Tensor, deconv: nn.ConvTranspose2d) -> torch.Tensor:
+def phase_depthwise_deconv(x: torch.Tensor, deconv: nn.ConvTranspose2d, taps: torch.Tensor | None = None) -> torch.Tensor:
     """The up op's depthwise `ConvTranspose2d(C, C, 3, 2, 1, output_padding=1, groups=C)` as a
-    depthwise 2×2 conv with four outputs per channel (one per output phase) and a pixel shuffle."""
+    depthwise 2×2 conv with four outputs per channel (one per output phase) and a pixel shuffle.
+    `taps`: :data:`_PHASE_TAPS` on `x`'s device (a module keeps it as a buffer: no copy per call)."""
     c = x.shape[1]
     if deconv.groups != c or deconv.stride != (2, 2) or deconv.kernel_size != (3, 3) or deconv.padding != (1, 1) \
             or deconv.output_padding != (1, 1) or deconv.bias is not None:
         raise ValueError("phase form needs the up op's depthwise k3 s2 p1 transposed conv without bias")
-    taps = _PHASE_TAPS.to(x.device)
+    taps = _PHASE_TAPS if taps is None else taps
     w = F.pad(deconv.weight[:, 0], (0, 1, 0, 1))  # (C, 4, 4): tap 3 reads zero
     kernel = w[:, taps[:, None, :, None], taps[None, :, None, :]].reshape(4 * c, 1, 2, 2)  # (c, r, s, u, v)
     return F.pixel_shuffle(F.conv2d(F.pad(x, (0, 1, 0, 1)), kernel, groups=c), 2)
@@ -102,19 +103,26 @@ class PhaseDeconvUp(nn.Module):
     def __init__(self, op: nn.Module) -> None:
         super().__init__()
         self.op = op
+        self.register_buffer("taps", _PHASE_TAPS.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op.conv(phase_depthwise_deconv(F.relu(x), self.op.deconv))
+        return self.op.conv(phase_depthwise_deconv(F.relu(x), self.op.deconv, self.taps))
 
 
-def phase_bilinear_up(x: torch.Tensor) -> torch.Tensor:
+def bilinear_phase_kernel(c: int) -> torch.Tensor:
+    """The fixed (4·c, 1, 3, 3) kernel of :func:`phase_bilinear_up`, per channel (phase r, s)."""
+    taps = torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]])  # (phase, tap)
+    return (taps[:, None, :, None] * taps[None, :, None, :]).reshape(4, 1, 3, 3).repeat(c, 1, 1, 1)
+
+
+def phase_bilinear_up(x: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """`F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)` by output phase: per
     axis, output 2m is ¼·x[m−1] + ¾·x[m] and 2m + 1 is ¾·x[m] + ¼·x[m+1], edges replicated, so a
     fixed depthwise 3×3 conv with four outputs per channel on the edge-padded input, then a pixel
-    shuffle."""
+    shuffle. `kernel`: :func:`bilinear_phase_kernel` on `x`'s device and in its dtype (a module
+    keeps it as a buffer: no copy per call)."""
     c = x.shape[1]
-    taps = x.new_tensor([[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]])  # (phase, tap)
-    kernel = (taps[:, None, :, None] * taps[None, :, None, :]).reshape(4, 1, 3, 3).repeat(c, 1, 1, 1)
+    kernel = bilinear_phase_kernel(c).to(x) if kernel is None else kernel.to(x.dtype)
     return F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=c), 2)
 
 
@@ -124,9 +132,10 @@ class PhaseBilinearUp(nn.Module):
     def __init__(self, op: nn.Module) -> None:
         super().__init__()
         self.op = op
+        self.register_buffer("kernel", bilinear_phase_kernel(op.conv.in_channels), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op.conv(F.relu(phase_bilinear_up(x)))
+        return self.op.conv(F.relu(phase_bilinear_up(x, self.kernel)))
 
 
 def conv_gflop(module: nn.Module, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> float:
@@ -183,8 +192,9 @@ def _timed(device: torch.device, fn: Callable[[], None], reps: int, kernels: boo
         for _ in range(reps):
             fn()
         torch.cuda.synchronize(device)
-    kernel_us = sum(e.self_device_time_total for e in prof.key_averages())
-    return wall, kernel_us / reps / 1e3
+    kernel_us = device_time_us(prof)
+    return wall, (kernel_us / reps / 1e3) if kernel_us > 0 else None  # an empty profile (no CUPTI): wall time
+
 
 
 def _measure(module: nn.Module, side: int, args: argparse.Namespace, device: torch.device,
@@ -194,8 +204,9 @@ def _measure(module: nn.Module, side: int, args: argparse.Namespace, device: tor
     module = module.to(device, memory_format=fmt)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
     gen = torch.Generator(device="cpu").manual_seed(0)
-    x_d = torch.randn(args.batch_d, args.channels, side, side, generator=gen).to(device, memory_format=fmt)
-    x_g = torch.randn(args.batch_g, args.channels, side, side, generator=gen).to(device, memory_format=fmt)
+    dtype = torch.bfloat16 if fast else torch.float32  # in the search an op's input is the last conv's output
+    x_d = torch.randn(args.batch_d, args.channels, side, side, generator=gen).to(device, dtype, memory_format=fmt)
+    x_g = torch.randn(args.batch_g, args.channels, side, side, generator=gen).to(device, dtype, memory_format=fmt)
     x_g.requires_grad_(True)  # inside G every op's input needs its gradient
 
     def forward_d() -> None:
@@ -281,9 +292,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _write(path: str | None, res: dict[str, Any]) -> None:
+    """Written after every op, atomically: a run killed by its time limit keeps valid JSON."""
     if path:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(res, f, indent=2)
+        os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

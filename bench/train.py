@@ -37,7 +37,7 @@ from optgan.trainer.data import ImageSet
 from optgan.trainer.search_training import SearchTrainer, make_stage_trainer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list, verdict  # noqa: E402
+from _args import comma_list, device_time_us, verdict  # noqa: E402
 
 REFERENCE_ITS = 16.0  # EAGAN's stage-1 loop on one H100 (SPEC §7)
 ROUND_TARGET_ITS = 125.0  # issue #5: at least 8x the reference on an H100
@@ -217,7 +217,7 @@ def _profile(trainer: SearchTrainer, device: torch.device, population: list, pat
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             seconds, _ = _timed(device, lambda: trainer.warmup(1) if phase == "warmup" else trainer.train_round(population, 1))
         events = prof.key_averages()
-        dev_us = sum(e.self_device_time_total for e in events)
+        dev_us = device_time_us(prof)
         lines.append(f"== {phase}: wall {seconds / 20 * 1e3:.2f} ms/it, device busy {dev_us / 20 / 1e3:.2f} ms/it")
         lines.append(events.table(sort_by="self_device_time_total", row_limit=30))
     with open(path, "w") as f:

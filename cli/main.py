@@ -119,8 +119,17 @@ class OneLineErrors(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401 - click API
         kwargs["standalone_mode"] = False
-        with _stop_on_termination():
-            self._run_one_line(*args, **kwargs)
+        import optuna
+
+        root, ours = logging.getLogger(), logging.getLogger("optgan")
+        saved = root.level, ours.level, optuna.logging.get_verbosity()
+        try:
+            with _stop_on_termination():
+                self._run_one_line(*args, **kwargs)
+        finally:  # after the error lines: -v ends with this invocation (tests run many in one process)
+            root.setLevel(saved[0])
+            ours.setLevel(saved[1])
+            optuna.logging.set_verbosity(saved[2])
 
     _invoked: str | None = None  #: the subcommand being run (its stop message says whether it resumes)
 

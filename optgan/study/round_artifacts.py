@@ -38,7 +38,8 @@ from optuna.trial import FrozenTrial
 from optgan import keys
 from optgan.errors import StorageError
 from optgan.search_space import Genotype
-from optgan.study.artifacts import search_artifact_store
+from optgan.atomic import write_atomically
+from optgan.study.artifacts import ARTIFACTS_DIRNAME, search_artifact_store
 from optgan.study.pictures import save_sample_grid
 from optgan.study.results import choose_best
 from optgan.study.stage_pictures import (StageData, draw_architecture, draw_learning_curves, draw_pareto,
@@ -85,20 +86,19 @@ def record_trial_artifacts(search: Search, study: optuna.Study, trial: FrozenTri
     cfg = search.config.pictures
     ids: dict[str, str] = {}
     try:
-        store = search_artifact_store(search.run_dir)
         earlier = _earlier_uploads(study, trial)
         with tempfile.TemporaryDirectory(prefix="optgan-pictures-") as tmp:
             folder = pathlib.Path(tmp)
             if cfg.architecture:
                 path = folder / f"arch-trial-{trial.number:04d}.png"
                 shutil.copyfile(architecture_png(search, genotype), path)
-                ids[keys.ARCH_PICTURE_ARTIFACT] = _upload(store, path, trial, study,
-                                                          earlier.get(keys.ARCH_PICTURE_ARTIFACT))
+                ids[keys.ARCH_PICTURE_ARTIFACT] = _replace(search.run_dir, path, trial, study,
+                                                           earlier.get(keys.ARCH_PICTURE_ARTIFACT))
             samples = getattr(evaluation, "samples", None)
             if cfg.sample_grid and samples is not None:
                 path = save_sample_grid(samples[: cfg.grid_images], folder / f"samples-trial-{trial.number:04d}.png")
-                ids[keys.SAMPLE_GRID_ARTIFACT] = _upload(store, path, trial, study,
-                                                         earlier.get(keys.SAMPLE_GRID_ARTIFACT))
+                ids[keys.SAMPLE_GRID_ARTIFACT] = _replace(search.run_dir, path, trial, study,
+                                                          earlier.get(keys.SAMPLE_GRID_ARTIFACT))
         for key, artifact_id in ids.items():
             study._storage.set_trial_user_attr(trial._trial_id, key, artifact_id)
     except UpdateFinishedTrialError:  # finished elsewhere meanwhile (the runner keeps it as it is)
@@ -121,19 +121,24 @@ def _earlier_uploads(study: optuna.Study, trial: FrozenTrial) -> dict[str, str]:
             and ARTIFACTS_ATTR_PREFIX + stored.user_attrs[key] in stored.system_attrs}
 
 
-def _upload(store: Any, path: pathlib.Path, target: FrozenTrial | optuna.Study, study: optuna.Study,
-            artifact_id: str | None = None) -> str:
-    """Upload `path`; with `artifact_id` (a trial's earlier upload of the same picture), replace
-    that artifact's file and meta in place, as `upload_artifact` would have stored them."""
+def _upload(store: Any, path: pathlib.Path, target: FrozenTrial | optuna.Study, study: optuna.Study) -> str:
+    return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=target,
+                           storage=study._storage, mimetype="image/png")
+
+
+def _replace(run_dir: pathlib.Path, path: pathlib.Path, trial: FrozenTrial, study: optuna.Study,
+             artifact_id: str | None) -> str:
+    """Upload `path` as a picture of `trial`; with `artifact_id` (the trial's earlier upload of the
+    same picture), replace that artifact in place: its record as `upload_artifact` writes it,
+    then its file, atomically (a dashboard never reads half a picture, a failed write keeps the old)."""
     if artifact_id is None:
-        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=target,
-                               storage=study._storage, mimetype="image/png")
+        return _upload(search_artifact_store(run_dir), path, trial, study)
     meta = {"artifact_id": artifact_id, "filename": path.name, "mimetype": "image/png",
             "encoding": mimetypes.guess_type(path.name)[1]}
     # the record first: a trial finished elsewhere meanwhile refuses it before its file is touched
-    study._storage.set_trial_system_attr(target._trial_id, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(meta))
-    with open(path, "rb") as f:
-        store.write(artifact_id, f)
+    study._storage.set_trial_system_attr(trial._trial_id, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(meta))
+    data = path.read_bytes()
+    write_atomically(run_dir / ARTIFACTS_DIRNAME / artifact_id, lambda f: f.write(data), fault_point=False)
     return artifact_id
 
 

@@ -67,7 +67,13 @@ class Search:
     def labels(self) -> list[str]:
         """The objectives as shown to people: metric scores labelled by their extractor
         (`FID_classifier`, never a bare `FID`, for the classifier extractor)."""
-        return objective_names(self.config)
+        try:  # as stored at create (what the dashboard, notes and pictures show): a search created
+            # before a labelling change keeps its names everywhere
+            study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, "gen"))
+            stored = self.storage.get_study_system_attrs(study_id).get(METRIC_NAMES_ATTR)
+        except KeyError:
+            stored = None
+        return list(stored) if stored else objective_names(self.config)
 
     def stored_config(self) -> StudyConfig:
         """The config as storage holds it now: a command that loaded the search before taking its

@@ -43,3 +43,18 @@ def test_every_command_takes_verbose() -> None:
     assert len(found) >= 15
     for path, command in found:
         assert any("-v" in p.opts and "--verbose" in p.opts for p in command.params), path
+
+
+def test_verbosity_ends_with_the_invocation() -> None:
+    """Many commands run in one process (tests, notebooks): `-vv` must not leave debug logging on."""
+    import logging
+
+    import optuna
+    from click.testing import CliRunner
+
+    root, ours = logging.getLogger(), logging.getLogger("optgan")
+    before = root.level, ours.level, optuna.logging.get_verbosity()
+    for args in (["-vv", "study", "--help"], ["study", "list", "--help", "-vv"], ["arch", "info", "-v", "--net", "gen",
+                                                                                  "--genotype", "not-a-genotype"]):
+        CliRunner().invoke(main, args)
+        assert (root.level, ours.level, optuna.logging.get_verbosity()) == before, args

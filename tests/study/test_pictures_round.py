@@ -335,6 +335,23 @@ def test_a_rescored_trial_replaces_its_pictures_in_place(tmp_path: pathlib.Path)
     assert third[keys.SAMPLE_GRID_ARTIFACT] not in ("not-an-upload", first[keys.SAMPLE_GRID_ARTIFACT])
     assert third[keys.ARCH_PICTURE_ARTIFACT] == first[keys.ARCH_PICTURE_ARTIFACT]
 
+    # a replacement that fails mid-write (a full disk) keeps the old picture whole, no partial file left
+    import errno
+
+    from optgan import atomic
+
+    def disk_full(path, write, **kw):  # noqa: ANN001, ANN003, ANN202
+        def half(f):  # noqa: ANN001, ANN202
+            f.write(b"\x89PNG half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return atomic.write_atomically(path, half, **kw)
+
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(round_artifacts, "write_atomically", disk_full)
+        assert score(42) == {}
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == before
+
     study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # finished elsewhere: refused, files kept
     before = {p.name: p.read_bytes() for p in store.iterdir()}
     assert score(99) == {}

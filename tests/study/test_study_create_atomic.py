@@ -47,6 +47,11 @@ def test_the_studies_are_what_optunas_api_would_store(tmp_path: pathlib.Path) ->
                                     keys.LINKED_STUDY: f"s:{other}"}
         assert study.trials == []
     assert load_search("s", url).config == search.config
+    assert search.labels == ["IS_synthetic", "FID_synthetic", "params_M"]
+    # a search created before dry-run scores were labelled keeps its stored names everywhere
+    study = optuna.load_study(study_name=stage_study_name("s", "gen"), storage=url)
+    study.set_metric_names(["IS", "FID", "params_M"])
+    assert load_search("s", url).labels == ["IS", "FID", "params_M"]
 
 
 @pytest.mark.parametrize("storage_url", ["sqlite", "postgres"], indirect=True)

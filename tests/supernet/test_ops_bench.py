@@ -128,3 +128,19 @@ def test_bench_runs_on_cpu_with_every_op_at_every_resolution(bench, tmp_path: Pa
         assert r["forward_d"]["wall_ms"] > 0 and r["forward_backward_g"]["wall_ms"] > 0
         if "@subgrid" in key or "@phases" in key:
             assert r["max_rel_difference_fp32"] < 1e-5 and r["forward_backward_g"]["speedup_vs_native"] > 0
+
+
+def test_device_time_counts_each_kernel_once(bench) -> None:  # noqa: ANN001
+    """A profile with CPU and CUDA activities lists a kernel's time on its launching op too (and on
+    user ranges): only the device events count; an empty profile is 0 (the bench then reports wall time)."""
+    import types
+
+    from torch.autograd import DeviceType
+
+    def event(device_type: DeviceType, us: float, annotation: bool = False) -> types.SimpleNamespace:
+        return types.SimpleNamespace(device_type=device_type, self_device_time_total=us, is_user_annotation=annotation)
+
+    prof = types.SimpleNamespace(key_averages=lambda: [event(DeviceType.CPU, 100.0), event(DeviceType.CUDA, 100.0),
+                                                       event(DeviceType.CUDA, 100.0, annotation=True)])
+    assert bench.device_time_us(prof) == 100.0
+    assert bench.device_time_us(types.SimpleNamespace(key_averages=lambda: [])) == 0
