@@ -200,7 +200,7 @@ def test_trial_page_shows_names_attrs_and_sample_grid(search: Search, dashboard:
     assert grid.get_property("naturalWidth") >= 100
     text = browser.find_element(By.TAG_NAME, "body").text
     assert f"Trial {best.number}" in text
-    assert "IS ↑" in text and "FID ↓" in text and "params_M ↓" in text  # objective names, in the trial note
+    assert "IS_synthetic ↑" in text and "FID_synthetic ↓" in text and "params_M ↓" in text  # objective names (a dry run: labelled), in the trial note
     for key in (keys.GENERATION, keys.ROLE, keys.PARENTS, keys.PARAMS_M, keys.FLOPS_M, keys.GENOTYPE,
                 keys.EXTRACTOR, keys.SAMPLE_GRID_ARTIFACT, keys.ARCH_PICTURE_ARTIFACT):
         assert key in text, key
