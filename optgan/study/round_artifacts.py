@@ -14,8 +14,9 @@ Optuna refuses to change a finished trial (`upload_artifact` writes a trial syst
 A picture never stops a search: failures are logged as warnings (`optgan report` redraws the
 round pictures from the study at any time). Re-running an interrupted round reuses the round
 pictures its first run uploaded (they are drawn from the same stored trials); a trial cut off
-between its picture upload and its tell is re-scored by the re-run, and its new pictures replace
-the old ones under the same artifact ids (nothing is listed twice, nothing is left unreferenced).
+between its picture uploads and its tell is re-scored by the re-run, and its new pictures replace
+the old ones: a trial's picture ids are fixed (:func:`trial_artifact_id`), so nothing is listed
+twice and nothing is left unreferenced.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import mimetypes
 import pathlib
 import shutil
 import tempfile
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -86,19 +88,18 @@ def record_trial_artifacts(search: Search, study: optuna.Study, trial: FrozenTri
     cfg = search.config.pictures
     ids: dict[str, str] = {}
     try:
-        earlier = _earlier_uploads(study, trial)
         with tempfile.TemporaryDirectory(prefix="optgan-pictures-") as tmp:
             folder = pathlib.Path(tmp)
+            pictures: dict[str, pathlib.Path] = {}
             if cfg.architecture:
-                path = folder / f"arch-trial-{trial.number:04d}.png"
+                pictures[keys.ARCH_PICTURE_ARTIFACT] = path = folder / f"arch-trial-{trial.number:04d}.png"
                 shutil.copyfile(architecture_png(search, genotype), path)
-                ids[keys.ARCH_PICTURE_ARTIFACT] = _replace(search.run_dir, path, trial, study,
-                                                           earlier.get(keys.ARCH_PICTURE_ARTIFACT))
             samples = getattr(evaluation, "samples", None)
             if cfg.sample_grid and samples is not None:
-                path = save_sample_grid(samples[: cfg.grid_images], folder / f"samples-trial-{trial.number:04d}.png")
-                ids[keys.SAMPLE_GRID_ARTIFACT] = _replace(search.run_dir, path, trial, study,
-                                                          earlier.get(keys.SAMPLE_GRID_ARTIFACT))
+                pictures[keys.SAMPLE_GRID_ARTIFACT] = save_sample_grid(
+                    samples[: cfg.grid_images], folder / f"samples-trial-{trial.number:04d}.png")
+            for key, path in pictures.items():
+                ids[key] = _put(search.run_dir, path, trial, study, trial_artifact_id(search, trial, key))
         for key, artifact_id in ids.items():
             study._storage.set_trial_user_attr(trial._trial_id, key, artifact_id)
     except UpdateFinishedTrialError:  # finished elsewhere meanwhile (the runner keeps it as it is)
@@ -112,13 +113,14 @@ def record_trial_artifacts(search: Search, study: optuna.Study, trial: FrozenTri
     return ids
 
 
-def _earlier_uploads(study: optuna.Study, trial: FrozenTrial) -> dict[str, str]:
-    """`{user attr key: artifact id}` of the pictures an earlier, interrupted scoring of this trial
-    uploaded (read from storage: `trial` may be older than that upload)."""
-    stored = study._storage.get_trial(trial._trial_id)
-    return {key: stored.user_attrs[key] for key in (keys.ARCH_PICTURE_ARTIFACT, keys.SAMPLE_GRID_ARTIFACT)
-            if isinstance(stored.user_attrs.get(key), str)
-            and ARTIFACTS_ATTR_PREFIX + stored.user_attrs[key] in stored.system_attrs}
+#: namespace of the trial pictures' artifact ids (uuid5: one id per search, trial and picture)
+_TRIAL_ARTIFACTS = uuid.UUID("5b0f6a3e-6f1d-4c43-9a43-0b4e8c1d7f21")
+
+
+def trial_artifact_id(search: Search, trial: FrozenTrial, key: str) -> str:
+    """The artifact id of picture `key` of `trial`: the same every time the trial is scored, so a
+    trial re-scored after a crash (at any point of its uploads) replaces its pictures in place."""
+    return str(uuid.uuid5(_TRIAL_ARTIFACTS, f"{search.search_id or search.name}/{trial._trial_id}/{key}"))
 
 
 def _upload(store: Any, path: pathlib.Path, target: FrozenTrial | optuna.Study, study: optuna.Study) -> str:
@@ -126,13 +128,10 @@ def _upload(store: Any, path: pathlib.Path, target: FrozenTrial | optuna.Study, 
                            storage=study._storage, mimetype="image/png")
 
 
-def _replace(run_dir: pathlib.Path, path: pathlib.Path, trial: FrozenTrial, study: optuna.Study,
-             artifact_id: str | None) -> str:
-    """Upload `path` as a picture of `trial`; with `artifact_id` (the trial's earlier upload of the
-    same picture), replace that artifact in place: its record as `upload_artifact` writes it,
-    then its file, atomically (a dashboard never reads half a picture, a failed write keeps the old)."""
-    if artifact_id is None:
-        return _upload(search_artifact_store(run_dir), path, trial, study)
+def _put(run_dir: pathlib.Path, path: pathlib.Path, trial: FrozenTrial, study: optuna.Study, artifact_id: str) -> str:
+    """Store `path` as artifact `artifact_id` of `trial`, new or in place of an earlier one: its
+    record as `upload_artifact` writes it, then its file, atomically (a dashboard never reads half
+    a picture, a failed write keeps the old one)."""
     meta = {"artifact_id": artifact_id, "filename": path.name, "mimetype": "image/png",
             "encoding": mimetypes.guess_type(path.name)[1]}
     # the record first: a trial finished elsewhere meanwhile refuses it before its file is touched

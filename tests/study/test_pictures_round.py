@@ -192,9 +192,9 @@ def test_a_lost_lease_stops_the_pictures_and_the_run(tmp_path, monkeypatch) -> N
     monkeypatch.setattr(round_artifacts, "stage_data", lost)
     with pytest.raises(LeaseLostError):
         record_round(search, "gen", search.study("gen"), 0)
-    monkeypatch.setattr(round_artifacts, "upload_artifact", lost)
     study = search.study("gen")
     trial = study.ask()
+    monkeypatch.setattr(study._storage, "set_trial_system_attr", lost)  # the picture's record
     g = Genotype.from_array("gen", [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]])
     ev = Evaluation({"IS": 1.0}, samples=torch.zeros(4, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(LeaseLostError):
@@ -304,7 +304,7 @@ def test_report_and_dashboard_read_a_moved_run_directory(tmp_path: pathlib.Path,
 
 
 def test_a_rescored_trial_replaces_its_pictures_in_place(tmp_path: pathlib.Path) -> None:
-    """A trial cut off between its picture upload and its tell is scored again by the re-run: its
+    """A trial cut off between its picture uploads and its tell is scored again by the re-run: its
     new pictures replace the old ones under the same ids (nothing listed twice or left unreferenced),
     stored exactly as `upload_artifact` stores them; a trial finished elsewhere keeps its files."""
     search = small_search(f"sqlite:///{tmp_path / 'optgan.db'}", tmp_path / "run")
@@ -317,6 +317,23 @@ def test_a_rescored_trial_replaces_its_pictures_in_place(tmp_path: pathlib.Path)
         samples = torch.full((9, 3, 8, 8), value, dtype=torch.uint8)
         return record_trial_artifacts(search, study, trial, g, Evaluation({"IS": 1.0}, samples=samples))
 
+    # cut off between its two uploads (the arch picture's record and file stored, no user attrs yet)
+    from optgan import atomic
+
+    writes = []
+
+    def stop_at_the_second(path, write, **kw):  # noqa: ANN001, ANN003, ANN202
+        writes.append(path)
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        return atomic.write_atomically(path, write, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(round_artifacts, "write_atomically", stop_at_the_second)
+        with pytest.raises(KeyboardInterrupt):
+            score(0)
+    assert len(get_all_artifact_meta(study._storage.get_trial(trial._trial_id), storage=study._storage)) == 2
+    assert keys.ARCH_PICTURE_ARTIFACT not in study._storage.get_trial(trial._trial_id).user_attrs
     first = score(0)
     metas_first = study._storage.get_trial(trial._trial_id).system_attrs
     grid_first = (store / first[keys.SAMPLE_GRID_ARTIFACT]).read_bytes()
@@ -329,11 +346,11 @@ def test_a_rescored_trial_replaces_its_pictures_in_place(tmp_path: pathlib.Path)
     grid = (store / first[keys.SAMPLE_GRID_ARTIFACT]).read_bytes()
     assert grid != grid_first and sorted(p.name for p in store.iterdir()) == sorted(first.values())
 
-    # an id in the user attrs without its artifact record (not an upload of this trial): a new upload
-    study._storage.set_trial_user_attr(trial._trial_id, keys.SAMPLE_GRID_ARTIFACT, "not-an-upload")
-    third = score(7)
-    assert third[keys.SAMPLE_GRID_ARTIFACT] not in ("not-an-upload", first[keys.SAMPLE_GRID_ARTIFACT])
-    assert third[keys.ARCH_PICTURE_ARTIFACT] == first[keys.ARCH_PICTURE_ARTIFACT]
+    # the ids are fixed per search, trial and picture: another trial (or search) gets others
+    other = study._storage.get_trial(study.ask()._trial_id)
+    assert round_artifacts.trial_artifact_id(search, other, keys.SAMPLE_GRID_ARTIFACT) not in first.values()
+    twin = small_search(f"sqlite:///{tmp_path / 'optgan.db'}", tmp_path / "run-twin")
+    assert round_artifacts.trial_artifact_id(twin, trial, keys.SAMPLE_GRID_ARTIFACT) not in first.values()
 
     # a replacement that fails mid-write (a full disk) keeps the old picture whole, no partial file left
     import errno
