@@ -278,15 +278,18 @@ def _set_verbosity(verbose: int) -> None:
 def _more_verbose(ctx: click.Context, _param: click.Parameter, count: int) -> None:
     """`-v` after the command (`optgan run demo -vv`) adds to any given before it."""
     if count:
-        _set_verbosity(ctx.find_root().params.get("verbose", 0) + count)
+        total = ctx.meta.get("optgan.verbose", ctx.find_root().params.get("verbose", 0)) + count
+        ctx.meta["optgan.verbose"] = total  # (shared by the contexts of one invocation)
+        _set_verbosity(total)
 
 
 def _verbose_everywhere(command: click.Command) -> None:
-    """Every command also takes -v / --verbose, where people tend to type it: after its name."""
+    """Every command (and group: `optgan study -v list`) also takes -v / --verbose, where people
+    tend to type it: after its name."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _verbose_everywhere(sub)
-    elif not any(p.name == "verbose" or "-v" in getattr(p, "opts", ()) for p in command.params):
+    if not any(p.name == "verbose" or "-v" in getattr(p, "opts", ()) for p in command.params):
         command.params.append(click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_more_verbose,
                                            help="More log output (-v info, -vv debug); also `optgan -v COMMAND`."))
 

@@ -25,7 +25,8 @@ def test_verbose_counts_before_and_after_the_command(tmp_path: pathlib.Path) -> 
     quiet = _optgan(tmp_path, *create)
     assert quiet.returncode == 2 and quiet.stderr.startswith("error: config file bad.yaml is not valid YAML")
     assert len(quiet.stderr.splitlines()) == 1
-    for args in ([*create, "-vv"], ["-vv", *create], ["-v", *create, "-v"], [*create, "--verbose", "--verbose"]):
+    for args in ([*create, "-vv"], ["-vv", *create], ["-v", *create, "-v"], [*create, "--verbose", "--verbose"],
+                 ["study", "-v", *create[1:], "-v"]):
         r = _optgan(tmp_path, *args)  # debug: the error's traceback is logged before its one line
         assert r.returncode == 2 and "Traceback" in r.stderr, args
         assert r.stderr.splitlines()[-1] == quiet.stderr.strip(), args
@@ -35,8 +36,8 @@ def test_verbose_counts_before_and_after_the_command(tmp_path: pathlib.Path) -> 
 
 def test_every_command_takes_verbose() -> None:
     def leaves(command: click.Command, path: str) -> list[tuple[str, click.Command]]:
-        if isinstance(command, click.Group):
-            return [leaf for name, sub in command.commands.items() for leaf in leaves(sub, f"{path} {name}")]
+        if isinstance(command, click.Group):  # the group itself too
+            return [(path, command)] + [leaf for name, sub in command.commands.items() for leaf in leaves(sub, f"{path} {name}")]
         return [(path, command)]
 
     found = leaves(main, "optgan")
