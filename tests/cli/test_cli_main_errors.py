@@ -91,15 +91,19 @@ def test_a_sigterm_handler_of_someone_else_is_kept(command, monkeypatch) -> None
 
 
 def test_optgans_info_lines_show_without_verbose(command) -> None:
-    logger = logging.getLogger("optgan")
-    level = logger.level
-    command(lambda: None)
+    logger, root = logging.getLogger("optgan"), logging.getLogger()
+    level, root_level = logger.level, root.level
+    seen = []
+    command(lambda: seen.append(logger.getEffectiveLevel()))
     try:
         logger.setLevel(logging.NOTSET)
+        root.setLevel(logging.WARNING)
         assert _invoke("work").exit_code == 0
-        assert logger.level == logging.INFO
+        assert seen == [logging.INFO]  # while the command runs
+        assert logger.level == logging.NOTSET  # and as it was once it is done
     finally:
         logger.setLevel(level)
+        root.setLevel(root_level)
 
 
 def test_os_messages_say_what_and_where() -> None:
