@@ -156,7 +156,7 @@ def _whole_round(plan: _Plan, images: ImageSet, device: torch.device, args: argp
     from optgan.study.lease import hold_lease
     from optgan.study.retry import guard_storage
     from optgan.study.round_timing import round_seconds
-    from optgan.study.search import create_search
+    from optgan.study.create import create_search
 
     with tempfile.TemporaryDirectory(prefix="optgan-bench-round-") as tmp:
         x = images.images.permute(0, 2, 3, 1).numpy()

@@ -38,7 +38,8 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     from optgan.config.base import to_dict
     from optgan.config.study import load_study_config, with_absolute_paths
     from optgan.study.preflight import preflight
-    from optgan.study.search import check_new_search, check_search_name, create_search
+    from optgan.study.search import check_search_name
+    from optgan.study.create import check_new_search, create_search
 
     if data_root is not None:
         overrides = (*overrides, path_override("data.root", data_root))

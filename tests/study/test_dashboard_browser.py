@@ -32,7 +32,8 @@ from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.runner import run_search
 from optgan.study.results import choose_best
-from optgan.study.search import Search, create_search
+from optgan.study.search import Search
+from optgan.study.create import create_search
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

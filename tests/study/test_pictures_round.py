@@ -25,7 +25,7 @@ from optgan.search_space import Genotype
 from optgan.study import round_artifacts
 from optgan.study.results import choose_best, pareto_trials
 from optgan.study.round_artifacts import record_round, record_trial_artifacts
-from optgan.study.search import create_search
+from optgan.study.create import create_search
 from optgan.study.stage_pictures import stage_data
 from optgan_cli.main import main
 

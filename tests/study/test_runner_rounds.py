@@ -8,7 +8,7 @@ import uuid
 from optgan import keys, runner
 from optgan.config.study import load_study_config
 from optgan.runner import run_stage
-from optgan.study.search import create_search
+from optgan.study.create import create_search
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMALL = ["sampler.population_size=4", "gen_stage.rounds=2", "disc_stage.rounds=1", "caps.gen={}",

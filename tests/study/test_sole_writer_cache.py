@@ -23,7 +23,8 @@ from optgan.sampler.synthetic import synthetic_values
 from optgan.search_space import CIFAR10_WIDTHS, Genotype
 from optgan.study.lease import hold_lease
 from optgan.study.retry import guard_storage
-from optgan.study.search import create_search, load_search
+from optgan.study.search import load_search
+from optgan.study.create import create_search
 from optgan.study.sole_writer_cache import SoleWriterCache
 from optgan.study.storage import open_storage
 

@@ -523,14 +523,14 @@ def test_malformed_environment_and_delete_under_a_run(tmp_path, monkeypatch) -> 
 
 
 def test_a_create_that_fails_in_the_database_leaves_the_run_directory_free(tmp_path, monkeypatch) -> None:
-    import optgan.study.search as search_mod
+    import optgan.study.create as create_mod
 
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
 
     def broken(*args, **kwargs):
-        raise search_mod.StorageError("the database went away")
+        raise create_mod.StorageError("the database went away")
 
-    monkeypatch.setattr(search_mod, "_create_studies", broken)
+    monkeypatch.setattr(create_mod, "_create_studies", broken)
     _one_line(cli("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s), "went away")
     monkeypatch.undo()
     ok("study", "create", "a", "--config", DRY, "--run-dir", str(tmp_path / "run"), *s)  # not "already holds files"

@@ -18,7 +18,8 @@ from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.errors import StorageError
 from optgan.study.lease import Lease
-from optgan.study.search import RUN_DIR_OWNER, create_search, load_search, stage_study_name
+from optgan.study.search import RUN_DIR_OWNER, load_search, stage_study_name
+from optgan.study.create import create_search
 from optgan.study.storage import open_storage
 
 
@@ -129,10 +130,10 @@ def test_a_database_that_cannot_tell_keeps_the_claim_and_says_so(tmp_path: pathl
     """The commit failed and the database cannot be read afterwards: whether the search exists is
     unknown, so the claim stays (a rerun takes it back if the search is not there) and the one
     line says what to do."""
-    from optgan.study import search as search_module
+    from optgan.study import create as create_module
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    monkeypatch.setattr(search_module, "_created", lambda *args: None)
+    monkeypatch.setattr(create_module, "_created", lambda *args: None)
 
     def fail(session: sqlalchemy.orm.Session) -> None:
         if any(isinstance(o, optuna.storages._rdb.models.StudyModel) for o in session):

@@ -15,8 +15,9 @@ from _crash_support import DRY
 from optgan import faults
 from optgan.config.study import load_study_config
 from optgan.errors import StorageError
-from optgan.study import search as search_module
-from optgan.study.search import RUN_DIR_OWNER, _claim_run_dir, create_search
+from optgan.study import create as create_module
+from optgan.study.search import RUN_DIR_OWNER, claim_run_dir
+from optgan.study.create import create_search
 from optgan.study.storage import open_storage
 
 
@@ -51,7 +52,7 @@ def test_the_claim_of_a_search_of_another_database_is_never_taken(tmp_path: path
     open_storage(url).engine.dispose()
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    _claim_run_dir(run_dir, "s", url)  # exactly what the other database's `study create s` wrote
+    claim_run_dir(run_dir, "s", url)  # exactly what the other database's `study create s` wrote
     before = (run_dir / RUN_DIR_OWNER).read_text()
     with pytest.raises(StorageError, match="holds files"):
         create_search("s", load_study_config(DRY), url, str(run_dir))
@@ -79,14 +80,14 @@ def test_a_failed_create_never_removes_a_claim_it_did_not_write(tmp_path: pathli
     fails, and must leave the other claim alone."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     run_dir = tmp_path / "run"
-    real_check = search_module._check_run_dir
+    real_check = create_module.check_new_run_dir
 
     def check_then_race(root: pathlib.Path, *, create: bool) -> None:
         real_check(root, create=create)
         if create:
             (root / RUN_DIR_OWNER).write_text(json.dumps({"search": "other", "id": "theirs"}))
 
-    monkeypatch.setattr(search_module, "_check_run_dir", check_then_race)
+    monkeypatch.setattr(create_module, "check_new_run_dir", check_then_race)
     with pytest.raises(StorageError, match="was just taken by another search"):
         create_search("s", load_study_config(DRY), url, str(run_dir))
     assert json.loads((run_dir / RUN_DIR_OWNER).read_text())["id"] == "theirs"

@@ -13,7 +13,8 @@ from optgan.config.study import load_study_config
 from optgan.errors import OptganError
 from optgan.search_space import Genotype
 from optgan.study.extend import extend_search
-from optgan.study.search import create_search, load_search, stage_study_name
+from optgan.study.search import load_search, stage_study_name
+from optgan.study.create import create_search
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 G_STAR = [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]]

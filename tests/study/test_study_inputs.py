@@ -10,7 +10,8 @@ from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.errors import ConfigError
 from optgan.study.inputs import check_same_data, check_same_extractor, record_inputs
-from optgan.study.search import create_search, stage_study_name
+from optgan.study.search import stage_study_name
+from optgan.study.create import create_search
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 INCEPTION = {"extractor": "inception-v3-compat", "weights_sha256": "a" * 64, "mode": "fast-bf16",

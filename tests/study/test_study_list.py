@@ -10,7 +10,8 @@ import optuna
 from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.runner import run_stage
-from optgan.study.search import STAGES, create_search, list_searches, open_storage
+from optgan.study.search import STAGES, list_searches, open_storage
+from optgan.study.create import create_search
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMALL = ["sampler.population_size=4", "gen_stage.rounds=2", "disc_stage.rounds=1", "caps.gen={}",

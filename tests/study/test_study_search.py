@@ -11,7 +11,8 @@ import pytest
 from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.errors import StorageError
-from optgan.study.search import RUN_DIR_OWNER, _claim_run_dir, create_search, stage_study_name
+from optgan.study.search import RUN_DIR_OWNER, claim_run_dir, stage_study_name
+from optgan.study.create import create_search
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -42,10 +43,10 @@ def test_a_run_directory_is_claimed_exclusively_and_durably(tmp_path, monkeypatc
 
     monkeypatch.setattr(os, "fsync", fsync)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    first = _claim_run_dir(tmp_path, "a", url)
+    first = claim_run_dir(tmp_path, "a", url)
     assert synced and (not os.path.isdir("/proc/self/fd") or synced[-1] == str(tmp_path / RUN_DIR_OWNER))
     with pytest.raises(StorageError, match="was just taken by another search"):
-        _claim_run_dir(tmp_path, "b", url)
+        claim_run_dir(tmp_path, "b", url)
     assert json.loads((tmp_path / RUN_DIR_OWNER).read_text())["id"] == first
 
 

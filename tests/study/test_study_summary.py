@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from optgan import keys
 from optgan.config.study import load_study_config
-from optgan.study.search import create_search
+from optgan.study.create import create_search
 from optgan.study.summary import stage_status, storage_flag
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
