@@ -37,7 +37,7 @@ tail -n 15 "$OUT/cuda-tests.out"
 step bench-train 195 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
   --skip fp32,compare --blocks 600 --eval-images 2000 --profile "$OUT/bench-train-profile.txt" \
   --out "$OUT/bench-train.json"
-# the cost of every G op at its shapes (GPU kernel time), and the sub-grid form of the dilated convs
+# the cost of every G op at its shapes (GPU kernel time), and three exact re-formulations of some of them
 step bench-ops 25 python3 bench/ops.py --reps 10 --out "$OUT/bench-ops.json"
 step bench-eval 130 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"

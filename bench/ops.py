@@ -151,23 +151,24 @@ def conv_gflop(module: nn.Module, x_shape: tuple[int, ...], out_shape: tuple[int
     return flop / 1e9
 
 
-def cases(channels: int, bottom: int) -> list[tuple[str, str, int, Callable[[], nn.Module]]]:
-    """(name, kind, input side, factory) of every op G's cells run, at every resolution (the
-    largest, costliest first: a run cut short by its time limit keeps what matters most)."""
-    out = []
+def cases(channels: int, bottom: int) -> list[tuple[str, str | None, int, Callable[[], nn.Module]]]:
+    """(name, the native op's name for a re-formulation else None, input side, factory) of every op
+    G's cells run, at every resolution (the largest, costliest first: a run cut short by its time
+    limit keeps what matters most). A re-formulation comes right after its native op."""
+    out: list[tuple[str, str | None, int, Callable[[], nn.Module]]] = []
+    rewrites = {("up", "conv_transpose"): ("phases", PhaseDeconvUp), ("up", "bilinear"): ("phases", PhaseBilinearUp),
+                ("normal", "dil_conv_3x3"): ("subgrid", SubgridDilated),
+                ("normal", "dil_conv_5x5"): ("subgrid", SubgridDilated)}
     for k in range(3, 0, -1):
         side = bottom * 2 ** k  # a cell's output resolution; its up edges take half that
-        for name in UP:
-            out.append((f"up/{name}@{side}", "up", side // 2, lambda n=name: make_op("up", n, channels)))
-        out.append((f"up/conv_transpose@phases@{side}", "up", side // 2,
-                    lambda: PhaseDeconvUp(make_op("up", "conv_transpose", channels))))
-        out.append((f"up/bilinear@phases@{side}", "up", side // 2,
-                    lambda: PhaseBilinearUp(make_op("up", "bilinear", channels))))
-        for name in NORMAL:
-            out.append((f"normal/{name}@{side}", "normal", side, lambda n=name: make_op("normal", n, channels)))
-            if name.startswith("dil_"):
-                out.append((f"normal/{name}@subgrid@{side}", "normal", side,
-                            lambda n=name: SubgridDilated(make_op("normal", n, channels))))
+        for kind, names, in_side in (("up", UP, side // 2), ("normal", NORMAL, side)):
+            for name in names:
+                native = f"{kind}/{name}@{side}"
+                out.append((native, None, in_side, lambda kind=kind, name=name: make_op(kind, name, channels)))
+                if (kind, name) in rewrites:
+                    form, wrap = rewrites[kind, name]
+                    out.append((f"{kind}/{name}@{form}@{side}", native, in_side,
+                                lambda kind=kind, name=name, wrap=wrap: wrap(make_op(kind, name, channels))))
     return out
 
 
@@ -233,9 +234,9 @@ def _measure(module: nn.Module, side: int, args: argparse.Namespace, device: tor
     return res
 
 
-def _difference(module: SubgridDilated | PhaseDeconvUp | PhaseBilinearUp, side: int, args: argparse.Namespace,
-                device: torch.device) -> float:
-    """Largest |re-formulation − native| of the forward in fp32 (TF32 off), relative to the output's scale."""
+def _difference(module: nn.Module, side: int, args: argparse.Namespace, device: torch.device) -> float:
+    """Largest |re-formulation − native (`module.op`)| of the forward in fp32 (TF32 off), relative to
+    the output's scale."""
     x = torch.randn(2, args.channels, side, side, generator=torch.Generator().manual_seed(1)).to(device)
     module = module.to(device)
     with torch.no_grad(), tf32_allowed(False):
@@ -272,12 +273,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     for precision in (p for p in args.precisions.split(",") if p):
         with cudnn_autotune(True), tf32_allowed(precision != "fp32"):
-            for name, _, side, factory in cases(args.channels, args.bottom_width):
+            for name, native_name, side, factory in cases(args.channels, args.bottom_width):
                 module = factory()
                 kernels = time.perf_counter() - start < args.kernel_budget_s
                 r = _measure(module, side, args, device, precision, kernels)
-                if isinstance(module, (SubgridDilated, PhaseDeconvUp, PhaseBilinearUp)):
-                    native = res["results"][f"{precision}/{name.replace('@subgrid', '').replace('@phases', '')}"]
+                if native_name is not None:
+                    native = res["results"][f"{precision}/{native_name}"]
                     r["max_rel_difference_fp32"] = _difference(module, side, args, device)
                     for role in ("forward_d", "forward_backward_g"):
                         both = r[role]["device_ms"] is not None and native[role]["device_ms"] is not None

@@ -252,7 +252,7 @@ def _no_cleanup_noise_after_a_stop(record: logging.LogRecord) -> bool:
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """optgan: multi-objective neural architecture search for GANs (EAGAN + SCGAN) on Optuna."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # levels: _set_verbosity
     _set_verbosity(verbose)
     import warnings
 

@@ -9,6 +9,7 @@ also owns the run directory's claim (`search.json`) and the listing of searches.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -59,10 +60,10 @@ class Search:
     run_dir: pathlib.Path
     search_id: str | None = None  #: None for searches created before run directories were claimed
 
-    @property
+    @functools.cached_property
     def labels(self) -> list[str]:
         """The objectives as shown to people: metric scores labelled by their extractor
-        (`FID_classifier`, never a bare `FID`, for the classifier extractor)."""
+        (`FID_classifier`, never a bare `FID`, for the classifier extractor). Read once."""
         try:  # as stored at create (what the dashboard, notes and pictures show): a search created
             # before a labelling change keeps its names everywhere
             study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, "gen"))
