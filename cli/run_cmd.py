@@ -47,7 +47,8 @@ def run(name: str, stage: str | None, max_rounds: int | None, gen_trial: int | N
     data's content and the extractor's weights must be the ones the search began with.
     """
     from optgan.config.study import with_machine_settings
-    from optgan.runner import resolve_gen_override, run_search
+    from optgan.runner import run_search
+    from optgan.study.gen_star import resolve_gen_override
     from optgan.study.lease import hold_lease
     from optgan.study.retry import guard_storage
     from optgan.study.search import load_search
