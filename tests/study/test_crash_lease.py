@@ -17,7 +17,8 @@ from _crash_support import (DRY, SMALL, assert_generations_full, assert_same_tri
                             small_reference, snapshot, start, subprocess_env)
 from click.testing import CliRunner
 
-from optgan.study.lease import Lease, LeaseHeldError, LeaseLostError, _host_key, hold_lease, read_holder
+from optgan.study.lease import Lease, LeaseHeldError, LeaseLostError, hold_lease, read_holder
+from optgan.study.lease_rows import host_key
 from optgan.study.storage import open_storage
 from optgan_cli.main import main
 
@@ -63,7 +64,7 @@ def test_a_stop_just_after_the_row_was_written_still_releases_it(engine, unique_
     from optgan.study import lease as lease_module
 
     real_acquire, real_start = Lease.acquire, Lease.start_heartbeat
-    held_before = set(lease_module._held)  # other tests' leases that were never released
+    held_before = set(lease_module.held_tokens)  # other tests' leases that were never released
 
     def acquire_then_stop(self, force=False):  # noqa: ANN001, ANN202
         real_acquire(self, force)
@@ -72,7 +73,7 @@ def test_a_stop_just_after_the_row_was_written_still_releases_it(engine, unique_
     monkeypatch.setattr(Lease, "acquire", acquire_then_stop)
     with pytest.raises(KeyboardInterrupt), hold_lease(engine, unique_name):
         pytest.fail("the body must not run")
-    assert read_holder(engine, unique_name)[0] is None and lease_module._held == held_before
+    assert read_holder(engine, unique_name)[0] is None and lease_module.held_tokens == held_before
     monkeypatch.setattr(Lease, "acquire", real_acquire)
 
     def stop_while_starting(self):  # noqa: ANN001, ANN202
@@ -106,7 +107,7 @@ def test_a_stop_that_lands_in_the_release_still_deletes_the_row(engine, unique_n
 
 def test_dead_holder_on_this_host_taken_over_at_once(engine, unique_name: str) -> None:
     dead = _dead_pid()
-    _plant(engine, unique_name, host=socket.gethostname(), host_key=_host_key(), pid=dead, age_s=0)
+    _plant(engine, unique_name, host=socket.gethostname(), host_key=host_key(), pid=dead, age_s=0)
     lease = Lease(engine, unique_name)
     previous = lease.acquire()
     assert previous is not None and previous.pid == dead
@@ -116,7 +117,7 @@ def test_dead_holder_on_this_host_taken_over_at_once(engine, unique_name: str) -
 
 def test_reused_pid_is_a_dead_holder(engine, unique_name: str) -> None:
     # the parent PID is alive but started at another time than the recorded holder
-    _plant(engine, unique_name, host=socket.gethostname(), host_key=_host_key(), pid=os.getppid(), age_s=0,
+    _plant(engine, unique_name, host=socket.gethostname(), host_key=host_key(), pid=os.getppid(), age_s=0,
            pid_start="1")
     assert Lease(engine, unique_name).acquire().pid == os.getppid()
 
@@ -186,10 +187,10 @@ def test_a_lease_table_of_an_older_optgan_gains_the_ttl_column(storage_url: str,
 
 
 def read_holder_now(engine) -> float:  # noqa: ANN001
-    from optgan.study.lease import _db_now
+    from optgan.study.lease_rows import db_now
 
     with engine.connect() as conn:
-        return _db_now(conn)
+        return db_now(conn)
 
 
 def test_a_heartbeat_that_lands_while_the_row_is_judged_keeps_the_lease(engine, unique_name: str,
@@ -205,7 +206,7 @@ def test_a_heartbeat_that_lands_while_the_row_is_judged_keeps_the_lease(engine, 
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE optgan_leases SET host_key='node-7|x', heartbeat=heartbeat-100 WHERE search=:n"),
                      {"n": unique_name})
-    real_read, beats = lease_module._read, []
+    real_read, beats = lease_module.read_row, []
 
     def read_then_the_holder_beats(conn, search, with_ttl):  # noqa: ANN001, ANN202
         found = real_read(conn, search, with_ttl)
@@ -213,7 +214,7 @@ def test_a_heartbeat_that_lands_while_the_row_is_judged_keeps_the_lease(engine, 
             beats.append(holder.beat())
         return found
 
-    monkeypatch.setattr(lease_module, "_read", read_then_the_holder_beats)
+    monkeypatch.setattr(lease_module, "read_row", read_then_the_holder_beats)
     with pytest.raises(LeaseHeldError, match="heartbeat 0 s ago"):
         Lease(engine, unique_name).acquire()
     assert beats == [True]
@@ -229,14 +230,14 @@ def test_a_heartbeat_confirms_the_lease_as_of_its_start(engine, unique_name: str
 
     lease = Lease(engine, unique_name)
     lease.acquire()
-    real_now = lease_module._db_now
+    real_now = lease_module.db_now
 
     def slow_now(conn):  # noqa: ANN001, ANN202
         value = real_now(conn)
         time.sleep(0.6)  # the UPDATE after it waits on a lock
         return value
 
-    monkeypatch.setattr(lease_module, "_db_now", slow_now)
+    monkeypatch.setattr(lease_module, "db_now", slow_now)
     before = time.monotonic()
     assert lease.beat()
     assert lease._confirmed <= before + 0.3  # not after the wait (≥ before + 0.6); margin for a loaded machine
@@ -246,7 +247,7 @@ def test_a_heartbeat_confirms_the_lease_as_of_its_start(engine, unique_name: str
 def test_the_host_key_names_the_boot(monkeypatch) -> None:
     """Hostname and PID namespace are not enough: the host's own PID namespace has one name on
     every Linux machine, and cloned machines share hostnames; their PIDs are not comparable."""
-    key = _host_key()
+    key = host_key()
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()
@@ -451,7 +452,7 @@ def test_a_lease_this_process_failed_to_release_is_taken_over_at_once(engine, un
 
     stuck = Lease(engine, unique_name)
     stuck.acquire()
-    lease_module._held.discard(stuck.token)  # as release() does before a delete that failed
+    lease_module.held_tokens.discard(stuck.token)  # as release() does before a delete that failed
     previous = Lease(engine, unique_name).acquire()
     assert previous is not None and previous.token == stuck.token
 
@@ -459,12 +460,12 @@ def test_a_lease_this_process_failed_to_release_is_taken_over_at_once(engine, un
 def test_a_live_holder_on_this_host_is_refused(engine, unique_name: str) -> None:
     """A live process on this host holds the lease: refused, whether its row carries its PID's
     start time or not (a row written where /proc was unavailable has none)."""
-    from optgan.study.lease import _pid_start
+    from optgan.study.lease_rows import pid_start
 
     parent = os.getppid()
-    for pid_start in ("", _pid_start(parent)):
-        _plant(engine, unique_name, host=socket.gethostname(), host_key=_host_key(), pid=parent, age_s=0,
-               pid_start=pid_start)
+    for recorded in ("", pid_start(parent)):
+        _plant(engine, unique_name, host=socket.gethostname(), host_key=host_key(), pid=parent, age_s=0,
+               pid_start=recorded)
         with pytest.raises(LeaseHeldError, match=f"PID {parent} on host"):
             Lease(engine, unique_name).acquire()
         with engine.begin() as conn:
@@ -484,7 +485,7 @@ def test_a_zombie_holder_on_this_host_is_a_dead_holder(engine, unique_name: str)
                     break
             assert time.monotonic() < deadline, "the child never exited"
             time.sleep(0.05)
-        _plant(engine, unique_name, host=socket.gethostname(), host_key=_host_key(), pid=child.pid, age_s=0)
+        _plant(engine, unique_name, host=socket.gethostname(), host_key=host_key(), pid=child.pid, age_s=0)
         assert Lease(engine, unique_name).acquire().pid == child.pid
     finally:
         child.wait()
