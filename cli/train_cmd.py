@@ -77,7 +77,7 @@ def train(gen_arch: str | None, disc_arch: str | None, disc: str | None, config_
         import yaml
 
         from optgan.trainer.final_setup import check_training_inputs
-        from optgan.trainer.final_state import describe_out_dir
+        from optgan.trainer.final_run_dir import describe_out_dir
 
         used = disc_spec.kind if disc_spec.genotype is None else json.dumps(disc_spec.genotype.to_array())
         shown = dataclasses.replace(cfg, gen_arch=json.dumps(genotype.to_array()), disc=used)  # what trains

@@ -36,6 +36,7 @@ from optgan.errors import TrainingDivergedError
 from optgan.metrics.cache import check_cache_dir
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import final_state as fs
+from optgan.trainer.final_run_dir import remove_unused_out_dir
 from optgan.trainer.final_outputs import SAMPLES_DIR, save_grid, sync_history, write_history
 from optgan.trainer.final_setup import DiscSpec, derived_seed
 from optgan.trainer.final_step import FinalStepper
@@ -92,7 +93,7 @@ def train_final(
             raise  # the folder is another process's: touch nothing
         except BaseException:
             if fresh:  # a start that failed (weights, cache, batch size …) leaves no empty folder behind
-                fs.remove_unused_out_dir(out_dir)
+                remove_unused_out_dir(out_dir)
             raise
         try:
             if run.finished:
@@ -109,7 +110,7 @@ def train_final(
                 except BaseException:
                     run.close()
                     if fresh:
-                        fs.remove_unused_out_dir(out_dir)
+                        remove_unused_out_dir(out_dir)
                     raise
             else:  # a caller's scorer: checked against the extractor earlier scores came from, if it names one
                 run.check_extractor(getattr(scorer, "extractor_identity", None))

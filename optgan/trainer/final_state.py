@@ -17,43 +17,29 @@ from typing import Any
 import torch
 from torch import nn
 
-from optgan.config.base import flatten, to_dict
-from optgan.config.train import TrainConfig, train_config_from_dict
-from optgan.errors import CheckpointError, ConfigError, OptganError
+from optgan.config.train import TrainConfig
+from optgan.errors import CheckpointError, ConfigError
 from optgan.search_space.genotype import Genotype
-from optgan.atomic import TMP_PREFIX, writable_dir_problem
 from optgan.backends import resolve_device
 from optgan.trainer import losses
 from optgan.trainer.adam_step import adam_state_dict, load_adam_state_dict
 from optgan.trainer.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, restore_rng
 from optgan.trainer.ema import EMA
 from optgan.trainer.final_metrics import fid_of
-from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST, RUN_MARKER, SAMPLES_DIR
-from optgan.trainer.run_lock import RunDirBusyError, RunDirLock
+from optgan.trainer.final_run_dir import check_compatible, make_out_dir, remove_stale_temp_files, run_header
+from optgan.trainer.final_outputs import CHECKPOINT_BEST, CHECKPOINT_LAST, RUN_MARKER
+from optgan.trainer.run_lock import RunDirLock
 from optgan.trainer.final_setup import (
     DiscSpec,
-    arch_record,
     build_networks,
     derived_seed,
     make_optimizers,
     uses_cuda_graphs,
 )
 
-__all__ = ["RunState", "FORMAT", "FORMAT_VERSION", "make_scorer", "RESUME_MAY_CHANGE"]
+__all__ = ["RunState", "make_scorer"]
 
 log = logging.getLogger(__name__)
-
-FORMAT = "optgan.final-training"
-FORMAT_VERSION = 1
-#: config keys that may differ when a run is resumed (everything else must match); the step sizes
-#: and the clip are there so a run that diverged can go on from its last checkpoint more gently
-RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters", "nonfinite_patience",
-                     "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark", "cuda_graphs",
-                     # where things are, not what they are (the data's content is checked by fingerprint)
-                     "data.root", "data.path", "data.download", "metrics.cache_dir",
-                     # the weights' content is checked by hash (`RunState.check_extractor`)
-                     "metrics.inception_weights", "metrics.inception_download")
-
 
 def fresh_sums() -> dict[str, float]:
     """An epoch's loss sums: finite D / G losses and their counts, and the skipped (non-finite) steps."""
@@ -103,8 +89,8 @@ class RunState:
         device = resolve_device(cfg.device)
         image_set = load_images(cfg.data, cfg.widths.img_size)
         check_reference_size(cfg.metrics, len(image_set))  # refused after training otherwise
-        header = _header(cfg, gen, disc, image_set)
-        _make_out_dir(out_dir)  # only once the device and the data are known to be there
+        header = run_header(cfg, gen, disc, image_set)
+        make_out_dir(out_dir)  # only once the device and the data are known to be there
         lock = RunDirLock.acquire(os.path.join(out_dir, RUN_MARKER), f"output directory {out_dir}")
         try:  # held until `close`: a second process never touches this run's files
             run = cls._open_locked(cfg, gen, disc, out_dir, device, image_set, header)
@@ -119,7 +105,7 @@ class RunState:
                      image_set: Any, header: dict[str, Any]) -> RunState:
         from optgan.trainer.data import BatchStream
 
-        _remove_stale_temp_files(out_dir)
+        remove_stale_temp_files(out_dir)
         g_net, d_net = build_networks(cfg, gen, disc)
         g_net, d_net = g_net.to(device).train(), d_net.to(device).train()
         opt_g, opt_d = make_optimizers(cfg, g_net, d_net, capturable=uses_cuda_graphs(cfg, device))
@@ -302,103 +288,6 @@ class RunState:
                                   "use a new --out directory") from e
         if not self.finished:  # a finished run is reported as such by the caller
             log.info("resuming %s at epoch %d, iteration %d", self.out_dir, self.epoch + 1, self.global_iter)
-
-
-def _remove_stale_temp_files(out_dir: str) -> None:
-    """Temporary files of atomic writes that a kill interrupted (one run per directory at a time)."""
-    for folder in (out_dir, os.path.join(out_dir, SAMPLES_DIR)):
-        if os.path.isdir(folder):
-            for name in os.listdir(folder):
-                if name.startswith(TMP_PREFIX):
-                    os.unlink(os.path.join(folder, name))
-
-
-def _header(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, image_set: Any) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "arch": arch_record(gen, disc, cfg.widths),
-        "config": to_dict(cfg),
-        "data": {"name": image_set.name, "fingerprint": image_set.fingerprint, "num_images": len(image_set.images)},
-    }
-
-
-def _make_out_dir(out_dir: str) -> None:
-    """Create the output folder (marked as a training run); refuse a folder of other files."""
-    _check_out_dir(out_dir, create=True)
-    open(os.path.join(out_dir, RUN_MARKER), "a").close()
-
-
-def _check_out_dir(out_dir: str, create: bool) -> None:
-    if os.path.isdir(out_dir):
-        present = {n for n in os.listdir(out_dir) if not n.startswith(TMP_PREFIX)}
-        if present and not present & {RUN_MARKER, CHECKPOINT_LAST}:
-            raise ConfigError(f"output directory {out_dir} holds other files (no optgan training run there); "
-                              "pass --out with a new or empty folder")
-    problem = writable_dir_problem(out_dir, create=create)
-    if problem:
-        raise ConfigError(f"output directory {problem}; pass --out with another folder")
-
-
-def describe_out_dir(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: str) -> str:
-    """What `optgan train` would do in `out_dir`, found without writing (for --dry-run): start a new
-    run, resume one (checked as a resume checks it) or nothing; else the error it would raise."""
-    from optgan.trainer.data import load_images
-
-    from optgan.trainer.run_lock import UNKNOWN_HOLDER, training_holder
-
-    _check_out_dir(out_dir, create=False)
-    holder = training_holder(os.path.join(out_dir, RUN_MARKER))
-    if holder is not None and holder != UNKNOWN_HOLDER:  # as the run itself would refuse it
-        raise RunDirBusyError(f"output directory {out_dir} is being trained by {holder}; wait for it to finish (or "
-                              "stop it), or train into another --out folder")
-    last = os.path.join(out_dir, CHECKPOINT_LAST)
-    if not os.path.isfile(last):
-        return f"a new run in {out_dir}"
-    image_set = load_images(cfg.data, cfg.widths.img_size)  # loaded once per process: the checks above have it
-    ck = load_checkpoint(last, map_location="cpu")
-    check_compatible(ck, _header(cfg, gen, disc, image_set), last, image_set)
-    epoch = int(ck["progress"]["epoch"])
-    if epoch >= cfg.epochs:
-        return f"{out_dir} holds a finished run of {epoch} epochs (nothing to do; raise `epochs` to extend it)"
-    return f"resumes the run in {out_dir} after epoch {epoch} of {cfg.epochs}"
-
-
-def remove_unused_out_dir(out_dir: str) -> None:
-    """Undo :func:`_make_out_dir` after a failed start: the folder goes if it holds only the marker."""
-    marker = os.path.join(out_dir, RUN_MARKER)
-    if os.path.isdir(out_dir) and set(os.listdir(out_dir)) <= {RUN_MARKER}:
-        if os.path.exists(marker):
-            os.remove(marker)
-        os.rmdir(out_dir)
-
-
-def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str, image_set: Any) -> None:
-    """Refuse to resume from a checkpoint of another format, architecture, data set or config."""
-    from optgan.trainer.data import matches_fingerprint
-
-    if ck.get("format") != FORMAT or ck.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} is not an optgan final-training checkpoint (format {ck.get('format')!r})")
-    if ck.get("arch") != header["arch"]:
-        raise CheckpointError(f"{path} was trained with another architecture (genotype, discriminator or widths); "
-                              "use a new --out directory or the original --gen-arch / --disc")
-    if not matches_fingerprint(image_set, ck.get("data", {}).get("fingerprint")):
-        raise CheckpointError(f"{path} was trained on other data ({ck.get('data', {}).get('name')}); "
-                              "use a new --out directory or the original data config")
-    old, new = flatten(_with_defaults(ck.get("config", {}))), flatten(header["config"])
-    for key in sorted(set(old) | set(new)):
-        if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
-            raise CheckpointError(f"{path} was started with `{key}` = {old.get(key)!r}, now {new.get(key)!r}; "
-                                  "use a new --out directory or the original config")
-
-
-def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """A stored config with the keys added since it was written filled in with their defaults
-    (so a run started by an older optgan resumes); as stored when it no longer validates."""
-    try:
-        return to_dict(train_config_from_dict(config))
-    except OptganError:
-        return config
 
 
 def make_scorer(cfg: TrainConfig, image_set: Any, device: torch.device,
