@@ -76,7 +76,7 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
 @storage_option
 def list_(as_json: bool, storage: str | None) -> None:
     """List the searches in the storage."""
-    from optgan.study.search import list_searches
+    from optgan.study.listing import list_searches
 
     rows = list_searches(storage)
     if as_json:
@@ -101,7 +101,8 @@ def show(name: str, as_json: bool, storage: str | None) -> None:
     """The stored config of search NAME as YAML (a valid --config for a new search), headed by
     comment lines: storage, run directory, what its first real run loaded, G*."""
     from optgan.study.inputs import describe_data, short
-    from optgan.study.search import describe_search, load_search
+    from optgan.study.listing import describe_search
+    from optgan.study.search import load_search
 
     record = describe_search(load_search(name, storage))
     if as_json:

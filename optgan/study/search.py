@@ -4,7 +4,7 @@
 studies (a later `optgan run` reads it from there, never from flags), their objective names and
 the link between stages. `load_search` reopens it with the sampler rebuilt from the stored
 config, so a resumed study never silently falls back to Optuna's default sampler. This module
-also owns the run directory's claim (`search.json`) and the listing of searches.
+also owns the run directory's claim (`search.json`); listing searches is :mod:`optgan.study.listing`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import optuna
 
 from optgan import keys
 from optgan.atomic import atomic_write_bytes, writable_dir_problem
-from optgan.config.base import to_dict
 from optgan.config.study import StudyConfig, study_config_from_dict
 from optgan.errors import StorageError
 from optgan.sampler import make_sampler
@@ -36,8 +35,8 @@ from optgan.study.storage import (
     sqlite_path,
 )
 
-__all__ = ["STAGES", "Search", "load_search", "list_searches", "describe_search", "stage_study_name",
-           "check_search_name", "incomplete_search_error", "stage_studies_present"]
+__all__ = ["STAGES", "Search", "load_search", "stage_study_name", "check_search_name", "incomplete_search_error",
+           "stage_studies_present"]
 
 log = logging.getLogger(__name__)
 
@@ -318,76 +317,6 @@ def stage_studies_present(name: str, storage_url: str | None = None) -> tuple[op
     search, or none)."""
     storage = open_storage(resolve_storage_url(storage_url), create=False)
     return storage, [stage_study_name(name, st) for st in STAGES if _exists(storage, stage_study_name(name, st))]
-
-
-def describe_search(search: Search) -> dict[str, Any]:
-    """What `optgan study show` prints: where the search lives, its stored config, what its first
-    real run loaded (data, extractor) and the G* of stage `disc` once fixed."""
-    attrs = {}
-    for stage in STAGES:
-        try:
-            study_id = search.storage.get_study_id_from_name(stage_study_name(search.name, stage))
-        except KeyError:
-            raise incomplete_search_error(search.name, search.storage_url, stage) from None
-        attrs[stage] = search.storage.get_study_user_attrs(study_id)
-    return {
-        "search": search.name,
-        "storage": redact(search.storage_url),
-        "run_dir": str(search.run_dir),
-        "search_id": search.search_id,
-        "studies": [stage_study_name(search.name, stage) for stage in STAGES],
-        "data_identity": attrs["gen"].get(keys.DATA_IDENTITY),
-        "extractor_identity": attrs["gen"].get(keys.EXTRACTOR_IDENTITY),
-        "gen_star": attrs["disc"].get(keys.GEN_STAR),
-        "gen_star_source": attrs["disc"].get(keys.GEN_STAR_SOURCE),
-        "config": to_dict(search.config),
-    }
-
-
-def list_searches(storage_url: str | None = None) -> list[dict[str, Any]]:
-    """One row per search: name, trials per stage, when its first trial started (`started`, absent
-    before it ran), whether a run holds it now (`run`, as :func:`optgan.study.lease.run_state`),
-    and the stage studies it lacks (`missing`: deleted behind optgan's back; normally empty)."""
-    from optgan.study.lease import run_states
-
-    storage = open_storage(resolve_storage_url(storage_url), create=False)
-    runs = run_states(storage.engine)
-    rows: dict[str, dict[str, Any]] = {}
-    for search, stage, n_trials, first_start in _stage_study_rows(storage.engine):
-        if stage not in STAGES:
-            continue
-        run = {"state": "unknown"} if runs is None else runs.get(search, {"state": "idle"})
-        row = rows.setdefault(search, {"name": search, "gen_trials": 0, "disc_trials": 0, "run": run,
-                                       "missing": list(STAGES)})
-        row[f"{stage}_trials"] = n_trials
-        row["missing"].remove(stage)
-        if first_start is not None:  # the stage's first trial; the search started with the earlier stage's
-            started = first_start.isoformat(timespec="seconds")
-            row["started"] = min(row.get("started", started), started)
-    for row in rows.values():  # a stage study deleted behind optgan's back (e.g. in the dashboard)
-        row["missing"] = [stage_study_name(row["name"], stage) for stage in row["missing"]]
-    return sorted(rows.values(), key=lambda r: r["name"])
-
-
-def _stage_study_rows(engine: Any) -> list[tuple[str, Any, int, Any]]:
-    """(search name, stage, trial count, first trial's start) of every study optgan made, in two
-    queries. (Optuna's study summaries read every trial of every study: minutes on a team's
-    PostgreSQL that holds hundreds of searches.)"""
-    import sqlalchemy as sa
-    from optuna.storages._rdb import models
-
-    attrs_t, trials_t = models.StudyUserAttributeModel.__table__, models.TrialModel.__table__
-    with engine.connect() as conn:
-        attrs = conn.execute(sa.select(attrs_t.c.study_id, attrs_t.c.key, attrs_t.c.value_json)
-                             .where(attrs_t.c.key.in_([keys.SEARCH_NAME, keys.STAGE]))).all()
-        counts = {row.study_id: (row.n, row.first) for row in conn.execute(
-            sa.select(trials_t.c.study_id, sa.func.count().label("n"), sa.func.min(trials_t.c.datetime_start)
-                      .label("first")).group_by(trials_t.c.study_id))}
-    studies: dict[int, dict[str, Any]] = {}
-    for study_id, key, value in attrs:
-        studies.setdefault(study_id, {})[key] = json.loads(value)
-    return [(a[keys.SEARCH_NAME], a.get(keys.STAGE), *counts.get(study_id, (0, None)))
-            for study_id, a in sorted(studies.items()) if keys.SEARCH_NAME in a]
 
 
 def any_stage_exists(storage: optuna.storages.RDBStorage, name: str) -> bool:

@@ -355,8 +355,6 @@ def test_a_rescored_trial_replaces_its_pictures_in_place(tmp_path: pathlib.Path)
     # a replacement that fails mid-write (a full disk) keeps the old picture whole, no partial file left
     import errno
 
-    from optgan import atomic
-
     def disk_full(path, write, **kw):  # noqa: ANN001, ANN003, ANN202
         def half(f):  # noqa: ANN001, ANN202
             f.write(b"\x89PNG half")

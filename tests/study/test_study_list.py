@@ -10,7 +10,8 @@ import optuna
 from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.runner import run_stage
-from optgan.study.search import STAGES, list_searches, open_storage
+from optgan.study.listing import list_searches
+from optgan.study.search import STAGES, open_storage
 from optgan.study.create import create_search
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -70,7 +70,7 @@ def test_the_list_skips_a_study_whose_create_was_cut_short(tmp_path) -> None:
     between the two leaves a study the list must pass over, not fail on."""
     import optuna
 
-    from optgan.study.search import list_searches
+    from optgan.study.listing import list_searches
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     create_search("s", load_study_config(str(ROOT / "studies" / "dry-run.yaml")), url, str(tmp_path / "run"))
