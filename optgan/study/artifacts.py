@@ -85,7 +85,7 @@ class RunDirsArtifactStore:
 def check_run_dirs(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
     """`paths` resolved, each refused with one line unless it is a search's run directory (it holds
     `search.json`, or for a search older than that file, an artifact store)."""
-    from optgan.study.search import RUN_DIR_OWNER
+    from optgan.study.run_dir_claim import RUN_DIR_OWNER
 
     out = []
     for p in paths:

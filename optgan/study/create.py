@@ -20,16 +20,13 @@ from optgan import faults, keys
 from optgan.config.base import to_dict
 from optgan.config.study import StudyConfig, with_absolute_paths
 from optgan.errors import StorageError
+from optgan.study.run_dir_claim import RUN_DIR_OWNER, check_new_run_dir, claim_run_dir, database_file
 from optgan.study.search import (
     METRIC_NAMES_ATTR,
-    RUN_DIR_OWNER,
     STAGES,
     Search,
     any_stage_exists,
-    check_new_run_dir,
     check_search_name,
-    claim_run_dir,
-    database_file,
     objective_names,
     stage_study_name,
 )

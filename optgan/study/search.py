@@ -4,7 +4,8 @@
 studies (a later `optgan run` reads it from there, never from flags), their objective names and
 the link between stages. `load_search` reopens it with the sampler rebuilt from the stored
 config, so a resumed study never silently falls back to Optuna's default sampler. This module
-also owns the run directory's claim (`search.json`); listing searches is :mod:`optgan.study.listing`.
+checks and adopts the run directory (its claim, `search.json`, is :mod:`optgan.study.run_dir_claim`);
+listing searches is :mod:`optgan.study.listing`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import os
 import pathlib
 import re
 import socket
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +27,12 @@ from optgan.atomic import atomic_write_bytes, writable_dir_problem
 from optgan.config.study import StudyConfig, study_config_from_dict
 from optgan.errors import StorageError
 from optgan.sampler import make_sampler
+from optgan.study.run_dir_claim import RUN_DIR_OWNER, check_new_run_dir, claim_run_dir, database_file
 from optgan.study.storage import (
     open_storage,
     redact,
     refuse_if_read_only,
     resolve_storage_url,
-    sqlite_path,
 )
 
 __all__ = ["STAGES", "Search", "load_search", "stage_study_name", "check_search_name", "incomplete_search_error",
@@ -242,49 +242,6 @@ def objective_names(config: StudyConfig) -> list[str]:
 
 METRIC_NAMES_ATTR = "study:metric_names"
 """Where `optuna.Study.set_metric_names` keeps the objectives' names (a study system attribute)."""
-
-
-def check_new_run_dir(root: pathlib.Path, *, create: bool, must_be_empty: bool = True) -> None:
-    """Refuse (and with `create`, make) the new search's run directory: it must not hold files (a
-    deleted search's checkpoints would be resumed by the new one) and must be writable."""
-    problem = writable_dir_problem(root, must_be_empty=must_be_empty, create=create)
-    if problem:
-        hint = " (of another search, or a deleted one?); remove it or" if "holds files" in problem else ";"
-        raise StorageError(f"run directory {problem}{hint} pass --run-dir with another folder")
-
-
-RUN_DIR_OWNER = "search.json"
-
-
-def claim_run_dir(root: pathlib.Path, name: str, url: str, search_id: str | None = None, *,
-                   creator: str | None = None) -> str:
-    """Write `<root>/search.json` naming the search (exclusively: one search per run directory);
-    a new search gets a new random id. `creator`: the lease token of the `study create` writing it."""
-    search_id = search_id or uuid.uuid4().hex
-    record = {"search": name, "id": search_id, "storage": redact(url), "database": database_file(url),
-              "path": str(root), "host": socket.gethostname()}
-    if creator is not None:
-        record["creator"] = creator
-    try:
-        fd = os.open(root / RUN_DIR_OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any written file
-    except FileExistsError:
-        raise StorageError(f"run directory {root} was just taken by another search; "
-                           "pass --run-dir with another folder") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record, f)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:  # a stop or a full disk mid-write: no empty or cut claim is left behind
-        (root / RUN_DIR_OWNER).unlink(missing_ok=True)
-        raise
-    return search_id
-
-
-def database_file(url: str) -> str | None:
-    """The resolved path of an SQLite database file (None for other back ends)."""
-    path = sqlite_path(url)
-    return str(path.resolve()) if path is not None else None
 
 
 def load_search(name: str, storage_url: str | None = None) -> Search:

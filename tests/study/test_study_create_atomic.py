@@ -18,7 +18,8 @@ from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.errors import StorageError
 from optgan.study.lease import Lease
-from optgan.study.search import RUN_DIR_OWNER, load_search, stage_study_name
+from optgan.study.run_dir_claim import RUN_DIR_OWNER
+from optgan.study.search import load_search, stage_study_name
 from optgan.study.create import create_search
 from optgan.study.storage import open_storage
 

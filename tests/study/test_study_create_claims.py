@@ -16,7 +16,7 @@ from optgan import faults
 from optgan.config.study import load_study_config
 from optgan.errors import StorageError
 from optgan.study import create as create_module
-from optgan.study.search import RUN_DIR_OWNER, claim_run_dir
+from optgan.study.run_dir_claim import RUN_DIR_OWNER, claim_run_dir
 from optgan.study.create import create_search
 from optgan.study.storage import open_storage
 

@@ -11,7 +11,8 @@ import pytest
 from optgan import keys
 from optgan.config.study import load_study_config
 from optgan.errors import StorageError
-from optgan.study.search import RUN_DIR_OWNER, claim_run_dir, stage_study_name
+from optgan.study.run_dir_claim import RUN_DIR_OWNER, claim_run_dir
+from optgan.study.search import stage_study_name
 from optgan.study.create import create_search
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
