@@ -87,7 +87,7 @@ def _widths_and_caps(config_path: str | None, net: str) -> tuple[Widths, Caps]:
         return CIFAR10_WIDTHS, Caps()
     import dataclasses
 
-    from optgan.config.base import load_yaml
+    from optgan.config.yaml_input import load_yaml
     from optgan.config.study import StudyConfig, study_config_from_dict
     from optgan.config.train import TrainConfig, train_config_from_dict
 

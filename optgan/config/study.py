@@ -12,13 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optgan.config.base import (apply_overrides, check_device_name, check_range, flatten, from_dict, load_yaml,
-                                override_key_parts, refuse_other_config_kind, to_dict)
+from optgan.config.base import check_device_name, check_range, flatten, from_dict, refuse_other_config_kind, to_dict
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
 from optgan.config.pictures import PicturesConfig
 from optgan.config.sampler import SamplerConfig
 from optgan.config.search import DiscStageConfig, EvaluationConfig, GenStageConfig
+from optgan.config.yaml_input import apply_overrides, load_yaml, override_key_parts
 from optgan.errors import ConfigError
 from optgan.search_space.constraints import Caps
 from optgan.search_space.widths import Widths

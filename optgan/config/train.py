@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optgan.config.base import (apply_overrides, check_device_name, check_range, from_dict, load_yaml,
-                                refuse_other_config_kind)
+from optgan.config.base import check_device_name, check_range, from_dict, refuse_other_config_kind
 from optgan.config.data import DataConfig
 from optgan.config.metrics import MetricsConfig
+from optgan.config.yaml_input import apply_overrides, load_yaml
 from optgan.errors import ConfigError
 from optgan.search_space.widths import MAX_WIDTH, Widths
 

@@ -9,7 +9,8 @@ from typing import Literal
 
 import pytest
 
-from optgan.config.base import apply_overrides, check_range, from_dict, load_yaml, to_dict
+from optgan.config.base import check_range, from_dict, to_dict
+from optgan.config.yaml_input import apply_overrides, load_yaml
 from optgan.errors import ConfigError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

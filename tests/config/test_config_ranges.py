@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from optgan.config.base import apply_overrides
+from optgan.config.yaml_input import apply_overrides
 from optgan.config.study import study_config_from_dict
 from optgan.config.train import train_config_from_dict
 from optgan.errors import ConfigError

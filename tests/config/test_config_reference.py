@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from optgan.config.base import apply_overrides, flatten, from_dict, to_dict
+from optgan.config.base import flatten, from_dict, to_dict
+from optgan.config.yaml_input import apply_overrides
 from optgan.config.reference import config_keys, reference_markdown
 from optgan.config.study import StudyConfig
 from optgan.config.train import TrainConfig

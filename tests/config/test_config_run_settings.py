@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from optgan.config.base import apply_overrides
+from optgan.config.yaml_input import apply_overrides
 from optgan.config.study import study_config_from_dict, with_absolute_paths, with_machine_settings
 from optgan.errors import ConfigError
 
