@@ -2,7 +2,7 @@
 # One prepared GPU check, run on a lent device machine in the repository root after
 # bench/device_prepare.sh filled `.whl/` here (see README, "Checking the GPU paths"):
 #   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 600
-# (about 6-7 minutes of device time once the machine is up; the step limits add up to 9.3).
+# (about 7 minutes of device time once the machine is up; the step limits add up to 9.5).
 # Installs the carried wheels, runs every CUDA test (`pytest -m gpu`), then bench/train.py and
 # bench/eval.py at paper widths; each result lands in $OUT as soon as it exists. Steps have
 # their own time limits so one slow step cannot eat the others' time.
@@ -32,9 +32,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report
 }
 step cuda-tests 100 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 tail -n 15 "$OUT/cuda-tests.out"
-# fast path only (the fp32 / eager / loss-curve comparisons were measured before: README) + a whole round,
-# and a kernel table of the fast path (where the time of an iteration goes: convs by kind, element-wise)
-step bench-train 195 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
+# fast path (the fp32 / eager / loss-curve comparisons were measured before: README), the fast path with
+# the rewritten op forms (op_forms: rewritten), a whole round, and a kernel table of the fast path
+# (where the time of an iteration goes: convs by kind, element-wise)
+step bench-train 205 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants auto+cl+graphs+rw \
   --skip fp32,compare --blocks 600 --eval-images 2000 --profile "$OUT/bench-train-profile.txt" \
   --out "$OUT/bench-train.json"
 # the cost of every G op at its shapes (GPU kernel time), and three exact re-formulations of some of them
@@ -49,6 +50,9 @@ out = pathlib.Path(sys.argv[1])
 try:
     t = json.loads((out / "bench-train.json").read_text())
     print("train it/s:", t.get("iterations_per_s"), "round:", (t.get("round_seconds") or {}).get("paper_round_estimate_s"))
+    its = t.get("iterations_per_s") or {}
+    if its.get("round_fast") and its.get("round_auto+cl+graphs+rw"):  # then default op_forms: rewritten if > 1
+        print("op_forms rewritten / native (round):", round(its["round_auto+cl+graphs+rw"] / its["round_fast"], 3))
     print("train targets:", t.get("targets"))
 except Exception as e:  # noqa: BLE001
     print("bench-train: no JSON", e)

@@ -20,13 +20,15 @@ dilation-2 conv is a dense conv on each of the four 2×2-strided sub-grids of it
 into the batch, convolved with the same kernel and padding k//2, and interleaved back), and the
 depthwise transposed conv of the `conv_transpose` up op and the ×2 bilinear interpolation of
 the `bilinear` up op by output phase (`@phases`: a depthwise 2×2 (3×3, fixed, on the
-edge-replicated input) conv with four outputs per channel, then a pixel shuffle). Whether the
-search should use them is decided by what this prints on a GPU.
+edge-replicated input) conv with four outputs per channel, then a pixel shuffle), as
+`optgan.supernet.op_forms` computes them (`op_forms: rewritten` in a config). Whether the search
+should use them is decided by what this prints on a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -36,11 +38,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from optgan.backends import cudnn_autotune, tf32_allowed
-from optgan.supernet.ops import ConvOp, make_op
+from optgan.supernet.op_forms import set_op_forms
+from optgan.supernet.ops import make_op
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
 from _args import comma_list, device_time_us  # noqa: E402
@@ -48,94 +50,6 @@ from _args import comma_list, device_time_us  # noqa: E402
 NORMAL = ("conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 UP = ("nearest", "bilinear", "conv_transpose")
 PRECISIONS = ("fast", "fp32")
-
-
-def subgrid_dilated_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """`conv` (stride 1, dilation d, padding d·(k−1)/2) as a dense conv on the d² sub-grids of `x`.
-
-    Output pixel (d·i + r, d·j + s) reads only input pixels of the same residues (r, s), at dense
-    offsets around (i, j): each sub-grid is convolved with the same kernel and padding (k−1)/2.
-    The height and width must be multiples of d.
-    """
-    d = conv.dilation[0]
-    n, c, h, w = x.shape
-    if conv.stride != (1, 1) or conv.dilation != (d, d) or h % d or w % d:
-        raise ValueError(f"sub-grid form needs stride 1, equal dilations and sizes divisible by {d}")
-    grids = x.reshape(n, c, h // d, d, w // d, d).permute(0, 3, 5, 1, 2, 4).reshape(n * d * d, c, h // d, w // d)
-    y = F.conv2d(grids, conv.weight, conv.bias, padding=(conv.kernel_size[0] - 1) // 2)
-    co = y.shape[1]
-    return y.reshape(n, d, d, co, h // d, w // d).permute(0, 3, 4, 1, 5, 2).reshape(n, co, h, w)
-
-
-class SubgridDilated(nn.Module):
-    """A dilated :class:`ConvOp` computed by :func:`subgrid_dilated_conv` (same parameters)."""
-
-    def __init__(self, op: ConvOp) -> None:
-        super().__init__()
-        self.op = op
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return subgrid_dilated_conv(F.relu(x) if self.op.pre_relu else x, self.op.conv)
-
-
-# transposed conv k3 s2 p1 (output padding 1), per axis: output 2m reads input m through tap 1;
-# output 2m + 1 reads m through tap 2 and m + 1 through tap 0 (tap 3 = a zero pad)
-_PHASE_TAPS = torch.tensor([[1, 3], [2, 0]])
-
-
-def phase_depthwise_deconv(x: torch.Tensor, deconv: nn.ConvTranspose2d, taps: torch.Tensor | None = None) -> torch.Tensor:
-    """The up op's depthwise `ConvTranspose2d(C, C, 3, 2, 1, output_padding=1, groups=C)` as a
-    depthwise 2×2 conv with four outputs per channel (one per output phase) and a pixel shuffle.
-    `taps`: :data:`_PHASE_TAPS` on `x`'s device (a module keeps it as a buffer: no copy per call)."""
-    c = x.shape[1]
-    if deconv.groups != c or deconv.stride != (2, 2) or deconv.kernel_size != (3, 3) or deconv.padding != (1, 1) \
-            or deconv.output_padding != (1, 1) or deconv.bias is not None:
-        raise ValueError("phase form needs the up op's depthwise k3 s2 p1 transposed conv without bias")
-    taps = _PHASE_TAPS if taps is None else taps
-    w = F.pad(deconv.weight[:, 0], (0, 1, 0, 1))  # (C, 4, 4): tap 3 reads zero
-    kernel = w[:, taps[:, None, :, None], taps[None, :, None, :]].reshape(4 * c, 1, 2, 2)  # (c, r, s, u, v)
-    return F.pixel_shuffle(F.conv2d(F.pad(x, (0, 1, 0, 1)), kernel, groups=c), 2)
-
-
-class PhaseDeconvUp(nn.Module):
-    """The `conv_transpose` up op computed by :func:`phase_depthwise_deconv` (same parameters)."""
-
-    def __init__(self, op: nn.Module) -> None:
-        super().__init__()
-        self.op = op
-        self.register_buffer("taps", _PHASE_TAPS.clone(), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op.conv(phase_depthwise_deconv(F.relu(x), self.op.deconv, self.taps))
-
-
-def bilinear_phase_kernel(c: int) -> torch.Tensor:
-    """The fixed (4·c, 1, 3, 3) kernel of :func:`phase_bilinear_up`, per channel (phase r, s)."""
-    taps = torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]])  # (phase, tap)
-    return (taps[:, None, :, None] * taps[None, :, None, :]).reshape(4, 1, 3, 3).repeat(c, 1, 1, 1)
-
-
-def phase_bilinear_up(x: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
-    """`F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)` by output phase: per
-    axis, output 2m is ¼·x[m−1] + ¾·x[m] and 2m + 1 is ¾·x[m] + ¼·x[m+1], edges replicated, so a
-    fixed depthwise 3×3 conv with four outputs per channel on the edge-padded input, then a pixel
-    shuffle. `kernel`: :func:`bilinear_phase_kernel` on `x`'s device and in its dtype (a module
-    keeps it as a buffer: no copy per call)."""
-    c = x.shape[1]
-    kernel = bilinear_phase_kernel(c).to(x) if kernel is None else kernel.to(x.dtype)
-    return F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=c), 2)
-
-
-class PhaseBilinearUp(nn.Module):
-    """The `bilinear` up op with its interpolation computed by :func:`phase_bilinear_up`."""
-
-    def __init__(self, op: nn.Module) -> None:
-        super().__init__()
-        self.op = op
-        self.register_buffer("kernel", bilinear_phase_kernel(op.conv.in_channels), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op.conv(F.relu(phase_bilinear_up(x, self.kernel)))
 
 
 def conv_gflop(module: nn.Module, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> float:
@@ -156,9 +70,8 @@ def cases(channels: int, bottom: int) -> list[tuple[str, str | None, int, Callab
     G's cells run, at every resolution (the largest, costliest first: a run cut short by its time
     limit keeps what matters most). A re-formulation comes right after its native op."""
     out: list[tuple[str, str | None, int, Callable[[], nn.Module]]] = []
-    rewrites = {("up", "conv_transpose"): ("phases", PhaseDeconvUp), ("up", "bilinear"): ("phases", PhaseBilinearUp),
-                ("normal", "dil_conv_3x3"): ("subgrid", SubgridDilated),
-                ("normal", "dil_conv_5x5"): ("subgrid", SubgridDilated)}
+    rewrites = {("up", "conv_transpose"): "phases", ("up", "bilinear"): "phases", ("normal", "dil_conv_3x3"): "subgrid",
+                ("normal", "dil_conv_5x5"): "subgrid"}
     for k in range(3, 0, -1):
         side = bottom * 2 ** k  # a cell's output resolution; its up edges take half that
         for kind, names, in_side in (("up", UP, side // 2), ("normal", NORMAL, side)):
@@ -166,9 +79,8 @@ def cases(channels: int, bottom: int) -> list[tuple[str, str | None, int, Callab
                 native = f"{kind}/{name}@{side}"
                 out.append((native, None, in_side, lambda kind=kind, name=name: make_op(kind, name, channels)))
                 if (kind, name) in rewrites:
-                    form, wrap = rewrites[kind, name]
-                    out.append((f"{kind}/{name}@{form}@{side}", native, in_side,
-                                lambda kind=kind, name=name, wrap=wrap: wrap(make_op(kind, name, channels))))
+                    out.append((f"{kind}/{name}@{rewrites[kind, name]}@{side}", native, in_side,
+                                lambda kind=kind, name=name: set_op_forms(make_op(kind, name, channels), "rewritten")))
     return out
 
 
@@ -235,12 +147,13 @@ def _measure(module: nn.Module, side: int, args: argparse.Namespace, device: tor
 
 
 def _difference(module: nn.Module, side: int, args: argparse.Namespace, device: torch.device) -> float:
-    """Largest |re-formulation − native (`module.op`)| of the forward in fp32 (TF32 off), relative to
-    the output's scale."""
+    """Largest |re-formulation − native (the same module switched back)| of the forward in fp32
+    (TF32 off), relative to the output's scale."""
     x = torch.randn(2, args.channels, side, side, generator=torch.Generator().manual_seed(1)).to(device)
     module = module.to(device)
+    native = set_op_forms(copy.deepcopy(module), "native")
     with torch.no_grad(), tf32_allowed(False):
-        a, b = module(x), module.op(x)
+        a, b = module(x), native(x)
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
 
 

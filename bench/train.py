@@ -6,7 +6,9 @@
 Measures stage-`gen` iterations/s (one D step at D's batch size + one G step at G's batch size,
 n_critic 1, `simple` D) in the warm-up phase (a new random architecture every iteration: eager)
 and the round phase (P = 32 members; CUDA graphs replayed per member on the fast path), for the
-fast path (bf16 autocast + channels-last [+ graphs]) and the plain fp32 path (TF32 off). It also
+fast path (bf16 autocast + channels-last [+ graphs]) and the plain fp32 path (TF32 off), and on
+CUDA for the `--variants` asked (e.g. `auto+cl+graphs+rw`: the fast path with `op_forms:
+rewritten`). It also
 trains both paths from the same seed for a few hundred iterations (half warm-up, half round) and
 compares their loss curves. Last, it runs two real rounds of stage `gen` through the runner
 (P members asked from an SQLite study, trained, scored with the metrics evaluator, told, round
@@ -77,9 +79,9 @@ def _images(plan: _Plan, path: str | None) -> ImageSet:
 
 
 def _trainer(plan: _Plan, images: ImageSet, device: torch.device, precision: str, channels_last: bool,
-             graphs: bool) -> SearchTrainer:
+             graphs: bool, op_forms: str = "native") -> SearchTrainer:
     stage = GenStageConfig(batch_size_d=plan.batch_d, batch_size_g=plan.batch_g, precision=precision,
-                           channels_last=channels_last, cuda_graphs=graphs)
+                           channels_last=channels_last, cuda_graphs=graphs, op_forms=op_forms)
     trainer = make_stage_trainer(StudyConfig(widths=plan.widths, gen_stage=stage), "gen", device=device, images=images)
     trainer.progress = False
     return trainer
@@ -233,10 +235,10 @@ def _safe(fn: Any, errors: dict[str, str], name: str) -> Any:
 
 
 def _is_variant(name: str) -> bool:
-    """precision[+cl][+graphs], e.g. `bf16+cl+graphs`."""
+    """precision[+cl][+graphs][+rw], e.g. `bf16+cl+graphs` (`rw`: `op_forms: rewritten`)."""
     precision, *flags = name.split("+")
     return precision in ("auto", "bf16", "tf32", "fp32") and len(set(flags)) == len(flags) \
-        and set(flags) <= {"cl", "graphs"}
+        and set(flags) <= {"cl", "graphs", "rw"}
 
 
 def _at_paper_scale(plan: _Plan) -> bool:
@@ -260,7 +262,8 @@ def arg_parser() -> argparse.ArgumentParser:
                     help="whole round: score with Inception (these weights); default: the classifier extractor")
     ap.add_argument("--metrics-mode", choices=["exact", "fast"], default="exact", help="whole round: metrics.mode")
     ap.add_argument("--variants", default="auto+cl", type=comma_list(_is_variant, "variant"),
-                    help="CUDA only: extra paths, precision[+cl][+graphs] (precision: auto, bf16, tf32, fp32), comma list")
+                    help="CUDA only: extra paths, precision[+cl][+graphs][+rw] (precision: auto, bf16, tf32, fp32; "
+                         "rw: the rewritten op forms), comma list")
     ap.add_argument("--profile", default=None, help="CUDA only: write a torch.profiler table to this file")
     return ap
 
@@ -302,7 +305,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parts = name.split("+")
         blocks = plan.fp32_blocks if parts[0] in ("fp32", "tf32") else max(1, plan.blocks // 2)
         warm = min(3, plan.warm_blocks) if parts[0] in ("fp32", "tf32") else plan.warm_blocks
-        t = _trainer(plan, images, device, parts[0], "cl" in parts, "graphs" in parts)
+        t = _trainer(plan, images, device, parts[0], "cl" in parts, "graphs" in parts,
+                     "rewritten" if "rw" in parts else "native")
         its[f"warmup_{name}"] = _safe(lambda: _rate(t, device, blocks, warm, None), errors, f"warmup_{name}")
         its[f"round_{name}"] = _safe(lambda: _rate(t, device, blocks, warm, population), errors, f"round_{name}")
         del t

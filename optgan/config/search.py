@@ -42,6 +42,11 @@ class _StageCommon:
     cuda_graphs: bool = True
     #: let cuDNN time its conv algorithms once per shape and keep the fastest (CUDA only)
     cudnn_benchmark: bool = True
+    #: `native` = PyTorch's own kernel for every op; `rewritten` = G's dilated convs on sub-grids and
+    #: its `conv_transpose` / `bilinear` up ops by output phase: exactly the same functions made of
+    #: dense and depthwise convs (`optgan.supernet.op_forms`), for GPUs whose kernels for those ops
+    #: are slow (measure with bench/ops.py and bench/train.py)
+    op_forms: Literal["native", "rewritten"] = "native"
 
     def _check(self, stage: str) -> None:
         check_range(f"{stage}.rounds", self.rounds, low=1)

@@ -97,6 +97,10 @@ class TrainConfig:
     #: CUDA only: capture the two kinds of iteration (D step; D + G step + EMA update) once each as
     #: CUDA graphs and replay them (removes the per-kernel launch cost that bounds the eager loop)
     cuda_graphs: bool = False
+    #: `native` = PyTorch's own kernel for every op; `rewritten` = G's dilated convs on sub-grids and
+    #: its `conv_transpose` / `bilinear` up ops by output phase: exactly the same functions made of
+    #: dense and depthwise convs (`optgan.supernet.op_forms`; may change when a run is resumed)
+    op_forms: Literal["native", "rewritten"] = "native"
     widths: Widths = field(default_factory=Widths)
     data: DataConfig = field(default_factory=DataConfig)
     #: generator genotype: JSON string or path (`--gen-arch` overrides)

@@ -3,7 +3,8 @@
 Supernets hold one module per (cell, edge, candidate op) and run one path per call
 (``SuperNetG(z, genotype)``, ``SuperNetD(x, genotype)``); standalone networks are built from
 the same op and cell modules with only the genotype's ops, under the same module names, so
-:func:`extract_subnet` copies a subnet out by state-dict keys.
+:func:`extract_subnet` copies a subnet out by state-dict keys. :func:`set_op_forms` switches three
+ops of a built network to exactly equivalent forms (:mod:`optgan.supernet.op_forms`).
 """
 
 from optgan.supernet.discriminator import (
@@ -21,6 +22,7 @@ from optgan.supernet.extract import (
 from optgan.supernet.flops import count_macs, count_parameters, network_macs
 from optgan.supernet.generator import StandaloneG, SuperNetG, build_generator, build_supernet_g
 from optgan.supernet.init import INIT_KINDS, init_weights, seeded, set_channels_last
+from optgan.supernet.op_forms import OP_FORMS, set_op_forms
 from optgan.supernet.simple_disc import SimpleDiscriminator, build_simple_discriminator
 
 __all__ = [
@@ -29,5 +31,6 @@ __all__ = [
     "count_macs", "count_parameters", "network_macs",
     "StandaloneG", "SuperNetG", "build_generator", "build_supernet_g",
     "INIT_KINDS", "init_weights", "seeded", "set_channels_last",
+    "OP_FORMS", "set_op_forms",
     "SimpleDiscriminator", "build_simple_discriminator",
 ]

@@ -12,6 +12,10 @@ the standalone network's keys. Conventions (the reference code's):
 - ``down`` ops: 2×2 stride-2 avg / max pooling (``ceil_mode``, so odd sizes round up like the
   stride-2 convs do; no difference for even sizes), or ReLU → stride-2 conv.
 
+Three ops can be computed in an exactly equivalent form instead (:mod:`optgan.supernet.op_forms`,
+`set_op_forms`): dilated convs on sub-grids, the ``conv_transpose`` and ``bilinear`` up ops by
+output phase. Off by default; a module's parameters and state-dict keys are the same either way.
+
 Spectral norm is the classic ``torch.nn.utils.spectral_norm`` (parameter ``weight_orig``,
 buffers ``weight_u`` / ``weight_v``; the module stays a plain ``nn.Conv2d``). ReLUs are never
 in place: an op's input is shared with the other edges leaving the same node.
@@ -24,6 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from optgan.search_space.ops import DOWN_OPS, NORMAL_OPS, UP_OPS
+from optgan.supernet.op_forms import (
+    bilinear_phase_kernel,
+    phase_bilinear_up,
+    phase_depthwise_deconv,
+    subgrid_dilated_conv,
+)
 
 __all__ = ["ConvOp", "InterpUp", "ConvTransposeUp", "PoolOp", "make_op", "sn"]
 
@@ -51,9 +61,18 @@ class ConvOp(nn.Module):
         self.pre_relu = pre_relu
         pad = dilation * (kernel - 1) // 2
         self.conv = sn(nn.Conv2d(c, c, kernel, stride, pad, dilation), spectral)
+        self.subgrid = False  #: dilated, stride 1: computed on sub-grids (:mod:`optgan.supernet.op_forms`)
+
+    def set_rewritten(self, on: bool) -> None:
+        # not under spectral norm: its hook, which sets `conv.weight`, runs only when `conv` is called
+        spectral = hasattr(self.conv, "weight_orig")
+        self.subgrid = on and self.conv.dilation != (1, 1) and self.conv.stride == (1, 1) and not spectral
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.relu(x) if self.pre_relu else x)
+        x = F.relu(x) if self.pre_relu else x
+        if self.subgrid and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0:
+            return subgrid_dilated_conv(x, self.conv)
+        return self.conv(x)
 
 
 class InterpUp(nn.Module):
@@ -64,9 +83,19 @@ class InterpUp(nn.Module):
         self.mode = mode
         self.align = False if mode == "bilinear" else None
         self.conv = nn.Conv2d(c, c, 1)
+        self.phases = False  #: bilinear: interpolated by output phase (:mod:`optgan.supernet.op_forms`)
+
+    def set_rewritten(self, on: bool) -> None:
+        self.phases = on and self.mode == "bilinear"
+        if self.phases and not hasattr(self, "phase_kernel"):  # not in state dicts; moves with the module
+            self.register_buffer("phase_kernel", bilinear_phase_kernel(self.conv.in_channels).to(self.conv.weight),
+                                 persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=self.align)
+        if self.phases:
+            x = phase_bilinear_up(x, self.phase_kernel)
+        else:
+            x = F.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=self.align)
         return self.conv(F.relu(x))
 
 
@@ -77,9 +106,14 @@ class ConvTransposeUp(nn.Module):
         super().__init__()
         self.deconv = nn.ConvTranspose2d(c, c, 3, 2, 1, output_padding=1, groups=c, bias=False)
         self.conv = nn.Conv2d(c, c, 1, bias=False)
+        self.phases = False  #: computed by output phase (:mod:`optgan.supernet.op_forms`)
+
+    def set_rewritten(self, on: bool) -> None:
+        self.phases = on
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.deconv(F.relu(x)))
+        x = F.relu(x)
+        return self.conv(phase_depthwise_deconv(x, self.deconv) if self.phases else self.deconv(x))
 
 
 class PoolOp(nn.Module):

@@ -29,7 +29,7 @@ FORMAT_VERSION = 1
 #: config keys that may differ when a run is resumed (everything else must match); the step sizes
 #: and the clip are there so a run that diverged can go on from its last checkpoint more gently
 RESUME_MAY_CHANGE = ("epochs", "device", "cpu_threads", "checkpoint_every_iters", "nonfinite_patience",
-                     "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark", "cuda_graphs",
+                     "lr_g", "lr_d", "grad_clip", "precision", "cudnn_benchmark", "cuda_graphs", "op_forms",
                      # where things are, not what they are (the data's content is checked by fingerprint)
                      "data.root", "data.path", "data.download", "metrics.cache_dir",
                      # the weights' content is checked by hash (`RunState.check_extractor`)

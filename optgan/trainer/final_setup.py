@@ -138,12 +138,15 @@ def build_disc_for(spec: DiscSpec, widths: Widths, *, generator: torch.Generator
 
 
 def build_networks(cfg: TrainConfig, gen: Genotype, disc: DiscSpec) -> tuple[nn.Module, nn.Module]:
-    """G and D on CPU, built and initialised from RNGs seeded by `cfg.seed` (global RNG untouched)."""
+    """G and D on CPU, built and initialised from RNGs seeded by `cfg.seed` (global RNG untouched),
+    their ops in `cfg.op_forms`."""
+    from optgan.supernet import set_op_forms
+
     g_rng = torch.Generator().manual_seed(derived_seed(cfg.seed, 1))
     d_rng = torch.Generator().manual_seed(derived_seed(cfg.seed, 7))
     g_net = build_generator_for(gen, cfg.widths, generator=g_rng, init=cfg.init)
     d_net = build_disc_for(disc, cfg.widths, generator=d_rng, init=cfg.init)
-    return g_net, d_net
+    return set_op_forms(g_net, cfg.op_forms), set_op_forms(d_net, cfg.op_forms)
 
 
 def make_optimizers(cfg: TrainConfig, g_net: nn.Module, d_net: nn.Module,

@@ -24,6 +24,7 @@ from optgan.supernet import (
     build_supernet_d,
     build_supernet_g,
     set_channels_last,
+    set_op_forms,
 )
 from optgan.trainer.data import BatchStream, ImageSet
 from optgan.trainer.pairing import DiscPairing, GenPairing
@@ -50,7 +51,8 @@ def _torch_gen(seed: int, device: torch.device | str = "cpu") -> torch.Generator
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _place(net: nn.Module, device: torch.device, precision: Precision) -> nn.Module:
+def _place(net: nn.Module, device: torch.device, precision: Precision, op_forms: str) -> nn.Module:
+    set_op_forms(net, op_forms)
     net.to(device)
     if precision.channels_last:
         set_channels_last(net, True)
@@ -111,8 +113,8 @@ def build_search_trainer(
     init_g, init_d = _torch_gen(stage_seed(seed, stage, _INIT_G)), _torch_gen(stage_seed(seed, stage, _INIT_D))
     pairing: GenPairing | DiscPairing
     if stage == "gen":
-        g = _place(build_supernet_g(widths, generator=init_g), device, precision)
-        d = _place(_fixed_disc(config.gen_stage, widths, init_d), device, precision)
+        g = _place(build_supernet_g(widths, generator=init_g), device, precision, cfg.op_forms)
+        d = _place(_fixed_disc(config.gen_stage, widths, init_d), device, precision, cfg.op_forms)
         pairing = GenPairing(g, d, _adam(g, cfg.lr_g, cfg, precision), _adam(d, cfg.lr_d, cfg, precision),
                              rng, precision, device)
     else:
@@ -121,8 +123,8 @@ def build_search_trainer(
         g_star = build_generator(gen_genotype, widths, generator=init_g)
         if gen_supernet_state is not None:
             load_g_star_weights(g_star, gen_supernet_state)
-        g_star = _place(g_star, device, precision)
-        d = _place(build_supernet_d(widths, generator=init_d), device, precision)
+        g_star = _place(g_star, device, precision, cfg.op_forms)
+        d = _place(build_supernet_d(widths, generator=init_d), device, precision, cfg.op_forms)
         pairing = DiscPairing(d, _adam(d, cfg.lr_d, cfg, precision), g_star,
                               lambda net: _adam(net, cfg.lr_g, cfg, precision), rng, precision, device)
     ipe = cfg.iters_per_epoch or max(1, len(images) // cfg.batch_size_d)

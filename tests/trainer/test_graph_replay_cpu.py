@@ -141,10 +141,12 @@ def _assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
         assert torch.equal(v, b[k]), k
 
 
-def test_search_stage_gen_replayed_equals_eager(monkeypatch) -> None:
+@pytest.mark.parametrize("op_forms", ["native", "rewritten"])
+def test_search_stage_gen_replayed_equals_eager(monkeypatch, op_forms: str) -> None:
     fake_cuda_graphs(monkeypatch)
     population = [LIVE_G, random_genotype("gen", np.random.default_rng(1))]
-    eager, graphed = gen_trainer(iters_per_epoch=4), _graphed(gen_trainer(iters_per_epoch=4))
+    eager = gen_trainer(iters_per_epoch=4, op_forms=op_forms)
+    graphed = _graphed(gen_trainer(iters_per_epoch=4, op_forms=op_forms))
     for t in (eager, graphed):
         t.warmup(1)
         stats = [t.train_round(population, 2) for _ in range(2)]
@@ -204,8 +206,9 @@ def test_final_training_iterations_never_read_device_values(tmp_path, monkeypatc
         assert counter.reads == 1
 
 
-def test_search_blocks_never_read_device_values(monkeypatch) -> None:
-    trainer = gen_trainer(iters_per_epoch=4)
+@pytest.mark.parametrize("op_forms", ["native", "rewritten"])
+def test_search_blocks_never_read_device_values(monkeypatch, op_forms: str) -> None:
+    trainer = gen_trainer(iters_per_epoch=4, op_forms=op_forms)
     population = [LIVE_G, random_genotype("gen", np.random.default_rng(1))]
     trainer.pairing.begin_round(population)
     counter = _CountHostReads(monkeypatch)

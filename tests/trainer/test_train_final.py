@@ -749,3 +749,20 @@ def test_extractor_changes_name_their_cause() -> None:
     assert identity_change(cls, dict(cls, extractor="optgan.classifier.v2"))[1] == "version"
     assert identity_change(cls, dict(cls, weights_sha256="b" * 64))[1] == "classifier"
     assert identity_change(cls, inc)[1] == "extractor"
+
+
+def test_op_forms_reach_the_networks_and_may_change_on_resume(tmp_path) -> None:
+    """`op_forms: rewritten` builds G (and so its EMA copy) in the rewritten forms; a run started
+    natively resumes with them (an implementation choice, like `precision`), and the other config
+    keys are still checked."""
+    run(tiny_cfg(epochs=1), tmp_path)
+    rewritten = lambda net: sum(getattr(m, "phases", False) or getattr(m, "subgrid", False)  # noqa: E731
+                                for m in net.modules())
+    state = _open(tiny_cfg(epochs=2, op_forms="rewritten"), tmp_path)
+    try:
+        assert rewritten(state.g_net) == rewritten(state.ema.module) > 0
+    finally:
+        state.close()
+    assert run(tiny_cfg(epochs=2, op_forms="rewritten"), tmp_path).iterations == 8
+    with pytest.raises(CheckpointError, match="n_critic"):
+        run(tiny_cfg(epochs=3, op_forms="rewritten", n_critic=1), tmp_path)
