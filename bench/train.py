@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "rewritten" if "rw" in parts else "native")
         its[f"warmup_{name}"] = _safe(lambda: _rate(t, device, blocks, warm, None), errors, f"warmup_{name}")
         its[f"round_{name}"] = _safe(lambda: _rate(t, device, blocks, warm, population), errors, f"round_{name}")
-        del t
+        t = None  # its graphs and memory go before the next path is built
     res["iterations_per_s"] = {k: (round(v, 2) if v is not None else None) for k, v in its.items()}
     if device.type == "cuda" and its.get("round_fast"):
         res["speedup_vs_reference_16its"] = {k: round(v / REFERENCE_ITS, 2) for k, v in its.items() if v}
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _write(args.out, res)
     if args.profile and device.type == "cuda":  # after the figures: a slow profile cannot cost them
         _safe(lambda: _profile(fast, device, population, args.profile), errors, "profile")
-    del fast
+    fast = None  # its graphs and memory go before the loss-curve runs
     if "compare" not in skip:
         curves = {}
         for name, precision, is_fast in (("fp32", "fp32", False), ("fast", "auto", True)):
