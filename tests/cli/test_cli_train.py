@@ -227,7 +227,7 @@ def test_checkpoints_of_other_kinds_are_refused(tmp_path) -> None:
     other[0][2] = 4  # conv_5x5 instead of conv_1x1: the weights no longer fit
     ck["arch"]["gen"] = other
     torch.save(ck, tmp_path / "other-arch.pt")
-    one_line_error(run("sample", str(tmp_path / "other-arch.pt")), "belongs to another architecture")
+    one_line_error(run("sample", str(tmp_path / "other-arch.pt"), "-o", str(tmp_path / "grid.png")), "belongs to another architecture")
     ck["arch"]["gen"] = json.loads(G)
     ck["arch"]["widths"]["gf_dim"] = 32
     torch.save(ck, tmp_path / "other-widths.pt")
@@ -239,7 +239,7 @@ def test_checkpoints_of_other_kinds_are_refused(tmp_path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
     one_line_error(run("eval", str(tmp_path / "foreign.pt")), "not an `optgan train` checkpoint")
     (tmp_path / "garbage.pt").write_bytes(b"garbage")
-    one_line_error(run("sample", str(tmp_path / "garbage.pt")), "the file is damaged (cut short?)")
+    one_line_error(run("sample", str(tmp_path / "garbage.pt"), "-o", str(tmp_path / "grid.png")), "the file is damaged (cut short?)")
     last = (out / "checkpoint-last.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(last[: len(last) // 2])
     one_line_error(run("eval", str(tmp_path / "cut.pt")), "the file is damaged (cut short?)")
