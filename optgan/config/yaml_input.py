@@ -65,6 +65,8 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: merged by flatten_mapping below
+                continue
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (list, dict)):
                 raise yaml.constructor.ConstructorError(None, None, "found a list or mapping used as a key (keys are names)",
@@ -81,8 +83,9 @@ def load_yaml(path: str) -> dict[str, Any]:
     if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
         raise ConfigError(f"config file {path} is not a regular file (a pipe or a device?)")  # reading could block
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")  # decoded whole: the error's byte is the file's offset
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError as e:
         raise ConfigError(f"config file not found: {path}") from e
     except OSError as e:
