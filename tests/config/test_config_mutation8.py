@@ -321,3 +321,18 @@ def test_the_not_utf8_error_names_the_files_byte_offset_also_past_the_first_read
     path.write_bytes(b"# " + b"x" * 20_007 + b"\n\xff: 1\n")
     with pytest.raises(ConfigError, match="byte 20010"):
         load_yaml(str(path))
+
+
+def test_a_run_given_data_path_for_a_data_set_located_otherwise_says_how_to_locate_it() -> None:
+    """`optgan run --set data.path=…` on a cifar10 search names `data.root`, not `data.name` (which
+    a run may not change); on digits, that it reads no file."""
+    from optgan.config.study import study_config_from_dict, with_machine_settings
+
+    cifar = study_config_from_dict({"data": {"name": "cifar10"}})
+    with pytest.raises(ConfigError, match=r"data set is 'cifar10'.*--set data.root=DIR") as e:
+        with_machine_settings(cifar, ["data.path=/x/train.npz"])
+    assert "data.name" not in str(e.value)
+    with pytest.raises(ConfigError, match="reads no file"):
+        with_machine_settings(study_config_from_dict({"data": {"name": "digits"}}), ["data.path=/x/train.npz"])
+    npz = study_config_from_dict({"data": {"name": "npz", "path": "/a/train.npz"}})
+    assert with_machine_settings(npz, ["data.path=/b/train.npz"]).data.path == "/b/train.npz"
