@@ -141,11 +141,11 @@ def with_machine_settings(config: StudyConfig, overrides: Iterable[str]) -> Stud
         if key not in RUN_MAY_CHANGE and key in known:
             raise _fixed_key(key)
     new = apply_overrides(old, overrides)
-    name, path = config.data.name, new.get("data", {}).get("path")
-    if path is not None and path != old["data"].get("path") and config.data.location_key != "path":
+    path = new.get("data", {}).get("path")
+    if path is not None and path != config.data.path and config.data.location_key != "path":
         where = "with `--set data.root=DIR`" if config.data.location_key == "root" else "nowhere (it reads no file)"
-        raise ConfigError(f"`data.path` locates only npz / folder data sets; this search's data set is {name!r} (fixed "
-                          f"at `optgan study create`), located {where}")
+        raise ConfigError(f"`data.path` locates only npz / folder data sets; this search's data set is "
+                          f"{config.data.name!r} (fixed at `optgan study create`), located {where}")
     updated = study_config_from_dict(new)  # unknown keys and bad values first
     flat_new = flatten(new)
     changed = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k, None) != flat_new.get(k, None))

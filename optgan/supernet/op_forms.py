@@ -94,12 +94,9 @@ def set_op_forms(net: nn.Module, forms: str) -> nn.Module:
     """Compute every op of `net` that has a re-formulation in it (`rewritten`) or natively
     (`native`); returns `net`. Parameters, buffers that state dicts hold, and outputs (up to
     rounding) are unchanged."""
-    from optgan.supernet.ops import ConvOp, ConvTransposeUp, InterpUp  # they use this module's forms
-
     if forms not in OP_FORMS:
         raise ValueError(f"op forms {forms!r}: use one of {', '.join(OP_FORMS)}")
-    rewritten = forms == "rewritten"
     for m in net.modules():
-        if isinstance(m, (ConvOp, ConvTransposeUp, InterpUp)):
-            m.set_rewritten(rewritten)
+        if hasattr(m, "set_rewritten"):  # the op modules of optgan.supernet.ops that have another form
+            m.set_rewritten(forms == "rewritten")
     return net
