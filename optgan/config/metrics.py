@@ -56,6 +56,10 @@ class ClassifierConfig:
         check_range("metrics.classifier.seed", self.seed, low=0, high=2**63 - 1)
 
 
+#: torch-fidelity's KID subset size, used when both image sets hold it
+KID_SUBSET_SIZE = 1000
+
+
 @dataclass(frozen=True)
 class MetricsConfig:
     """Which extractor, which metrics, how many images; validated on construction."""
@@ -76,8 +80,10 @@ class MetricsConfig:
     is_splits: int = 10
     #: KID: number of random subsets (torch-fidelity's default)
     kid_subsets: int = 100
-    #: KID: images per subset (torch-fidelity's default); at most `num_images` and the reference images
-    kid_subset_size: int = 1000
+    #: KID: images per subset; None = torch-fidelity's 1,000, or `num_images` / the reference images
+    #: when either is fewer (the estimate is unbiased at any size; only its spread grows); a number
+    #: given is used as is and must fit both
+    kid_subset_size: int | None = None
     #: seed of the IS shuffle and the KID subset draws (torch-fidelity's default: 2020)
     seed: int = 2020
     #: a local copy of torch-fidelity's `weights-inception-2015-12-05-6726825d.pth` (or any
@@ -120,14 +126,21 @@ class MetricsConfig:
         check_range("metrics.is_splits", self.is_splits, low=1, high=self.num_images if "IS" in self.metrics else None,
                     high_source="at most `metrics.num_images`")
         check_range("metrics.kid_subsets", self.kid_subsets, low=1)
-        if "KID" in self.metrics:
+        if "KID" in self.metrics and self.kid_subset_size is not None:
             check_range("metrics.kid_subset_size", self.kid_subset_size, low=2, high=self.num_images,
                         high_source=f"at most `metrics.num_images` = {self.num_images}: lower it too")
-        if self.reference_images is not None and "KID" in self.metrics:
+        if self.reference_images is not None and "KID" in self.metrics and self.kid_subset_size is not None:
             check_range("metrics.reference_images", self.reference_images, low=self.kid_subset_size,
                         low_source="at least `metrics.kid_subset_size`")
         if self.inception_weights is not None and not self.inception_weights.strip():
             raise ConfigError("`metrics.inception_weights` is empty; give a .pth path or leave it unset")
+
+    def kid_subset_size_for(self, num_reference: int) -> int:
+        """KID's subset size against `num_reference` real images: `kid_subset_size` when given,
+        else the largest of torch-fidelity's 1,000 that both image sets hold."""
+        if self.kid_subset_size is not None:
+            return self.kid_subset_size
+        return min(KID_SUBSET_SIZE, self.num_images, num_reference)
 
     @property
     def resolved_cache_dir(self) -> str:

@@ -50,6 +50,15 @@ def check_reference_size(cfg: MetricsConfig, num_real: int) -> None:
     if "KID" not in cfg.metrics:
         return
     available = num_real if cfg.reference_images is None else min(num_real, cfg.reference_images)
-    if available < cfg.kid_subset_size:
-        raise MetricsError(f"`metrics.kid_subset_size` = {cfg.kid_subset_size} exceeds the {available} reference "
+    check_kid_subset_size(cfg, available)
+
+
+def check_kid_subset_size(cfg: MetricsConfig, num_reference: int) -> None:
+    """Raise MetricsError unless `num_reference` real images hold a KID subset (a given
+    `metrics.kid_subset_size`, else at least 2 images)."""
+    if cfg.kid_subset_size is not None and num_reference < cfg.kid_subset_size:
+        raise MetricsError(f"`metrics.kid_subset_size` = {cfg.kid_subset_size} exceeds the {num_reference} reference "
                            "images; lower it or use more real images")
+    if num_reference < 2:
+        raise MetricsError(f"KID needs at least 2 reference images, the data set gives {num_reference}; "
+                           "use more real images or drop KID from `metrics.metrics`")

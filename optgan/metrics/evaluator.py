@@ -25,6 +25,7 @@ from optgan.config.metrics import MetricsConfig
 from optgan.errors import MetricsError
 from optgan.metrics import keys
 from optgan.metrics.accumulate import FeatureSink
+from optgan.metrics.availability import check_kid_subset_size
 from optgan.metrics.extractor_base import FeatureExtractor, RealImages, create_extractor
 from optgan.metrics.metric_fid import frechet_distance, psd_sqrt
 from optgan.metrics.metric_is import inception_score
@@ -81,9 +82,10 @@ class PopulationEvaluator:
         #: where the FID eigen-solvers run: the evaluator's device, never a bare `cuda` (= cuda:0)
         self._linalg = self.device if self.device.type == "cuda" else torch.device("cpu")
         self._ref_sqrt = psd_sqrt(self.reference.sigma, self._linalg) if "FID" in cfg.metrics else None  # once, not per candidate
-        if "KID" in cfg.metrics and self.reference.num_images < cfg.kid_subset_size:
-            raise MetricsError(f"`metrics.kid_subset_size` = {cfg.kid_subset_size} exceeds the {self.reference.num_images} "
-                               "reference images; lower it or use more real images")
+        if "KID" in cfg.metrics:
+            check_kid_subset_size(cfg, self.reference.num_images)
+        #: KID's images per subset (`metrics.kid_subset_size`, or what both image sets hold)
+        self.kid_subset_size = cfg.kid_subset_size_for(self.reference.num_images)
 
     @property
     def label(self) -> str:
@@ -172,7 +174,7 @@ class PopulationEvaluator:
         if "KID" in cfg.metrics:
             assert ref.features is not None
             mean, std = kernel_inception_distance(sink.features(), ref.features.to(self.device), cfg.kid_subsets,
-                                                  cfg.kid_subset_size, seed=cfg.seed)
+                                                  self.kid_subset_size, seed=cfg.seed)
             values[keys.result_key("KID", label)], values[keys.result_key("KID", label, std=True)] = mean, std
         values[keys.NUM_IMAGES] = float(sink.n)
         return CandidateScores(label, values)

@@ -74,8 +74,10 @@ def eval_metrics_config(base: MetricsConfig, *, extractor: str | None, num_image
     if extractor == "inception" and _pool3_only(base):
         log.warning("only pool3 Inception weights are available: IS is not computed (FID and KID are)")
         metrics = ("FID", "KID")
-    # KID subsets cannot be larger than either image set
-    kid_size = max(2, min(base.kid_subset_size, num_images, base.reference_images or num_real))
+    # KID subsets cannot be larger than either image set (None: the evaluator picks what both hold)
+    kid_size = base.kid_subset_size
+    if kid_size is not None:
+        kid_size = max(2, min(kid_size, num_images, base.reference_images or num_real))
     return dataclasses.replace(base, extractor=extractor, metrics=metrics, num_images=num_images,  # type: ignore[arg-type]
                                batch_size=batch_size, is_splits=min(10, num_images), kid_subset_size=kid_size)
 

@@ -124,7 +124,7 @@ def test_a_bound_set_by_another_key_is_named() -> None:
     from optgan.config.metrics import MetricsConfig
 
     with pytest.raises(ConfigError) as e:
-        MetricsConfig(metrics=("FID", "KID"), num_images=100)
+        MetricsConfig(metrics=("FID", "KID"), num_images=100, kid_subset_size=1000)
     assert str(e.value) == ("`metrics.kid_subset_size` = 1000 is out of range; allowed: [2, 100] "
                             "(at most `metrics.num_images` = 100: lower it too)")
     with pytest.raises(ConfigError) as e:  # the other bound crossed: no note about num_images

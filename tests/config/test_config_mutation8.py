@@ -290,6 +290,18 @@ def test_an_empty_file_is_an_empty_config(tmp_path) -> None:
 # ---------------------------------------------------------------------- bugs this round found
 
 
+def test_a_partial_metrics_section_keeps_the_training_recipes_defaults() -> None:
+    """A training recipe's `metrics:` defaults are not MetricsConfig's (IS, FID and KID on 50,000
+    images, not IS and FID on 5,000): a recipe or a `--set metrics.K=V` that gives only some keys
+    keeps the others' recipe defaults (before, `--set metrics.inception_weights=W` as the README
+    shows silently dropped KID and scored 5,000 images)."""
+    for overrides in ([], ["metrics.batch_size=100"], ["metrics.inception_weights=/w.pth"]):
+        m = load_train_config(None, overrides).metrics
+        assert (set(m.metrics), m.num_images) == ({"IS", "FID", "KID"}, 50_000), overrides
+    assert load_train_config(None, ["metrics.batch_size=100"]).metrics.batch_size == 100
+    assert load_train_config(None, ["metrics.metrics=[FID]"]).metrics.metrics == ("FID",)
+
+
 def test_yaml_merge_keys_work_and_duplicates_beside_them_are_still_refused(tmp_path) -> None:
     """`<<: *base` (a YAML merge key) merges a mapping, the given keys winning; a key given twice
     next to it is still an error."""

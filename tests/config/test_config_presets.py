@@ -34,7 +34,7 @@ def test_paper_constants() -> None:
     assert eagan.metrics.num_images == 5000 and eagan.widths.img_size == 32
     # IS over 10 splits, IS shuffle and KID subsets seeded as torch-fidelity (SPEC §5)
     assert (eagan.metrics.is_splits, eagan.metrics.seed) == (10, 2020)
-    assert (eagan.metrics.kid_subsets, eagan.metrics.kid_subset_size) == (100, 1000)
+    assert (eagan.metrics.kid_subsets, eagan.metrics.kid_subset_size_for(50_000)) == (100, 1000)
     assert eagan.gen_stage.warmup_epochs == 40 and (eagan.gen_stage.rounds, eagan.gen_stage.epochs_per_round) == (16, 10)
     assert load_study_config(str(STUDIES / "stl10-eagan.yaml")).widths.img_size == 48
     scgan = load_study_config(str(STUDIES / "cifar10-scgan.yaml"))

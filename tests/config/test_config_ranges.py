@@ -38,7 +38,8 @@ STUDY_REFUSED = [
     (["metrics.num_images=1"], "`metrics.num_images` = 1"),
     (["metrics.is_splits=5001"], "`metrics.is_splits` = 5001"),
     (["metrics.metrics=[FID, KID]", "metrics.kid_subset_size=5001"], "`metrics.kid_subset_size` = 5001"),
-    (["metrics.metrics=[FID, KID]", "metrics.reference_images=999"], "`metrics.reference_images` = 999"),
+    (["metrics.metrics=[FID, KID]", "metrics.kid_subset_size=1000", "metrics.reference_images=999"],
+     "`metrics.reference_images` = 999"),
     (["metrics.inception_weights=' '"], "`metrics.inception_weights` is empty"),
     (["metrics.seed=4294967296"], "`metrics.seed` = 4294967296"),
     ([f"metrics.classifier.width={MAX_WIDTH + 1}"], f"`metrics.classifier.width` = {MAX_WIDTH + 1}"),
@@ -52,6 +53,8 @@ STUDY_ACCEPTED = [
     ["gen_stage.beta1=0.99"], ["data.max_images=1"], ["metrics.num_images=2", "metrics.is_splits=2"],
     ["metrics.metrics=[FID]", "metrics.is_splits=6000"],  # IS not computed: its splits are not bound
     ["metrics.metrics=[FID, KID]", "metrics.kid_subset_size=5000", "metrics.reference_images=5000"],
+    ["metrics.metrics=[FID, KID]", "metrics.reference_images=999"],  # KID's subsets then hold 999 images
+    ["metrics.metrics=[FID, KID]", "metrics.num_images=10"],
     ["metrics.seed=4294967295"], [f"metrics.classifier.width={MAX_WIDTH}"], ["pictures.grid_images=256"],
 ]
 
