@@ -42,6 +42,10 @@ def info(net: str, genotype_arg: str, config_path: str | None, as_json: bool) ->
     widths, caps = _widths_and_caps(config_path, net)
     if config_path is None and isinstance(given, dict) and given.get("widths") is not None:
         widths = _exported_widths(given["widths"])  # `optgan export` records the search's widths
+    elif config_path is not None:  # the config's widths win: say so when the export records others
+        from optgan.trainer.final_setup import warn_other_widths
+
+        warn_other_widths(genotype_arg, net, widths)
     report = arch_report(genotype, widths, caps)
     if as_json:
         click.echo(json.dumps(report))

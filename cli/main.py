@@ -254,6 +254,9 @@ def main(verbose: int) -> None:
     """optgan: multi-objective neural architecture search for GANs (EAGAN + SCGAN) on Optuna."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # levels: _set_verbosity
     _set_verbosity(verbose)
+    from optgan.progress import bars_on_terminal_only
+
+    bars_on_terminal_only()  # a log file gets the log lines, not the bars' carriage-returned states
     import warnings
 
     import optuna

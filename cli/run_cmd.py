@@ -31,7 +31,7 @@ def register(group: click.Group) -> None:
               help="Where the search's run directory is on this machine, when not at its stored path.")
 @inception_weights_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Where things are on this machine, for this run only: device, data.root, data.path, "
+              help="Where things are on this machine, for this run only: device, cpu_threads, data.root, data.path, "
                    "data.download, metrics.cache_dir, metrics.inception_weights, metrics.inception_download "
                    "(repeatable; the rest of the config is fixed at `study create`).")
 @storage_option

@@ -116,6 +116,8 @@ def _default_out(config_path: str | None, *arch: str) -> str:
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--raw", is_flag=True, help="Score the raw G weights instead of the EMA ones.")
+@click.option("--cpu-threads", type=click.IntRange(min=1, max=1024), default=None,
+              help="PyTorch's CPU threads while scoring (default: the run's `cpu_threads`).")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False),
               help="Where the run's cifar10 / stl10 data set is on this machine (default: where it was when training).")
 @click.option("--data-path", default=None, type=click.Path(),
@@ -123,14 +125,14 @@ def _default_out(config_path: str | None, *arch: str) -> str:
 @inception_weights_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(checkpoint: str, num_images: int, extractor: str | None, seed: int, batch_size: int, device: str,
-                 raw: bool, data_root: str | None, data_path: str | None, inception_weights: str | None,
-                 as_json: bool) -> None:
+                 raw: bool, cpu_threads: int | None, data_root: str | None, data_path: str | None,
+                 inception_weights: str | None, as_json: bool) -> None:
     """IS (mean ± std over 10 splits), FID and KID of a trained generator against the data's reference statistics."""
     from optgan.trainer.final_metrics import evaluate_checkpoint
 
     report = evaluate_checkpoint(checkpoint, num_images=num_images, extractor=extractor, seed=seed,
                                  batch_size=batch_size, device=device, ema=not raw, data_root=data_root,
-                                 data_path=data_path, inception_weights=inception_weights)
+                                 data_path=data_path, inception_weights=inception_weights, threads=cpu_threads)
     if as_json:
         click.echo(json.dumps(report))
         return

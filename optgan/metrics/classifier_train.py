@@ -16,11 +16,11 @@ from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from optgan.backends import cpu_threads, tf32_allowed
 from optgan.config.metrics import ClassifierConfig
 from optgan.metrics.classifier_net import ClassifierNet
+from optgan.progress import progress_bar
 
 __all__ = ["train_classifier", "classifier_accuracy"]
 
@@ -39,7 +39,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: in
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     net.train()
-    bar = tqdm(range(cfg.epochs), desc="training the classifier extractor", unit="epoch", disable=not progress)
+    bar = progress_bar(range(cfg.epochs), show=progress, desc="training the classifier extractor", unit="epoch")
     with _deterministic(), tf32_allowed(False), cpu_threads(1 if device.type == "cpu" else None):
         for _ in bar:
             perm = torch.randperm(n, generator=g)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from optgan.config.metrics import MetricsConfig
 from optgan.errors import MetricsError
@@ -32,6 +31,7 @@ from optgan.metrics.metric_is import inception_score
 from optgan.metrics.metric_kid import kernel_inception_distance
 from optgan.metrics.quantize import quantize_to_uint8
 from optgan.metrics.reference import ReferenceStats, reference_statistics, stream_images
+from optgan.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class PopulationEvaluator:
                  eval_mode: bool = True) -> list[CandidateScores]:
         """Scores of every candidate on the same `latents` (N×latent_dim), in order."""
         bank = latents.to(self.device)
-        bar = tqdm(candidates, desc="scoring candidates", unit="cand", disable=not self.progress, leave=False)
+        bar = progress_bar(candidates, show=self.progress, desc="scoring candidates", unit="cand", leave=False)
         return [self._evaluate_one(c, bank, eval_mode) for c in bar]
 
     def evaluate_images(self, images: torch.Tensor) -> CandidateScores:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from optgan.errors import MetricsError
 from optgan.metrics.accumulate import FeatureSink
 from optgan.metrics.cache import atomic_torch_save, content_hash, load_cached
 from optgan.metrics.extractor_base import FeatureExtractor, RealImages
+from optgan.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def stream_images(images: torch.Tensor, extractor: FeatureExtractor, batch_size:
     """Stream uint8 images (any device) through `extractor` in batches into a float64 FeatureSink."""
     sink = FeatureSink(extractor.feature_dim, extractor.device, keep_logits=keep_logits, keep_features=keep_features)
     batches = images.split(batch_size)
-    for batch in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
+    for batch in progress_bar(batches, show=progress, desc=desc, unit="batch", leave=False):
         features, logits = extractor(batch)
         sink.update(features, logits)
     return sink

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
-from tqdm import tqdm
 
 from optgan import keys
 from optgan.errors import ConfigError, GenotypeError
+from optgan.progress import progress_bar
 from optgan.sampler.bookkeeping import generation_of
 from optgan.sampler.sampler import OptganSampler
 from optgan.sampler.synthetic import synthetic_values
@@ -64,7 +64,7 @@ def run_synthetic_search(
     for trial in _adopt(study):
         failed += _finish(study, trial, sampler, objectives, fail)
         told += 1
-    with tqdm(total=generations, disable=not progress, desc="synthetic generations") as bar:
+    with progress_bar(total=generations, show=progress, desc="synthetic generations") as bar:
         while True:
             tagged = sum(generation_of(t) is not None for t in study.get_trials(deepcopy=False))
             bar.n = tagged // population

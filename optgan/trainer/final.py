@@ -28,16 +28,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
 from optgan.backends import cpu_threads, cudnn_autotune, tf32_allowed
 from optgan.config.train import TrainConfig
 from optgan.errors import TrainingDivergedError
 from optgan.metrics.cache import check_cache_dir
+from optgan.progress import bars_shown, progress_bar
 from optgan.search_space.genotype import Genotype
 from optgan.trainer import final_state as fs
+from optgan.trainer.final_outputs import (
+    SAMPLES_DIR,
+    save_grid,
+    sync_history,
+    write_history,
+)
 from optgan.trainer.final_run_dir import remove_unused_out_dir
-from optgan.trainer.final_outputs import SAMPLES_DIR, save_grid, sync_history, write_history
 from optgan.trainer.final_setup import DiscSpec, derived_seed
 from optgan.trainer.final_step import FinalStepper
 from optgan.trainer.run_lock import RunDirBusyError
@@ -175,7 +180,7 @@ class _Loop:
 
     def __init__(self, run: fs.RunState, scorer: Scorer, stop_after: int | None, progress: bool) -> None:
         self.run, self.cfg, self.scorer = run, run.cfg, scorer
-        self.stop_after, self.progress = stop_after, progress
+        self.stop_after, self.progress = stop_after, bars_shown(progress)
         latent = run.cfg.widths.latent_dim
         g = torch.Generator(device="cpu").manual_seed(derived_seed(run.cfg.seed, 4))
         self.grid_z = torch.randn(run.cfg.evaluation.grid_images, latent, generator=g).to(run.device)
@@ -190,7 +195,7 @@ class _Loop:
         write_history(run.out_dir, run.history)  # resync files a kill may have left behind
         while run.epoch < self.cfg.epochs:
             started = time.perf_counter()
-            with tqdm(total=run.iters_per_epoch, initial=run.iter_in_epoch, disable=not self.progress,
+            with progress_bar(total=run.iters_per_epoch, initial=run.iter_in_epoch, show=self.progress,
                       desc=f"epoch {run.epoch + 1}/{self.cfg.epochs}", leave=False, dynamic_ncols=True) as bar:
                 while run.iter_in_epoch < run.iters_per_epoch:
                     self._iteration()

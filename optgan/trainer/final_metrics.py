@@ -95,17 +95,17 @@ SMALL_EVAL = 5000
 def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str | None = None, seed: int = 0,
                         batch_size: int = 100, device: str = "auto", ema: bool = True,
                         progress: bool = True, data_root: str | None = None, data_path: str | None = None,
-                        inception_weights: str | None = None) -> dict[str, Any]:
+                        inception_weights: str | None = None, threads: int | None = None) -> dict[str, Any]:
     """IS / FID / KID of a checkpoint's generator against its data set's reference statistics.
 
     `data_root` (cifar10, stl10) / `data_path` (npz, folder) / `inception_weights` say where the
     data set and the Inception weights are on this machine, when that differs from where the run
-    was trained.
+    was trained. `threads`: PyTorch's CPU threads while scoring (default: the run's `cpu_threads`,
+    so a CPU run's scores are computed as its own evaluations were).
     """
     from optgan.config.train import train_config_from_dict
-    from optgan.export import generator_from_checkpoint, read_training_checkpoint, weights_sha256
-    from optgan.metrics import PopulationEvaluator, make_latent_bank
-    from optgan.backends import resolve_device
+    from optgan.backends import cpu_threads, resolve_device
+    from optgan.export import generator_from_checkpoint, read_training_checkpoint
     from optgan.trainer.data import load_images, matches_fingerprint
 
     ck = read_training_checkpoint(path, require=("config",))  # the recipe: data set, widths, metrics
@@ -142,6 +142,17 @@ def evaluate_checkpoint(path: str, *, num_images: int = 50_000, extractor: str |
                     "%s): they are the reference set of these scores%s, so the scores do not compare with the run's "
                     "own evaluations", real.name, real.fingerprint[:12], trained_on.get("name"),
                     str(trained_on.get("fingerprint"))[:12], also)
+    with cpu_threads(threads if threads is not None else cfg.cpu_threads):
+        return _score(ck, cfg, net, real, mcfg, dev, num_images=num_images, seed=seed, ema=ema, progress=progress,
+                      same_data=same_data)
+
+
+def _score(ck: dict[str, Any], cfg: Any, net: Any, real: Any, mcfg: MetricsConfig, dev: Any, *, num_images: int,
+           seed: int, ema: bool, progress: bool, same_data: bool) -> dict[str, Any]:
+    """`evaluate_checkpoint`'s scoring and report, once the generator and the data are loaded."""
+    from optgan.export import weights_sha256
+    from optgan.metrics import PopulationEvaluator, make_latent_bank
+
     try:
         evaluator = PopulationEvaluator(mcfg, real, dev, progress=progress)
     except OptganError as e:  # a hint in config terms, said in eval's

@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Protocol
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from optgan.errors import CheckpointError
+from optgan.progress import progress_bar
 from optgan.search_space.genotype import Genotype
 from optgan.trainer.checkpoint import generator_state, set_generator_state
 from optgan.trainer.data import ImageSet
@@ -90,7 +90,7 @@ class SearchTrainer:
                  rng: np.random.Generator, iters_per_epoch: int, n_critic: int) -> None:
         self.stage, self.pairing, self.runner, self.rng = stage, pairing, runner, rng
         self.iters_per_epoch, self.n_critic = iters_per_epoch, n_critic
-        self.progress: bool | None = None  #: tqdm's `disable` negated; None = bars on a terminal only
+        self.progress: bool | None = None  #: bars: False none, None on a terminal only (`optgan.progress`)
 
     def blocks_for(self, epochs: int) -> int:
         """Blocks of n_critic iterations in `epochs` epochs (at least one when epochs > 0)."""
@@ -120,9 +120,8 @@ class SearchTrainer:
 
     def _train(self, blocks: int, pick: Callable[[], Any], desc: str) -> RoundStats:
         self.runner.reset_stats()
-        disable = None if self.progress is None else not self.progress
         with _training_mode(self.pairing.modules()), self.runner.precision.backend_flags():
-            for _ in tqdm(range(blocks), desc=f"{self.stage} {desc}", unit="block", disable=disable, leave=False):
+            for _ in progress_bar(range(blocks), show=self.progress, desc=f"{self.stage} {desc}", unit="block", leave=False):
                 self.runner.run(pick())
         s = self.runner.read_stats()
         stats = RoundStats(s.iterations, s.loss_d, s.loss_g, s.nonfinite_steps)

@@ -45,16 +45,24 @@ def test_arch_info_human_output_and_file(tmp_path) -> None:
     assert r.exit_code == 0 and "params: 7.142403 M" in r.stdout and "feasible" in r.stdout
 
 
-def test_arch_info_uses_the_widths_an_exported_file_records(tmp_path) -> None:
+def test_arch_info_uses_the_widths_an_exported_file_records(tmp_path, caplog) -> None:
     path = tmp_path / "small.json"
     path.write_text(json.dumps({"net": "gen", "cells": json.loads(G),
                                 "widths": {"gf_dim": 32, "df_dim": 32, "latent_dim": 24, "bottom_width": 2}}))
     small = json.loads(run("arch", "info", "--net", "gen", "--genotype", str(path), "--json").stdout)
     assert small["params_M"] < 0.5  # not the 7.142403 M of CIFAR-10 widths
     studies = pathlib.Path(__file__).resolve().parents[2] / "studies"  # --config still decides when given
-    c10 = json.loads(run("arch", "info", "--net", "gen", "--genotype", str(path), "--config",
-                         str(studies / "train-cifar10.yaml"), "--json").stdout)
-    assert c10["params_M"] == 7.142403
+    r = run("arch", "info", "--net", "gen", "--genotype", str(path), "--config", str(studies / "train-cifar10.yaml"),
+            "--json")
+    assert json.loads(r.stdout)["params_M"] == 7.142403
+    # … and says that the file was searched at other widths (as `optgan train` does)
+    assert "was searched at other widths than it is used at here (gf_dim 32 → 256, latent_dim 24 → 120, bottom_width 2 → 4)" in caplog.text
+    caplog.clear()
+    same = tmp_path / "c10.json"  # an export at the config's widths: no warning
+    same.write_text(json.dumps({"net": "gen", "cells": json.loads(G),
+                                "widths": {"gf_dim": 256, "df_dim": 128, "latent_dim": 120, "bottom_width": 4}}))
+    r = run("arch", "info", "--net", "gen", "--genotype", str(same), "--config", str(studies / "train-cifar10.yaml"))
+    assert r.exit_code == 0 and "other widths" not in caplog.text, caplog.text
     path.write_text(json.dumps({"net": "gen", "cells": json.loads(G), "widths": {"gf": 3}}))
     r = run("arch", "info", "--net", "gen", "--genotype", str(path))
     assert r.exit_code == 2 and "`widths` {'gf': 3} are not widths" in r.stderr

@@ -496,3 +496,36 @@ def test_a_run_folder_whose_training_cannot_be_told_says_so(tmp_path, monkeypatc
     monkeypatch.setattr(run_lock, "training_holder", lambda marker: run_lock.UNKNOWN_HOLDER)  # no file locks here
     with pytest.raises(CheckpointError, match="whether its training runs cannot be told here"):
         resolve_checkpoint_path(str(tmp_path))
+
+
+def test_eval_scores_on_the_runs_cpu_threads_unless_told(tmp_path, monkeypatch) -> None:
+    """`optgan eval` scores on the run's `cpu_threads` (its own evaluations' thread count: CPU sums
+    depend on it), `--cpu-threads N` overrides it, and the caller's setting is restored after."""
+    from optgan.metrics import PopulationEvaluator
+
+    out = tmp_path / "run"
+    cfg = tiny_yaml(tmp_path, epochs="1", cpu_threads="3")
+    assert run("train", "--gen-arch", G, "--config", cfg, "--out", str(out), "--no-progress").exit_code == 0
+    seen: list[int] = []
+    evaluate = PopulationEvaluator.evaluate
+
+    def recording(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen.append(torch.get_num_threads())
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(PopulationEvaluator, "evaluate", recording)
+    torch.set_num_threads(2)
+    assert run("eval", str(out), "-n", "20").exit_code == 0
+    r = run("eval", str(out), "-n", "20", "--cpu-threads", "1")
+    assert r.exit_code == 0, r.output
+    assert seen == [3, 1] and torch.get_num_threads() == 2
+    one_line_error(run("eval", str(out), "--cpu-threads", "0"), "--cpu-threads")
+
+
+def test_a_log_file_gets_no_progress_bars(tmp_path, caplog) -> None:
+    """stderr is no terminal (a batch job's log): the bars' carriage-returned states stay out, the
+    log lines are there (`optgan.progress.bars_on_terminal_only`)."""
+    r = run("train", "--gen-arch", G, "--config", tiny_yaml(tmp_path, epochs="1"), "--out", str(tmp_path / "run"))
+    assert r.exit_code == 0, r.output
+    assert "it/s" not in r.stderr and "\r" not in r.stderr and "finished: 1/1 epochs" in r.output
+    assert "epoch 1/1 done in" in caplog.text  # no bar to watch: a line per epoch instead

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
 from optgan.errors import DataError
+from optgan.progress import progress_bar
 from optgan.trainer.data.images import resize_images
 from optgan.trainer.data.raw import RawImages, even_subset, nhwc_to_tensor
 
@@ -138,7 +138,7 @@ def load_folder(path: str, img_size: int, max_images: int | None) -> RawImages:
     if max_images is not None:
         files = [files[i] for i in even_subset(len(files), max_images)]
     classes, labels = _folder_labels(root, files)
-    images = torch.stack([_decode(f, img_size) for f in tqdm(files, desc="decode images", disable=len(files) < 1000)])
+    images = torch.stack([_decode(f, img_size) for f in progress_bar(files, show=len(files) >= 1000, desc="decode images")])
     return RawImages(images, labels, classes, f"folder:{root.name}")
 
 
