@@ -63,14 +63,20 @@ def _stop_on_termination() -> Iterator[None]:
                 replaced[sig] = signal.signal(sig, stop)
         if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, interrupt_after_imports):
             replaced[signal.SIGINT] = signal.signal(signal.SIGINT, stop)  # Ctrl-C: Python's KeyboardInterrupt
+    # Signals are handled on the main thread only, so only there can a stop land in a callback; a
+    # run in another thread (CliRunner in a thread) leaves the process-wide hook alone, so that two
+    # overlapping runs never restore each other's.
+    on_main = threading.current_thread() is threading.main_thread()
     previous_hook = sys.unraisablehook
-    sys.unraisablehook = _redeliver_swallowed_stops(previous_hook)
+    if on_main:
+        sys.unraisablehook = _redeliver_swallowed_stops(previous_hook)
     _received.clear()
     try:
         yield
     finally:
         _received.clear()
-        sys.unraisablehook = previous_hook
+        if on_main:
+            sys.unraisablehook = previous_hook
         for sig, handler in replaced.items():
             signal.signal(sig, handler)
 

@@ -570,3 +570,27 @@ def test_a_busy_database_while_adding_the_ttl_column_is_retried(storage_url: str
         with engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE IF EXISTS optgan_leases"))
         engine.dispose()
+
+
+def test_a_run_in_another_thread_leaves_the_process_wide_unraisable_hook_alone() -> None:
+    """Stops land on the main thread only; a CLI run in a thread (CliRunner in a thread) must not
+    swap `sys.unraisablehook`, or two overlapping runs restore each other's hook."""
+    import sys
+    import threading
+
+    from optgan_cli.main import _stop_on_termination
+
+    before = sys.unraisablehook
+    seen = []
+
+    def in_thread() -> None:
+        with _stop_on_termination():
+            seen.append(sys.unraisablehook)
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join()
+    assert seen == [before] and sys.unraisablehook is before
+    with _stop_on_termination():  # on the main thread it is swapped, and restored after
+        assert sys.unraisablehook is not before
+    assert sys.unraisablehook is before
