@@ -57,16 +57,16 @@ def _stop_on_termination() -> Iterator[None]:
         raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
     replaced = {}
-    if threading.current_thread() is threading.main_thread():
+    # Signals are handled on the main thread only, so only there can a stop land (and in a
+    # callback); a run in another thread (CliRunner in a thread) leaves the process-wide handlers
+    # and hook alone, so that two overlapping runs never restore each other's.
+    on_main = threading.current_thread() is threading.main_thread()
+    if on_main:
         for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
             if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:  # never over nohup's or a host's
                 replaced[sig] = signal.signal(sig, stop)
         if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, interrupt_after_imports):
             replaced[signal.SIGINT] = signal.signal(signal.SIGINT, stop)  # Ctrl-C: Python's KeyboardInterrupt
-    # Signals are handled on the main thread only, so only there can a stop land in a callback; a
-    # run in another thread (CliRunner in a thread) leaves the process-wide hook alone, so that two
-    # overlapping runs never restore each other's.
-    on_main = threading.current_thread() is threading.main_thread()
     previous_hook = sys.unraisablehook
     if on_main:
         sys.unraisablehook = _redeliver_swallowed_stops(previous_hook)
