@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from typing import Any, TypeVar
 
 E = TypeVar("E", bound=BaseException)
@@ -45,11 +46,19 @@ NO_STOP_WHILE_IMPORTING = frozenset({"torch", "torchvision"})
 
 
 def importing_unstoppable() -> bool:
-    """Whether a module of :data:`NO_STOP_WHILE_IMPORTING` is being imported now."""
-    for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] in NO_STOP_WHILE_IMPORTING and \
-                getattr(getattr(module, "__spec__", None), "_initializing", False):
-            return True
+    """Whether the main thread is importing a module of :data:`NO_STOP_WHILE_IMPORTING` now.
+
+    Only the main thread matters: Python runs signal handlers there, so a stop is raised there and
+    nowhere else; another thread's torch import (a server thread's lazy import) must not hold a
+    stop back. Works from any thread (the helper of :func:`send_again_soon` asks too)."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_find_and_load" and code.co_filename.startswith("<frozen importlib"):
+            name = frame.f_locals.get("name")  # importlib._bootstrap._find_and_load(name, import_)
+            if isinstance(name, str) and name.partition(".")[0] in NO_STOP_WHILE_IMPORTING:
+                return True
+        frame = frame.f_back
     return False
 
 
@@ -57,7 +66,6 @@ def send_again_soon(signum: int, after: Any = None) -> None:
     """Send `signum` to this process again in a moment, from a helper thread (once `after()` is
     false, when given)."""
     import os
-    import threading
     import time
 
     def send() -> None:

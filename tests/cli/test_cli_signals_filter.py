@@ -249,3 +249,58 @@ def test_ctrl_c_while_the_console_script_loads_waits_for_the_torch_import(tmp_pa
     )
     r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False)
     assert (r.returncode, r.stderr, r.stdout.strip()) == (130, "error: stopped\n", "imported")
+
+
+def _package_whose_import_waits(tmp_path, name: str) -> None:
+    """A stand-in for torch whose import records what `importing_unstoppable()` says from inside
+    the import (as the main thread's signal handler and the resending helper thread would ask), then
+    waits until the test lets it finish."""
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "__init__.py").write_text(
+        "import threading\n"
+        "from optgan_cli import entry\n"
+        "said_here = entry.importing_unstoppable()\n"
+        "box = []\n"
+        "asker = threading.Thread(target=lambda: box.append(entry.importing_unstoppable()))\n"
+        "asker.start(); asker.join()\n"
+        "said_from_another_thread = box[0]\n"
+        "import builtins\n"
+        f"builtins.{name}_importing.set()\n"
+        f"builtins.{name}_may_finish.wait(30)\n"
+    )
+
+
+def test_only_the_main_threads_torch_import_holds_a_stop_back(tmp_path, monkeypatch) -> None:
+    """A stop waits while the main thread imports torch (raised there it would abort the process),
+    asked from the main thread or from the resending helper thread; another thread's torch import
+    (a server thread's lazy import) does not hold it back, since a stop is raised on the main
+    thread only. Before, any module of the set being initialised anywhere held every stop back."""
+    import builtins
+    import threading
+
+    from optgan_cli import entry
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(entry, "NO_STOP_WHILE_IMPORTING", frozenset({"torchstandin_a", "torchstandin_b"}))
+    for name in ("torchstandin_a", "torchstandin_b"):
+        _package_whose_import_waits(tmp_path, name)
+        for flag in ("importing", "may_finish"):
+            monkeypatch.setattr(builtins, f"{name}_{flag}", threading.Event(), raising=False)
+
+    builtins.torchstandin_a_may_finish.set()  # the main thread's import runs straight through
+    import torchstandin_a
+    assert torchstandin_a.said_here is True
+    assert torchstandin_a.said_from_another_thread is True
+
+    importer = threading.Thread(target=lambda: __import__("torchstandin_b"))
+    importer.start()
+    try:
+        assert builtins.torchstandin_b_importing.wait(30)
+        assert sys.modules["torchstandin_b"].__spec__._initializing  # really mid-import
+        assert entry.importing_unstoppable() is False
+    finally:
+        builtins.torchstandin_b_may_finish.set()
+        importer.join(30)
+    assert entry.importing_unstoppable() is False
+    for name in ("torchstandin_a", "torchstandin_b"):
+        sys.modules.pop(name, None)
