@@ -84,7 +84,7 @@ def _listen(host: str, port: int) -> object:
 
     from optgan.errors import OptganError
     from optgan_cli.entry import exception_behind
-    from optgan_cli.main import stop_received
+    from optgan_cli.stops import stop_received
 
     class Response(ServerHandler):
         def handle_error(self) -> None:

@@ -143,14 +143,14 @@ def test_a_stop_that_lands_inside_a_request_ends_the_server(capsys) -> None:
 
 
 def test_a_stop_some_library_swallowed_still_ends_the_server() -> None:
-    from optgan_cli import main as cli_main
+    from optgan_cli import stops
 
     server = _listen("127.0.0.1", 0)
     try:
         server.service_actions()  # no stop: nothing happens
-        cli_main._received.append(15)  # what the CLI's signal handler records
+        stops.received.append(15)  # what the CLI's signal handler records
         with pytest.raises(KeyboardInterrupt):
             server.service_actions()
     finally:
-        cli_main._received.clear()
+        stops.received.clear()
         server.server_close()

@@ -11,7 +11,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from optgan_cli.main import Terminated, _os_message, _stopped, main
+from optgan_cli.main import _os_message, _stopped, main
+from optgan_cli.stops import Terminated
 
 
 @pytest.fixture

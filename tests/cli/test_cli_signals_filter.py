@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from optgan_cli.main import Terminated, _no_cleanup_noise_after_a_stop
+from optgan_cli.stops import Terminated, no_cleanup_noise_after_a_stop
 
 
 def _record(exc: BaseException) -> logging.LogRecord:
@@ -23,10 +23,10 @@ def _record(exc: BaseException) -> logging.LogRecord:
 
 
 def test_cleanup_errors_caused_by_a_stop_are_dropped_others_kept() -> None:
-    assert not _no_cleanup_noise_after_a_stop(_record(RuntimeError("Cannot operate on a closed database.")))
+    assert not no_cleanup_noise_after_a_stop(_record(RuntimeError("Cannot operate on a closed database.")))
     plain = logging.LogRecord("sqlalchemy.pool", logging.ERROR, __file__, 1, "Error closing cursor", None,
                               (RuntimeError, RuntimeError("disk I/O error"), None))
-    assert _no_cleanup_noise_after_a_stop(plain)
+    assert no_cleanup_noise_after_a_stop(plain)
 
 
 def test_ctrl_c_while_the_cli_still_loads_is_one_line(monkeypatch, capsys) -> None:
@@ -80,7 +80,8 @@ def test_ctrl_c_wrapped_by_an_import_while_the_cli_loads_is_one_line(monkeypatch
     ("study", "error: stopped by SIGTERM"),
 ])
 def test_a_stop_says_what_a_rerun_does(command: str, said: str, capsys) -> None:
-    from optgan_cli.main import Terminated, _stopped
+    from optgan_cli.main import _stopped
+    from optgan_cli.stops import Terminated
 
     with pytest.raises(SystemExit) as e:
         _stopped(Terminated(15), command)
@@ -101,7 +102,8 @@ def test_the_filter_sees_sqlalchemys_child_loggers() -> None:
 
     code = (
         "import logging, sys\n"
-        "from optgan_cli.main import main, Terminated\n"
+        "from optgan_cli.main import main\n"
+        "from optgan_cli.stops import Terminated\n"
         "main.callback(verbose=0)  # the CLI's logging set-up\n"
         "try:\n"
         "    try:\n"

@@ -419,7 +419,7 @@ def test_a_stop_that_lands_in_a_weakref_callback_is_not_lost(signame: str, capsy
     import threading
     import weakref
 
-    from optgan_cli.main import Terminated, _stop_on_termination
+    from optgan_cli.stops import Terminated, stop_on_termination
 
     class Thing:
         pass
@@ -431,7 +431,7 @@ def test_a_stop_that_lands_in_a_weakref_callback_is_not_lost(signame: str, capsy
 
     sig = getattr(signal, signame)
     stopped = None
-    with _stop_on_termination():
+    with stop_on_termination():
         thing = Thing()
         ref = weakref.ref(thing, slow_callback)  # noqa: F841 - keeps the callback registered
         threading.Timer(0.2, os.kill, (os.getpid(), sig)).start()
@@ -578,19 +578,19 @@ def test_a_run_in_another_thread_leaves_the_process_wide_unraisable_hook_alone()
     import sys
     import threading
 
-    from optgan_cli.main import _stop_on_termination
+    from optgan_cli.stops import stop_on_termination
 
     before = sys.unraisablehook
     seen = []
 
     def in_thread() -> None:
-        with _stop_on_termination():
+        with stop_on_termination():
             seen.append(sys.unraisablehook)
 
     t = threading.Thread(target=in_thread)
     t.start()
     t.join()
     assert seen == [before] and sys.unraisablehook is before
-    with _stop_on_termination():  # on the main thread it is swapped, and restored after
+    with stop_on_termination():  # on the main thread it is swapped, and restored after
         assert sys.unraisablehook is not before
     assert sys.unraisablehook is before
