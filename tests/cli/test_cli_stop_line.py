@@ -21,15 +21,20 @@ def _default_sigint() -> None:
 def test_no_blank_line_before_the_stop_line_in_a_log(tmp_path, signame: str, code: int) -> None:
     url = f"sqlite:///{tmp_path / 'optgan.db'}"
     create("s", url, DRY, SMALL, tmp_path / "run")
-    p = subprocess.Popen([sys.executable, "-m", "optgan_cli", "run", "s", "--storage", url], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=subprocess_env("train:sleep=60"),
-                         preexec_fn=_default_sigint)
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        p = subprocess.Popen([sys.executable, "-m", "optgan_cli", "run", "s", "--storage", url],
+                             stdout=subprocess.DEVNULL, stderr=stderr, env=subprocess_env("train:sleep=60"),
+                             preexec_fn=_default_sigint)
+    # stopped once the run has logged a line (its first round), so that a line comes before the
+    # stop line (under load in CI, 0.5 s after the lease was taken was once before any)
     deadline = time.monotonic() + 120
-    while not lease_rows(url, "s") and time.monotonic() < deadline and p.poll() is None:
+    while "round 1/" not in log.read_text() and time.monotonic() < deadline and p.poll() is None:
         time.sleep(0.1)
     time.sleep(0.5)
     p.send_signal(getattr(signal, signame))
-    _, err = p.communicate(timeout=60)
+    p.wait(timeout=60)
+    err = log.read_text()
     lines = err.splitlines()
     assert p.returncode == code and lines[-1].startswith("error: stopped"), err
     assert lines[-2].strip(), f"a blank line before the stop line: {err[-300:]!r}"
