@@ -34,3 +34,16 @@ def storage_url(request, tmp_path) -> str:
 def unique_name() -> str:
     """A study name no other test uses (PostgreSQL databases are shared between tests)."""
     return f"t{_uuid.uuid4().hex[:10]}"
+
+
+# ---------------------------------------------------------------- parallel runs (pytest-xdist)
+# Tests that reach the one PostgreSQL server CI starts share its database (and one of them
+# restarts the server, others drop the lease table): under `-n N --dist loadgroup` they all run
+# on one worker, one after another, while the other workers take the rest of the suite.
+_SHARED_SERVER_MODULES = {"test_bookkeeping_bench.py", "test_crash_pg_restart.py"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    for item in items:
+        if "postgres" in item.nodeid.lower() or item.path.name in _SHARED_SERVER_MODULES:
+            item.add_marker(_pytest.mark.xdist_group("postgres"))
