@@ -21,6 +21,7 @@ POINT#N` goes to stderr.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -59,13 +60,20 @@ def _parse(text: str) -> tuple[_Rule, ...]:
             if name not in POINTS or not arg:
                 raise ValueError
             if arg.startswith("sleep="):
-                rules.append(_Rule(name, sleep_s=float(arg[6:])))
+                sleep_s = float(arg[6:])
+                if not 0 < sleep_s < math.inf:  # 0 would do nothing; NaN / < 0 fail in the middle of a run
+                    raise ValueError
+                rules.append(_Rule(name, sleep_s=sleep_s))
                 continue
             hit, _, delay = arg.partition("+")
-            rules.append(_Rule(name, hit=int(hit), delay_s=float(delay or 0)))
+            rule = _Rule(name, hit=int(hit), delay_s=float(delay or 0))
+            if rule.hit < 1 or not 0 <= rule.delay_s < math.inf:  # hits count from 1
+                raise ValueError
+            rules.append(rule)
         except ValueError:
             raise ConfigError(f"{FAULT_ENV}: bad rule {item!r}; use POINT:N, POINT:N+SECONDS or "
-                              f"POINT:sleep=SECONDS with POINT one of {', '.join(POINTS)}") from None
+                              f"POINT:sleep=SECONDS (N ≥ 1, SECONDS > 0) with POINT one of "
+                              f"{', '.join(POINTS)}") from None
     return tuple(rules)
 
 
