@@ -72,7 +72,7 @@ def _parse(text: str) -> tuple[_Rule, ...]:
             rules.append(rule)
         except ValueError:
             raise ConfigError(f"{FAULT_ENV}: bad rule {item!r}; use POINT:N, POINT:N+SECONDS or "
-                              f"POINT:sleep=SECONDS (N ≥ 1, SECONDS > 0) with POINT one of "
+                              f"POINT:sleep=SECONDS (N ≥ 1; SECONDS ≥ 0, > 0 for a sleep) with POINT one of "
                               f"{', '.join(POINTS)}") from None
     return tuple(rules)
 

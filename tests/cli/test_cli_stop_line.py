@@ -41,6 +41,23 @@ def test_no_blank_line_before_the_stop_line_in_a_log(tmp_path, signame: str, cod
     assert lines[-2].strip(), f"a blank line before the stop line: {err[-300:]!r}"
 
 
+def _read_terminal(fd: int, until: bytes | None = None, timeout_s: float = 600) -> bytes:
+    """What the child writes to its terminal until it closes it, or until `until` is seen."""
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while (until is None or until not in seen) and time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.1)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
 def test_ctrl_c_on_a_terminal_ends_the_echoed_line_first(tmp_path) -> None:
     import pty
 
@@ -55,26 +72,10 @@ def test_ctrl_c_on_a_terminal_ends_the_echoed_line_first(tmp_path) -> None:
     try:
         # stopped once the run has logged its first round, so that a line comes before the stop
         # line (in CI, 0.5 s after the lease was taken was once before any line)
-        deadline = time.monotonic() + 120
-        while b"round 1/" not in seen and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:  # the child closed the terminal early: the asserts below say why
-                    break
-                if not chunk:
-                    break
-                seen += chunk
+        seen = _read_terminal(fd, until=b"round 1/", timeout_s=120)
         time.sleep(0.5)
         os.kill(pid, signal.SIGINT)
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
+        seen += _read_terminal(fd)
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)

@@ -4,6 +4,7 @@ N-th hit or a delay after it, sleeps, a checkpoint cut mid-write, and no cost wh
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,13 +29,18 @@ def test_unset_is_a_no_op_and_cheap() -> None:
     assert time.perf_counter() - t0 < 0.5  # ≈ 0.1 µs a call
 
 
-@pytest.mark.parametrize("rule", ["nowhere:1", "train", "train:x", "train:1+y"])
+# the last seven could never fire or would fail in the middle of a run: hits count from 1 and times
+# are finite and non-negative (a sleep's: positive)
+@pytest.mark.parametrize("rule", ["nowhere:1", "train", "train:x", "train:1+y", "train:0", "train:-3", "train:1+-2",
+                                  "train:1+nan", "train:sleep=0", "train:sleep=-1", "train:sleep=inf"])
 def test_bad_rules_are_refused(rule: str, monkeypatch) -> None:
     monkeypatch.setenv(faults.FAULT_ENV, rule)
-    with pytest.raises(ValueError):
+    try:
+        with pytest.raises(ValueError, match=re.escape(f"bad rule {rule!r}")):
+            faults.reload()
+    finally:
+        monkeypatch.delenv(faults.FAULT_ENV)
         faults.reload()
-    monkeypatch.delenv(faults.FAULT_ENV)
-    faults.reload()
 
 
 def test_sleep_rule(monkeypatch) -> None:
