@@ -21,7 +21,8 @@ def register(group: click.Group) -> None:
 def dashboard(host: str, port: int, run_dirs: tuple[str, ...], storage: str | None) -> None:
     """Serve optuna-dashboard for every search in the storage (Ctrl-C stops it)."""
     from optgan.study.artifacts import RunDirsArtifactStore, check_run_dirs
-    from optgan.study.storage import default_run_root, open_storage, redact, resolve_storage_url
+    from optgan.study.storage import open_storage
+    from optgan.study.storage_url import default_run_root, redact, resolve_storage_url
 
     url = resolve_storage_url(storage)
     rdb = open_storage(url, create=False)

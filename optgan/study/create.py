@@ -30,16 +30,8 @@ from optgan.study.search import (
     objective_names,
     stage_study_name,
 )
-from optgan.study.storage import (
-    db_error_reason,
-    default_run_root,
-    open_storage,
-    parse_storage_url,
-    redact,
-    resolve_storage_url,
-    sqlite_path,
-    study_names_for_create,
-)
+from optgan.study.storage import db_error_reason, open_storage, study_names_for_create
+from optgan.study.storage_url import default_run_root, parse_storage_url, redact, resolve_storage_url, sqlite_path
 
 __all__ = ["create_search", "check_new_search"]
 

@@ -13,7 +13,8 @@ from typing import Any
 from optgan import keys
 from optgan.config.base import to_dict
 from optgan.study.search import STAGES, Search, incomplete_search_error, stage_study_name
-from optgan.study.storage import open_storage, redact, resolve_storage_url
+from optgan.study.storage import open_storage
+from optgan.study.storage_url import redact, resolve_storage_url
 
 __all__ = ["describe_search", "list_searches"]
 

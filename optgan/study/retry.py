@@ -34,7 +34,7 @@ import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 
 from optgan.errors import StorageError
-from optgan.study.storage import redact, scrub_passwords
+from optgan.study.storage_url import redact, scrub_passwords
 
 if TYPE_CHECKING:
     from optgan.study.lease import Lease

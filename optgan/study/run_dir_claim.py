@@ -16,7 +16,7 @@ import uuid
 
 from optgan.atomic import writable_dir_problem
 from optgan.errors import StorageError
-from optgan.study.storage import redact, sqlite_path
+from optgan.study.storage_url import redact, sqlite_path
 
 __all__ = ["RUN_DIR_OWNER", "check_new_run_dir", "claim_run_dir", "database_file"]
 

@@ -28,12 +28,8 @@ from optgan.config.study import StudyConfig, study_config_from_dict
 from optgan.errors import StorageError
 from optgan.sampler import make_sampler
 from optgan.study.run_dir_claim import RUN_DIR_OWNER, check_new_run_dir, claim_run_dir, database_file
-from optgan.study.storage import (
-    open_storage,
-    redact,
-    refuse_if_read_only,
-    resolve_storage_url,
-)
+from optgan.study.storage import open_storage, refuse_if_read_only
+from optgan.study.storage_url import redact, resolve_storage_url
 
 __all__ = ["STAGES", "Search", "load_search", "stage_study_name", "check_search_name", "incomplete_search_error",
            "stage_studies_present"]

@@ -1,9 +1,9 @@
-"""Study storage: resolve the URL, open Optuna's RDB storage, and report problems in one line.
+"""Study storage: open Optuna's RDB storage and report problems in one line.
 
-Resolution order: `--storage URL`, else `$OPTGAN_STORAGE`, else `sqlite:///optgan.db`.
-SQLite databases are switched to WAL journaling with a long busy timeout, so a dashboard can
-read while a run writes. PostgreSQL URLs (`postgresql://…`) use psycopg 3 with
-`pool_pre_ping`. Passwords never appear in messages: use :func:`redact`.
+The URL is resolved, checked and redacted by :mod:`optgan.study.storage_url`. SQLite databases
+are switched to WAL journaling with a long busy timeout, so a dashboard can read while a run
+writes; a file that cannot be written is opened read-only. PostgreSQL URLs (`postgresql://…`)
+use psycopg 3 with `pool_pre_ping`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import pathlib
-import re
 import sqlite3
 import urllib.parse
 import warnings
@@ -23,76 +22,15 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from optgan.errors import StorageError
+from optgan.study.storage_url import (STORAGE_ENV, parse_storage_url, redact, resolve_storage_url, scrub_passwords,
+                                      sqlite_path)
 
-__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage_url", "redact", "scrub_passwords", "open_storage", "make_durable",
-           "default_run_root", "sqlite_path", "refuse_if_read_only", "db_error_reason", "read_only_engine"]
+__all__ = ["open_storage", "make_durable", "refuse_if_read_only", "db_error_reason", "read_only_engine",
+           "study_names_for_create"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STORAGE = "sqlite:///optgan.db"
-STORAGE_ENV = "OPTGAN_STORAGE"
 SQLITE_BUSY_TIMEOUT_S = 60
-
-
-def resolve_storage_url(url: str | None = None) -> str:
-    """The storage URL to use: explicit, else `$OPTGAN_STORAGE`, else `sqlite:///optgan.db`."""
-    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
-
-
-def redact(url: str) -> str:
-    """`url` with any password (`user:PASSWORD@` or `?password=`) replaced by `***` (safe for
-    logs and error messages)."""
-    try:
-        text = make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - unparsable URLs are reported by open_storage
-        return url.split("@")[-1] if "@" in url else url
-    return scrub_passwords(text, url)
-
-
-def url_passwords(url: str) -> list[str]:
-    """The passwords written in `url`: in its user part and as a `password` query parameter."""
-    try:
-        u = make_url(url)
-    except Exception:  # noqa: BLE001 - unparsable: nothing known to hide
-        return []
-    found = [str(u.password)] if u.password else []
-    query = u.query.get("password")
-    found += [query] if isinstance(query, str) else list(query or ())
-    return [p for p in found if p]
-
-
-def sqlite_path(url: str) -> pathlib.Path | None:
-    """The database file of an SQLite URL (None for other back ends or in-memory SQLite)."""
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
-        return None
-    return pathlib.Path(u.database)
-
-
-def default_run_root(url: str) -> pathlib.Path:
-    """Where run directories go by default: `optgan-runs/` next to an SQLite file, else cwd."""
-    path = sqlite_path(url)
-    base = path.resolve().parent if path is not None else pathlib.Path.cwd()
-    return base / "optgan-runs"
-
-
-def parse_storage_url(url: str) -> sqlalchemy.engine.URL:
-    """`url` parsed; a StorageError when it is not an SQLite or PostgreSQL database URL."""
-    safe = redact(url)
-    try:
-        parsed = make_url(url)
-    except (sqlalchemy.exc.ArgumentError, ValueError) as e:  # ValueError: e.g. a port that is not a number
-        raise StorageError(f"storage URL {safe!r} is not a database URL (e.g. sqlite:///optgan.db "
-                           "or postgresql://user@host/db)") from e
-    backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
-        hint = " (did you mean postgresql://…?)" if backend in ("postgres", "pgsql", "psql") else ""
-        raise StorageError(f"storage back end {backend!r} of {safe!r} is not supported{hint}; "
-                           "use sqlite:///FILE or postgresql://USER@HOST/DB")
-    if backend == "sqlite" and parsed.query:  # e.g. ?mode=ro: optgan opens SQLite files itself
-        raise StorageError(f"storage URL {safe!r}: SQLite URLs take no options ({', '.join(sorted(parsed.query))}); "
-                           "give sqlite:///FILE (a file that cannot be written is opened read-only by itself)")
-    return parsed
 
 
 def open_storage(url: str | None = None, *, create: bool = True) -> optuna.storages.RDBStorage:
@@ -318,13 +256,3 @@ def refuse_if_read_only(engine: sqlalchemy.Engine, search: str) -> None:
     raise StorageError(f"storage {where} cannot be written here (read-only file system or permissions): search "
                        f"{search!r} can be inspected (status, best, export, report, dashboard) but not run or "
                        "deleted; copy the database to a writable folder for that")
-
-
-def scrub_passwords(text: str, url: str) -> str:
-    """`text` (e.g. a driver's error message) with the passwords of `url` replaced by `***`:
-    wherever one stands as a value (after `:`, `=`, a quote or a space, before `@`, `&`, a quote,
-    a space or the end), so that a short password never mangles host, user or database names."""
-    for password in url_passwords(url):
-        for form in {password, urllib.parse.quote(password, safe="")}:
-            text = re.sub(rf"(?:(?<=[:=\s'\"])|^){re.escape(form)}(?=[@&\s'\",;)]|$)", "***", text)
-    return text

@@ -13,7 +13,7 @@ from optgan.study.results import (choose_best, completed_rounds, fixed_gen_star,
                                   rounds_of, trial_by_number, trial_record)
 from optgan.study.round_timing import round_seconds
 from optgan.study.search import STAGES, Search
-from optgan.study.storage import redact, resolve_storage_url
+from optgan.study.storage_url import redact, resolve_storage_url
 
 __all__ = ["stage_status", "print_summary"]
 

@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from optgan import faults
 from optgan.errors import StorageError
-from optgan.study.storage import (db_error_reason, open_storage, read_only_engine, redact, refuse_if_read_only,
-                                  scrub_passwords, study_names_for_create)
+from optgan.study.storage import (db_error_reason, open_storage, read_only_engine, refuse_if_read_only,
+                                  study_names_for_create)
+from optgan.study.storage_url import redact, scrub_passwords
 
 DOCUMENTED_POINTS = ("run", "warmup", "train", "evaluate", "between_tells", "checkpoint_write", "create",
                      "create_commit")

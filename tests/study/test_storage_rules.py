@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from optgan.errors import StorageError
-from optgan.study.storage import (DEFAULT_STORAGE, STORAGE_ENV, open_storage, resolve_storage_url, sqlite_path)
+from optgan.study.storage import open_storage
+from optgan.study.storage_url import DEFAULT_STORAGE, STORAGE_ENV, resolve_storage_url, sqlite_path
 
 
 def test_an_explicit_storage_url_beats_the_environment(monkeypatch) -> None:
@@ -39,7 +40,7 @@ def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
 
 
 def test_a_password_is_hidden_in_its_url_quoted_form_too() -> None:
-    from optgan.study.storage import scrub_passwords
+    from optgan.study.storage_url import scrub_passwords
 
     url = "postgresql://u:p%40ss@db.example/optgan"  # the password is `p@ss`
     said = 'connection to "db.example" failed: password=p%40ss rejected; password=p@ss rejected'
@@ -47,7 +48,7 @@ def test_a_password_is_hidden_in_its_url_quoted_form_too() -> None:
 
 
 def test_run_directories_go_next_to_an_sqlite_file_else_in_the_working_folder(tmp_path, monkeypatch) -> None:
-    from optgan.study.storage import default_run_root
+    from optgan.study.storage_url import default_run_root
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "elsewhere").mkdir()

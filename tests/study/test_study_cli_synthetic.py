@@ -830,7 +830,7 @@ def test_run_states_of_an_unreadable_lease_table_are_unknown(tmp_path) -> None:
 
 
 def test_passwords_never_appear_in_messages_or_printed_commands(tmp_path, monkeypatch) -> None:
-    from optgan.study.storage import redact
+    from optgan.study.storage_url import redact
 
     assert "secret3" not in redact("postgresql://127.0.0.1:5432/db?user=u&password=secret3")
     assert "p@ss" not in redact("postgresql://u:p%40ss@h/db") and "p%40ss" not in redact("postgresql://u:p%40ss@h/db")
@@ -838,7 +838,7 @@ def test_passwords_never_appear_in_messages_or_printed_commands(tmp_path, monkey
         r = cli("study", "list", "--storage", url)  # nothing listens on port 1
         assert r.exit_code == 2 and "secret3" not in r.stderr + r.stdout and "***" in r.stderr, r.stderr
     # a short password is hidden where it stands as a value, and never mangles the rest
-    from optgan.study.storage import scrub_passwords
+    from optgan.study.storage_url import scrub_passwords
 
     for pw in ("t", "1"):
         url = f"postgresql://optgan:{pw}@127.0.0.1:1/optgan_test"
