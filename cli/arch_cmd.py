@@ -14,7 +14,7 @@ from optgan.search_space import (
     count_flops,
     count_params,
 )
-from optgan.search_space.genotype import read_json_argument
+from optgan.search_space.json_input import read_json_argument
 from optgan.search_space.widths import Widths
 
 

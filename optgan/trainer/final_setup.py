@@ -20,7 +20,8 @@ from torch import nn
 
 from optgan.config.train import FIXED_DISCS, TrainConfig
 from optgan.errors import ConfigError, GenotypeError
-from optgan.search_space.genotype import Genotype, json_source, read_json_argument
+from optgan.search_space.genotype import Genotype
+from optgan.search_space.json_input import json_source, read_json_argument
 from optgan.search_space.widths import Widths
 from optgan.trainer.adam_step import make_adam
 
