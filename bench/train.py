@@ -40,10 +40,10 @@ from optgan.trainer.search_training import SearchTrainer, make_stage_trainer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
 from _args import comma_list, device_time_us, verdict  # noqa: E402
+from _whole_round import whole_round  # noqa: E402
 
 REFERENCE_ITS = 16.0  # EAGAN's stage-1 loop on one H100 (SPEC §7)
 ROUND_TARGET_ITS = 125.0  # issue #5: at least 8x the reference on an H100
-EPOCHS_PER_ROUND = 10  # SPEC §2 (paper)
 
 
 @dataclass(frozen=True)
@@ -138,74 +138,6 @@ def _compare(curves: dict[str, list[tuple[float, float]]], window: int) -> dict[
         "mean_abs_window_diff": {"loss_d": float(diff[:, 0].mean()), "loss_g": float(diff[:, 1].mean())},
         "per_step_correlation": {"loss_d": corr[0], "loss_g": corr[1]},
         "nonfinite": {k: int(np.sum(~np.isfinite(v))) for k, v in arr.items()},
-    }
-
-
-def _whole_round(plan: _Plan, images: ImageSet, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
-    """Two real rounds of stage `gen` through `optgan.runner` (SQLite study, P members, metrics,
-    pictures, checkpoint); the second round's measured phases, and a paper-round estimate.
-
-    The rounds train `round_iters` iterations each (the training rate is measured above);
-    evaluation, tell, pictures and checkpoint are measured as they are. Scores come from the
-    Inception extractor when `--inception-weights` is given, else from the classifier extractor
-    (trained on the bench images; random images get random labels: timing only).
-    """
-    import tempfile
-
-    from optgan.config.base import to_dict
-    from optgan.config.study import study_config_from_dict
-    from optgan.runner import run_search
-    from optgan.study.lease import hold_lease
-    from optgan.study.retry import guard_storage
-    from optgan.study.round_timing import round_seconds
-    from optgan.study.create import create_search
-
-    with tempfile.TemporaryDirectory(prefix="optgan-bench-round-") as tmp:
-        x = images.images.permute(0, 2, 3, 1).numpy()
-        labels = (images.labels.numpy() if images.labels is not None
-                  else np.random.default_rng(0).integers(0, 10, len(x)))
-        np.savez(f"{tmp}/images.npz", images=x, labels=labels)
-        inception = args.inception_weights is not None
-        metrics: dict[str, Any] = {
-            "extractor": "inception" if inception else "classifier", "num_images": plan.eval_images,
-            "batch_size": min(500, plan.eval_images), "mode": args.metrics_mode, "cache_dir": f"{tmp}/cache",
-            "inception_weights": args.inception_weights, "inception_download": False,
-            "is_splits": min(10, plan.eval_images), "classifier": {"epochs": 1},
-        }
-        if inception:
-            from optgan.metrics.inception_weights import resolve_inception_weights
-
-            pool3 = resolve_inception_weights(args.inception_weights, f"{tmp}/cache", False).pool3_only
-            metrics["metrics"] = ["FID"] if pool3 else ["IS", "FID"]
-        objectives = [*metrics.get("metrics", ["IS", "FID"]), "params_M"]
-        stage = to_dict(GenStageConfig(batch_size_d=plan.batch_d, batch_size_g=plan.batch_g, warmup_epochs=0,
-                                       rounds=2, epochs_per_round=1, iters_per_epoch=plan.round_iters))
-        cfg = study_config_from_dict({
-            "seed": 0, "device": str(device), "widths": to_dict(plan.widths), "objectives": objectives,
-            "data": {"name": "npz", "path": f"{tmp}/images.npz"}, "metrics": metrics,
-            "sampler": {"population_size": plan.population}, "gen_stage": stage,
-        })
-        url = f"sqlite:///{tmp}/optgan.db"
-        search = create_search("bench", cfg, url, f"{tmp}/run")
-        with hold_lease(search.storage.engine, "bench") as lease:  # as `optgan run` does (its trial cache)
-            search.storage = guard_storage(search.storage, url, lease=lease)
-            run_search(search, ["gen"], max_rounds=2)
-        rounds = round_seconds(search.study("gen"))
-    measured = rounds[1]  # the second round: graphs captured and caches warm, as in a long search
-    paper_iters = EPOCHS_PER_ROUND * (GPU_PLAN.num_images // GPU_PLAN.batch_d)
-    scale_train = paper_iters / plan.round_iters
-    scale_eval = GPU_PLAN.eval_images / plan.eval_images
-    rest = sum(v for k, v in measured.items() if k not in ("train", "evaluate", "total"))
-    estimate = {"train": measured["train"] * scale_train, "evaluate": measured["evaluate"] * scale_eval,
-                "ask_tell_pictures_checkpoint": rest}
-    return {
-        "measured_round": {k: round(v, 3) for k, v in measured.items()},
-        "measured_with": {"population": plan.population, "iterations": plan.round_iters,
-                          "images_per_member": plan.eval_images, "extractor": metrics["extractor"],
-                          "metrics_mode": args.metrics_mode, "objectives": objectives, "storage": "sqlite"},
-        "paper_round_estimate_s": {k: round(v, 1) for k, v in estimate.items()} | {
-            "total": round(sum(estimate.values()), 1), "iterations": paper_iters,
-            "images_per_member": GPU_PLAN.eval_images},
     }
 
 
@@ -318,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                             what="iterations/s of a round (P = 32) at paper widths, fast path")}
     _write(args.out, res)
     if "round" not in skip:
-        res["round_seconds"] = _safe(lambda: _whole_round(plan, images, device, args), errors, "round")
+        res["round_seconds"] = _safe(lambda: whole_round(plan, GPU_PLAN, images, device, args), errors, "round")
         _write(args.out, res)
     if args.profile and device.type == "cuda":  # after the figures: a slow profile cannot cost them
         _safe(lambda: _profile(fast, device, population, args.profile), errors, "profile")
