@@ -17,9 +17,9 @@ Every write reaches the database before this process's next storage call of anot
 Batched writes (:attr:`SoleWriterCache.batch_writes`, on): Optuna writes every param and every
 attr of a trial in a transaction of its own (an ask: 21 params and the sampler's 5 attrs, about
 30 commits and 100 statements; a tell: 8 attrs). The cache holds a trial's params and attrs and
-writes them in one transaction (one row lock, one upsert per table, one commit) just before the
-next storage call of any other kind: the next ask's trial-list read, a read of the trial, its
-tell. Values are checked (JSON, distribution compatibility, the trial still running as far as
+writes them in one transaction (:mod:`optgan.study.trial_batch_write`: one row lock, one upsert
+per table, one commit) just before the next storage call of any other kind: the next ask's
+trial-list read, a read of the trial, its tell. Values are checked (JSON, distribution compatibility, the trial still running as far as
 this process knows) when they are set, as Optuna does; an artifact's record and keys the
 database would refuse are written at once. A crash before the flush loses what a
 crash during those single writes loses: the resumed run repairs an ask cut short
@@ -34,62 +34,21 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-import sqlalchemy as sa
 from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
 from optuna.distributions import BaseDistribution, check_distribution_compatibility, distribution_to_json
 from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
+
+from optgan.study.trial_batch_write import TrialWrites, write_trial_batch
 
 __all__ = ["SoleWriterCache", "FULL_READ_EVERY_S"]
 
 #: staleness bound (seconds) for writes that other processes make despite the lease
 FULL_READ_EVERY_S = 5.0
-
-
-@dataclass
-class TrialWrites:
-    """Params and attrs of one trial not yet written: name → value as stored (JSON for attrs)."""
-
-    params: dict[str, tuple[float, str]] = field(default_factory=dict)  # name → (internal value, distribution JSON)
-    user_attrs: dict[str, str] = field(default_factory=dict)
-    system_attrs: dict[str, str] = field(default_factory=dict)
-
-
-def write_trial_batch(storage: optuna.storages.RDBStorage, trial_id: int, writes: TrialWrites) -> None:
-    """Write `writes` to a running trial in one transaction; safe to repeat (upserts)."""
-    with _create_scoped_session(storage.scoped_session) as session:  # an IntegrityError is raised, never dropped
-        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-        storage.check_trial_is_updatable(trial_id, trial.state)
-        tables = ((models.TrialParamModel, "param_name", ("param_value", "distribution_json"),
-                   [{"trial_id": trial_id, "param_name": k, "param_value": v, "distribution_json": d}
-                    for k, (v, d) in writes.params.items()]),
-                  (models.TrialUserAttributeModel, "key", ("value_json",),
-                   [{"trial_id": trial_id, "key": k, "value_json": v} for k, v in writes.user_attrs.items()]),
-                  (models.TrialSystemAttributeModel, "key", ("value_json",),
-                   [{"trial_id": trial_id, "key": k, "value_json": v} for k, v in writes.system_attrs.items()]))
-        dialect = session.get_bind().dialect.name
-        for model, key, columns, rows in tables:
-            if not rows:
-                continue
-            if dialect in ("sqlite", "postgresql"):
-                insert = sa.dialects.sqlite.insert if dialect == "sqlite" else sa.dialects.postgresql.insert
-                stmt = insert(model)
-                stmt = stmt.on_conflict_do_update(index_elements=[model.trial_id, getattr(model, key)],
-                                                  set_={c: getattr(stmt.excluded, c) for c in columns})
-                session.execute(stmt, rows)
-                continue
-            for row in rows:  # another database: Optuna's own per-row writes, still one commit
-                if model is models.TrialParamModel:
-                    session.add(model(**row))
-                else:
-                    storage._set_trial_attr_without_commit(session, model, trial_id, row["key"],
-                                                           json.loads(row["value_json"]))
 
 
 class SoleWriterCache(_CachedStorage):
@@ -247,16 +206,17 @@ class SoleWriterCache(_CachedStorage):
 
     def delete_study(self, study_id: int) -> None:
         with self._lock:  # writes held for the study's trials go with it
-            gone = [t for t in self._pending if self._trial_id_to_study_id_and_number.get(t, (None,))[0] == study_id]
+            gone = [t for t, (s, _) in self._trial_id_to_study_id_and_number.items() if s == study_id]
             for t in gone:
-                del self._pending[t]
+                self._pending.pop(t, None)
         self.flush()
         try:
             super().delete_study(study_id)
-        finally:  # a study created later may reuse the id (SQLite): it starts with a full read
+        finally:  # a study created later may reuse the ids (SQLite): it starts with a full read
             with self._lock:
                 self._seen.pop(study_id, None)
                 self._full_read_at.pop(study_id, None)
+                self._fresh.difference_update(gone)
 
     def _written(self, trial_id: int) -> None:
         with self._lock:
