@@ -37,13 +37,6 @@ def unique_name() -> str:
 
 
 # ---------------------------------------------------------------- parallel runs (pytest-xdist)
-# Tests that reach the one PostgreSQL server CI starts share its database (and one of them
-# restarts the server, others drop the lease table): under `-n N --dist loadgroup` they all run
-# on one worker, one after another, while the other workers take the rest of the suite.
-_SHARED_SERVER_MODULES = {"test_bookkeeping_bench.py", "test_crash_pg_restart.py"}
-
-
-def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
-    for item in items:
-        if "postgres" in item.nodeid.lower() or item.path.name in _SHARED_SERVER_MODULES:
-            item.add_marker(_pytest.mark.xdist_group("postgres"))
+# Tests that reach the one PostgreSQL server CI starts run on one worker, one after another
+# (tests/_xdist_groups.py says why a scheduler and not `xdist_group` marks).
+from _xdist_groups import pytest_xdist_make_scheduler  # noqa: E402, F401 - a hook pytest finds here
