@@ -19,10 +19,11 @@ attr of a trial in a transaction of its own (an ask: 21 params and the sampler's
 30 commits and 100 statements; a tell: 8 attrs). The cache holds a trial's params and attrs and
 writes them in one transaction (:mod:`optgan.study.trial_batch_write`: one row lock, one upsert
 per table, one commit) just before the next storage call of any other kind: the next ask's
-trial-list read, a read of the trial, its tell. Values are checked (JSON, distribution compatibility, the trial still running as far as
-this process knows) when they are set, as Optuna does; an artifact's record and keys the
-database would refuse are written at once. A crash before the flush loses what a
-crash during those single writes loses: the resumed run repairs an ask cut short
+trial-list read, a read of the trial, its tell. Values are checked (JSON, distribution
+compatibility, the trial still running as far as this process knows) when they are set, as
+Optuna does; an artifact's record and keys the database would refuse are written at once. A
+crash before the flush loses what a crash during those single writes loses: the resumed run
+repairs an ask cut short
 (:func:`optgan.runner.population_trials`) and tells a trial that was not told.
 """
 
