@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from optgan_cli.options import storage_option
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 
 def register(group: click.Group) -> None:
@@ -38,13 +43,13 @@ def dashboard(host: str, port: int, run_dirs: tuple[str, ...], storage: str | No
         server.server_close()
 
 
-def _serve(server: object, storage: object, artifact_store: object) -> None:
+def _serve(server: WSGIServer, storage: object, artifact_store: object) -> None:
     """optuna-dashboard's WSGI app on `server` (already listening) until Ctrl-C / SIGTERM."""
     from optuna_dashboard import wsgi
 
-    server.set_app(wsgi(storage, artifact_store=artifact_store))  # type: ignore[attr-defined]
+    server.set_app(wsgi(storage, artifact_store=artifact_store))
     try:
-        server.serve_forever()  # type: ignore[attr-defined]
+        server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: how a server is meant to end (exit 0)
         pass
 
@@ -75,7 +80,7 @@ class _MissingAs404:
         return getattr(self._store, name)
 
 
-def _listen(host: str, port: int) -> object:
+def _listen(host: str, port: int) -> WSGIServer:
     """A WSGI server listening on `host:port` (`--port 0`: a free port, the server's own), as
     optuna-dashboard's `run_server` would make it; a one-line error, before anything is served,
     when `host:port` cannot be listened on."""
@@ -105,10 +110,11 @@ def _listen(host: str, port: int) -> object:
                 return
             if not self.parse_request():  # an error code has been sent
                 return
-            handler = Response(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
-            handler.request_handler = self  # (for logging)
+            handler = Response(self.rfile, self.wfile,  # type: ignore[arg-type]  # as wsgiref's own handle()
+                               self.get_stderr(), self.get_environ(), multithread=False)
+            handler.request_handler = self  # type: ignore[attr-defined]  # (for logging)
             try:
-                handler.run(self.server.get_app())
+                handler.run(self.server.get_app())  # type: ignore[attr-defined]  # self.server is a WSGIServer
             except Exception as e:  # its clean-up can fail over the stop (no status line yet): the stop counts
                 raise exception_behind(e, KeyboardInterrupt) or e
 

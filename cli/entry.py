@@ -51,7 +51,8 @@ def importing_unstoppable() -> bool:
     Only the main thread matters: Python runs signal handlers there, so a stop is raised there and
     nowhere else; another thread's torch import (a server thread's lazy import) must not hold a
     stop back. Works from any thread (the helper of :func:`send_again_soon` asks too)."""
-    frame = sys._current_frames().get(threading.main_thread().ident)
+    main_ident = threading.main_thread().ident
+    frame = sys._current_frames().get(main_ident) if main_ident is not None else None
     while frame is not None:
         code = frame.f_code
         if code.co_name == "_find_and_load" and code.co_filename.startswith("<frozen importlib"):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from optgan_cli.options import check_output_folder, stage_option, storage_option
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 
 def register(group: click.Group) -> None:
@@ -25,14 +29,13 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
     from optgan.study.summary import stage_status
 
     search = load_search(name, storage)
-    out = {"search": name, "objectives": search.labels, "run": run_state(search.storage.engine, name),
-           "stages": [stage_status(search, s) for s in STAGES]}
+    run, stages = run_state(search.storage.engine, name), [stage_status(search, s) for s in STAGES]
     if as_json:
-        click.echo(json.dumps(out))
+        click.echo(json.dumps({"search": name, "objectives": search.labels, "run": run, "stages": stages}))
         return
-    click.echo(_describe_run(name, out["run"]))
-    running = out["run"]["state"] == "running"  # its checkpoint trails its tells for a moment each round
-    for st in out["stages"]:
+    click.echo(_describe_run(name, run))
+    running = run["state"] == "running"  # its checkpoint trails its tells for a moment each round
+    for st in stages:
         pace = ""
         if st["seconds_per_round"] is not None:
             pace = f", {st['seconds_per_round']:.1f} s/round"
@@ -101,7 +104,7 @@ def best(name: str, stage: str, as_json: bool, storage: str | None) -> None:
     if star is not None:  # what stage disc runs with wins over the rule
         chosen = star.trial
     if as_json:
-        out = {"search": name, "stage": stage, "chosen": chosen, "pareto": front}
+        out: dict[str, Any] = {"search": name, "stage": stage, "chosen": chosen, "pareto": front}
         if star is not None:
             out["gen_star"] = {"source": star.source, "trial": star.trial, "genotype": star.genotype.to_json_dict()}
         click.echo(json.dumps(out))
@@ -139,12 +142,14 @@ def export(name: str, stage: str, output: str, trial_number: int | None, storage
     study = search.study(stage)
     net = "gen" if stage == "gen" else "disc"
     star = fixed_gen_star(search.study("disc")) if stage == "gen" and trial_number is None else None
+    source: dict[str, Any]
     if star is not None and star.trial is None:  # stage disc runs with a G* from outside stage gen
         genotype, source = star.genotype.to_json_dict(), {"search": name, "stage": stage, "gen_star": star.source}
         what = f"G* of stage disc ({star.source})"
     else:
         if star is not None:
             trial_number = star.trial
+        trial: FrozenTrial | None
         if trial_number is None:
             trial = choose_best(study, search.config.objectives)
         else:

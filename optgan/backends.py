@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -57,7 +58,8 @@ def tf32_allowed(allow: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _tf32_allowed_new_api(allow: bool) -> Iterator[None]:
-    knobs = (torch.backends.cudnn.conv, torch.backends.cudnn.rnn, torch.backends.cuda.matmul)
+    knobs: tuple[Any, ...] = (getattr(torch.backends.cudnn, "conv"), torch.backends.cudnn.rnn,  # not in torch's stubs
+                              torch.backends.cuda.matmul)
     saved = [k.fp32_precision for k in knobs]
     for k in knobs:
         k.fp32_precision = "tf32" if allow else "ieee"

@@ -12,8 +12,10 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
@@ -183,7 +185,7 @@ def _check_checkpoint_matches_study(study: optuna.Study, stage: str, engine: Eng
 
 def population_trials(study: optuna.Study, generation: int, size: int, net: str) -> list[optuna.trial.FrozenTrial]:
     """The `size` trials of `generation`: existing ones (resume) first, the rest asked now."""
-    dists = param_distributions(net)
+    dists: dict[str, BaseDistribution] = dict(param_distributions(net))
     _finish_interrupted_asks(study, generation, dists)
     mine = [t for t in study.get_trials(deepcopy=False)
             if t.user_attrs.get(keys.GENERATION) == generation]
@@ -258,7 +260,7 @@ def _tell_one(study: optuna.Study, trial: optuna.trial.FrozenTrial, genotype: Ge
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         log.warning("trial %d failed: %s", trial.number, reason)
     else:
-        study.tell(trial.number, values, skip_if_finished=True)
+        study.tell(trial.number, cast(list[float], values), skip_if_finished=True)  # all finite: no reason
 
 
 def _objective(name: str, ev: Evaluation, attrs: dict) -> float | None:

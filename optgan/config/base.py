@@ -157,7 +157,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 f"`{path}` = {value!r} is not allowed; allowed values: {', '.join(map(repr, allowed))}"
             )
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)
     if origin in (tuple, list, typing.Sequence):
         if not isinstance(value, (list, tuple)):

@@ -116,7 +116,8 @@ def _field_comments(cls: type) -> dict[str, str]:
             if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
                 continue
             index = node.lineno - 1  # 0-based line of the field in `lines`
-            above, i = [], index - 1
+            above: list[str] = []
+            i = index - 1
             while i >= 0 and lines[i].strip().startswith("#:"):
                 above.insert(0, lines[i].strip()[2:].strip())
                 i -= 1

@@ -16,6 +16,7 @@ import logging
 import math
 import pathlib
 from collections.abc import Sequence
+from typing import cast
 
 
 from optgan.atomic import remove_partial_writes
@@ -28,7 +29,7 @@ from optgan.search_space import Genotype
 from optgan.study.inputs import check_same_data, check_same_extractor, record_inputs
 from optgan.trainer.checkpoint import atomic_torch_save, load_checkpoint
 from optgan.trainer.data import load_images
-from optgan.trainer.search_training import make_stage_trainer
+from optgan.trainer.search_training import Stage, make_stage_trainer
 
 __all__ = ["RealEngine", "best_index", "gen_checkpoint_path", "CHECKPOINT_NAME", "G_STAR_START_NAME"]
 
@@ -57,9 +58,10 @@ class RealEngine(Engine):
         remove_partial_writes(self.checkpoint_path)  # a crash mid-write leaves a temporary file, never a torn one
         self.warmup_done = False
         gen_state, snapshot_due = self._g_star_weights(gen_star) if stage == "disc" else (None, False)
-        self.trainer = make_stage_trainer(cfg, stage, device=self.device, images=self.images,
+        self.trainer = make_stage_trainer(cfg, cast(Stage, stage), device=self.device, images=self.images,
                                           gen_genotype=gen_star, gen_supernet_state=gen_state)
         if snapshot_due:
+            assert gen_star is not None  # the trainer refuses stage disc without G*
             self._save_g_star_start(gen_star)
         extractor = create_extractor(cfg.metrics, self.device, self.images)
         # before the reference statistics are computed with it

@@ -46,7 +46,7 @@ class PopulationScorer:
         scores = self.evaluator.evaluate(candidates, bank)
         out = []
         for candidate, s in zip(candidates, scores):
-            values = {m: s.metric(m) for m in METRICS if m in cfg.metrics.metrics}
+            values: dict[str, float] = {m: s.metric(m) for m in METRICS if m in cfg.metrics.metrics}
             grid = None
             if cfg.pictures.sample_grid:
                 with torch.no_grad():

@@ -188,8 +188,8 @@ class PopulationEvaluator:
 @contextlib.contextmanager
 def _modes_restored(candidate: Candidate, eval_mode: bool) -> Iterator[None]:
     """Eval mode for a module candidate (or its bound method / partial) while generating; modes restored."""
-    owner = candidate.func if isinstance(candidate, functools.partial) else candidate
-    owner = owner if isinstance(owner, nn.Module) else getattr(owner, "__self__", None)
+    target = candidate.func if isinstance(candidate, functools.partial) else candidate
+    owner = target if isinstance(target, nn.Module) else getattr(target, "__self__", None)
     modules = list(owner.modules()) if isinstance(owner, nn.Module) and eval_mode else []
     saved = [m.training for m in modules]
     for m in modules:

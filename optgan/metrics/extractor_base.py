@@ -33,9 +33,17 @@ __all__ = [
 class RealImages(Protocol):
     """What the metrics need of a data set (`optgan.trainer.data.ImageSet` fits)."""
 
-    images: torch.Tensor  #: uint8 N×3×H×W
-    labels: torch.Tensor | None  #: int64 (N,) or None
-    fingerprint: str  #: content hash of images, labels and source
+    @property
+    def images(self) -> torch.Tensor:
+        """uint8 N×3×H×W."""
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """int64 (N,) or None."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of images, labels and source."""
 
 
 class FeatureExtractor(abc.ABC):

@@ -72,6 +72,7 @@ def load_or_train_classifier(train: RealImages, cfg: ClassifierConfig, cache_dir
                              device: torch.device, progress: bool = True) -> tuple[ClassifierNet, str]:
     """The classifier for `train` and `cfg` from the cache, trained (and cached) on a miss."""
     num_classes = check_classifier_labels(train)
+    assert train.labels is not None  # checked just above
     labels = train.labels.to(torch.int64).cpu()
     key = content_hash({"format": CLASSIFIER_FORMAT, "data": train.fingerprint, "num_classes": num_classes,
                         "size": list(train.images.shape[1:]), "settings": dataclasses.asdict(cfg)})

@@ -23,6 +23,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from optgan.errors import MetricsError
@@ -87,7 +88,8 @@ def _explicit(path: str) -> InceptionWeights:
     if missing:
         raise MetricsError(f"`metrics.inception_weights` = {path!r} is not in torch-fidelity's inception-v3-compat "
                            f"format (missing {missing[0]!r}); use {FULL_WEIGHTS_NAME}")
-    return InceptionWeights(str(p), "explicit", bool(torch.isnan(sd["fc.weight"]).all()), file_sha256(p))
+    fc = cast(dict, sd)["fc.weight"]
+    return InceptionWeights(str(p), "explicit", bool(torch.isnan(fc).all()), file_sha256(p))
 
 
 def _unreadable_reason(path: Path, error: Exception) -> str:

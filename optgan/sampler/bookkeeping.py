@@ -56,7 +56,7 @@ class Latest:
 
 def latest_generation(trials: Iterable[FrozenTrial]) -> Latest:
     """One pass over `trials`: the highest generation tag and its members."""
-    latest, found = -1, []
+    latest, found = -1, list[FrozenTrial]()
     for t in trials:
         g = generation_of(t)
         if g is None or g < latest:

@@ -51,7 +51,9 @@ class ChildGenerationStrategy:
     def attempt(self, parents: Sequence[Parent], rng: np.random.Generator) -> Proposal:
         """One unfiltered attempt (may equal a parent); both coins are always drawn."""
         do_cross = rng.random() < self.crossover_prob
-        child, used, ops = None, (), []
+        child: Genotype | None = None
+        used: tuple[int, ...] = ()
+        ops: list[str] = []
         if do_cross and len(parents) >= 2:
             i, j = (int(x) for x in rng.choice(len(parents), size=2, replace=False))
             child = self.crossover.crossover(parents[i][1], parents[j][1], rng)

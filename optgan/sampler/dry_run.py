@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import optuna
 from optuna.study import StudyDirection
@@ -110,7 +111,7 @@ def _adopt(study: optuna.Study) -> list[optuna.Trial]:
         if frozen.user_attrs.get(keys.GENERATION) is None:
             continue
         trial = optuna.Trial(study, frozen._trial_id)
-        for name, dist in study.sampler.distributions.items():
+        for name, dist in cast(OptganSampler, study.sampler).distributions.items():
             trial.suggest_categorical(name, dist.choices)  # type: ignore[attr-defined]
         log.info("adopting RUNNING trial %d of generation %s", frozen.number, generation_of(frozen))
         out.append(trial)

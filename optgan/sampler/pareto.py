@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["to_losses", "domination", "nondominated_mask", "non_dominated_fronts", "crowding_distance"]
 
 
-def to_losses(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
+def to_losses(values: ArrayLike, maximize: Sequence[bool]) -> np.ndarray:
     """`values` (n × m) with maximised columns negated, so that lower is better everywhere."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(maximize):
@@ -32,7 +33,7 @@ def domination(losses: np.ndarray) -> np.ndarray:
 def nondominated_mask(losses: np.ndarray) -> np.ndarray:
     """True for the rows no other row dominates (front 0 of :func:`non_dominated_fronts`)."""
     losses = np.asarray(losses, dtype=np.float64)
-    return ~domination(losses).any(axis=0) if len(losses) else np.zeros(0, dtype=bool)
+    return np.logical_not(domination(losses).any(axis=0)) if len(losses) else np.zeros(0, dtype=bool)
 
 
 def non_dominated_fronts(losses: np.ndarray) -> list[list[int]]:

@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 import uuid
+from typing import Literal
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -121,7 +122,7 @@ class Lease:
         raise StorageError(f"could not take the run lease of search {self.search!r} after {_ACQUIRE_TRIES} tries "
                            f"({first_line(last)}); retry")
 
-    def _try_acquire(self, conn: sa.Connection, force: bool) -> Holder | None | bool:
+    def _try_acquire(self, conn: sa.Connection, force: bool) -> Holder | None | Literal[False]:
         now = db_now(conn)
         holder = read_row(conn, self.search, self._with_ttl)
         mine = {"token": self.token, "host": socket.gethostname(), "host_key": host_key(), "pid": os.getpid(),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -114,7 +114,7 @@ def pareto_figure(values: np.ndarray, names: Sequence[str], directions: Sequence
         ax.scatter(values[front, i], values[front, j], s=36, c="#d62728", label="Pareto front")
         if labels is not None:
             for idx in np.flatnonzero(front):
-                ax.annotate(str(labels[idx]), (values[idx, i], values[idx, j]), fontsize=7,
+                ax.annotate(str(labels[int(idx)]), (values[idx, i], values[idx, j]), fontsize=7,
                             xytext=(3, 3), textcoords="offset points")
         if chosen is not None and 0 <= chosen < len(values):
             ax.scatter([values[chosen, i]], [values[chosen, j]], s=160, marker="*", c="#ffbf00",
@@ -131,8 +131,8 @@ def pareto_figure(values: np.ndarray, names: Sequence[str], directions: Sequence
     return fig
 
 
-def plot_learning_curves(rounds: Sequence[int], best: dict[str, Sequence[float]], mean: dict[str, Sequence[float]],
-                         directions: Sequence[str], path: str | pathlib.Path, *,
+def plot_learning_curves(rounds: Sequence[int], best: Mapping[str, Sequence[float]],
+                         mean: Mapping[str, Sequence[float]], directions: Sequence[str], path: str | pathlib.Path, *,
                          hypervolume: Sequence[float] | None = None, title: str = "") -> pathlib.Path:
     """One panel per objective (best solid, mean dashed) and one for the hypervolume, over rounds.
 

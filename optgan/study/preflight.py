@@ -13,7 +13,7 @@ import numpy as np
 from optgan.config.study import StudyConfig
 from optgan.sampler.constrained import ConstrainedDraw
 from optgan.errors import GenotypeError
-from optgan.search_space import load_genotype, random_genotype
+from optgan.search_space import Genotype, load_genotype, random_genotype
 
 __all__ = ["preflight"]
 
@@ -32,8 +32,8 @@ def preflight(config: StudyConfig):  # noqa: ANN201 - ImageSet | None (import co
         if caps.is_empty:
             continue
         rng = np.random.default_rng(config.seed)
-        draw = ConstrainedDraw(config.widths, caps, config.sampler.max_tries)
-        size, taken = config.sampler.population_size, set()
+        draw: ConstrainedDraw[None] = ConstrainedDraw(config.widths, caps, config.sampler.max_tries)
+        size, taken = config.sampler.population_size, set[Genotype]()
         for slot in range(size):  # a first generation: P distinct architectures within the caps
             genotype, _ = draw(lambda: (random_genotype(net, rng), None), taken,
                                f"the {net} search space (architecture {slot + 1} of a first generation of {size})")

@@ -175,12 +175,12 @@ def _record_round(search: Search, stage: str, study: optuna.Study, generation: i
     done = generation + 1 >= total
     chosen = choose_best(study, list(cfg.objectives)) if done and data.rounds else None
     folder = pictures_dir(search.run_dir, stage)
-    written = {
+    drawn = {
         f"Pareto front, round {generation + 1}": draw_pareto(data, generation, folder,
                                                              chosen=chosen.number if chosen else None),
         f"Learning curves, rounds 1–{generation + 1}": draw_learning_curves(data, generation, folder),
     }
-    written = {cap: p for cap, p in written.items() if p is not None}
+    written = {cap: p for cap, p in drawn.items() if p is not None}
     store = search_artifact_store(search.run_dir)
     # a re-run of an interrupted round draws the same pictures from the same stored trials:
     # reuse what the first run uploaded instead of listing every picture twice

@@ -73,7 +73,8 @@ class SoleWriterCache(_CachedStorage):
                         distribution: BaseDistribution) -> None:
         cached = self._holdable(trial_id)
         previous = None if cached is None else self._studies[cached[0]].param_distribution.get(param_name)
-        if previous is None:  # Optuna checks it against the database: written through (once per name)
+        # a first value of this name: Optuna checks it against the database, so written through (once per name)
+        if cached is None or previous is None:
             self._write_through("set_trial_param", trial_id, param_name, param_value_internal, distribution)
             return
         check_distribution_compatibility(previous, distribution)

@@ -53,7 +53,7 @@ class StageData:
     def front_numbers(self, generation: int) -> set[int]:
         """Trial numbers on the Pareto front of one round."""
         trials = self.rounds.get(generation, [])
-        mask = nondominated_mask(self.values(generation), self.directions) if trials else []
+        mask = nondominated_mask(self.values(generation), self.directions) if trials else np.zeros(0, dtype=bool)
         return {t.number for t, m in zip(trials, mask) if m}
 
     def values(self, generation: int) -> np.ndarray:

@@ -45,7 +45,9 @@ def open_storage(url: str | None = None, *, create: bool = True) -> optuna.stora
         read_only = _prepare_sqlite(url, create=create)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
         if read_only:  # inspection only (status, best, export, report, dashboard); writes are refused
-            uri = urllib.parse.quote(str(sqlite_path(url).resolve()))
+            path = sqlite_path(url)
+            assert path is not None  # read_only is only ever set for a database file
+            uri = urllib.parse.quote(str(path.resolve()))
             url = f"sqlite:///file:{uri}?{read_only}&uri=true"
             log.debug("%s cannot be written here: opened read-only", safe)
     elif parsed.drivername == "postgresql":

@@ -83,7 +83,7 @@ def print_summary(search: Search, echo: Callable[[str], Any]) -> None:
             echo(f"[{stage}] no completed trial yet")
             continue
         best = choose_best(search.study(stage), cfg.objectives)
-        if star is not None:  # --gen-trial: G* need not be the rule's choice
+        if star is not None and star.trial is not None:  # --gen-trial: G* need not be the rule's choice
             best = trial_by_number(search.study("gen"), star.trial) or best
         values = ", ".join(f"{o}={v:.4g}" for o, v in zip(search.labels, best.values or ()))
         echo(f"[{stage}] chosen: trial {best.number} ({values})")

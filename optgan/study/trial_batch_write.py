@@ -54,5 +54,5 @@ def write_trial_batch(storage: optuna.storages.RDBStorage, trial_id: int, writes
                 if model is models.TrialParamModel:
                     session.add(model(**row))
                 else:
-                    storage._set_trial_attr_without_commit(session, model, trial_id, row["key"],
-                                                           json.loads(row["value_json"]))
+                    storage._set_trial_attr_without_commit(session, model, trial_id, str(row["key"]),
+                                                           json.loads(str(row["value_json"])))

@@ -15,6 +15,8 @@ layer keeps PyTorch's default).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -78,7 +80,7 @@ class AutoGANDiscriminator(nn.Module):
         """Xavier-uniform on every conv weight (SN's `weight_orig`), as the reference code."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.xavier_uniform_(m.weight_orig, 1.0)
+                nn.init.xavier_uniform_(cast(torch.Tensor, m.weight_orig), 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.block4(self.block3(self.block2(self.block1(x))))

@@ -11,6 +11,7 @@ reference code (SPEC §1.4 counts them).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -83,7 +84,7 @@ class UpCell(nn.Module):
 
     def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor],
                 ops: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        e = self.edges
+        e = cast("Sequence[nn.ModuleDict]", self.edges)
         n0 = e[0][ops[0]](x)
         n1 = e[1][ops[1]](x)
         n2 = _node(((e[2], ops[2], n0), (e[3], ops[3], n1)))
@@ -107,7 +108,7 @@ class DownCell(nn.Module):
         self.edges = _edge_modules("disc", c, choices)
 
     def forward(self, x: torch.Tensor, ops: Sequence[str]) -> torch.Tensor:
-        e = self.edges
+        e = cast("Sequence[nn.ModuleDict]", self.edges)
         n1 = e[0][ops[0]](x)
         n2 = _node(((e[1], ops[1], x), (e[2], ops[2], n1)))
         n3 = _node(((e[3], ops[3], n1), (e[4], ops[4], x)))

@@ -77,6 +77,6 @@ def network_macs(net: nn.Module, genotype: object | None = None) -> int:
     if widths is not None and hasattr(net, "l1"):
         x = torch.zeros(1, widths.latent_dim, device=device)
     else:
-        side = widths.img_size if widths is not None else int(net.img_size)  # type: ignore[attr-defined]
+        side = widths.img_size if widths is not None else int(getattr(net, "img_size"))
         x = torch.zeros(1, 3, side, side, device=device)
     return count_macs(net, (x,) if genotype is None else (x, genotype))

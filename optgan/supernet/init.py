@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 from torch import nn
@@ -44,7 +45,7 @@ def init_weights(net: nn.Module, kind: str = "xavier_uniform",
     with torch.no_grad():
         for m in net.modules():
             if type(m) is nn.Conv2d:
-                w = m.weight_orig if hasattr(m, "weight_orig") else m.weight
+                w = cast(torch.Tensor, m.weight_orig if hasattr(m, "weight_orig") else m.weight)
                 if kind == "normal":
                     nn.init.normal_(w, 0.0, 0.02, generator=generator)
                 elif kind == "orth":
@@ -67,5 +68,5 @@ def set_channels_last(net: nn.Module, enabled: bool = True) -> nn.Module:
     net.to(memory_format=fmt)
     for m in net.modules():
         if hasattr(m, "channels_last"):
-            m.channels_last = enabled
+            setattr(m, "channels_last", enabled)
     return net

@@ -97,6 +97,7 @@ def set_op_forms(net: nn.Module, forms: str) -> nn.Module:
     if forms not in OP_FORMS:
         raise ValueError(f"op forms {forms!r}: use one of {', '.join(OP_FORMS)}")
     for m in net.modules():
-        if hasattr(m, "set_rewritten"):  # the op modules of optgan.supernet.ops that have another form
-            m.set_rewritten(forms == "rewritten")
+        set_rewritten = getattr(m, "set_rewritten", None)
+        if set_rewritten is not None:  # the op modules of optgan.supernet.ops that have another form
+            set_rewritten(forms == "rewritten")
     return net

@@ -23,6 +23,8 @@ in place: an op's input is shared with the other edges leaving the same node.
 
 from __future__ import annotations
 
+from typing import TypeVar, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,6 +39,8 @@ from optgan.supernet.op_forms import (
 
 __all__ = ["ConvOp", "InterpUp", "ConvTransposeUp", "PoolOp", "make_op", "sn"]
 
+M = TypeVar("M", bound=nn.Module)
+
 # name → (kernel, dilation); padding keeps the size at stride 1
 _CONV_GEOMETRY = {
     "conv_1x1": (1, 1),
@@ -47,7 +51,7 @@ _CONV_GEOMETRY = {
 }
 
 
-def sn(module: nn.Module, enabled: bool = True) -> nn.Module:
+def sn(module: M, enabled: bool = True) -> M:
     """`module` with classic spectral norm (``weight_orig``) when `enabled`."""
     return nn.utils.spectral_norm(module) if enabled else module
 
@@ -93,7 +97,7 @@ class InterpUp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.phases:
-            x = phase_bilinear_up(x, self.phase_kernel)
+            x = phase_bilinear_up(x, cast(torch.Tensor, self.phase_kernel))
         else:
             x = F.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=self.align)
         return self.conv(F.relu(x))

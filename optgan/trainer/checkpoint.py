@@ -21,7 +21,7 @@ import os
 import random
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -133,7 +133,7 @@ def set_generator_state(gen: torch.Generator | np.random.Generator, state: Any) 
 
 def capture_rng(generators: Mapping[str, torch.Generator | np.random.Generator] | None = None) -> dict[str, Any]:
     """Snapshot of the global RNGs plus the named injected generators."""
-    np_state = np.random.get_state()
+    np_state = cast(tuple[Any, ...], np.random.get_state(legacy=True))
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": [

@@ -37,7 +37,7 @@ class EMA:
         `skip` (a 0-d boolean on the device) leaves everything as it is when true, decided on the
         device: no host synchronisation, and a NaN in `model` cannot leak into the average.
         """
-        avgs = list(self.module.parameters())
+        avgs: list[torch.Tensor] = list(self.module.parameters())
         params = [p.detach() for p in model.parameters()]
         if len(avgs) != len(params):
             raise ValueError(f"the EMA holds {len(avgs)} parameters, the model has {len(params)}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Hashable
+from typing import Any
 
 import torch
 
@@ -32,7 +33,7 @@ class GraphCache:
         self.device = device
         self._graphs: dict[Hashable, torch.cuda.CUDAGraph] = {}
         self._seen: set[Hashable] = set()
-        self._pool: tuple[int, int] | None = None  #: one memory pool shared by all graphs
+        self._pool: Any = None  #: one memory pool shared by all graphs (torch's opaque pool handle)
         self._side: torch.cuda.Stream | None = None  #: warm-up and capture stream
 
     def __len__(self) -> int:

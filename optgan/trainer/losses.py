@@ -87,7 +87,7 @@ def mmd_repulsive_d_loss(
     fake_out: torch.Tensor,
     *,
     sigma: float = 1.0,
-    upper_bound: float = 4.0,
+    upper_bound: float | torch.Tensor = 4.0,
     lower_bound: float = 0.25,
 ) -> torch.Tensor:
     """The repulsive critic loss with the bounded kernel (see the module docstring)."""

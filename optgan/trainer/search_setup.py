@@ -7,7 +7,7 @@ purpose])`` per purpose (architecture draws, latents, data order, G init, D init
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["build_search_trainer", "stage_seed", "load_g_star_weights"]
 
 _STAGE_CODE = {"gen": 1, "disc": 2}
+M = TypeVar("M", bound=nn.Module)
 _ARCH, _LATENT, _DATA, _INIT_G, _INIT_D = range(5)
 
 
@@ -51,7 +52,7 @@ def _torch_gen(seed: int, device: torch.device | str = "cpu") -> torch.Generator
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _place(net: nn.Module, device: torch.device, precision: Precision, op_forms: str) -> nn.Module:
+def _place(net: M, device: torch.device, precision: Precision, op_forms: str) -> M:
     set_op_forms(net, op_forms)
     net.to(device)
     if precision.channels_last:

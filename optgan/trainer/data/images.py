@@ -119,4 +119,4 @@ def _hash(prefix: str, images: torch.Tensor, labels: torch.Tensor | None, classe
 
 
 def _bytes(t: torch.Tensor) -> memoryview:
-    return memoryview(np.ascontiguousarray(t.detach().cpu().numpy())).cast("B")
+    return np.ascontiguousarray(t.detach().cpu().numpy()).data.cast("B")
