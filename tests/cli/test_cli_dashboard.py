@@ -75,10 +75,12 @@ def test_bad_storages_and_run_directories_are_refused_before_serving(tmp_path, m
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_a_stop_ends_the_server_with_exit_0(tmp_path, signum: str) -> None:
     """Ctrl-C or SIGTERM is how a server is meant to end: exit 0, no error line; it served until then."""
+    import queue
     import re
     import signal
     import subprocess
     import sys
+    import threading
     import time
     import urllib.request
 
@@ -90,7 +92,13 @@ def test_a_stop_ends_the_server_with_exit_0(tmp_path, signum: str) -> None:
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     try:
-        printed = proc.stderr.readline()  # type: ignore[union-attr]
+        # read on a thread: a banner that went elsewhere fails the test instead of blocking it
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: lines.put(proc.stderr.readline()), daemon=True).start()  # type: ignore[union-attr]
+        try:
+            printed = lines.get(timeout=120)
+        except queue.Empty:
+            pytest.fail("the dashboard printed no banner on stderr within 120 s")
         port = re.search(r"at http://127\.0\.0\.1:(\d+)/", printed)
         assert port, printed
         deadline = time.monotonic() + 60

@@ -121,9 +121,10 @@ def test_train_eval_sample(tmp_path, loss, caplog) -> None:
     assert not typo.parent.exists()
 
 
-def test_dry_run_flags_and_the_default_output_folder(tmp_path) -> None:
+def test_dry_run_flags_and_the_default_output_folder(tmp_path, monkeypatch) -> None:
     import yaml
 
+    monkeypatch.chdir(tmp_path)  # the default folder is relative: a `runs/` left in the cwd is not seen
     cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
 
     def shown(*args: str) -> dict:
@@ -137,6 +138,7 @@ def test_dry_run_flags_and_the_default_output_folder(tmp_path) -> None:
 
 
 def test_dry_run_and_config_gen_arch(tmp_path, monkeypatch, caplog) -> None:
+    monkeypatch.chdir(tmp_path)  # the default folder is relative: a `runs/` left in the cwd is not seen
     cfg = tiny_yaml(tmp_path, gen_arch=f"'{G}'")
     r = run("train", "--config", cfg, "--dry-run", "--set", "epochs=7", "--disc", "simple")
     assert r.exit_code == 0, r.output
