@@ -91,14 +91,15 @@ def train_final(
     saving. `cfg.deterministic` / `cfg.cpu_threads` are applied for the run and restored after.
     """
     with _torch_settings(cfg):
-        fresh = not (os.path.isdir(out_dir) and os.listdir(out_dir))
+        existed = os.path.isdir(out_dir)  # an empty folder made for the run stays after a failed start
+        fresh = not (existed and os.listdir(out_dir))
         try:
             run = fs.RunState.open(cfg, gen, disc, out_dir)  # holds the folder's lock until `close`
         except RunDirBusyError:
             raise  # the folder is another process's: touch nothing
         except BaseException:
-            if fresh:  # a start that failed (weights, cache, batch size …) leaves no empty folder behind
-                remove_unused_out_dir(out_dir)
+            if fresh:  # a start that failed (weights, cache, batch size …) leaves no folder of its own behind
+                remove_unused_out_dir(out_dir, keep_folder=existed)
             raise
         try:
             if run.finished:
@@ -115,7 +116,7 @@ def train_final(
                 except BaseException:
                     run.close()
                     if fresh:
-                        remove_unused_out_dir(out_dir)
+                        remove_unused_out_dir(out_dir, keep_folder=existed)
                     raise
             else:  # a caller's scorer: checked against the extractor earlier scores came from, if it names one
                 run.check_extractor(getattr(scorer, "extractor_identity", None))

@@ -97,13 +97,15 @@ def describe_out_dir(cfg: TrainConfig, gen: Genotype, disc: DiscSpec, out_dir: s
     return f"resumes the run in {out_dir} after epoch {epoch} of {cfg.epochs}"
 
 
-def remove_unused_out_dir(out_dir: str) -> None:
-    """Undo :func:`make_out_dir` after a failed start: the folder goes if it holds only the marker."""
+def remove_unused_out_dir(out_dir: str, *, keep_folder: bool = False) -> None:
+    """Undo :func:`make_out_dir` after a failed start: when the folder holds only the marker, the
+    marker goes, and the folder too unless `keep_folder` (an empty folder the user made for the run)."""
     marker = os.path.join(out_dir, RUN_MARKER)
     if os.path.isdir(out_dir) and set(os.listdir(out_dir)) <= {RUN_MARKER}:
         if os.path.exists(marker):
             os.remove(marker)
-        os.rmdir(out_dir)
+        if not keep_folder:
+            os.rmdir(out_dir)
 
 
 def check_compatible(ck: dict[str, Any], header: dict[str, Any], path: str, image_set: Any) -> None:
