@@ -27,13 +27,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
 
 from optgan.backends import cudnn_autotune
-from optgan.config.metrics import ClassifierConfig, MetricsConfig
+from optgan.config.metrics import ClassifierConfig, ExtractorName, MetricName, MetricsConfig
 from optgan.metrics import PopulationEvaluator, make_latent_bank, quantize_to_uint8
 from optgan.metrics.reference import stream_images
 from optgan.search_space.random import random_genotype
@@ -42,6 +42,8 @@ from optgan.supernet import build_supernet_g, set_channels_last
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
 from _args import comma_list, verdict  # noqa: E402
+
+MetricsMode = Literal["exact", "fast"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,8 +81,9 @@ def _timed(fn: Any, device: torch.device) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
-def _metrics_for(wanted: str, pool3_only: bool) -> tuple[str, ...]:
-    metrics = tuple(m for m in wanted.split(",") if m)
+def _metrics_for(wanted: str, pool3_only: bool) -> tuple[MetricName, ...]:
+    # MetricsConfig checks the names: an unknown one is a one-line ConfigError
+    metrics = tuple(cast(MetricName, m) for m in wanted.split(",") if m)
     return tuple(m for m in metrics if m != "IS") if pool3_only else metrics
 
 
@@ -89,8 +92,9 @@ def _bench_one(args: argparse.Namespace, extractor: str, mode: str, overlap: boo
     from optgan.metrics.inception_weights import resolve_inception_weights
 
     pool3 = extractor == "inception" and resolve_inception_weights(args.inception_weights, cache, False).pool3_only
-    cfg = MetricsConfig(extractor=extractor, metrics=_metrics_for(args.metrics, pool3), num_images=args.num_images,
-                        batch_size=args.batch_size, mode=mode, compile=not args.no_compile, overlap=overlap,
+    cfg = MetricsConfig(extractor=cast(ExtractorName, extractor), metrics=_metrics_for(args.metrics, pool3),
+                        num_images=args.num_images, batch_size=args.batch_size, mode=cast(MetricsMode, mode),
+                        compile=not args.no_compile, overlap=overlap,
                         compile_mode=args.compile_mode,
                         cudnn_benchmark=not args.no_cudnn_benchmark,
                         inception_weights=args.inception_weights, inception_download=False, cache_dir=cache,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import os
 import platform
@@ -77,11 +78,15 @@ def cases(channels: int, bottom: int) -> list[tuple[str, str | None, int, Callab
         for kind, names, in_side in (("up", UP, side // 2), ("normal", NORMAL, side)):
             for name in names:
                 native = f"{kind}/{name}@{side}"
-                out.append((native, None, in_side, lambda kind=kind, name=name: make_op(kind, name, channels)))
+                out.append((native, None, in_side, functools.partial(make_op, kind, name, channels)))
                 if (kind, name) in rewrites:
                     out.append((f"{kind}/{name}@{rewrites[kind, name]}@{side}", native, in_side,
-                                lambda kind=kind, name=name: set_op_forms(make_op(kind, name, channels), "rewritten")))
+                                functools.partial(_rewritten_op, kind, name, channels)))
     return out
+
+
+def _rewritten_op(kind: str, name: str, channels: int) -> nn.Module:
+    return set_op_forms(make_op(kind, name, channels), "rewritten")
 
 
 def _timed(device: torch.device, fn: Callable[[], None], reps: int, kernels: bool) -> tuple[float, float | None]:
@@ -114,7 +119,7 @@ def _measure(module: nn.Module, side: int, args: argparse.Namespace, device: tor
              precision: str, kernels: bool) -> dict[str, Any]:
     fast = precision == "fast"
     fmt = torch.channels_last if fast else torch.contiguous_format
-    module = module.to(device, memory_format=fmt)
+    module = module.to(device).to(memory_format=fmt)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
     gen = torch.Generator(device="cpu").manual_seed(0)
     dtype = torch.bfloat16 if fast else torch.float32  # in the search an op's input is the last conv's output

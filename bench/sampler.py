@@ -82,7 +82,7 @@ def summarise(times: list[float]) -> dict[str, float]:
 
 def feasible_parents(caps: Caps, n: int, seed: int = 0) -> list[tuple[int, Genotype]]:
     initial = InitialPopulationStrategy("gen", ConstrainedDraw(CIFAR10_WIDTHS, caps, 100_000))
-    rng, taken = np.random.default_rng(seed), set()
+    rng, taken = np.random.default_rng(seed), set[Genotype]()
     for _ in range(n):
         taken.add(initial(taken, rng, "bench").genotype)
     return list(enumerate(sorted(taken, key=str)))
@@ -105,7 +105,7 @@ def child_rate(caps: Caps, survivors: int = 16, children: int = 2000) -> float:
 def initial_rate(caps: Caps, n: int) -> float:
     """Feasible distinct initial draws per second."""
     initial = InitialPopulationStrategy("gen", ConstrainedDraw(CIFAR10_WIDTHS, caps, 1_000_000))
-    rng, taken = np.random.default_rng(2), set()
+    rng, taken = np.random.default_rng(2), set[Genotype]()
     start = time.perf_counter()
     for _ in range(n):
         taken.add(initial(taken, rng, "bench").genotype)

@@ -26,7 +26,8 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -80,8 +81,9 @@ def _images(plan: _Plan, path: str | None) -> ImageSet:
 
 def _trainer(plan: _Plan, images: ImageSet, device: torch.device, precision: str, channels_last: bool,
              graphs: bool, op_forms: str = "native") -> SearchTrainer:
-    stage = GenStageConfig(batch_size_d=plan.batch_d, batch_size_g=plan.batch_g, precision=precision,
-                           channels_last=channels_last, cuda_graphs=graphs, op_forms=op_forms)
+    # GenStageConfig checks both names: an unknown one is a one-line ConfigError
+    stage = GenStageConfig(batch_size_d=plan.batch_d, batch_size_g=plan.batch_g, precision=cast(Any, precision),
+                           channels_last=channels_last, cuda_graphs=graphs, op_forms=cast(Any, op_forms))
     trainer = make_stage_trainer(StudyConfig(widths=plan.widths, gen_stage=stage), "gen", device=device, images=images)
     trainer.progress = False
     return trainer
@@ -229,8 +231,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "cudnn_benchmark": fast.runner.precision.cudnn_benchmark},
     }
     its: dict[str, Any] = {}
-    its["warmup_fast"] = _safe(lambda: _rate(fast, device, plan.blocks, plan.warm_blocks, None), errors, "warmup_fast")
-    its["round_fast"] = _safe(lambda: _rate(fast, device, plan.blocks, plan.warm_blocks, population), errors, "round_fast")
+    its["warmup_fast"] = _safe(partial(_rate, fast, device, plan.blocks, plan.warm_blocks, None), errors, "warmup_fast")
+    its["round_fast"] = _safe(partial(_rate, fast, device, plan.blocks, plan.warm_blocks, population), errors, "round_fast")
     res["cuda_graphs_captured"] = fast.runner.num_graphs
     variants = [v for v in args.variants.split(",") if v] if device.type == "cuda" else []
     for name in variants + ([] if "fp32" in skip else ["fp32"]):
@@ -239,9 +241,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         warm = min(3, plan.warm_blocks) if parts[0] in ("fp32", "tf32") else plan.warm_blocks
         t = _trainer(plan, images, device, parts[0], "cl" in parts, "graphs" in parts,
                      "rewritten" if "rw" in parts else "native")
-        its[f"warmup_{name}"] = _safe(lambda: _rate(t, device, blocks, warm, None), errors, f"warmup_{name}")
-        its[f"round_{name}"] = _safe(lambda: _rate(t, device, blocks, warm, population), errors, f"round_{name}")
-        t = None  # its graphs and memory go before the next path is built
+        its[f"warmup_{name}"] = _safe(partial(_rate, t, device, blocks, warm, None), errors, f"warmup_{name}")
+        its[f"round_{name}"] = _safe(partial(_rate, t, device, blocks, warm, population), errors, f"round_{name}")
+        del t  # its graphs and memory go before the next path is built
     res["iterations_per_s"] = {k: (round(v, 2) if v is not None else None) for k, v in its.items()}
     if device.type == "cuda" and its.get("round_fast"):
         res["speedup_vs_reference_16its"] = {k: round(v / REFERENCE_ITS, 2) for k, v in its.items() if v}
@@ -253,8 +255,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res["round_seconds"] = _safe(lambda: whole_round(plan, GPU_PLAN, images, device, args), errors, "round")
         _write(args.out, res)
     if args.profile and device.type == "cuda":  # after the figures: a slow profile cannot cost them
-        _safe(lambda: _profile(fast, device, population, args.profile), errors, "profile")
-    fast = None  # its graphs and memory go before the loss-curve runs
+        _safe(partial(_profile, fast, device, population, args.profile), errors, "profile")
+    del fast  # its graphs and memory go before the loss-curve runs
     if "compare" not in skip:
         curves = {}
         for name, precision, is_fast in (("fp32", "fp32", False), ("fast", "auto", True)):

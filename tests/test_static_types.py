@@ -1,4 +1,4 @@
-"""The library and the CLI type-check clean under mypy (the settings are pyproject.toml's
+"""The library, the CLI and the benchmarks type-check clean under mypy (the settings are pyproject.toml's
 [tool.mypy]): optgan ships `py.typed`, so its annotations are a contract with users' type
 checkers, and a wrong one is a bug of its own."""
 
@@ -15,7 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_optgan_and_cli_type_check_clean() -> None:
-    """`mypy` (with pyproject.toml's settings) finds no error in optgan/ and cli/."""
+    """`mypy` (with pyproject.toml's settings) finds no error in optgan/, cli/ and bench/."""
     try:
         import mypy  # noqa: F401
     except ImportError:
