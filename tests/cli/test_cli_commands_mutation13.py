@@ -17,22 +17,17 @@ from collections.abc import Callable
 
 import optuna
 import pytest
-from click.testing import CliRunner, Result
+from _cli_support import DRY, invoke
+from click.testing import Result
 from optgan_cli.inspect_cmd import _duration
-from optgan_cli.main import main
 
-DRY = str(pathlib.Path(__file__).resolve().parents[2] / "studies" / "dry-run.yaml")
-
-
-def _cli(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
 @pytest.fixture
 def created(tmp_path: pathlib.Path) -> list[str]:
     """A search `x` created (never run) in a tmp SQLite storage; returns the `--storage URL` flag."""
     storage = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
-    r = _cli("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"), *storage)
+    r = invoke("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"), *storage)
     assert r.exit_code == 0, r.stderr
     # the printed next step finds this storage: a bare `optgan run x` would not
     assert r.stdout.splitlines()[-1] == f"next: optgan run x --storage {storage[1]}"
@@ -43,7 +38,7 @@ def created(tmp_path: pathlib.Path) -> list[str]:
 
 def test_max_rounds_must_be_at_least_one() -> None:
     """`--max-rounds 0` is a usage error (exit 2), not a run that does nothing."""
-    r = _cli("run", "x", "--max-rounds", "0")
+    r = invoke("run", "x", "--max-rounds", "0")
     assert r.exit_code == 2 and "--max-rounds" in r.stderr and "x>=1" in r.stderr
 
 
@@ -63,7 +58,7 @@ def test_run_tells_its_storage_guard_how_to_go_on(created: list[str], monkeypatc
 
     monkeypatch.setattr(optgan.study.retry, "guard_storage", guard_storage)
     monkeypatch.setattr(optgan.runner, "run_search", run_search)
-    r = _cli("run", "x", "--stage", "gen", *created)
+    r = invoke("run", "x", "--stage", "gen", *created)
     assert r.exit_code == 0, r.stderr
     assert hints == ["rerun `optgan run x` once the database is back"]
 
@@ -76,19 +71,19 @@ def test_a_dry_run_says_nothing_was_stored_and_warns_of_unused_locations(tmp_pat
     create) of a location flag the config does not use."""
     storage = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     with caplog.at_level(logging.WARNING):
-        r = _cli("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"), "--dry-run",
+        r = invoke("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"), "--dry-run",
                  "--set", "metrics.extractor=classifier", "--inception-weights", str(tmp_path / "w.pt"), *storage)
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines()[-1] == (f"ready: search 'x' would use run directory {tmp_path / 'run'} "
                                          "(nothing stored: --dry-run)")
     assert "is not used by the 'classifier' extractor" in caplog.text
-    listed = _cli("study", "list", "--json", *storage)
+    listed = invoke("study", "list", "--json", *storage)
     assert "'x'" not in listed.stdout + listed.stderr and not (tmp_path / "run").exists()
 
 
 def _listed(monkeypatch: pytest.MonkeyPatch, rows: list[dict], *flags: str) -> str:
     monkeypatch.setattr("optgan.study.listing.list_searches", lambda storage: rows)
-    r = _cli("study", "list", *flags)
+    r = invoke("study", "list", *flags)
     assert r.exit_code == 0, r.stderr
     return r.stdout
 
@@ -118,7 +113,7 @@ def test_an_empty_list_is_one_line_of_text_or_bare_json(monkeypatch: pytest.Monk
 
 def test_delete_removes_both_studies_and_names_the_run_directory_it_keeps(created: list[str],
                                                                           tmp_path: pathlib.Path) -> None:
-    r = _cli("study", "delete", "x", "--yes", *created)
+    r = invoke("study", "delete", "x", "--yes", *created)
     assert r.exit_code == 0, r.stderr
     assert r.stdout == (f"deleted search 'x'; run directory kept at {tmp_path / 'run'} (remove it before creating "
                         "a search that would use it again)\n")
@@ -145,7 +140,7 @@ def _status(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict], None]) -> 
     monkeypatch.setattr("optgan.study.search.load_search", lambda name, storage: search)
     monkeypatch.setattr("optgan.study.lease.run_state", lambda engine, name: {"state": "idle"})
     monkeypatch.setattr("optgan.study.summary.stage_status", lambda s, name: {**stage, "stage": name})
-    r = _cli("status", "x")
+    r = invoke("status", "x")
     assert r.exit_code == 0, r.stderr
     return r.stdout
 
@@ -166,19 +161,19 @@ def test_status_lines_without_an_estimate_a_told_trial_or_a_value(monkeypatch: p
 def test_best_and_export_of_a_search_that_has_not_run(created: list[str], tmp_path: pathlib.Path) -> None:
     """`best` says the stage has no completed trial (JSON: no choice, an empty front); `export` into
     a folder that does not exist names the folder before it looks at the search."""
-    r = _cli("best", "x", "--stage", "gen", *created)
+    r = invoke("best", "x", "--stage", "gen", *created)
     assert (r.exit_code, r.stdout) == (0, "stage gen has no completed trial yet\n")
-    assert json.loads(_cli("best", "x", "--stage", "disc", "--json", *created).stdout) == {
+    assert json.loads(invoke("best", "x", "--stage", "disc", "--json", *created).stdout) == {
         "search": "x", "stage": "disc", "chosen": None, "pareto": []}
     out = tmp_path / "missing" / "g.json"
-    r = _cli("export", "x", "--stage", "gen", "-o", str(out), *created)
+    r = invoke("export", "x", "--stage", "gen", "-o", str(out), *created)
     assert r.exit_code == 2 and f"-o {out}: folder {out.parent} does not exist" in r.stderr
 
 
 def test_extend_says_each_stages_change_and_how_to_go_on(created: list[str]) -> None:
     """`study extend` prints `old -> new` per stage it changed (each flag for its own stage) and the
     `optgan run` command, with the storage flag a bare command would need."""
-    r = _cli("study", "extend", "x", "--gen-rounds", "12", "--disc-rounds", "6", *created)
+    r = invoke("study", "extend", "x", "--gen-rounds", "12", "--disc-rounds", "6", *created)
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines() == ["stage gen: 10 -> 12 rounds", "stage disc: 5 -> 6 rounds",
                                      f"go on with: optgan run x --storage {created[1]}"]
@@ -199,7 +194,7 @@ def _best(monkeypatch: pytest.MonkeyPatch, star: object, *args: str) -> Result:
         "trial": t.number, "values": {"FID": float(t.number)}, "genotype": {"net": "gen", "array": _G}})
     monkeypatch.setattr("optgan.study.results.choose_best", lambda study, objectives: front[1])
     monkeypatch.setattr("optgan.study.results.fixed_gen_star", lambda study: star)
-    r = _cli("best", "x", *args)
+    r = invoke("best", "x", *args)
     assert r.exit_code == 0, r.stderr
     return r
 
@@ -232,8 +227,8 @@ def test_export_says_what_it_wrote_where(monkeypatch: pytest.MonkeyPatch, tmp_pa
         "values": {"FID": 4.0}, "params_M": 1.0, "genotype": {"net": net, "array": _G}})
     monkeypatch.setattr("optgan.config.base.to_dict", lambda widths: {})
     out = tmp_path / "g.json"
-    r = _cli("export", "x", "--stage", "gen", "-o", str(out))
+    r = invoke("export", "x", "--stage", "gen", "-o", str(out))
     assert (r.exit_code, r.stdout) == (0, f"wrote G* of stage disc (user override (--gen-arch g.json)) to {out}\n")
-    r = _cli("export", "x", "--stage", "disc", "--trial", "4", "-o", str(out))
+    r = invoke("export", "x", "--stage", "disc", "--trial", "4", "-o", str(out))
     assert (r.exit_code, r.stdout) == (0, f"wrote disc architecture of trial 4 to {out}\n")
     assert json.loads(out.read_text())["source"]["trial"] == 4

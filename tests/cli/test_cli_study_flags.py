@@ -8,21 +8,14 @@ import types
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from _cli_support import DRY, invoke
 
-from optgan_cli.main import main
-
-DRY = str(pathlib.Path(__file__).resolve().parents[2] / "studies" / "dry-run.yaml")
-
-
-def _cli(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def test_create_takes_location_flags_as_the_paths_given(tmp_path, monkeypatch) -> None:
     """--data-root, --inception-weights and --run-dir are paths, even where they read as YAML (`null`, `123`)."""
     monkeypatch.chdir(tmp_path)
-    r = _cli("study", "create", "x", "--config", DRY, "--dry-run", "--data-root", "null", "--inception-weights", "123",
+    r = invoke("study", "create", "x", "--config", DRY, "--dry-run", "--data-root", "null", "--inception-weights", "123",
              "--run-dir", "true", "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert r.exit_code == 0, r.stderr
     printed = yaml.safe_load(r.stdout.rsplit("\nready: ", 1)[0])
@@ -37,7 +30,7 @@ def ran(tmp_path, monkeypatch):
     import optgan.runner
 
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    assert _cli("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"),
+    assert invoke("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"),
                 "--set", "metrics.extractor=classifier", "--storage", storage).exit_code == 0
     calls: list[dict] = []
 
@@ -48,7 +41,7 @@ def ran(tmp_path, monkeypatch):
     monkeypatch.setattr(optgan.runner, "run_search", run_search)
 
     def run(*args: str) -> dict:
-        r = _cli("run", "x", *args, "--storage", storage)
+        r = invoke("run", "x", *args, "--storage", storage)
         assert r.exit_code == 0, r.stderr
         assert f"stage {calls[-1]['stages'][0]}: 0/3 rounds, paused (resumable)\n" in r.stdout  # nothing to rebuild
         return calls[-1]
@@ -70,19 +63,19 @@ def test_run_hands_on_its_stages_rounds_and_locations(ran, tmp_path, caplog) -> 
 
 
 def test_a_bad_search_name_is_refused_before_the_config_is_read(tmp_path) -> None:
-    r = _cli("study", "create", "../x", "--config", str(tmp_path / "missing.yaml"),
+    r = invoke("study", "create", "../x", "--config", str(tmp_path / "missing.yaml"),
              "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert r.exit_code == 2 and "search name '../x' must be" in r.stderr and r.stdout == ""
 
 
 def test_flags_that_ask_nothing_or_too_much_are_one_line(tmp_path) -> None:
     storage = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
-    assert _cli("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"), *storage).exit_code == 0
-    r = _cli("study", "extend", "x", *storage)
+    assert invoke("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"), *storage).exit_code == 0
+    r = invoke("study", "extend", "x", *storage)
     assert r.exit_code == 2 and "give --gen-rounds N and/or --disc-rounds N" in r.stderr
-    r = _cli("run", "x", "--gen-trial", "0", "--gen-arch", str(tmp_path / "g.json"), *storage)
+    r = invoke("run", "x", "--gen-trial", "0", "--gen-arch", str(tmp_path / "g.json"), *storage)
     assert r.exit_code == 2 and "give at most one of --gen-trial and --gen-arch" in r.stderr
-    shown = _cli("study", "show", "x", *storage).stdout
+    shown = invoke("study", "show", "x", *storage).stdout
     assert shown.startswith("# search x in sqlite:///") and f"# run directory: {tmp_path / 'run'}\n" in shown
     assert yaml.safe_load(shown)["run_dir"] is None  # a valid --config for a new search: its own run directory
 
@@ -91,7 +84,7 @@ def test_ctrl_c_at_the_delete_question_is_a_stop_and_no_answer_deletes_nothing(t
     import click
 
     storage = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
-    assert _cli("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"), *storage).exit_code == 0
+    assert invoke("study", "create", "x", "--config", DRY, "--run-dir", str(tmp_path / "run"), *storage).exit_code == 0
 
     def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - click.confirm turns Ctrl-C into Abort
         try:
@@ -100,23 +93,23 @@ def test_ctrl_c_at_the_delete_question_is_a_stop_and_no_answer_deletes_nothing(t
             raise click.Abort() from None
 
     monkeypatch.setattr(click, "confirm", interrupted)
-    r = _cli("study", "delete", "x", *storage)
+    r = invoke("study", "delete", "x", *storage)
     assert (r.exit_code, r.stderr) == (130, "error: stopped\n")
     monkeypatch.undo()
-    r = CliRunner().invoke(main, ["study", "delete", "x", *storage], input="")  # end of input: no answer
+    r = invoke("study", "delete", "x", *storage, input="")  # end of input: no answer
     assert r.exit_code == 2 and "nothing deleted: the question got no answer" in r.stderr
-    r = CliRunner().invoke(main, ["study", "delete", "x", *storage], input="\n")  # the default answer: no
+    r = invoke("study", "delete", "x", *storage, input="\n")  # the default answer: no
     assert r.exit_code == 0 and "nothing deleted" in r.stdout
-    assert "x" in [row["name"] for row in __import__("json").loads(_cli("study", "list", "--json", *storage).stdout)]
+    assert "x" in [row["name"] for row in __import__("json").loads(invoke("study", "list", "--json", *storage).stdout)]
 
 
 def test_show_heads_the_config_with_the_data_the_search_was_created_on(tmp_path) -> None:
     quick = str(pathlib.Path(DRY).with_name("quickstart.yaml"))
     storage = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
-    r = _cli("study", "create", "q", "--config", quick, "--run-dir", str(tmp_path / "run"),
+    r = invoke("study", "create", "q", "--config", quick, "--run-dir", str(tmp_path / "run"),
              "--set", f"metrics.cache_dir={tmp_path / 'cache'}", "--set", "data.max_images=100", *storage)
     assert r.exit_code == 0, r.stderr
-    header = [line for line in _cli("study", "show", "q", *storage).stdout.splitlines() if line.startswith("# ")]
+    header = [line for line in invoke("study", "show", "q", *storage).stdout.splitlines() if line.startswith("# ")]
     assert [line.split(":")[0] for line in header] == ["# search q in sqlite", "# run directory", "# data"]
     assert header[2].startswith("# data: digits/train, 100 images, fingerprint ") and header[2].endswith("…")
     # what the first real run records of its extractor, as key=value pairs
@@ -126,5 +119,5 @@ def test_show_heads_the_config_with_the_data_the_search_was_created_on(tmp_path)
 
     study = optuna.load_study(study_name="q:gen", storage=storage[1])
     study.set_user_attr(keys.EXTRACTOR_IDENTITY, {"extractor": "optgan.classifier.v1", "weights_sha256": "e93c" * 16})
-    header = [line for line in _cli("study", "show", "q", *storage).stdout.splitlines() if line.startswith("# ")]
+    header = [line for line in invoke("study", "show", "q", *storage).stdout.splitlines() if line.startswith("# ")]
     assert header[3].startswith("# extractor: extractor=optgan.classifier.v1, weights_sha256=e93ce93c"), header[3]

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner, Result
-from optgan_cli.main import main
+from _cli_support import invoke, one_line_error
+from click.testing import Result
 
 G = "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"
 D = "[[3,0,3,0,2,0,0],[1,0,3,0,1,-1,-1],[3,0,3,0,1,-1,-1]]"
@@ -31,16 +31,6 @@ STUDIES = pathlib.Path(__file__).resolve().parents[2] / "studies"
 def _in_tmp(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test in its own working directory: a `runs/` folder left here by anything else is not seen."""
     monkeypatch.chdir(tmp_path)
-
-
-def _cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def _one_line_error(r: Result, needle: str) -> None:
-    assert r.exit_code == 2, r.output
-    err = r.stderr.strip()
-    assert err.startswith("error: ") and "\n" not in err and needle in err, err
 
 
 def _recipe(tmp: pathlib.Path, *extra: str) -> str:
@@ -64,7 +54,7 @@ def test_arch_info_text_numbers_cells_from_one_and_lists_each_violation(tmp_path
     cap on a line of its own under `INFEASIBLE`."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text("caps:\n  disc:\n    params_M: [null, 0.5]\n")
-    r = _cli("arch", "info", "--net", "disc", "--genotype", D, "--config", str(cfg))
+    r = invoke("arch", "info", "--net", "disc", "--genotype", D, "--config", str(cfg))
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines()[1:] == [
         "widths: gf_dim=256 df_dim=128 latent_dim=120 bottom_width=4",
@@ -78,7 +68,7 @@ def test_arch_info_text_numbers_cells_from_one_and_lists_each_violation(tmp_path
 
 def test_arch_info_json_names_the_net_and_keeps_its_digits() -> None:
     """The JSON of `arch info --net disc` says `disc`, per-cell sizes to 6 decimals, FLOPs to 4."""
-    d = json.loads(_cli("arch", "info", "--net", "disc", "--genotype", D, "--json").stdout)
+    d = json.loads(invoke("arch", "info", "--net", "disc", "--genotype", D, "--json").stdout)
     assert d["net"] == "disc" and d["genotype"] == json.loads(D)
     assert d["params_per_cell_M"] == [0.31168, 0.147584, 0.295168] and d["flops_M"] == 263.0534
 
@@ -87,14 +77,14 @@ def test_arch_info_json_lists_every_violated_cap(tmp_path: pathlib.Path) -> None
     """Two caps broken: both are in `violations` (not only the first)."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text("caps:\n  gen:\n    params_M: [null, 7.0]\n    flops_M: [null, 1000]\n")
-    g = json.loads(_cli("arch", "info", "--net", "gen", "--genotype", G, "--config", str(cfg), "--json").stdout)
+    g = json.loads(invoke("arch", "info", "--net", "gen", "--genotype", G, "--config", str(cfg), "--json").stdout)
     assert len(g["violations"]) == 2 and not g["feasible"], g
 
 
 # --- train_cmd.py: train ---------------------------------------------------------------------------
 
 def _dry(*args: str) -> Result:
-    return _cli("train", "--gen-arch", G, "--dry-run", *args)
+    return invoke("train", "--gen-arch", G, "--dry-run", *args)
 
 
 def test_train_device_flag_wins_over_set(tmp_path: pathlib.Path) -> None:
@@ -154,7 +144,7 @@ def test_a_stopped_training_says_so_with_its_best_fid_to_4_decimals(tmp_path: pa
                                  last_checkpoint="", best_checkpoint=None)
 
     monkeypatch.setattr(final, "train_final", train_final)
-    r = _cli("train", "--gen-arch", G, "--config", _recipe(tmp_path), "--out", str(tmp_path / "o"), "--no-progress")
+    r = invoke("train", "--gen-arch", G, "--config", _recipe(tmp_path), "--out", str(tmp_path / "o"), "--no-progress")
     assert r.exit_code == 0, r.output
     assert r.stdout.strip() == f"stopped: 1/2 epochs, 3 iterations, best FID_classifier 12.3457; outputs in {tmp_path / 'o'}"
 
@@ -184,7 +174,7 @@ def evaluated(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_eval_hands_on_its_defaults(evaluated: list[dict[str, Any]]) -> None:
     """`eval CK`: 50,000 images, the run's extractor, seed 0, batches of 100, device auto, the EMA G, the
     run's data locations and threads."""
-    assert _cli("eval", "ck.pt", "--json").exit_code == 0
+    assert invoke("eval", "ck.pt", "--json").exit_code == 0
     assert evaluated == [{"checkpoint": "ck.pt", "num_images": 50_000, "extractor": None, "seed": 0, "batch_size": 100,
                           "device": "auto", "ema": True, "data_root": None, "data_path": None,
                           "inception_weights": None, "threads": None}]
@@ -192,7 +182,7 @@ def test_eval_hands_on_its_defaults(evaluated: list[dict[str, Any]]) -> None:
 
 def test_eval_hands_on_its_flags(evaluated: list[dict[str, Any]], tmp_path: pathlib.Path) -> None:
     """Every flag of `eval` reaches the scoring: --raw is the raw G."""
-    r = _cli("eval", "ck.pt", "-n", "30", "--extractor", "inception", "--seed", "3", "--batch-size", "7", "--device",
+    r = invoke("eval", "ck.pt", "-n", "30", "--extractor", "inception", "--seed", "3", "--batch-size", "7", "--device",
              "cpu", "--raw", "--cpu-threads", "2", "--data-root", str(tmp_path / "d"), "--data-path",
              str(tmp_path / "x.npz"), "--inception-weights", str(tmp_path / "w.pth"), "--json")
     assert r.exit_code == 0, r.output
@@ -205,15 +195,15 @@ def test_eval_hands_on_its_flags(evaluated: list[dict[str, Any]], tmp_path: path
 def test_eval_prints_one_json_object_or_two_lines_of_text(evaluated: list[dict[str, Any]]) -> None:
     """--json prints the report alone; the text gives IS and KID with their std (3 and 5 decimals), FID
     bare, then N, extractor, data, weights, epoch and 12 digits of the weights' hash."""
-    assert json.loads(_cli("eval", "ck.pt", "--json").stdout) == REPORT
-    assert _cli("eval", "ck.pt").stdout.splitlines() == [
+    assert json.loads(invoke("eval", "ck.pt", "--json").stdout) == REPORT
+    assert invoke("eval", "ck.pt").stdout.splitlines() == [
         "IS_classifier 1.235 ± 0.100   FID_classifier 2.891   KID_classifier 0.01235 ± 0.00100",
         "N=50000 extractor=classifier data=digits/train weights=ema epoch=2 sha256=0123456789ab"]
 
 
 def test_eval_needs_at_least_two_images(evaluated: list[dict[str, Any]]) -> None:
     """`eval -n 1` is a usage error (no FID of one image), before any scoring."""
-    r = _cli("eval", "ck.pt", "-n", "1")
+    r = invoke("eval", "ck.pt", "-n", "1")
     assert r.exit_code == 2 and "1<=x" not in r.stderr and "x>=2" in r.stderr and not evaluated, r.output
 
 
@@ -245,7 +235,7 @@ def _grid(path: pathlib.Path) -> np.ndarray:
 
 def test_sample_refuses_a_bad_extension_before_reading_the_checkpoint(tmp_path: pathlib.Path) -> None:
     """`sample missing.pt -o grid.gif` names the extension, not the missing checkpoint."""
-    _one_line_error(_cli("sample", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "grid.gif")),
+    one_line_error(invoke("sample", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "grid.gif")),
                     "its extension '.gif' is not an image format")
 
 
@@ -253,9 +243,9 @@ def test_sample_draws_every_image_asked_for_in_rows_of_nrow(tmp_path: pathlib.Pa
     """`-n 300 --nrow 300` (more than one batch of 256 latents): one row of 300 images."""
     _checkpoint(tmp_path / "c.pt")
     one_row, square = tmp_path / "row.png", tmp_path / "square.png"
-    r = _cli("sample", str(tmp_path / "c.pt"), "-n", "300", "--nrow", "300", "-o", str(one_row), "--device", "cpu")
+    r = invoke("sample", str(tmp_path / "c.pt"), "-n", "300", "--nrow", "300", "-o", str(one_row), "--device", "cpu")
     assert r.exit_code == 0 and r.stdout == f"wrote 300 images to {one_row}\n", r.output
-    assert _cli("sample", str(tmp_path / "c.pt"), "-n", "300", "-o", str(square), "--device", "cpu").exit_code == 0
+    assert invoke("sample", str(tmp_path / "c.pt"), "-n", "300", "-o", str(square), "--device", "cpu").exit_code == 0
     row, sq = _grid(one_row), _grid(square)
     assert row.shape[1] > 20 * row.shape[0]  # one long row
     assert sq.shape[1] < 2 * sq.shape[0]  # the default: about square
@@ -267,13 +257,13 @@ def test_sample_uses_the_ema_weights_unless_raw(tmp_path: pathlib.Path) -> None:
     _checkpoint(tmp_path / "a.pt")
     _checkpoint(tmp_path / "b.pt", ema_from_raw=True)
     for name in ("a", "b"):
-        assert _cli("sample", str(tmp_path / f"{name}.pt"), "-n", "4", "-o", str(tmp_path / f"{name}.png"),
+        assert invoke("sample", str(tmp_path / f"{name}.pt"), "-n", "4", "-o", str(tmp_path / f"{name}.png"),
                     "--device", "cpu").exit_code == 0
-    r = _cli("sample", str(tmp_path / "a.pt"), "-n", "4", "--raw", "-o", str(tmp_path / "raw.png"), "--device", "cpu")
+    r = invoke("sample", str(tmp_path / "a.pt"), "-n", "4", "--raw", "-o", str(tmp_path / "raw.png"), "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     assert (tmp_path / "raw.png").read_bytes() != (tmp_path / "a.png").read_bytes()
-    r = _cli("sample", str(tmp_path / "b.pt"), "-n", "4", "--raw", "-o", str(tmp_path / "b-raw.png"), "--device", "cpu")
+    r = invoke("sample", str(tmp_path / "b.pt"), "-n", "4", "--raw", "-o", str(tmp_path / "b-raw.png"), "--device", "cpu")
     assert (tmp_path / "b-raw.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
@@ -295,7 +285,7 @@ def _banner(monkeypatch: pytest.MonkeyPatch, storage: str, *args: str) -> Result
 
     monkeypatch.setattr(dashboard_cmd, "_listen", listen)
     monkeypatch.setattr(dashboard_cmd, "_serve", lambda server, storage, artifact_store: None)
-    r = CliRunner().invoke(main, ["dashboard", *args, "--storage", storage])
+    r = invoke("dashboard", *args, "--storage", storage)
     assert r.exit_code == 0, r.output
     assert closed == [True]  # the listening socket is closed once serving ends
     r.listened = listened  # type: ignore[attr-defined]
@@ -335,10 +325,10 @@ def test_dashboard_hides_the_password_and_serves_pictures_through_the_404_wrappe
     monkeypatch.setattr(dashboard_cmd, "_listen",
                         lambda host, port: types.SimpleNamespace(server_port=1234, server_close=lambda: None))
     monkeypatch.setattr(dashboard_cmd, "_serve", lambda server, storage, artifact_store: served.append(artifact_store))
-    r = CliRunner().invoke(main, ["dashboard", "--storage", "postgresql://me:s3cret@db.example/optuna"])
+    r = invoke("dashboard", "--storage", "postgresql://me:s3cret@db.example/optuna")
     assert r.exit_code == 0, r.output
     assert "s3cret" not in r.stderr and "postgresql://me:***@db.example/optuna at http://127.0.0.1:1234/" in r.stderr
-    r = CliRunner().invoke(main, ["dashboard", "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"])
+    r = invoke("dashboard", "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert r.exit_code == 0, r.output
     assert stores[-1] == ("rdb", tmp_path.resolve() / "optgan-runs" / "dashboard-uploads")
     assert isinstance(served[-1], dashboard_cmd._MissingAs404) and served[-1]._store == "store"
