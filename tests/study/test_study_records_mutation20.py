@@ -11,6 +11,7 @@ import pathlib
 
 import optuna
 import pytest
+from _round_studies import round_study
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
@@ -26,27 +27,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 G_STAR = [[1, 1, 1, 0, 2, 3, 1], [1, 1, 0, 1, 3, 0, 5], [0, 1, 0, 3, 0, 0, 3]]
 
 
-def _study(rows: list[tuple[int, TrialState, list[float] | None]], directions: list[str],
-           name: str | None = None) -> optuna.Study:
-    """Trials given as (generation, state, values), in the order they were created (slot = number)."""
-    study = optuna.create_study(directions=directions, study_name=name)
-    for generation, state, values in rows:
-        t = study.ask()
-        t.set_user_attr(keys.GENERATION, generation)
-        t.set_user_attr(keys.SLOT, t.number)
-        if state == TrialState.COMPLETE:
-            study.tell(t, values)
-        elif state == TrialState.FAIL:
-            study.tell(t, state=TrialState.FAIL)
-    return study
-
-
 # ---------------------------------------------------------------- results
 def test_rounds_come_in_generation_order_even_when_made_out_of_order() -> None:
     """A trial of round 0 made after round 1's (a repaired ask): rounds are still 0, 1, and the
     default front is round 1's, the last round."""
     ok = TrialState.COMPLETE
-    study = _study([(1, ok, [1.0]), (0, ok, [5.0])], ["minimize"])
+    study = round_study([(1, None, ok, [1.0]), (0, None, ok, [5.0])], ["minimize"])
     assert list(rounds_of(study)) == [0, 1]
     assert [t.number for t in pareto_trials(study)] == [0]
     assert [s.round for s in round_summaries(study, ["FID"], ["minimize"])] == [0, 1]
@@ -55,7 +41,7 @@ def test_rounds_come_in_generation_order_even_when_made_out_of_order() -> None:
 def test_a_rounds_mean_is_the_arithmetic_mean() -> None:
     """`mean` is the mean of the round's COMPLETE values (not the median)."""
     ok = TrialState.COMPLETE
-    study = _study([(0, ok, [1.0]), (0, ok, [2.0]), (0, ok, [9.0])], ["minimize"])
+    study = round_study([(0, None, ok, [1.0]), (0, None, ok, [2.0]), (0, None, ok, [9.0])], ["minimize"])
     (summary,) = round_summaries(study, ["FID"], ["minimize"])
     assert summary.mean == {"FID": pytest.approx(4.0)} and summary.best == {"FID": 1.0}
 
@@ -64,15 +50,15 @@ def test_choose_best_says_why_nothing_completed() -> None:
     """A study whose last round all failed names that (and, for stage gen, `--gen-arch`); one
     that never ran says so."""
     fail = TrialState.FAIL
-    gen = _study([(0, fail, None)], ["minimize"], name="x:gen")
+    gen = round_study([(0, None, fail, None)], ["minimize"], name="x:gen")
     with pytest.raises(StorageError, match=r"no trial of study 'x:gen''s last round completed.*--gen-arch FILE"):
         choose_best(gen, ["FID"])
-    disc = _study([(0, fail, None)], ["minimize"], name="x:disc")
+    disc = round_study([(0, None, fail, None)], ["minimize"], name="x:disc")
     with pytest.raises(StorageError, match=r"last round completed") as e:
         choose_best(disc, ["FID"])
     assert "--gen-arch" not in str(e.value)
     with pytest.raises(StorageError, match=r"study 'y:gen' has no completed trial yet"):
-        choose_best(_study([], ["minimize"], name="y:gen"), ["FID"])
+        choose_best(round_study([], ["minimize"], name="y:gen"), ["FID"])
 
 
 def test_a_user_override_g_star_names_no_trial() -> None:
@@ -107,7 +93,7 @@ def test_a_trial_record_shows_non_finite_values_as_null() -> None:
 def test_trial_by_number_finds_exactly_that_trial() -> None:
     """Trial N, not N+1 (and None for a number the study lacks)."""
     ok = TrialState.COMPLETE
-    study = _study([(0, ok, [1.0]), (0, ok, [2.0])], ["minimize"])
+    study = round_study([(0, None, ok, [1.0]), (0, None, ok, [2.0])], ["minimize"])
     assert trial_by_number(study, 0).values == [1.0] and trial_by_number(study, 1).values == [2.0]
     assert trial_by_number(study, 5) is None and trial_by_number(study, -1) is None
 
@@ -115,8 +101,8 @@ def test_trial_by_number_finds_exactly_that_trial() -> None:
 def test_pareto_trials_of_a_given_round() -> None:
     """`round_` picks that round's front (not the last round's); a round without results has none."""
     ok, fail = TrialState.COMPLETE, TrialState.FAIL
-    study = _study([(0, ok, [1.0, 2.0]), (0, ok, [3.0, 3.0]), (1, ok, [0.5, 0.5]), (2, fail, None)],
-                   ["minimize", "minimize"])
+    study = round_study([(0, None, ok, [1.0, 2.0]), (0, None, ok, [3.0, 3.0]), (1, None, ok, [0.5, 0.5]),
+                         (2, None, fail, None)], ["minimize", "minimize"])
     assert [t.number for t in pareto_trials(study, 0)] == [0]
     assert [t.number for t in pareto_trials(study)] == [2]
     assert pareto_trials(study, 2) == [] and pareto_trials(study, 7) == []
