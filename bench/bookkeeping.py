@@ -104,12 +104,17 @@ def through_proxy(url: str, rtt_ms: float) -> Iterator[str]:
         yield u.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
-def main_() -> None:
+def arg_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--population", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="stage-gen rounds (the first is not counted)")
     parser.add_argument("--rtt-ms", type=float, default=2.0, help="added round-trip latency for PostgreSQL")
     parser.add_argument("--postgres", default=os.environ.get("OPTGAN_TEST_POSTGRES_URL"))
+    return parser
+
+
+def main_() -> None:
+    parser = arg_parser()
     args = parser.parse_args()
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (the first round is not counted)")

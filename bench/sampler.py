@@ -112,14 +112,18 @@ def initial_rate(caps: Caps, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def main() -> None:
+def arg_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=5, help="rounds per storage")
     parser.add_argument("--population", type=int, default=32)
     parser.add_argument("--scaling-population", type=int, default=128,
                         help="a larger population for the two SQLite caches (0 = skip)")
     parser.add_argument("--full", action="store_true", help="50 generations on both storages")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arg_parser().parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     generations = 50 if args.full else args.generations
     result: dict[str, object] = {

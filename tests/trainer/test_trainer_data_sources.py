@@ -9,8 +9,6 @@ that fails as an offline machine would.
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 import urllib.error
 from pathlib import Path
 
@@ -19,7 +17,9 @@ import pytest
 import torch
 from PIL import Image
 from sklearn.datasets import load_digits as sk_load_digits
-from torchvision.datasets import CIFAR10, STL10
+from torchvision.datasets import STL10
+
+from _fake_datasets import fake_cifar10, md5_of
 
 from optgan.config.data import DataConfig
 from optgan.errors import DataError
@@ -103,30 +103,8 @@ def test_folder_errors(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- CIFAR-10
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def _fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch, per_batch: int = 3) -> np.ndarray:
-    """Write a cifar-10-batches-py with `per_batch` images per file; return all images NHWC."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    all_images = rng.integers(0, 256, (6 * per_batch, 3, 32, 32), dtype=np.uint8)
-    for i, name in enumerate(names):
-        chunk = all_images[i * per_batch : (i + 1) * per_batch]
-        entry = {"data": chunk.reshape(per_batch, -1), "labels": [(i + j) % 10 for j in range(per_batch)]}
-        (folder / name).write_bytes(pickle.dumps(entry))
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{k}" for k in range(10)]}))
-    monkeypatch.setattr(CIFAR10, "train_list", [[n, _md5(folder / n)] for n in names[:5]])
-    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", _md5(folder / "test_batch")]])
-    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": _md5(folder / "batches.meta")})
-    return all_images.transpose(0, 2, 3, 1)
-
-
 def test_cifar10_reads_torchvision_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    nhwc = _fake_cifar10(tmp_path, monkeypatch)
+    nhwc = fake_cifar10(tmp_path, monkeypatch)
     train = load_images(DataConfig(name="cifar10", root=str(tmp_path)), 32)
     test = load_images(DataConfig(name="cifar10", root=str(tmp_path), split="test"), 32)
     assert train.images.shape == (15, 3, 32, 32) and test.images.shape == (3, 3, 32, 32)
@@ -153,7 +131,7 @@ def test_cifar10_missing(tmp_path: Path) -> None:
 
 
 def test_cifar10_corrupt_fails_md5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_cifar10(tmp_path, monkeypatch)
+    fake_cifar10(tmp_path, monkeypatch)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"truncated")
     with pytest.raises(DataError, match="cifar-10-batches-py/ is there, but files are missing or fail torchvision's md5"):
         load_images(DataConfig(name="cifar10", root=str(tmp_path)), 32)
@@ -195,8 +173,8 @@ def _fake_stl10(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, np.nda
         (folder / f"{k}_X.bin").write_bytes(images.transpose(0, 1, 3, 2).tobytes())
     (folder / "train_y.bin").write_bytes(bytes([1, 10]))  # 1-based
     (folder / "test_y.bin").write_bytes(bytes([3, 4]))
-    monkeypatch.setattr(STL10, "train_list", [[f, _md5(folder / f)] for f in ("train_X.bin", "train_y.bin", "unlabeled_X.bin")])
-    monkeypatch.setattr(STL10, "test_list", [[f, _md5(folder / f)] for f in ("test_X.bin", "test_y.bin")])
+    monkeypatch.setattr(STL10, "train_list", [[f, md5_of(folder / f)] for f in ("train_X.bin", "train_y.bin", "unlabeled_X.bin")])
+    monkeypatch.setattr(STL10, "test_list", [[f, md5_of(folder / f)] for f in ("test_X.bin", "test_y.bin")])
     return x
 
 
