@@ -175,6 +175,28 @@ def test_every_optgan_command_and_option_in_the_readme_exists() -> None:
     assert checked > 100
 
 
+def test_every_option_of_every_command_is_in_the_readme() -> None:
+    """The other way round: each option of each command shows in a README line of that command,
+    but `--storage` and `-v`, which the Commands section states once for all."""
+    shown: dict[tuple[str, ...], set[str]] = {}
+    for _, path, _, rest in readme_commands():
+        shown.setdefault(tuple(path), set()).update(option_words(rest))
+    assert "Every command that touches a study takes `--storage URL`; `-v` logs more" in README.read_text()
+
+    def leaves(cmd: click.Command, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from leaves(sub, (*path, name))
+        else:
+            yield path, cmd
+
+    for path, cmd in leaves(main, ()):
+        for p in cmd.params:
+            names = {*p.opts, *p.secondary_opts}
+            if isinstance(p, click.Option) and not names & {"--storage", "--verbose"}:
+                assert names & shown.get(path, set()), f"README never shows `optgan {' '.join(path)} {max(names, key=len)}`"
+
+
 def test_the_checks_catch_a_wrong_command_or_option() -> None:
     """The walk above must not pass everything: a renamed command or option is reported."""
     with pytest.raises(AssertionError, match="no command `optgan stauts`"):
