@@ -1,4 +1,4 @@
-"""`optgan study create|list|show|extend|delete`: searches in a storage."""
+"""`optgan study create|list|show|extend|enqueue|delete`: searches in a storage."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def register(group: click.Group) -> None:
 
 @click.group()
 def study() -> None:
-    """Create, list, show, extend and delete searches (two linked Optuna studies each)."""
+    """Create, list, show, extend, enqueue into and delete searches (two linked Optuna studies each)."""
 
 
 @study.command("create")
@@ -152,6 +152,53 @@ def extend(name: str, gen_rounds: int | None, disc_rounds: int | None, storage: 
 
     flag, note = storage_flag(search.storage_url)
     click.echo(f"go on with: optgan run {name}{flag}{note}")
+
+
+@study.command("enqueue")
+@click.argument("name")
+@click.option("--arch", "archs", multiple=True, required=True, metavar="GENOTYPE",
+              help="An architecture for the stage's next round: a JSON genotype (integer or named form) or a JSON "
+                   "file, e.g. from `optgan export` (repeatable).")
+@click.option("--stage", type=click.Choice(["gen", "disc"]), default="gen", show_default=True,
+              help="The stage whose population they join.")
+@storage_option
+def enqueue(name: str, archs: tuple[str, ...], stage: str, storage: str | None) -> None:
+    """Put architectures of your own into the next round(s) of search NAME.
+
+    Each takes a slot of the next round `optgan run NAME` asks (displacing a planned child), is
+    trained and scored with the rest, and can survive like any member. Refused while the search
+    runs, and for stage gen once stage disc has fixed G*.
+    """
+    from optgan.engines.base import stage_net
+    from optgan.search_space import load_genotype
+    from optgan.study.enqueue import enqueue_architectures
+    from optgan.study.lease import hold_lease
+    from optgan.study.search import load_search
+    from optgan.study.summary import storage_flag
+    from optgan.trainer.final_setup import warn_other_widths
+
+    search = load_search(name, storage)
+    net = stage_net(stage)
+    given = []
+    for arch in archs:
+        given.append((load_genotype(arch, net, what="--arch"), _source_of(arch)))
+        warn_other_widths(arch, net, search.config.widths)  # e.g. exported from a search at other widths
+    with hold_lease(search.storage.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
+        done = enqueue_architectures(search, stage, given)
+    total = search.config.gen_stage.rounds if stage == "gen" else search.config.disc_stage.rounds
+    for item in done:
+        what = "already waiting as" if item.already_waiting else "enqueued:"
+        click.echo(f"{what} trial {item.trial_number} of {name}:{stage}, round {item.round}/{total}: {item.genotype}")
+    flag, note = storage_flag(search.storage_url)
+    click.echo(f"go on with: optgan run {name}{flag}{note}")
+
+
+def _source_of(arch: str) -> str:
+    """How an `--arch` value is named in messages and in `optgan:enqueued_from`: a file by its
+    absolute path, JSON given inline as `--arch JSON`."""
+    import os
+
+    return f"--arch {arch}" if arch.strip().startswith(("[", "{")) else os.path.abspath(arch.strip())
 
 
 @study.command("delete")

@@ -40,6 +40,8 @@ ROLE = "optgan:role"
 PARENTS = "optgan:parents"
 #: variation applied to a child: `crossover`, `mutation`, `crossover+mutation`
 OPERATORS = "optgan:operators"
+#: where an architecture enqueued by `optgan study enqueue` came from (its file, or `--arch` text)
+ENQUEUED_FROM = "optgan:enqueued_from"
 
 ROLE_INITIAL = "initial"
 ROLE_SURVIVOR = "survivor"

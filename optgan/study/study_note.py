@@ -145,6 +145,8 @@ def trial_note_markdown(trial: FrozenTrial, data: StageData, *, on_front: bool, 
     lineage = f"{role}" + (f" of trial{'s' if len(parents) > 1 else ''} {', '.join(map(str, parents))}" if parents else "")
     if a.get(keys.OPERATORS):
         lineage += f" ({a[keys.OPERATORS]})"
+    if a.get(keys.ENQUEUED_FROM):
+        lineage += f" from `{a[keys.ENQUEUED_FROM]}`"
     lines = [f"### Trial {trial.number} · round {rnd} · {lineage}"]
     if trial.values:
         lines.append("| " + " | ".join(f"{n} {'↑' if d == 'maximize' else '↓'}"
