@@ -67,6 +67,22 @@ def test_an_enqueued_generator_takes_a_slot_of_the_next_round_and_is_scored(sear
     assert note.startswith(f"### Trial 0 · round 1 · enqueued from `--arch {EAGAN_G}`\n")  # the dashboard's note
 
 
+def test_enqueue_on_every_storage(storage_url: str, unique_name: str, tmp_path: pathlib.Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite and (CI) PostgreSQL: the enqueued trial is the next round's first, the lease is released."""
+    monkeypatch.chdir(tmp_path)
+    flags = ["--storage", storage_url]
+    ok("study", "create", unique_name, "--config", DRY, *SMALL, "--run-dir", str(tmp_path / "run"), *flags)
+    try:
+        assert f"enqueued: trial 0 of {unique_name}:gen, round 1/2" in ok("study", "enqueue", unique_name, "--arch",
+                                                                           EAGAN_G, *flags)
+        ok("run", unique_name, "--stage", "gen", "--max-rounds", "1", *flags)  # the lease was given back
+        first = optuna.load_study(study_name=f"{unique_name}:gen", storage=storage_url).trials[0]
+        assert first.user_attrs[keys.ROLE] == keys.ROLE_ENQUEUED and first.state.name == "COMPLETE"
+    finally:
+        ok("study", "delete", unique_name, "--yes", *flags)
+
+
 def test_later_enqueues_join_the_round_not_yet_asked_and_overflow_into_the_next(search: list[str]) -> None:
     ok("run", "s", "--stage", "gen", "--max-rounds", "1", *search)
     g = [json.dumps(row) for row in _four_generators()]
