@@ -198,7 +198,8 @@ def _register_all() -> None:
     from optgan_cli import arch_cmd
 
     arch_cmd.register(main)
-    for name in ("train_cmd", "study_cmd", "run_cmd", "inspect_cmd", "dashboard_cmd", "report_cmd"):
+    for name in ("train_cmd", "study_cmd", "run_cmd", "inspect_cmd", "dashboard_cmd", "report_cmd",
+                 "compare_cmd"):
         try:
             module = __import__(f"optgan_cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as e:

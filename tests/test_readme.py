@@ -91,10 +91,28 @@ def words(command: str) -> list[str]:
         return command.split()
 
 
-def optgan_lines() -> list[list[str]]:
+def commands(line: str) -> list[list[str]]:
+    """The commands of a shell line: its words split at `&&`, `||` and `;` (not at `|`: a table's
+    synopsis writes alternatives as `gen\\|disc`, which reads as the same word)."""
+    out: list[list[str]] = [[]]
+    for w in words(line):
+        if w in ("&&", "||", ";"):
+            out.append([])
+        elif w.endswith(";") and not w.endswith("\\;"):
+            out[-1].append(w[:-1])
+            out.append([])
+        else:
+            out[-1].append(w)
+    return [c for c in out if c]
+
+
+def all_commands() -> list[list[str]]:
     code = readme_code()
-    found = [words(c) for c in code.bash_lines + code.spans]
-    return [w for w in found if w and w[0] == "optgan"]
+    return [c for line in code.bash_lines + code.spans for c in commands(line)]
+
+
+def optgan_lines() -> list[list[str]]:
+    return [w for w in all_commands() if w[0] == "optgan"]
 
 
 def _options(cmd: click.Command) -> set[str]:
@@ -273,9 +291,7 @@ def _bench_parser(script: str) -> argparse.ArgumentParser:
 def test_readme_benchmark_lines_parse() -> None:
     """`python bench/X.py …` as the README writes it: the benchmark's own parser accepts every
     argument (names and values: comma lists, choices, numbers)."""
-    code = readme_code()
-    lines = [words(c) for c in code.bash_lines + code.spans]
-    lines = [w for w in lines if len(w) >= 2 and w[0] in ("python", "python3") and w[1].startswith("bench/")]
+    lines = [w for w in all_commands() if len(w) >= 2 and w[0] in ("python", "python3") and w[1].startswith("bench/")]
     assert {w[1] for w in lines} >= {"bench/train.py", "bench/ops.py", "bench/eval.py", "bench/final.py",
                                      "bench/sampler.py", "bench/bookkeeping.py"}
     for argv in lines:

@@ -29,7 +29,8 @@ from matplotlib.figure import Figure
 from optuna._hypervolume import compute_hypervolume
 
 __all__ = ["HV_REFERENCE", "nondominated_mask", "to_minimization", "normalized_hypervolumes",
-           "pareto_figure", "plot_pareto", "plot_learning_curves", "save_sample_grid", "save_figure"]
+           "pareto_figure", "plot_pareto", "plot_learning_curves", "save_sample_grid", "save_figure",
+           "panels_figure", "axis_label"]
 
 #: reference point of the normalised hypervolume, in every scaled (minimised) objective
 HV_REFERENCE = 1.1
@@ -76,7 +77,7 @@ def save_figure(fig: Figure, path: str | pathlib.Path, *, tight: bool = False) -
     return path
 
 
-def _panels_figure(width: float, height: float, rows: int) -> Figure:
+def panels_figure(width: float, height: float, rows: int) -> Figure:
     """A figure with fixed margins in inches (a layout engine would cost a second draw)."""
     fig = Figure(figsize=(width, height))
     fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.55 / height,
@@ -84,7 +85,7 @@ def _panels_figure(width: float, height: float, rows: int) -> Figure:
     return fig
 
 
-def _axis_label(name: str, direction: str) -> str:
+def axis_label(name: str, direction: str) -> str:
     return f"{name} {'↑' if direction == 'maximize' else '↓'}"
 
 
@@ -107,7 +108,7 @@ def pareto_figure(values: np.ndarray, names: Sequence[str], directions: Sequence
     pairs = list(itertools.combinations(range(len(names)), 2))
     cols = min(3, len(pairs))
     rows = math.ceil(len(pairs) / cols)
-    fig = _panels_figure(4.2 * cols, 3.6 * rows, rows)
+    fig = panels_figure(4.2 * cols, 3.6 * rows, rows)
     for k, (i, j) in enumerate(pairs):
         ax = fig.add_subplot(rows, cols, k + 1)
         ax.scatter(values[~front, i], values[~front, j], s=22, c="#9aa0a6", label="dominated")
@@ -119,8 +120,8 @@ def pareto_figure(values: np.ndarray, names: Sequence[str], directions: Sequence
         if chosen is not None and 0 <= chosen < len(values):
             ax.scatter([values[chosen, i]], [values[chosen, j]], s=160, marker="*", c="#ffbf00",
                        edgecolors="k", linewidths=0.6, label="chosen", zorder=3)
-        ax.set_xlabel(_axis_label(names[i], directions[i]))
-        ax.set_ylabel(_axis_label(names[j], directions[j]))
+        ax.set_xlabel(axis_label(names[i], directions[i]))
+        ax.set_ylabel(axis_label(names[j], directions[j]))
         ax.grid(alpha=0.3)
         if k == 0:
             ax.legend(fontsize=7, loc="best")
@@ -143,13 +144,13 @@ def plot_learning_curves(rounds: Sequence[int], best: Mapping[str, Sequence[floa
     panels = len(names) + (hypervolume is not None)
     cols = min(4, panels)
     rows = math.ceil(panels / cols)
-    fig = _panels_figure(3.6 * cols, 3.0 * rows, rows)
+    fig = panels_figure(3.6 * cols, 3.0 * rows, rows)
     x = [r + 1 for r in rounds]  # rounds are shown 1-based, as the run's log prints them
     for k, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, k + 1)
         ax.plot(x, best[name], "o-", c="#1f77b4", label="best")
         ax.plot(x, mean[name], "s--", c="#ff7f0e", ms=4, label="mean")
-        ax.set_title(_axis_label(name, directions[k]), fontsize=10)
+        ax.set_title(axis_label(name, directions[k]), fontsize=10)
         _round_axis(ax)
         if k == 0:
             ax.legend(fontsize=7)

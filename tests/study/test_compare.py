@@ -1,0 +1,120 @@
+"""Searches side by side (`optgan.study.compare`, `optgan compare`): one joint hypervolume scale,
+last fronts, the pooled front, refusals, and the command's text, JSON and picture."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+from _cli_support import DRY, invoke, one_line_error
+from _round_studies import round_study
+from optuna.trial import TrialState
+from PIL import Image
+
+from optgan.errors import OptganError
+from optgan.study.compare import compare_stages, plot_comparison
+from optgan.study.pictures import normalized_hypervolumes
+from optgan.study.stage_pictures import stage_data
+
+OK = TrialState.COMPLETE
+
+
+def _data(rounds: list[list[list[float]]], directions: list[str]):  # noqa: ANN202
+    rows = [(g, None, OK, v) for g, points in enumerate(rounds) for v in points]
+    return stage_data(round_study(rows, directions))
+
+
+def test_one_scale_for_all_searches_known_answer() -> None:
+    """Two minimised objectives, joint range [0, 1] in both: A's two corners dominate 0.21 of the
+    box to the reference point (1.1, 1.1); B's origin dominates 1.21 and is the whole pooled front."""
+    mm = ["minimize", "minimize"]
+    a, b = _data([[[0, 1], [1, 0]]], mm), _data([[[0.5, 0.5]], [[0, 0]]], mm)
+    c = compare_stages([("a", a), ("b", b)], "gen")
+    assert c.searches[0].hypervolume == pytest.approx([0.21])
+    assert c.searches[1].rounds == [1, 2]
+    assert c.searches[1].hypervolume == pytest.approx([0.6 * 0.6, 1.21])
+    assert [s.on_pooled_front for s in c.searches] == [0, 1]
+    assert [int(s.last_front.sum()) for s in c.searches] == [2, 1]
+    assert c.searches[0].best == {"objective 0": 0.0, "objective 1": 0.0}
+    # on its own scale (range [0, 0.5]) b's first round is the far corner (1, 1): the joint scale is the point
+    assert normalized_hypervolumes([b.values(0), b.values(1)], mm)[0] == pytest.approx(0.1 * 0.1)
+    j = c.to_json()
+    assert j["final_hypervolume"]["mean"] == pytest.approx((0.21 + 1.21) / 2)
+    assert j["final_hypervolume"]["std"] == pytest.approx(np.std([0.21, 1.21], ddof=1))
+    assert j["searches"][0]["last_round_points"] == 2 and j["searches"][1]["on_pooled_front"] == 1
+
+
+def test_maximised_objectives_are_negated_and_bests_follow_the_direction() -> None:
+    dirs = ["maximize", "minimize"]
+    a, b = _data([[[9, 10], [1, 2]]], dirs), _data([[[10, 1]]], dirs)
+    c = compare_stages([("a", a), ("b", b)], "gen")
+    assert c.searches[0].best == {"objective 0": 9.0, "objective 1": 2.0}
+    assert c.searches[1].hypervolume == pytest.approx([1.21]) and [s.on_pooled_front for s in c.searches] == [0, 1]
+    # minimisation form (−9, 10), (−1, 2) on the joint ranges [−10, −1] × [1, 10]: scaled (1/9, 1), (1, 1/9),
+    # two boxes to (1.1, 1.1) that overlap in [1, 1.1]²
+    covered = 2 * (1.1 - 1 / 9) * (1.1 - 1) - 0.1 * 0.1
+    assert c.searches[0].hypervolume == pytest.approx([covered])
+
+
+def test_other_objectives_or_no_results_are_refused() -> None:
+    a = _data([[[0, 1]]], ["minimize", "minimize"])
+    with pytest.raises(OptganError, match="'a' and 'b' score other objectives in stage gen"):
+        compare_stages([("a", a), ("b", _data([[[0, 1]]], ["maximize", "minimize"]))], "gen")
+    empty = stage_data(round_study([(0, None, TrialState.FAIL, None)], ["minimize", "minimize"]))
+    with pytest.raises(OptganError, match="stage gen of 'e' has no completed trial yet: run it first"):
+        compare_stages([("a", a), ("e", empty)], "gen")
+
+
+def test_the_picture_has_a_panel_per_pair_and_one_for_the_curves(tmp_path: pathlib.Path) -> None:
+    dirs = ["maximize", "minimize", "minimize"]
+    rng = np.random.default_rng(0)
+    c = compare_stages([(n, _data([rng.random((5, 3)).tolist() for _ in range(3)], dirs)) for n in "ab"], "gen")
+    path = plot_comparison(c, tmp_path / "c.png")
+    with Image.open(path) as im:
+        assert im.size == (4 * 420, 360)  # 1 + 3 panels at 4.2 × 3.6 in, 100 dpi
+
+
+def test_compare_command(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:  # noqa: ANN001
+    monkeypatch.chdir(tmp_path)
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    small = ["--set", "sampler.population_size=6", "--set", "gen_stage.rounds=2", "--set", "disc_stage.rounds=1",
+             "--set", "pictures.rounds=false",
+             "--set", "pictures.architecture=false", "--set", "pictures.sample_grid=false"]
+    for name, seed in (("a", 1), ("bb", 2)):
+        assert invoke("study", "create", name, "--config", DRY, *small, "--set", f"seed={seed}", *s).exit_code == 0
+    assert invoke("run", "a", "--stage", "gen", *s).exit_code == 0
+    one_line_error(invoke("compare", "a", "bb", *s), "stage gen of 'bb' has no completed trial yet")
+    assert invoke("run", "bb", "--stage", "gen", *s).exit_code == 0
+    r = invoke("compare", "a", "bb", "-o", "out", *s)
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("stage gen: hypervolume of each round on one scale over 2 searches")
+    assert lines[1].split() == ["search", "rounds", "last", "HV", "best", "HV", "front", "pooled", "IS_synthetic",
+                                "↑", "FID_synthetic", "↓", "params_M", "↓"]
+    assert [ln.split()[:2] for ln in lines[2:4]] == [["a", "2"], ["bb", "2"]]
+    saved = json.loads((tmp_path / "out" / "compare-gen.json").read_text())
+    assert json.loads(invoke("compare", "a", "bb", "--json", *s).stdout) == saved
+    assert [x["name"] for x in saved["searches"]] == ["a", "bb"] and saved["stage"] == "gen"
+    assert sum(x["on_pooled_front"] for x in saved["searches"]) >= 1
+    assert f"mean {saved['final_hypervolume']['mean']:.4f} ± {saved['final_hypervolume']['std']:.4f}" in r.stdout
+    assert (tmp_path / "out" / "compare-gen.png").stat().st_size > 10_000
+    assert "the searches differ in" not in caplog.text  # only the seed differs
+    for name in ("a", "bb"):
+        assert invoke("run", name, "--stage", "disc", *s).exit_code == 0
+    disc = json.loads(invoke("compare", "a", "bb", "--stage", "disc", "--json", *s).stdout)
+    assert disc["stage"] == "disc" and [x["rounds"] for x in disc["searches"]] == [[1], [1]]
+    assert "stage disc scores its discriminators through different generators (G*: a: c1: " in caplog.text
+    assert invoke("study", "create", "w", "--config", DRY, *small, "--set", "widths.gf_dim=128", "--set", "caps.gen={}", *s).exit_code == 0
+    assert invoke("run", "w", "--stage", "gen", *s).exit_code == 0
+    assert invoke("compare", "a", "w", *s).exit_code == 0
+    assert "the searches differ in widths.gf_dim (a: 256, w: 128): their scores may not compare" in caplog.text
+
+
+def test_compare_command_refusals(tmp_path: pathlib.Path) -> None:
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    assert invoke("study", "create", "b", "--config", DRY, *s).exit_code == 0
+    assert invoke("compare", "a", *s).exit_code == 2  # one search is no comparison
+    assert "give two or more different searches" in invoke("compare", "a", "a", *s).stderr
+    one_line_error(invoke("compare", "a", "b", *s), "no search named 'a'")
