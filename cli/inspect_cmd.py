@@ -56,6 +56,10 @@ def status(name: str, as_json: bool, storage: str | None) -> None:
         for p in st["pareto"]:
             vals = "  ".join(f"{k}={v:.4g}" for k, v in p["values"].items() if v is not None)
             click.echo(f"  pareto: trial {p['trial']:>4}  {vals}")
+        if st["waiting"]:
+            numbers = ", ".join(str(w["trial"]) for w in st["waiting"])
+            click.echo(f"  waiting: {len(st['waiting'])} enqueued architecture(s) for the next round(s), "
+                       f"trial{'s' * (len(st['waiting']) > 1)} {numbers}")
 
 
 def _behind(st: dict) -> str:

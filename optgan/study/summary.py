@@ -8,6 +8,9 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
+from optuna.trial import TrialState
+
+from optgan import keys
 from optgan.engines.base import saved_rounds
 from optgan.study.results import (choose_best, completed_rounds, fixed_gen_star, pareto_trials, round_summaries,
                                   rounds_of, trial_by_number, trial_record)
@@ -33,6 +36,7 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
     recent = [v["total"] for v in list(seconds.values())[-3:]]
     saved = saved_rounds(search, stage)  # None: synthetic, or no (readable) checkpoint here
     per_round = sum(recent) / len(recent) if recent else None
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     return {
         "stage": stage,
         "study": study.study_name,
@@ -52,6 +56,8 @@ def stage_status(search: Search, stage: str) -> dict[str, Any]:
         "in_progress": None if doing is None else {
             "generation": doing, "asked": len(started[doing]),
             "told": sum(t.state.is_finished() for t in started[doing])},
+        #: trials enqueued (`optgan study enqueue`, `study.enqueue_trial`) that no round has asked yet
+        "waiting": [{"trial": t.number, "source": t.user_attrs.get(keys.ENQUEUED_FROM)} for t in waiting],
     }
 
 

@@ -134,7 +134,7 @@ def _status(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict], None]) -> 
                          "mean": {"FID": 20.0, "IS": 1.5}, "seconds": None},
                         {"generation": 1, "complete": 0, "failed": 0, "best": {}, "mean": {}, "seconds": None}],
              "in_progress": {"generation": 1, "asked": 8, "told": 0},
-             "pareto": [{"trial": 3, "values": {"FID": 8.0, "IS": None}}]}
+             "pareto": [{"trial": 3, "values": {"FID": 8.0, "IS": None}}], "waiting": []}
     change(stage)
     search = types.SimpleNamespace(labels=["FID", "IS"], storage=types.SimpleNamespace(engine=None))
     monkeypatch.setattr("optgan.study.search.load_search", lambda name, storage: search)

@@ -55,12 +55,16 @@ def test_an_enqueued_generator_takes_a_slot_of_the_next_round_and_is_scored(sear
                                 f"go on with: optgan run s --storage {search[1]}"]
     (waiting,) = trials(search, "gen")
     assert waiting.state.name == "WAITING" and waiting.user_attrs[keys.ENQUEUED_FROM] == f"--arch {EAGAN_G}"
+    assert "  waiting: 1 enqueued architecture(s) for the next round(s), trial 0\n" in ok("status", "s", *search)
+    stages = json.loads(ok("status", "s", "--json", *search))["stages"]
+    assert [st["waiting"] for st in stages] == [[{"trial": 0, "source": f"--arch {EAGAN_G}"}], []]
     ok("run", "s", "--stage", "gen", "--max-rounds", "1", *search)
     first = [t for t in trials(search, "gen") if t.user_attrs[keys.GENERATION] == 0]
     assert len(first) == 4 and first[0].user_attrs[keys.ROLE] == keys.ROLE_ENQUEUED
     assert first[0].state.name == "COMPLETE" and first[0].user_attrs[keys.SLOT] == 0
     assert Genotype.from_params("gen", first[0].params) == eagan
     assert first[0].user_attrs[keys.PARAMS_M] == pytest.approx(7.142403)  # scored with its real size
+    assert "waiting:" not in ok("status", "s", *search)
     assert [t.user_attrs[keys.ROLE] for t in first[1:]] == [keys.ROLE_INITIAL] * 3
     study = optuna.load_study(study_name="s:gen", storage=search[1])
     note = get_note(types.SimpleNamespace(study=study, storage=study._storage, _trial_id=first[0]._trial_id))
