@@ -10,6 +10,8 @@ import types
 
 import optuna
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from optuna_dashboard import get_note
 from _cli_support import DRY, invoke, one_line_error
 
@@ -183,3 +185,19 @@ def _four_generators() -> list[list[list[int]]]:
     """Four distinct valid generators: EAGAN's with its last edge's op changed."""
     base = json.loads(EAGAN_G)
     return [[*base[:2], [*base[2][:6], op]] for op in (1, 2, 4, 5)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(population=st.integers(1, 40), asked=st.integers(0, 40), waiting=st.integers(0, 200))
+def test_waiting_trials_fill_the_next_round_then_one_round_each_population(population: int, asked: int,
+                                                                         waiting: int) -> None:
+    """First in, first out: the free slots of the round being asked, then P per round."""
+    from optgan.study.enqueue import _round_at
+
+    asked %= population  # slots of the round being asked already taken
+    free = population - asked
+    rounds = [_round_at(i, 3, free, population) for i in range(waiting)]
+    assert rounds == sorted(rounds) and all(r >= 3 for r in rounds)
+    assert rounds.count(3) == min(waiting, free)
+    for r in set(rounds) - {3, max(rounds, default=3)}:
+        assert rounds.count(r) == population

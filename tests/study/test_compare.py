@@ -8,6 +8,8 @@ import pathlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from _cli_support import DRY, invoke, one_line_error
 from _round_studies import round_study
 from optuna.trial import TrialState
@@ -15,7 +17,7 @@ from PIL import Image
 
 from optgan.errors import OptganError
 from optgan.study.compare import compare_stages, plot_comparison
-from optgan.study.pictures import normalized_hypervolumes
+from optgan.study.pictures import HV_REFERENCE, normalized_hypervolumes
 from optgan.study.stage_pictures import stage_data
 
 OK = TrialState.COMPLETE
@@ -118,3 +120,24 @@ def test_compare_command_refusals(tmp_path: pathlib.Path) -> None:
     assert invoke("compare", "a", *s).exit_code == 2  # one search is no comparison
     assert "give two or more different searches" in invoke("compare", "a", "a", *s).stderr
     one_line_error(invoke("compare", "a", "b", *s), "no search named 'a'")
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.floats(0.01, 100), shift=st.floats(-1e3, 1e3),
+       column=st.integers(0, 2))
+def test_the_joint_scale_ignores_units_and_offsets(seed: int, scale: float, shift: float, column: int) -> None:
+    """Rescaling or shifting one objective in every search (other units, another offset) changes no
+    hypervolume and no front: the scale is set by the values compared, never by their units."""
+    rng = np.random.default_rng(seed)
+    dirs = ["maximize", "minimize", "minimize"]
+    raw = [[rng.random((4, 3)) for _ in range(2)] for _ in range(3)]
+    moved = [[r.copy() for r in rounds] for rounds in raw]
+    for rounds in moved:
+        for r in rounds:
+            r[:, column] = r[:, column] * scale + shift
+    a, b = (compare_stages([(f"s{k}", _data([r.tolist() for r in rounds], dirs)) for k, rounds in enumerate(runs)],
+                           "gen") for runs in (raw, moved))
+    for x, y in zip(a.searches, b.searches):
+        assert x.hypervolume == pytest.approx(y.hypervolume, rel=1e-9, abs=1e-12)
+        assert x.on_pooled_front == y.on_pooled_front and (x.last_front == y.last_front).all()
+        assert all(0 <= h <= HV_REFERENCE ** 3 for h in x.hypervolume)
