@@ -184,6 +184,7 @@ def enqueue(name: str, archs: tuple[str, ...], stage: str, storage: str | None) 
         given.append((load_genotype(arch, net, what="--arch"), _source_of(arch)))
         warn_other_widths(arch, net, search.config.widths)  # e.g. exported from a search at other widths
     with hold_lease(search.storage.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
+        search.config = search.stored_config()  # an extend may have changed the rounds before the lease was ours
         done = enqueue_architectures(search, stage, given)
     total = search.config.gen_stage.rounds if stage == "gen" else search.config.disc_stage.rounds
     for item in done:
