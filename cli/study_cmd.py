@@ -156,13 +156,16 @@ def extend(name: str, gen_rounds: int | None, disc_rounds: int | None, storage: 
 
 @study.command("enqueue")
 @click.argument("name")
-@click.option("--arch", "archs", multiple=True, required=True, metavar="GENOTYPE",
+@click.option("--arch", "archs", multiple=True, metavar="GENOTYPE",
               help="An architecture for the stage's next round: a JSON genotype (integer or named form) or a JSON "
                    "file, e.g. from `optgan export` (repeatable).")
+@click.option("--front", "fronts", multiple=True, metavar="SEARCH",
+              help="Every architecture on the last round's Pareto front of the same stage of SEARCH (same storage; "
+                   "e.g. a search at smaller widths), in trial order (repeatable).")
 @click.option("--stage", type=click.Choice(["gen", "disc"]), default="gen", show_default=True,
               help="The stage whose population they join.")
 @storage_option
-def enqueue(name: str, archs: tuple[str, ...], stage: str, storage: str | None) -> None:
+def enqueue(name: str, archs: tuple[str, ...], fronts: tuple[str, ...], stage: str, storage: str | None) -> None:
     """Put architectures of your own into the next round(s) of search NAME.
 
     Each takes a slot of the next round `optgan run NAME` asks (displacing a planned child), is
@@ -171,18 +174,22 @@ def enqueue(name: str, archs: tuple[str, ...], stage: str, storage: str | None) 
     """
     from optgan.engines.base import stage_net
     from optgan.search_space import load_genotype
-    from optgan.study.enqueue import enqueue_architectures
+    from optgan.study.enqueue import enqueue_architectures, front_architectures
     from optgan.study.lease import hold_lease
     from optgan.study.search import load_search
     from optgan.study.summary import storage_flag
     from optgan.trainer.final_setup import warn_other_widths
 
+    if not archs and not fronts:
+        raise click.UsageError("give --arch GENOTYPE and/or --front SEARCH")
     search = load_search(name, storage)
     net = stage_net(stage)
     given = []
     for arch in archs:
         given.append((load_genotype(arch, net, what="--arch"), _source_of(arch)))
         warn_other_widths(arch, net, search.config.widths)  # e.g. exported from a search at other widths
+    for other in fronts:
+        given += front_architectures(load_search(other, storage), stage, search.config.widths)
     with hold_lease(search.storage.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
         search.config = search.stored_config()  # an extend may have changed the rounds before the lease was ours
         done = enqueue_architectures(search, stage, given)

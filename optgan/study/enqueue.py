@@ -24,10 +24,11 @@ from optgan.errors import GenotypeError, OptganError
 from optgan.sampler.bookkeeping import FIXED_PARAMS
 from optgan.search_space import Genotype
 from optgan.search_space.constraints import check_caps
-from optgan.study.results import fixed_gen_star, rounds_of
+from optgan.search_space.widths import Widths
+from optgan.study.results import fixed_gen_star, pareto_trials, rounds_of, trial_genotype
 from optgan.study.search import Search
 
-__all__ = ["Enqueued", "enqueue_architectures"]
+__all__ = ["Enqueued", "enqueue_architectures", "front_architectures"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,23 @@ def enqueue_architectures(search: Search, stage: str, given: Sequence[tuple[Geno
         else:
             done.append(Enqueued(genotype, number, round_ + 1, already_waiting=True))
     return done
+
+
+def front_architectures(other: Search, stage: str, widths: Widths) -> list[tuple[Genotype, str]]:
+    """`(genotype, source)` of every trial on the last round's Pareto front of `stage` of search
+    `other` (trial order): how a search starts from what another one found (e.g. at smaller
+    widths: said with a warning when `other` searched at other `widths` than the search they join)."""
+    study = other.study(stage)
+    front = pareto_trials(study)
+    if not front:
+        raise OptganError(f"stage {stage} of {other.name!r} has no completed trial yet: no front to enqueue")
+    differ = {k: (getattr(other.config.widths, k), v) for k, v in vars(widths).items()
+              if getattr(other.config.widths, k) != v}
+    if differ:
+        log.warning("search %r searched at other widths (%s): its front's sizes and scores differ here", other.name,
+                    ", ".join(f"{k} {a} → {b}" for k, (a, b) in differ.items()))
+    return [(trial_genotype(t, stage_net(stage)), f"trial {t.number} of {study.study_name} (Pareto front of round "
+             f"{int(t.user_attrs[keys.GENERATION]) + 1})") for t in sorted(front, key=lambda t: t.number)]
 
 
 def _next_slots(study: optuna.Study, population: int) -> tuple[int, int]:

@@ -118,6 +118,28 @@ def test_a_round_a_killed_run_left_half_asked_takes_the_first_ones(search: list[
     assert [Genotype.from_params("gen", t.params).to_array() for t in first[2:]] == _four_generators()[:2]
 
 
+def test_a_search_starts_from_the_front_another_one_found(search: list[str], caplog) -> None:  # noqa: ANN001
+    """`--front OTHER`: every architecture of OTHER's last Pareto front, in trial order, named by
+    trial; other widths said once; a search without results refused."""
+    ok("study", "create", "small", "--config", DRY, *SMALL, "--set", "widths.gf_dim=128", "--set", "caps.gen={}",
+       *search)
+    one_line_error(invoke("study", "enqueue", "s", "--front", "small", *search),
+                   "stage gen of 'small' has no completed trial yet: no front to enqueue")
+    ok("run", "small", "--stage", "gen", *search)
+    front = json.loads(ok("best", "small", "--json", *search))["pareto"]
+    out = ok("study", "enqueue", "s", "--front", "small", "--arch", EAGAN_G, *search)
+    assert out.count("enqueued: trial ") == len(front) + 1
+    assert "search 'small' searched at other widths (gf_dim 128 → 256)" in caplog.text
+    waiting = sorted(trials(search, "gen"), key=lambda t: t.number)
+    assert [Genotype.from_params("gen", t.system_attrs["fixed_params"]) for t in waiting] == [
+        Genotype.from_json(json.loads(EAGAN_G), "gen"),
+        *[Genotype.from_json(p["genotype"]) for p in sorted(front, key=lambda p: p["trial"])]]
+    assert [t.user_attrs[keys.ENQUEUED_FROM] for t in waiting[1:]] == [
+        f"trial {p['trial']} of small:gen (Pareto front of round 2)" for p in sorted(front, key=lambda p: p["trial"])]
+    r = invoke("study", "enqueue", "s", *search)
+    assert r.exit_code == 2 and "give --arch GENOTYPE and/or --front SEARCH" in r.stderr
+
+
 def test_the_same_architecture_is_not_enqueued_twice(search: list[str]) -> None:
     out = ok("study", "enqueue", "s", "--arch", EAGAN_G, "--arch", EAGAN_G, *search)
     assert out.count("enqueued: trial 0 ") == 1 and "trial 1" not in out
@@ -149,7 +171,6 @@ def test_bad_architectures_are_one_line_errors_and_write_nothing(search: list[st
     one_line_error(invoke("study", "enqueue", "s", "--arch", str(tmp_path / "missing.json"), *search),
                    "neither JSON nor an existing file")
     one_line_error(invoke("study", "enqueue", "nope", "--arch", EAGAN_G, *search), "nope")
-    assert invoke("study", "enqueue", "s", *search).exit_code == 2  # --arch is required
     assert trials(search, "gen") == [] and trials(search, "disc") == []
 
 
