@@ -23,7 +23,7 @@ def register(group: click.Group) -> None:
 def compare(names: tuple[str, ...], stage: str, output: str | None, as_json: bool, storage: str | None) -> None:
     """Compare one stage of searches NAMES: hypervolume per round on one joint scale, last fronts.
 
-    The searches must score the same objectives; they may live in one storage only.
+    The searches must score the same objectives and live in one storage.
     """
     import pathlib
 

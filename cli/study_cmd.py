@@ -166,7 +166,7 @@ def extend(name: str, gen_rounds: int | None, disc_rounds: int | None, storage: 
               help="The stage whose population they join.")
 @storage_option
 def enqueue(name: str, archs: tuple[str, ...], fronts: tuple[str, ...], stage: str, storage: str | None) -> None:
-    """Put architectures of your own into the next round(s) of search NAME.
+    """Put known architectures (yours, or another search's front) into the next round(s) of NAME.
 
     Each takes a slot of the next round `optgan run NAME` asks (displacing a planned child), is
     trained and scored with the rest, and can survive like any member. Refused while the search
