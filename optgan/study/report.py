@@ -26,6 +26,7 @@ from optgan.study.round_artifacts import choice_rule
 from optgan.study.search import STAGES, Search
 from optgan.study.stage_pictures import (StageData, arch_name, draw_architecture, draw_learning_curves,
                                          draw_pareto, format_value, stage_data)
+from optgan.study.study_note import lineage
 
 __all__ = ["write_report"]
 
@@ -106,7 +107,7 @@ def _stage_section(search: Search, stage: str, out: pathlib.Path) -> str:
             f"<h3>Pareto front of round {last + 1}</h3>\n<img src='{_rel(paretos[last], out)}' alt='Pareto front'>\n"
             + (f"<details><summary>earlier rounds</summary><ul>{earlier}</ul></details>\n" if earlier else "")
             + f"<p>Chosen: trial {chosen.number} ({_e(choice_rule(list(cfg.objectives), cfg.directions, search.labels))}).</p>\n"
-            f"<table><tr><th>trial</th>{head}<th>params / MACs</th><th>genotype</th><th>pictures</th></tr>\n"
+            f"<table><tr><th>trial</th>{head}<th>params / MACs</th><th>origin</th><th>genotype</th><th>pictures</th></tr>\n"
             + "\n".join(rows) + "</table>")
 
 
@@ -122,7 +123,7 @@ def _trial_row(search: Search, stage: str, t: FrozenTrial, data: StageData, fold
     values = "".join(f"<td>{format_value(v)}</td>" for v in t.values)
     star = " ★" if t.number == chosen else ""
     size = f"{format_value(t.user_attrs.get(keys.PARAMS_M))}M / {format_value(t.user_attrs.get(keys.FLOPS_M))}M"
-    return (f"<tr><td>{t.number}{star}</td>{values}<td>{size}</td>"
+    return (f"<tr><td>{t.number}{star}</td>{values}<td>{size}</td><td>{_e(lineage(t.user_attrs))}</td>"
             f"<td class='genotype'><code>{_e(str(genotype))}</code></td><td class='pics'>{''.join(pics)}</td></tr>")
 
 

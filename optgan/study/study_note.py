@@ -9,7 +9,7 @@ function; :func:`optgan.study.round_artifacts.record_round` saves it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from optgan.config.study import StudyConfig
 from optgan.study.pictures import HV_REFERENCE
 from optgan.study.stage_pictures import StageData, format_value
 
-__all__ = ["NoteInputs", "stage_note_markdown", "trial_note_markdown"]
+__all__ = ["NoteInputs", "lineage", "stage_note_markdown", "trial_note_markdown"]
 
 _STAGE_TEXT = {
     "gen": "searches generators (EAGAN stage 1: the G supernet trained against one fixed D)",
@@ -136,18 +136,24 @@ def _chosen(data: StageData, inputs: NoteInputs) -> str:
     return text
 
 
+def lineage(attrs: Mapping[str, Any], quote: Callable[[str], str] = str) -> str:
+    """Where a trial came from, from its user attrs: `child of trials 3, 5 (crossover)`,
+    `survivor of trial 2`, `enqueued from <quote(source)>`."""
+    parents = attrs.get(keys.PARENTS) or []
+    text = f"{attrs.get(keys.ROLE, '?')}" + (
+        f" of trial{'s' if len(parents) > 1 else ''} {', '.join(map(str, parents))}" if parents else "")
+    if attrs.get(keys.OPERATORS):
+        text += f" ({attrs[keys.OPERATORS]})"
+    if attrs.get(keys.ENQUEUED_FROM):
+        text += f" from {quote(str(attrs[keys.ENQUEUED_FROM]))}"
+    return text
+
+
 def trial_note_markdown(trial: FrozenTrial, data: StageData, *, on_front: bool, urls: Mapping[str, str]) -> str:
     """A trial's note: lineage, named scores, sizes, and its pictures inline (`urls`: caption -> URL)."""
     a = trial.user_attrs
     rnd = int(a.get(keys.GENERATION, -1)) + 1
-    role = a.get(keys.ROLE, "?")
-    parents = a.get(keys.PARENTS) or []
-    lineage = f"{role}" + (f" of trial{'s' if len(parents) > 1 else ''} {', '.join(map(str, parents))}" if parents else "")
-    if a.get(keys.OPERATORS):
-        lineage += f" ({a[keys.OPERATORS]})"
-    if a.get(keys.ENQUEUED_FROM):
-        lineage += f" from `{a[keys.ENQUEUED_FROM]}`"
-    lines = [f"### Trial {trial.number} · round {rnd} · {lineage}"]
+    lines = [f"### Trial {trial.number} · round {rnd} · {lineage(a, quote=lambda s: f'`{s}`')}"]
     if trial.values:
         lines.append("| " + " | ".join(f"{n} {'↑' if d == 'maximize' else '↓'}"
                                           for n, d in zip(data.names, data.directions)) + " |\n"

@@ -4,6 +4,7 @@ hand-made trials."""
 
 from __future__ import annotations
 
+import html
 import logging
 import pathlib
 import re
@@ -19,7 +20,7 @@ from optgan.study import report
 from optgan.study.create import create_search
 from optgan.study.results import choose_best
 from optgan.study.stage_pictures import StageData, format_value, stage_data
-from optgan.study.study_note import NoteInputs, stage_note_markdown, trial_note_markdown
+from optgan.study.study_note import NoteInputs, lineage, stage_note_markdown, trial_note_markdown
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY = ["seed=2", "sampler.population_size=4", "gen_stage.rounds=2", "disc_stage.rounds=3", "caps.gen={}",
@@ -109,6 +110,10 @@ def test_report_table_holds_the_last_front_with_the_chosen_starred(reported) -> 
         size = f"{format_value(t.user_attrs[keys.PARAMS_M])}M / {format_value(t.user_attrs[keys.FLOPS_M])}M"
         assert f"<td>{front[0]}{' ★' if front[0] == best else ''}</td>" + "".join(
             f"<td>{format_value(v)}</td>" for v in t.values) + f"<td>{size}</td>" in section
+        origins = re.findall(r"M</td><td>([^<]*)</td><td class='genotype'>", section)  # the origin column
+        assert origins == [html.escape(lineage(u.user_attrs)) for u in sorted(
+            (u for u in data.rounds[last] if u.number in front), key=lambda u: u.number)]
+        assert all(o.startswith(("initial", "survivor of trial", "child of trial")) for o in origins)
         assert (f"<img src='{stage}/samples-trial-{front[0]:04d}.png' alt='samples of trial {front[0]}'>"
                 f"<img class='arch' src='{stage}/arch-trial-{front[0]:04d}.png'") in section
         assert (out / stage / f"samples-trial-{front[0]:04d}.png").is_file()
