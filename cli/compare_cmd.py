@@ -27,6 +27,7 @@ def compare(names: tuple[str, ...], stage: str, output: str | None, as_json: boo
     """
     import pathlib
 
+    from optgan.atomic import atomic_write_bytes
     from optgan.study.compare import compare_searches, plot_comparison
     from optgan.study.search import load_search
     from optgan.study.stage_pictures import format_value
@@ -39,7 +40,7 @@ def compare(names: tuple[str, ...], stage: str, output: str | None, as_json: boo
         folder = pathlib.Path(output)
         folder.mkdir(parents=True, exist_ok=True)
         plot_comparison(comparison, folder / f"compare-{stage}.png")
-        (folder / f"compare-{stage}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        atomic_write_bytes(folder / f"compare-{stage}.json", (json.dumps(data, indent=2) + "\n").encode())
     if as_json:
         click.echo(json.dumps(data))
         return
