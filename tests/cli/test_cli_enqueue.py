@@ -140,6 +140,27 @@ def test_a_search_starts_from_the_front_another_one_found(search: list[str], cap
     assert r.exit_code == 2 and "give --arch GENOTYPE and/or --front SEARCH" in r.stderr
 
 
+def test_the_same_enqueues_at_the_same_points_give_the_same_course(tmp_path: pathlib.Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seed still fixes the search: two searches enqueued alike (before round 1, before round 2)
+    run the same trials, and one without the enqueues runs another course."""
+    from _crash_support import assert_same_trials, snapshot
+
+    monkeypatch.chdir(tmp_path)
+    for db, enqueue in (("a", True), ("b", True), ("c", False)):
+        flags = ["--storage", f"sqlite:///{tmp_path / db}.db"]
+        ok("study", "create", "s", "--config", DRY, *SMALL, "--run-dir", db, *flags)
+        if enqueue:
+            ok("study", "enqueue", "s", "--arch", EAGAN_G, *flags)
+        ok("run", "s", "--stage", "gen", "--max-rounds", "1", *flags)
+        if enqueue:
+            ok("study", "enqueue", "s", "--arch", OTHER_G, *flags)
+        ok("run", "s", *flags)
+    a, b, c = (snapshot(f"sqlite:///{tmp_path / db}.db", "s") for db in "abc")
+    assert_same_trials(b, a)
+    assert [t["params"] for t in a["gen"]] != [t["params"] for t in c["gen"]]
+
+
 def test_the_same_architecture_is_not_enqueued_twice(search: list[str]) -> None:
     out = ok("study", "enqueue", "s", "--arch", EAGAN_G, "--arch", EAGAN_G, *search)
     assert out.count("enqueued: trial 0 ") == 1 and "trial 1" not in out
