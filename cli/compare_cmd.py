@@ -29,6 +29,7 @@ def compare(names: tuple[str, ...], stage: str, output: str | None, as_json: boo
 
     from optgan.atomic import atomic_write_bytes
     from optgan.study.compare import compare_searches, plot_comparison
+    from optgan.study.pictures import axis_label
     from optgan.study.search import load_search
     from optgan.study.stage_pictures import format_value
 
@@ -45,7 +46,7 @@ def compare(names: tuple[str, ...], stage: str, output: str | None, as_json: boo
         click.echo(json.dumps(data))
         return
     width = max(len("search"), *map(len, names))
-    labels = [f"{n} {'↑' if d == 'maximize' else '↓'}" for n, d in zip(comparison.names, comparison.directions)]
+    labels = list(map(axis_label, comparison.names, comparison.directions))
     click.echo(f"stage {stage}: hypervolume of each round on one scale over {len(names)} searches "
                f"(higher is better; reference point {data['hypervolume_reference']})")
     click.echo(f"{'search':<{width}}  rounds  last HV  best HV  front  pooled  " + "  ".join(labels))

@@ -172,7 +172,7 @@ def enqueue(name: str, archs: tuple[str, ...], fronts: tuple[str, ...], stage: s
     trained and scored with the rest, and can survive like any member. Refused while the search
     runs, and for stage gen once stage disc has fixed G*.
     """
-    from optgan.engines.base import stage_net
+    from optgan.engines.base import stage_net, stage_rounds
     from optgan.search_space import load_genotype
     from optgan.study.enqueue import enqueue_architectures, front_architectures
     from optgan.study.lease import hold_lease
@@ -193,7 +193,7 @@ def enqueue(name: str, archs: tuple[str, ...], fronts: tuple[str, ...], stage: s
     with hold_lease(search.storage.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
         search.config = search.stored_config()  # an extend may have changed the rounds before the lease was ours
         done = enqueue_architectures(search, stage, given)
-    total = search.config.gen_stage.rounds if stage == "gen" else search.config.disc_stage.rounds
+    total = stage_rounds(search.config, stage)
     for item in done:
         what = "already waiting as" if item.already_waiting else "enqueued:"
         click.echo(f"{what} trial {item.trial_number} of {name}:{stage}, round {item.round}/{total}: {item.genotype}")

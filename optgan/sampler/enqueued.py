@@ -22,7 +22,7 @@ from optgan.search_space.distributions import param_distributions
 from optgan.search_space.genotype import Genotype
 from optgan.search_space.random import random_genotype
 
-__all__ = ["enqueued_genotype", "enqueued_params"]
+__all__ = ["enqueued_genotype", "enqueued_params", "whole_genotype"]
 
 
 def enqueued_genotype(
@@ -32,11 +32,11 @@ def enqueued_genotype(
     names = param_distributions(net)
     ours = {k: v for k, v in fixed.items() if k in names}
     if len(ours) == len(names):
-        return _parse(net, ours)
+        return whole_genotype(net, ours)
     rng = rng_for(seed, net, STREAM_ENQUEUED, where.generation, where.slot)
     first_valid = None
     for _ in range(constrained.max_tries):
-        genotype = _parse(net, {**random_genotype(net, rng).to_params(), **ours})
+        genotype = whole_genotype(net, {**random_genotype(net, rng).to_params(), **ours})
         if genotype is None:
             continue
         if constrained.feasible(genotype):
@@ -45,7 +45,8 @@ def enqueued_genotype(
     return first_valid
 
 
-def _parse(net: str, params: Mapping[str, Any]) -> Genotype | None:
+def whole_genotype(net: str, params: Mapping[str, Any]) -> Genotype | None:
+    """The genotype of `params` (other keys ignored); None when they are partial or not valid."""
     try:
         return Genotype.from_params(net, params)
     except GenotypeError:

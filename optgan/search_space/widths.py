@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from optgan.config.base import check_range
 from optgan.errors import ConfigError
 
-__all__ = ["Widths", "CIFAR10_WIDTHS", "STL10_WIDTHS", "MAX_WIDTH", "MAX_BOTTOM_WIDTH"]
+__all__ = ["Widths", "CIFAR10_WIDTHS", "STL10_WIDTHS", "MAX_WIDTH", "MAX_BOTTOM_WIDTH", "other_widths"]
 
 
 #: the largest channel count / latent size a config may ask for (the papers use 256 and 120;
@@ -53,3 +55,14 @@ class Widths:
 
 CIFAR10_WIDTHS = Widths()
 STL10_WIDTHS = Widths(bottom_width=6)
+
+
+#: the widths each network is built at (D sees G's images, so their side counts for it too)
+_WIDTHS_OF = {"gen": ("gf_dim", "latent_dim", "bottom_width"), "disc": ("df_dim", "bottom_width")}
+
+
+def other_widths(searched: Mapping[str, Any], net: str, widths: Widths) -> str:
+    """The widths of network `net` in which `searched` (a widths record, e.g. what `optgan export`
+    writes) differs from `widths`, as `gf_dim 64 → 256, …` ('' when none does)."""
+    now = {k: getattr(widths, k) for k in _WIDTHS_OF[net] if k in searched}
+    return ", ".join(f"{k} {searched[k]} → {v}" for k, v in now.items() if searched[k] != v)

@@ -126,13 +126,11 @@ def compare_stages(named: Sequence[tuple[str, StageData]], stage: str) -> Compar
     curves = []
     for i, (name, data) in enumerate(named):
         values = last[i]
-        best = {n: float(values[:, j].max() if d == "maximize" else values[:, j].min())
-                for j, (n, d) in enumerate(zip(data.names, data.directions))}
         curves.append(SearchCurve(
             name=name, rounds=[g + 1 for g in data.rounds],
             hypervolume=[h for (k, _), h in zip(keyed, hv) if k == i],
             last_values=values, last_front=nondominated_mask(values, data.directions),
-            on_pooled_front=int(pooled[bounds[i]:bounds[i + 1]].sum()), best=best))
+            on_pooled_front=int(pooled[bounds[i]:bounds[i + 1]].sum()), best=data.best(max(data.rounds))))
     return Comparison(stage, first.names, first.directions, curves)
 
 
@@ -167,7 +165,7 @@ def plot_comparison(comparison: Comparison, path: str | pathlib.Path) -> pathlib
 
 
 def _objectives(data: StageData) -> str:
-    return ", ".join(f"{n} {'↑' if d == 'maximize' else '↓'}" for n, d in zip(data.names, data.directions))
+    return ", ".join(map(axis_label, data.names, data.directions))
 
 
 def _warn_scoring_differences(searches: Sequence[Search]) -> None:

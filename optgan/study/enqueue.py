@@ -13,18 +13,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
 import optuna
 from optuna.trial import TrialState
 
 from optgan import keys
 from optgan.engines.base import stage_net, stage_rounds
-from optgan.errors import GenotypeError, OptganError
+from optgan.errors import OptganError
 from optgan.sampler.bookkeeping import FIXED_PARAMS
+from optgan.sampler.enqueued import whole_genotype
 from optgan.search_space import Genotype
 from optgan.search_space.constraints import check_caps
-from optgan.search_space.widths import Widths
+from optgan.search_space.widths import Widths, other_widths
 from optgan.study.results import fixed_gen_star, pareto_trials, rounds_of, trial_genotype
 from optgan.study.search import Search
 
@@ -65,7 +64,7 @@ def enqueue_architectures(search: Search, stage: str, given: Sequence[tuple[Geno
     study = search.study(stage)
     population, total = search.config.sampler.population_size, stage_rounds(search.config, stage)
     waiting = sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number)
-    waiting_genotypes = [_whole_genotype(t.system_attrs, net) for t in waiting]  # asked first in, first out
+    waiting_genotypes = [whole_genotype(net, t.system_attrs.get(FIXED_PARAMS) or {}) for t in waiting]  # FIFO
     next_round, free = _next_slots(study, population)
     plan: list[tuple[Genotype, str, int | None, int]] = []  # genotype, source, waiting trial, 0-based round
     queued = len(waiting)
@@ -83,8 +82,7 @@ def enqueue_architectures(search: Search, stage: str, given: Sequence[tuple[Geno
         plan.append((genotype, source, None, round_))
         queued += 1
     caps = search.config.caps.for_net(net)
-    done = []
-    for genotype, source, number, round_ in plan:
+    for genotype, source, number, _ in plan:
         if number is None:
             violations = check_caps(genotype, search.config.widths, caps)
             if violations:
@@ -92,11 +90,12 @@ def enqueue_architectures(search: Search, stage: str, given: Sequence[tuple[Geno
                             "bind the sampler's own proposals)", source, net, caps.describe(),
                             "; ".join(map(str, violations)))
             study.enqueue_trial(genotype.to_params(), user_attrs={keys.ENQUEUED_FROM: source}, skip_if_exists=False)
-            number = max(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-            done.append(Enqueued(genotype, number, round_ + 1, already_waiting=False))
-        else:
-            done.append(Enqueued(genotype, number, round_ + 1, already_waiting=True))
-    return done
+    # the trials just written, in the order written (the run lease keeps other writers out)
+    known = {t.number for t in waiting}
+    new = iter(sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                      if t.number not in known))
+    return [Enqueued(genotype, next(new) if number is None else number, round_ + 1, already_waiting=number is not None)
+            for genotype, _, number, round_ in plan]
 
 
 def front_architectures(other: Search, stage: str, widths: Widths) -> list[tuple[Genotype, str]]:
@@ -107,11 +106,10 @@ def front_architectures(other: Search, stage: str, widths: Widths) -> list[tuple
     front = pareto_trials(study)
     if not front:
         raise OptganError(f"stage {stage} of {other.name!r} has no completed trial yet: no front to enqueue")
-    differ = {k: (getattr(other.config.widths, k), v) for k, v in vars(widths).items()
-              if getattr(other.config.widths, k) != v}
-    if differ:
+    shown = other_widths(vars(other.config.widths), stage_net(stage), widths)
+    if shown:
         log.warning("search %r searched at other widths (%s): its front's sizes and scores differ here", other.name,
-                    ", ".join(f"{k} {a} → {b}" for k, (a, b) in differ.items()))
+                    shown)
     return [(trial_genotype(t, stage_net(stage)), f"trial {t.number} of {study.study_name} (Pareto front of round "
              f"{int(t.user_attrs[keys.GENERATION]) + 1})") for t in sorted(front, key=lambda t: t.number)]
 
@@ -130,10 +128,3 @@ def _round_at(position: int, next_round: int, free: int, population: int) -> int
     """The 0-based round that takes the waiting trial at `position` (0 = asked next)."""
     return next_round if position < free else next_round + 1 + (position - free) // population
 
-
-def _whole_genotype(system_attrs: dict[str, Any], net: str) -> Genotype | None:
-    """The genotype of a waiting trial's params; None when they are partial or not a valid one."""
-    try:
-        return Genotype.from_params(net, system_attrs.get(FIXED_PARAMS) or {})
-    except GenotypeError:
-        return None

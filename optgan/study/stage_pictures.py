@@ -60,6 +60,12 @@ class StageData:
         trials = self.rounds.get(generation, [])
         return np.array([t.values for t in trials], dtype=float).reshape(len(trials), len(self.names))
 
+    def best(self, generation: int) -> dict[str, float]:
+        """The best value of each objective in one round (its direction's max or min)."""
+        v = self.values(generation)
+        return {n: float(v[:, j].max() if d == "maximize" else v[:, j].min())
+                for j, (n, d) in enumerate(zip(self.names, self.directions))}
+
     def hypervolumes(self, upto: int | None = None) -> dict[int, float]:
         """Normalised hypervolume of every round up to `upto` (see `optgan.study.pictures`)."""
         gens = [g for g in self.rounds if upto is None or g <= upto]
@@ -100,9 +106,9 @@ def draw_learning_curves(data: StageData, generation: int, folder: pathlib.Path)
     best: dict[str, list[float]] = {n: [] for n in data.names}
     mean: dict[str, list[float]] = {n: [] for n in data.names}
     for g in gens:
-        v = data.values(g)
-        for j, (name, d) in enumerate(zip(data.names, data.directions)):
-            best[name].append(float(v[:, j].max() if d == "maximize" else v[:, j].min()))
+        v, round_best = data.values(g), data.best(g)
+        for j, name in enumerate(data.names):
+            best[name].append(round_best[name])
             mean[name].append(float(v[:, j].mean()))
     hv = data.hypervolumes(upto=generation)
     return plot_learning_curves(gens, best, mean, data.directions, folder / curves_name(generation),

@@ -22,7 +22,7 @@ from optgan.config.train import FIXED_DISCS, TrainConfig
 from optgan.errors import ConfigError, GenotypeError
 from optgan.search_space.genotype import Genotype
 from optgan.search_space.json_input import json_source, read_json_argument
-from optgan.search_space.widths import Widths
+from optgan.search_space.widths import Widths, other_widths
 from optgan.trainer.adam_step import make_adam
 
 __all__ = [
@@ -73,10 +73,6 @@ def load_arch(text_or_path: str, net: str) -> Genotype:
         return Genotype.from_json(obj, net)
 
 
-#: the widths each network is built at (D sees G's images, so their side counts for it too)
-_WIDTHS_OF = {"gen": ("gf_dim", "latent_dim", "bottom_width"), "disc": ("df_dim", "bottom_width")}
-
-
 def warn_other_widths(text_or_path: str, net: str, widths: Widths) -> None:
     """Log a warning when an architecture file from `optgan export` records other widths of its
     network than the recipe trains it at (sizes and scores then differ from the search's)."""
@@ -84,10 +80,8 @@ def warn_other_widths(text_or_path: str, net: str, widths: Widths) -> None:
     searched = obj.get("widths") if isinstance(obj, dict) else None
     if not isinstance(searched, dict):
         return
-    now = {k: getattr(widths, k) for k in _WIDTHS_OF[net] if k in searched}
-    differ = {k: (searched[k], v) for k, v in now.items() if searched[k] != v}
-    if differ:
-        shown = ", ".join(f"{k} {a} → {b}" for k, (a, b) in differ.items())
+    shown = other_widths(searched, net, widths)
+    if shown:
         log.warning("%s was searched at other widths than it is used at here (%s): its size and scores differ "
                     "from the search's", text_or_path, shown)
 
