@@ -95,7 +95,7 @@ def test_later_enqueues_join_the_round_not_yet_asked_and_overflow_into_the_next(
     out = ok("study", "enqueue", "s", *[a for x in g for a in ("--arch", x)], *search)
     assert [re.search(r"round \d+/\d+", line)[0] for line in out.splitlines()[:4]] == ["round 2/2"] * 4
     refused = one_line_error(invoke("study", "enqueue", "s", "--arch", EAGAN_G, *search), "no round left")
-    assert "after the 4 architecture(s) waiting before it" in refused and "optgan study extend s --gen-rounds N" in refused
+    assert "(it runs 2 rounds of 4, after the 4 architecture(s) waiting before it)" in refused and "optgan study extend s --gen-rounds N" in refused
     ok("run", "s", "--stage", "gen", *search)
     second = [t for t in trials(search, "gen") if t.user_attrs.get(keys.GENERATION) == 1]
     assert [t.user_attrs[keys.ROLE] for t in second] == [keys.ROLE_ENQUEUED] * 4
@@ -193,6 +193,18 @@ def test_bad_architectures_are_one_line_errors_and_write_nothing(search: list[st
                    "neither JSON nor an existing file")
     one_line_error(invoke("study", "enqueue", "nope", "--arch", EAGAN_G, *search), "nope")
     assert trials(search, "gen") == [] and trials(search, "disc") == []
+
+
+def test_the_library_refuses_a_genotype_of_the_other_network_and_writes_nothing(search: list[str]) -> None:
+    from optgan.errors import OptganError
+    from optgan.study.enqueue import enqueue_architectures
+    from optgan.study.search import load_search
+
+    s = load_search("s", search[1])
+    gen, disc = Genotype.from_json(json.loads(EAGAN_G), "gen"), Genotype.from_json(json.loads(EAGAN_D), "disc")
+    with pytest.raises(OptganError, match="D.json is a disc genotype; stage gen searches gen genotypes"):
+        enqueue_architectures(s, "gen", [(gen, "G.json"), (disc, "D.json")])  # the CLI refuses it earlier
+    assert trials(search, "gen") == []
 
 
 def test_refused_while_a_run_holds_the_search(search: list[str]) -> None:
