@@ -23,19 +23,21 @@ def register(group: click.Group) -> None:
 def compare(names: tuple[str, ...], stage: str, output: str | None, as_json: bool, storage: str | None) -> None:
     """Compare one stage of searches NAMES: hypervolume per round on one joint scale, last fronts.
 
-    The searches must score the same objectives and live in one storage.
+    The searches must score the same objectives. NAME@URL is a search in storage URL (another
+    SQLite file, another database); a plain NAME is looked up in --storage.
     """
     import pathlib
 
     from optgan.atomic import atomic_write_bytes
     from optgan.study.compare import compare_searches, plot_comparison
     from optgan.study.pictures import axis_label
-    from optgan.study.search import load_search
+    from optgan.study.search import load_search, search_ref
     from optgan.study.stage_pictures import format_value
 
-    if len(names) < 2 or len(set(names)) < len(names):
+    refs = [search_ref(n, storage) for n in names]
+    if len(refs) < 2 or len(set(refs)) < len(refs):
         raise click.UsageError("give two or more different searches")
-    comparison = compare_searches([load_search(n, storage) for n in names], stage)
+    comparison = compare_searches([load_search(*ref) for ref in refs], stage)
     data = comparison.to_json()
     if output is not None:
         folder = pathlib.Path(output)
@@ -45,7 +47,7 @@ def compare(names: tuple[str, ...], stage: str, output: str | None, as_json: boo
     if as_json:
         click.echo(json.dumps(data))
         return
-    width = max(len("search"), *map(len, names))
+    width = max(len("search"), *(len(s.name) for s in comparison.searches))
     labels = list(map(axis_label, comparison.names, comparison.directions))
     click.echo(f"stage {stage}: hypervolume of each round on one scale over {len(names)} searches "
                f"(higher is better; reference point {data['hypervolume_reference']})")

@@ -160,8 +160,8 @@ def extend(name: str, gen_rounds: int | None, disc_rounds: int | None, storage: 
               help="An architecture for the stage's next round: a JSON genotype (integer or named form) or a JSON "
                    "file, e.g. from `optgan export` (repeatable).")
 @click.option("--front", "fronts", multiple=True, metavar="SEARCH",
-              help="Every architecture on the last round's Pareto front of the same stage of SEARCH (same storage; "
-                   "e.g. a search at smaller widths), in trial order (repeatable).")
+              help="Every architecture on the last round's Pareto front of the same stage of SEARCH (e.g. a search "
+                   "at smaller widths; SEARCH@URL: in storage URL), in trial order (repeatable).")
 @click.option("--stage", type=click.Choice(["gen", "disc"]), default="gen", show_default=True,
               help="The stage whose population they join.")
 @storage_option
@@ -176,7 +176,7 @@ def enqueue(name: str, archs: tuple[str, ...], fronts: tuple[str, ...], stage: s
     from optgan.search_space import load_genotype
     from optgan.study.enqueue import enqueue_architectures, front_architectures
     from optgan.study.lease import hold_lease
-    from optgan.study.search import load_search
+    from optgan.study.search import load_search, load_search_ref
     from optgan.study.summary import storage_flag
     from optgan.trainer.final_setup import warn_other_widths
 
@@ -189,7 +189,7 @@ def enqueue(name: str, archs: tuple[str, ...], fronts: tuple[str, ...], stage: s
         given.append((load_genotype(arch, net, what="--arch"), _source_of(arch)))
         warn_other_widths(arch, net, search.config.widths)  # e.g. exported from a search at other widths
     for other in fronts:
-        given += front_architectures(load_search(other, storage), stage, search.config.widths)
+        given += front_architectures(load_search_ref(other, storage), stage, search)
     with hold_lease(search.storage.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
         search.config = search.stored_config()  # an extend may have changed the rounds before the lease was ours
         done = enqueue_architectures(search, stage, given)

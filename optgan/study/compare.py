@@ -12,6 +12,7 @@ last-round points are on the front of all the last rounds pooled.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import math
@@ -35,9 +36,11 @@ from optgan.study.pictures import (
 )
 from optgan.study.results import fixed_gen_star
 from optgan.study.search import Search
+from optgan.study.storage_url import redact
 from optgan.study.stage_pictures import StageData, stage_data
 
-__all__ = ["Comparison", "SearchCurve", "compare_searches", "compare_stages", "plot_comparison", "SCORING_KEYS"]
+__all__ = ["Comparison", "SearchCurve", "compare_searches", "compare_stages", "plot_comparison", "search_labels",
+           "SCORING_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +94,26 @@ class Comparison:
 def compare_searches(searches: Sequence[Search], stage: str) -> Comparison:
     """Read `stage` of every search once and compare them (:func:`compare_stages`); searches that
     differ in what their scores depend on (:data:`SCORING_KEYS`; in stage `disc` also G*) are
-    compared with a warning."""
+    compared with a warning. The searches may live in different storages; each is named by its
+    name, or, where two of them share one, `NAME@URL` (password hidden)."""
     studies = [s.study(stage) for s in searches]
-    comparison = compare_stages([(s.name, stage_data(study)) for s, study in zip(searches, studies)], stage)
-    _warn_scoring_differences(searches)
+    names = search_labels(searches)
+    comparison = compare_stages([(n, stage_data(study)) for n, study in zip(names, studies)], stage)
+    _warn_scoring_differences(searches, names)
     if stage == "disc":
         stars = [fixed_gen_star(study) for study in studies]
         if len({None if g is None else g.genotype for g in stars}) > 1:
             log.warning("the searches' stage disc scores its discriminators through different generators (G*: %s): "
                         "their scores measure other pairs", "; ".join(
-                            f"{s.name}: {'none yet' if g is None else g.genotype}" for s, g in zip(searches, stars)))
+                            f"{n}: {'none yet' if g is None else g.genotype}" for n, g in zip(names, stars)))
     return comparison
+
+
+def search_labels(searches: Sequence[Search]) -> list[str]:
+    """How each search is named in a comparison: its name, or `NAME@URL` (password hidden) where
+    searches of several storages share that name."""
+    counts = collections.Counter(s.name for s in searches)
+    return [s.name if counts[s.name] == 1 else f"{s.name}@{redact(s.storage_url)}" for s in searches]
 
 
 def compare_stages(named: Sequence[tuple[str, StageData]], stage: str) -> Comparison:
@@ -168,10 +180,10 @@ def _objectives(data: StageData) -> str:
     return ", ".join(map(axis_label, data.names, data.directions))
 
 
-def _warn_scoring_differences(searches: Sequence[Search]) -> None:
+def _warn_scoring_differences(searches: Sequence[Search], names: Sequence[str]) -> None:
     flat = [flatten(to_dict(s.config)) for s in searches]
     keys = [k for k in flat[0] if any(k == s or (s.endswith(".") and k.startswith(s)) for s in SCORING_KEYS)]
     for key in keys:
         if len({repr(f.get(key)) for f in flat}) > 1:
             log.warning("the searches differ in %s (%s): their scores may not compare", key,
-                        ", ".join(f"{s.name}: {f.get(key)}" for s, f in zip(searches, flat)))
+                        ", ".join(f"{n}: {f.get(key)}" for n, f in zip(names, flat)))

@@ -23,9 +23,10 @@ from optgan.sampler.bookkeeping import FIXED_PARAMS
 from optgan.sampler.enqueued import whole_genotype
 from optgan.search_space import Genotype
 from optgan.search_space.constraints import check_caps
-from optgan.search_space.widths import Widths, other_widths
+from optgan.search_space.widths import other_widths
 from optgan.study.results import fixed_gen_star, pareto_trials, rounds_of, trial_genotype
 from optgan.study.search import Search
+from optgan.study.storage_url import redact
 
 __all__ = ["Enqueued", "enqueue_architectures", "front_architectures"]
 
@@ -98,20 +99,22 @@ def enqueue_architectures(search: Search, stage: str, given: Sequence[tuple[Geno
             for genotype, _, number, round_ in plan]
 
 
-def front_architectures(other: Search, stage: str, widths: Widths) -> list[tuple[Genotype, str]]:
+def front_architectures(other: Search, stage: str, into: Search) -> list[tuple[Genotype, str]]:
     """`(genotype, source)` of every trial on the last round's Pareto front of `stage` of search
-    `other` (trial order): how a search starts from what another one found (e.g. at smaller
-    widths: said with a warning when `other` searched at other `widths` than the search they join)."""
+    `other` (trial order): how search `into` starts from what another one found (e.g. at smaller
+    widths: said with a warning when `other` searched at other widths than `into`). The source
+    names `other`'s storage (password hidden) when it is not that of `into`."""
     study = other.study(stage)
+    where = "" if into.storage_url == other.storage_url else f" in {redact(other.storage_url)}"
     front = pareto_trials(study)
     if not front:
         raise OptganError(f"stage {stage} of {other.name!r} has no completed trial yet: no front to enqueue")
-    shown = other_widths(vars(other.config.widths), stage_net(stage), widths)
+    shown = other_widths(vars(other.config.widths), stage_net(stage), into.config.widths)
     if shown:
         log.warning("search %r searched at other widths (%s): its front's sizes and scores differ here", other.name,
                     shown)
-    return [(trial_genotype(t, stage_net(stage)), f"trial {t.number} of {study.study_name} (Pareto front of round "
-             f"{int(t.user_attrs[keys.GENERATION]) + 1})") for t in sorted(front, key=lambda t: t.number)]
+    return [(trial_genotype(t, stage_net(stage)), f"trial {t.number} of {study.study_name}{where} (Pareto front of "
+             f"round {int(t.user_attrs[keys.GENERATION]) + 1})") for t in sorted(front, key=lambda t: t.number)]
 
 
 def _next_slots(study: optuna.Study, population: int) -> tuple[int, int]:

@@ -31,8 +31,8 @@ from optgan.study.run_dir_claim import RUN_DIR_OWNER, check_new_run_dir, claim_r
 from optgan.study.storage import open_storage, refuse_if_read_only
 from optgan.study.storage_url import redact, resolve_storage_url
 
-__all__ = ["STAGES", "Search", "load_search", "stage_study_name", "check_search_name", "incomplete_search_error",
-           "stage_studies_present"]
+__all__ = ["STAGES", "Search", "load_search", "load_search_ref", "search_ref", "stage_study_name", "check_search_name",
+           "incomplete_search_error", "stage_studies_present"]
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +256,22 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
     attrs: dict[str, Any] = storage.get_study_user_attrs(study_id)
     config = study_config_from_dict(json.loads(attrs[keys.CONFIG]))
     return Search(name, config, storage, url, pathlib.Path(attrs[keys.RUN_DIR]), attrs.get(keys.SEARCH_ID))
+
+
+def search_ref(ref: str, storage_url: str | None = None) -> tuple[str, str]:
+    """`(name, storage URL)` of a search named `NAME` (in `storage_url`, resolved as `--storage`
+    is) or `NAME@URL` (in storage `URL`: how a command that reads several searches reaches one in
+    another database). A search name has no `@`, so the first one ends the name."""
+    name, at, url = ref.partition("@")
+    if at and not url:
+        raise StorageError(f"{ref!r}: give a storage URL after '@', e.g. {name}@sqlite:///path/to/optuna.db")
+    check_search_name(name)
+    return name, url if at else resolve_storage_url(storage_url)
+
+
+def load_search_ref(ref: str, storage_url: str | None = None) -> Search:
+    """:func:`load_search` of a search named `NAME` or `NAME@URL` (see :func:`search_ref`)."""
+    return load_search(*search_ref(ref, storage_url))
 
 
 def incomplete_search_error(name: str, url: str, stage: str) -> StorageError:

@@ -140,6 +140,23 @@ def test_a_search_starts_from_the_front_another_one_found(search: list[str], cap
     assert r.exit_code == 2 and "give --arch GENOTYPE and/or --front SEARCH" in r.stderr
 
 
+def test_a_front_from_another_storage_is_named_with_its_url(search: list[str], tmp_path: pathlib.Path) -> None:
+    """`--front SEARCH@URL`: a search in another database (e.g. a proxy run on a laptop); the
+    record names that storage. A plain name is looked up in --storage only."""
+    laptop = f"sqlite:///{tmp_path / 'laptop.db'}"
+    ok("study", "create", "proxy", "--config", DRY, *SMALL, "--run-dir", "proxy-runs", "--storage", laptop)
+    ok("run", "proxy", "--stage", "gen", "--storage", laptop)
+    one_line_error(invoke("study", "enqueue", "s", "--front", "proxy", *search), "no search named 'proxy'")
+    one_line_error(invoke("study", "enqueue", "s", "--front", "proxy@", *search),
+                   "'proxy@': give a storage URL after '@', e.g. proxy@sqlite:///path/to/optuna.db")
+    front = sorted(p["trial"] for p in json.loads(ok("best", "proxy", "--json", "--storage", laptop))["pareto"])
+    out = ok("study", "enqueue", "s", "--front", f"proxy@{laptop}", *search)
+    assert out.count("enqueued: trial ") == len(front)
+    waiting = sorted(trials(search, "gen"), key=lambda t: t.number)
+    assert [t.user_attrs[keys.ENQUEUED_FROM] for t in waiting] == [
+        f"trial {n} of proxy:gen in {laptop} (Pareto front of round 2)" for n in front]
+
+
 def test_the_same_enqueues_at_the_same_points_give_the_same_course(tmp_path: pathlib.Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A seed still fixes the search: two searches enqueued alike (before round 1, before round 2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -62,20 +64,55 @@ def test_maximised_objectives_are_negated_and_bests_follow_the_direction() -> No
 
 def test_other_objectives_or_no_results_are_refused() -> None:
     a = _data([[[0, 1]]], ["minimize", "minimize"])
-    with pytest.raises(OptganError, match="'a' and 'b' score other objectives in stage gen"):
+    with pytest.raises(OptganError, match=re.escape("'a' and 'b' score other objectives in stage gen (objective 0 ↓, "
+                                                    "objective 1 ↓ against objective 0 ↑, objective 1 ↓)")):
         compare_stages([("a", a), ("b", _data([[[0, 1]]], ["maximize", "minimize"]))], "gen")
     empty = stage_data(round_study([(0, None, TrialState.FAIL, None)], ["minimize", "minimize"]))
     with pytest.raises(OptganError, match="stage gen of 'e' has no completed trial yet: run it first"):
         compare_stages([("a", a), ("e", empty)], "gen")
 
 
-def test_the_picture_has_a_panel_per_pair_and_one_for_the_curves(tmp_path: pathlib.Path) -> None:
-    dirs = ["maximize", "minimize", "minimize"]
+@pytest.mark.parametrize(("m", "grid"), [(2, (1, 2)), (3, (1, 4)), (4, (2, 4))])  # 1 + 1, 1 + 3, 1 + 6 in rows of 4
+def test_the_picture_has_a_panel_per_pair_and_one_for_the_curves(m: int, grid: tuple[int, int], tmp_path: pathlib.Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.colors import to_rgb
+
+    from optgan.study import compare
+
+    dirs = ["maximize", *["minimize"] * (m - 1)]
     rng = np.random.default_rng(0)
-    c = compare_stages([(n, _data([rng.random((5, 3)).tolist() for _ in range(3)], dirs)) for n in "ab"], "gen")
+    c = compare_stages([(n, _data([rng.random((5, m)).tolist() for _ in range(3)], dirs)) for n in "ab"], "gen")
+    figures = []
+    save = compare.save_figure
+    monkeypatch.setattr(compare, "save_figure", lambda fig, path: figures.append(fig) or save(fig, path))
     path = plot_comparison(c, tmp_path / "c.png")
+    rows, cols = grid
     with Image.open(path) as im:
-        assert im.size == (4 * 420, 360)  # 1 + 3 panels at 4.2 × 3.6 in, 100 dpi
+        assert im.size == (cols * 420, rows * 360)  # panels at 4.2 × 3.6 in, 100 dpi
+    (fig,) = figures
+    curves, *pairs = fig.axes
+    assert len(pairs) == m * (m - 1) // 2
+    assert curves.get_subplotspec().num1 == 0 and (curves.get_xlabel(), curves.get_ylabel()) == (
+        "round", "hypervolume (joint scale) ↑")
+    assert [line.get_label() for line in curves.get_lines()] == ["a", "b"]  # one curve per search, with its rounds
+    assert [line.get_color() for line in curves.get_lines()] == ["C0", "C1"]  # and its own colour
+    assert [list(line.get_xdata()) for line in curves.get_lines()] == [[1, 2, 3]] * 2
+    assert [list(line.get_ydata()) for line in curves.get_lines()] == [s.hypervolume for s in c.searches]
+    assert [t.get_text() for t in curves.get_legend().get_texts()] == ["a", "b"]
+    assert curves.xaxis.get_gridlines()[0].get_visible()
+    first = pairs[0]
+    assert (first.get_xlabel(), first.get_ylabel()) == ("objective 0 ↑", "objective 1 ↓")
+    assert first.xaxis.get_gridlines()[0].get_visible()
+    # per search: its dominated points (faint), then its front (outlined): every last-round point once
+    shown = [np.asarray(col.get_offsets()) for col in first.collections]
+    colours = [tuple(col.get_facecolor()[0][:3]) for col in first.collections]
+    assert colours == [to_rgb(c) for c in ("C0", "C0", "C1", "C1")]
+    assert len(shown) == 4 and [len(x) for x in shown[:2]] == [5 - c.searches[0].last_front.sum(),
+                                                              c.searches[0].last_front.sum()]
+    for k, s in enumerate(c.searches):
+        points = np.concatenate(shown[2 * k:2 * k + 2])
+        assert sorted(map(tuple, points)) == sorted(map(tuple, s.last_values[:, :2]))
+    assert fig.get_suptitle().startswith("stage gen: hypervolume per round; last round's points")
 
 
 def test_compare_command(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:  # noqa: ANN001
@@ -97,17 +134,34 @@ def test_compare_command(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
                                 "↑", "FID_synthetic", "↓", "params_M", "↓"]
     assert [ln.split()[:2] for ln in lines[2:4]] == [["a", "2"], ["bb", "2"]]
     saved = json.loads((tmp_path / "out" / "compare-gen.json").read_text())
-    assert json.loads(invoke("compare", "a", "bb", "--json", *s).stdout) == saved
+    assert json.loads(invoke("compare", "a", "bb", "--json", "-o", "out", *s).stdout) == saved  # -o again: rewritten
     assert [x["name"] for x in saved["searches"]] == ["a", "bb"] and saved["stage"] == "gen"
     assert sum(x["on_pooled_front"] for x in saved["searches"]) >= 1
     assert f"mean {saved['final_hypervolume']['mean']:.4f} ± {saved['final_hypervolume']['std']:.4f}" in r.stdout
     assert (tmp_path / "out" / "compare-gen.png").stat().st_size > 10_000
+    assert lines[-1] == "picture:  out/compare-gen.png"
+    for line, x in zip(lines[2:4], saved["searches"]):  # the table says what the JSON says
+        assert line.split()[2:6] == [f"{x['hypervolume'][-1]:.4f}", f"{max(x['hypervolume']):.4f}",
+                                     str(x["last_round_front_size"]), str(x["on_pooled_front"])]
+        assert [float(v) for v in line.split()[6:]] == pytest.approx(list(x["best"].values()), rel=1e-3)
     assert "the searches differ in" not in caplog.text  # only the seed differs
     for name in ("a", "bb"):
         assert invoke("run", name, "--stage", "disc", *s).exit_code == 0
-    disc = json.loads(invoke("compare", "a", "bb", "--stage", "disc", "--json", *s).stdout)
+    disc = json.loads(invoke("compare", "a", "bb", "--stage", "disc", "--json", "-o", "new/disc", *s).stdout)
+    assert json.loads((tmp_path / "new" / "disc" / "compare-disc.json").read_text()) == disc
     assert disc["stage"] == "disc" and [x["rounds"] for x in disc["searches"]] == [[1], [1]]
     assert "stage disc scores its discriminators through different generators (G*: a: c1: " in caplog.text
+    # a search of another storage: NAME@URL, named so where names clash; the same G*, so no warning
+    shutil.copy(tmp_path / "db.sqlite", tmp_path / "node2.db")
+    node2 = f"sqlite:///{tmp_path / 'node2.db'}"
+    caplog.clear()
+    r = invoke("compare", "a", f"a@{node2}", "--stage", "disc", *s)
+    assert r.exit_code == 0, r.stderr
+    assert [ln.split()[0] for ln in r.stdout.splitlines()[2:4]] == ["a@sqlite:///" + str(tmp_path / "db.sqlite"),
+                                                                    f"a@{node2}"]
+    assert "different generators" not in caplog.text and "the searches differ" not in caplog.text
+    assert [x["name"] for x in json.loads(invoke("compare", "bb", f"a@{node2}", "--json", *s).stdout)["searches"]] == [
+        "bb", "a"]  # no clash: the names alone
     assert invoke("study", "create", "w", "--config", DRY, *small, "--set", "widths.gf_dim=128", "--set", "caps.gen={}", *s).exit_code == 0
     assert invoke("run", "w", "--stage", "gen", *s).exit_code == 0
     assert invoke("compare", "a", "w", *s).exit_code == 0
@@ -120,6 +174,14 @@ def test_compare_command_refusals(tmp_path: pathlib.Path) -> None:
     assert invoke("compare", "a", *s).exit_code == 2  # one search is no comparison
     assert "give two or more different searches" in invoke("compare", "a", "a", *s).stderr
     one_line_error(invoke("compare", "a", "b", *s), "no search named 'a'")
+    url = s[1]
+    assert "give two or more different searches" in invoke("compare", "b", f"b@{url}", *s).stderr
+    one_line_error(invoke("compare", "b", "b@", *s), "'b@': give a storage URL after '@'")
+    one_line_error(invoke("compare", "b", "b/c", *s), "search name 'b/c' must be 1-100 letters")
+    one_line_error(invoke("compare", "b", f"b@sqlite:///{tmp_path / 'none.db'}", *s), "none.db")
+    (tmp_path / "f").write_text("")
+    r = invoke("compare", "a", "b", "-o", str(tmp_path / "f"), *s)
+    assert r.exit_code == 2 and "is a file" in r.stderr
 
 
 @settings(max_examples=60, deadline=None)
