@@ -48,6 +48,8 @@ def test_one_scale_for_all_searches_known_answer() -> None:
     assert j["final_hypervolume"]["mean"] == pytest.approx((0.21 + 1.21) / 2)
     assert j["final_hypervolume"]["std"] == pytest.approx(np.std([0.21, 1.21], ddof=1))
     assert j["searches"][0]["last_round_points"] == 2 and j["searches"][1]["on_pooled_front"] == 1
+    alone = compare_stages([("a", a)], "gen").to_json()["final_hypervolume"]  # one search: no spread to measure
+    assert alone == {"mean": pytest.approx(0.21), "std": 0.0}
 
 
 def test_maximised_objectives_are_negated_and_bests_follow_the_direction() -> None:
