@@ -25,15 +25,20 @@ def register(group: click.Group) -> None:
 def status(name: str, as_json: bool, storage: str | None) -> None:
     """Rounds done per stage, per-round best and mean of each objective, current Pareto set."""
     from optgan.study.lease import run_state
+    from optgan.study.move import moved_to
     from optgan.study.search import STAGES, load_search
     from optgan.study.summary import stage_status
 
     search = load_search(name, storage)
     run, stages = run_state(search.storage.engine, name), [stage_status(search, s) for s in STAGES]
+    moved = moved_to(search.storage, name)
     if as_json:
-        click.echo(json.dumps({"search": name, "objectives": search.labels, "run": run, "stages": stages}))
+        click.echo(json.dumps({"search": name, "objectives": search.labels, "run": run, "moved_to": moved,
+                               "stages": stages}))
         return
     click.echo(_describe_run(name, run))
+    if moved:
+        click.echo(f"moved to {moved} (`optgan study move`): read-only here, run it there with --storage URL")
     running = run["state"] == "running"  # its checkpoint trails its tells for a moment each round
     for st in stages:
         pace = ""

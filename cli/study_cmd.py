@@ -1,4 +1,4 @@
-"""`optgan study create|list|show|extend|enqueue|delete`: searches in a storage."""
+"""`optgan study create|list|show|extend|enqueue|move|delete`: searches in a storage."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def register(group: click.Group) -> None:
 
 @click.group()
 def study() -> None:
-    """Create, list, show, extend, enqueue into and delete searches (two linked Optuna studies each)."""
+    """Create, list, show, extend, enqueue into, move and delete searches (two linked Optuna studies each)."""
 
 
 @study.command("create")
@@ -89,8 +89,9 @@ def list_(as_json: bool, storage: str | None) -> None:
                  "stale": f"   stopped without releasing its lease (PID {run.get('pid')} on {run.get('host')})"}
         broken = (f"   incomplete: {', '.join(r['missing'])} is gone (`optgan study delete {r['name']}` removes "
                   "the rest)") if r["missing"] else ""
+        moved = f"   moved to {r['moved_to']} (read-only here)" if r["moved_to"] else ""
         click.echo(f"{r['name']:<24} gen trials {r['gen_trials']:>5}   disc trials {r['disc_trials']:>5}   "
-                   f"started {r.get('started', '-')}{state[run['state']]}{broken}")
+                   f"started {r.get('started', '-')}{state[run['state']]}{broken}{moved}")
 
 
 @study.command("show")
@@ -207,6 +208,37 @@ def _source_of(arch: str) -> str:
     import os
 
     return f"--arch {arch}" if arch.strip().startswith(("[", "{")) else os.path.abspath(arch.strip())
+
+
+@study.command("move")
+@click.argument("name")
+@click.option("--to", "to_url", required=True, metavar="URL",
+              help="Storage to move the search to, e.g. postgresql://USER:PASSWORD@HOST/DB or sqlite:///other.db.")
+@storage_option
+def move(name: str, to_url: str, storage: str | None) -> None:
+    """Move search NAME (both stages, every trial, G*) to another storage; runs go on there.
+
+    The source is kept, read-only (status, best, report still read it; run, extend and enqueue
+    refuse it). Run it where the run directory is, so that its claim names the new database.
+    Refused while the search runs. Stopped midway, the same command again finishes the move.
+    """
+    from optgan.study.move import move_search
+    from optgan.study.search import load_search
+    from optgan.study.storage_url import redact
+    from optgan.study.summary import storage_flag
+
+    search = load_search(name, storage)
+    done = move_search(search, to_url)
+    counts = ", ".join(f"{n} {stage} trials" for stage, n in done.trials.items())
+    click.echo(f"moved search {name!r} to {redact(to_url)} ({counts})")
+    if not done.claim_updated:
+        click.echo(f"run directory {search.run_dir} is not on this machine (or not this search's): its search.json "
+                   "still names the old database; run the same command again where it is")
+    flag, note = storage_flag(to_url)
+    click.echo(f"go on with: optgan run {name}{flag}{note}")
+    flag, note = storage_flag(search.storage_url)
+    click.echo(f"the copy in {redact(search.storage_url)} is kept read-only; once the new one is checked, remove it: "
+               f"optgan study delete {name}{flag}{note}")
 
 
 @study.command("delete")

@@ -14,7 +14,9 @@ stage's preparation / warm-up starts), `train` and `evaluate` (a round's trainin
 starts), `between_tells` (after each tell), `checkpoint_write` (an atomic file write has written
 its temporary file: it is cut to half its size before the kill, as if the process died
 mid-write; the real file is never touched), `create` (`optgan study create` has claimed the
-run directory, no study written yet) and `create_commit` (its studies are written, not committed). Before a kill one line `optgan fault: SIGKILL at
+run directory, no study written yet), `create_commit` (its studies are written, not committed),
+`move_copied` (`optgan study move` has copied the studies under temporary names) and
+`move_marked` (it has marked the source moved; the copy does not have its real names yet). Before a kill one line `optgan fault: SIGKILL at
 POINT#N` goes to stderr.
 """
 
@@ -37,7 +39,8 @@ __all__ = ["FAULT_ENV", "POINTS", "point", "active", "reload"]
 log = logging.getLogger(__name__)
 
 FAULT_ENV = "OPTGAN_FAULT"
-POINTS = ("run", "warmup", "train", "evaluate", "between_tells", "checkpoint_write", "create", "create_commit")
+POINTS = ("run", "warmup", "train", "evaluate", "between_tells", "checkpoint_write", "create", "create_commit",
+          "move_copied", "move_marked")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,11 @@ LINKED_STUDY = "optgan:linked_study"
 DATA_IDENTITY = "optgan:data_identity"
 EXTRACTOR_IDENTITY = "optgan:extractor_identity"
 
+#: `optgan study move`: the storage (URL, password hidden) a search was moved to, on the source's
+#: studies (it is then read-only there), and the one it came from, on the copy's
+MOVED_TO = "optgan:moved_to"
+MOVED_FROM = "optgan:moved_from"
+
 #: study user attr prefix: + str(round) -> {phase: seconds, "total": seconds} of that round
 ROUND_SECONDS_PREFIX = "optgan:round_seconds:"
 

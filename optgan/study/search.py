@@ -69,12 +69,19 @@ class Search:
 
     def stored_config(self) -> StudyConfig:
         """The config as storage holds it now: a command that loaded the search before taking its
-        run lease reads it again under the lease (a `study extend` may have changed it meanwhile)."""
+        run lease reads it again under the lease (a `study extend` may have changed it meanwhile).
+        Refused (StorageError) for a search moved to another storage: what changes it (run, extend,
+        enqueue) must go on there."""
         try:
             study_id = self.storage.get_study_id_from_name(stage_study_name(self.name, "gen"))
         except KeyError:
             raise incomplete_search_error(self.name, self.storage_url, "gen") from None
-        return study_config_from_dict(json.loads(self.storage.get_study_user_attrs(study_id)[keys.CONFIG]))
+        attrs = self.storage.get_study_user_attrs(study_id)
+        if attrs.get(keys.MOVED_TO):
+            raise StorageError(f"search {self.name!r} was moved to {attrs[keys.MOVED_TO]} (`optgan study move`): go "
+                               f"on there with --storage URL; this copy in {redact(self.storage_url)} is kept "
+                               f"read-only (`optgan study delete {self.name}` removes it)")
+        return study_config_from_dict(json.loads(attrs[keys.CONFIG]))
 
     def study(self, stage: str) -> optuna.Study:
         """The Optuna study of `stage`, with the sampler rebuilt from the stored config."""

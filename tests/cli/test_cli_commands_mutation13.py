@@ -92,18 +92,21 @@ def test_list_text_says_who_runs_each_search_and_what_is_missing(monkeypatch: py
     """A running search names its PID and host, a stale lease says so, a broken search how to remove
     it, and one that never ran has `started -`."""
     def row(name: str, run: dict, missing: list[str], **extra: str) -> dict:
-        return {"name": name, "gen_trials": 8, "disc_trials": 4, "run": run, "missing": missing, **extra}
+        return {"name": name, "gen_trials": 8, "disc_trials": 4, "run": run, "missing": missing, "moved_to": None,
+                **extra}
 
     rows = [row("a", {"state": "running", "pid": 7, "host": "h1"}, [], started="2026-01-02T03:04:05"),
             row("b", {"state": "stale", "pid": 8, "host": "h2"}, []),
             row("c", {"state": "idle"}, ["c:disc"], started="2026-01-02T03:04:05"),
-            row("d", {"state": "unknown"}, [])]
+            row("d", {"state": "unknown"}, []),
+            row("e", {"state": "idle"}, [], moved_to="sqlite:///b.db")]
     head = "gen trials     8   disc trials     4   started "
     assert _listed(monkeypatch, rows).splitlines() == [
         f"{'a':<24} {head}2026-01-02T03:04:05   running: PID 7 on h1",
         f"{'b':<24} {head}-   stopped without releasing its lease (PID 8 on h2)",
         f"{'c':<24} {head}2026-01-02T03:04:05   incomplete: c:disc is gone (`optgan study delete c` removes the rest)",
-        f"{'d':<24} {head}-"]
+        f"{'d':<24} {head}-",
+        f"{'e':<24} {head}-   moved to sqlite:///b.db (read-only here)"]
 
 
 def test_an_empty_list_is_one_line_of_text_or_bare_json(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,6 +142,7 @@ def _status(monkeypatch: pytest.MonkeyPatch, change: Callable[[dict], None]) -> 
     search = types.SimpleNamespace(labels=["FID", "IS"], storage=types.SimpleNamespace(engine=None))
     monkeypatch.setattr("optgan.study.search.load_search", lambda name, storage: search)
     monkeypatch.setattr("optgan.study.lease.run_state", lambda engine, name: {"state": "idle"})
+    monkeypatch.setattr("optgan.study.move.moved_to", lambda storage, name: None)
     monkeypatch.setattr("optgan.study.summary.stage_status", lambda s, name: {**stage, "stage": name})
     r = invoke("status", "x")
     assert r.exit_code == 0, r.stderr

@@ -41,6 +41,7 @@ def _status_text(monkeypatch, run: dict, rounds_checkpointed: int | None = 1) ->
              "in_progress": {"generation": 2, "asked": 8, "told": 3},
              "pareto": [{"trial": 12, "values": {"FID": 8.0}}], "waiting": []}
     monkeypatch.setattr("optgan.study.search.load_search", lambda name, storage: search)
+    monkeypatch.setattr("optgan.study.move.moved_to", lambda storage, name: None)
     monkeypatch.setattr("optgan.study.lease.run_state", lambda engine, name: run)
     monkeypatch.setattr("optgan.study.summary.stage_status", lambda s, name: {**stage, "stage": name})
     r = CliRunner().invoke(main, ["status", "x"], catch_exceptions=False)

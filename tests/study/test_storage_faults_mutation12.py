@@ -23,7 +23,7 @@ from optgan.study.storage import (db_error_reason, open_storage, read_only_engin
 from optgan.study.storage_url import redact, scrub_passwords
 
 DOCUMENTED_POINTS = ("run", "warmup", "train", "evaluate", "between_tells", "checkpoint_write", "create",
-                     "create_commit")
+                     "create_commit", "move_copied", "move_marked")
 
 
 @pytest.fixture

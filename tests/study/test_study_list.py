@@ -25,7 +25,8 @@ def _from_optuna_summaries(url: str) -> dict[str, dict]:
         search, stage = s.user_attrs.get(keys.SEARCH_NAME), s.user_attrs.get(keys.STAGE)
         if search is None or stage not in STAGES:
             continue
-        row = rows.setdefault(search, {"gen_trials": 0, "disc_trials": 0, "missing": [f"{search}:{st}" for st in STAGES]})
+        row = rows.setdefault(search, {"gen_trials": 0, "disc_trials": 0, "missing": [f"{search}:{st}" for st in STAGES],
+                                       "moved_to": s.user_attrs.get(keys.MOVED_TO)})
         row[f"{stage}_trials"] = s.n_trials
         row["missing"].remove(f"{search}:{stage}")
         if s.datetime_start is not None:

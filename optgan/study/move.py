@@ -1,0 +1,200 @@
+"""A search moved to another storage (`optgan study move`): from a laptop's SQLite file to the
+team's PostgreSQL, from one SQLite file to another.
+
+The copy is the same search: its id, config, every trial (WAITING ones too) with its lineage, G*,
+the sampler's survivor records (trial ids, mapped to the new database's) and its run directory,
+so `optgan run NAME --storage URL` goes on exactly as it would have gone on in the old database.
+Under the search's run lease in both databases, the copy is written under temporary study names
+(`.move-<id>:gen`, which no search can be named); the source is marked moved
+(`optgan:moved_to`); then the copy takes its real names in one transaction. So the two never
+both go on, a move stopped at any moment leaves the destination without the search or with all
+of it, and running the same command again finishes it. The source stays readable (status, best,
+export, report, compare, the dashboard), while run, extend and enqueue refuse it; `optgan study
+delete` removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from dataclasses import dataclass
+
+import optuna
+import sqlalchemy as sa
+import sqlalchemy.orm
+
+from optgan import faults, keys
+from optgan.errors import StorageError
+from optgan.study.run_dir_claim import RUN_DIR_OWNER, database_file
+from optgan.study.search import STAGES, Search, stage_study_name
+from optgan.study.storage import open_storage
+from optgan.study.storage_url import parse_storage_url, redact, sqlite_path
+
+__all__ = ["Moved", "move_search", "moved_to"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What a move did: trials per stage, whether this call copied them (False: an earlier,
+    interrupted call had), and whether the run directory's claim now names the destination."""
+
+    trials: dict[str, int]
+    copied: bool
+    claim_updated: bool
+
+
+def moved_to(storage: optuna.storages.BaseStorage, name: str) -> str | None:
+    """Where search `name` of `storage` was moved (its URL, password hidden), or None."""
+    try:
+        study_id = storage.get_study_id_from_name(stage_study_name(name, "gen"))
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id).get(keys.MOVED_TO) or None
+
+
+def move_search(search: Search, to_url: str) -> Moved:
+    """Copy `search` to storage `to_url`, then mark it moved there (see the module doc).
+
+    Refused (StorageError): the same database, a source already moved elsewhere, a run holding
+    the search (its run lease), and another search of that name in the destination. Holds the run
+    lease of the search in both databases while it works. Called again for the same destination
+    (after a stop, or where the run directory is), it finishes what is left: the copy, the mark,
+    the run directory's claim.
+    """
+    from optgan.study.lease import hold_lease
+
+    name = search.name
+    parse_storage_url(to_url)
+    if _same_database(search.storage_url, to_url):
+        raise StorageError(f"search {name!r} is already in {redact(to_url)}: move it to another database")
+    dest = open_storage(to_url)
+    with hold_lease(search.storage.engine, name, force_unlock_flag=False), \
+            hold_lease(dest.engine, name, force_unlock_flag=False):
+        if (where := moved_to(search.storage, name)) not in (None, redact(to_url)):
+            raise StorageError(f"search {name!r} was already moved to {where}")  # to the same place: finished again
+        there = _identity_in(dest, name)
+        if there is not None and (there != _identity(search.storage, name) or where is None):
+            raise StorageError(f"a search named {name!r} already exists in {redact(to_url)} (a copy of the database "
+                               f"file, or another search); delete it there (`optgan study delete {name} --storage "
+                               "URL`) or move this one elsewhere")
+        copied = there is None
+        if copied:  # copy, freeze the source, then name the copy: the two never both go on
+            temporary = _copy(search, dest, to_url)
+            faults.point("move_copied")
+            _mark_moved(search, to_url)
+            faults.point("move_marked")
+            _rename(search, dest, to_url, temporary)
+        trials = {stage: len(dest.get_all_trials(dest.get_study_id_from_name(stage_study_name(name, stage)),
+                                                  deepcopy=False)) for stage in STAGES}
+        claimed = _claim_for(search, to_url)
+    log.info("moved search %r from %s to %s", name, redact(search.storage_url), redact(to_url))
+    return Moved(trials, copied, claimed)
+
+
+def _same_database(a: str, b: str) -> bool:
+    pa, pb = sqlite_path(a), sqlite_path(b)
+    if pa is not None or pb is not None:
+        return pa is not None and pb is not None and pa.resolve() == pb.resolve()
+    return redact(a) == redact(b)
+
+
+def _identity(storage: optuna.storages.BaseStorage, name: str) -> tuple[str | None, str | None]:
+    attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(stage_study_name(name, "gen")))
+    return attrs.get(keys.SEARCH_ID), attrs.get(keys.RUN_DIR)
+
+
+def _identity_in(storage: optuna.storages.BaseStorage, name: str) -> tuple[str | None, str | None] | None:
+    """The identity (id, run directory) of the search `name` in `storage`, None when there is none;
+    one stage study alone is another search's (never this move's, whose studies appear together)."""
+    present = [stage for stage in STAGES if _has_study(storage, stage_study_name(name, stage))]
+    if not present:
+        return None
+    if len(present) < len(STAGES):
+        return ("?", "?")
+    return _identity(storage, name)
+
+
+def _has_study(storage: optuna.storages.BaseStorage, study_name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return False
+    return True
+
+
+def _temporary_name(search: Search, stage: str) -> str:
+    tag = search.search_id or search.name
+    return f".move-{tag}:{stage}"
+
+
+def _mark_moved(search: Search, to_url: str) -> None:
+    for stage in STAGES:
+        study_id = search.storage.get_study_id_from_name(stage_study_name(search.name, stage))
+        search.storage.set_study_user_attr(study_id, keys.MOVED_TO, redact(to_url))
+
+
+def _copy(search: Search, dest: optuna.storages.RDBStorage, to_url: str) -> dict[str, str]:
+    """Both stage studies into `dest` under temporary names (left over ones of an interrupted
+    move are dropped first); returns those names by stage."""
+    src, temporary = search.storage, {stage: _temporary_name(search, stage) for stage in STAGES}
+    for stage in STAGES:
+        try:
+            dest.delete_study(dest.get_study_id_from_name(temporary[stage]))
+        except KeyError:
+            pass
+    for stage in STAGES:
+        from_id = src.get_study_id_from_name(stage_study_name(search.name, stage))
+        to_id = dest.create_new_study(src.get_study_directions(from_id), temporary[stage])
+        for key, value in src.get_study_user_attrs(from_id).items():
+            if key != keys.SEARCH_NAME:  # written with the real names: no listing shows a half copy
+                dest.set_study_user_attr(to_id, key, value)
+        dest.set_study_user_attr(to_id, keys.MOVED_FROM, redact(search.storage_url))
+        new_ids: dict[int, int] = {}  # the source's trial ids -> the copy's
+        for trial in sorted(src.get_all_trials(from_id, deepcopy=False), key=lambda t: t.number):
+            new_ids[trial._trial_id] = dest.create_new_trial(to_id, template_trial=trial)
+            if dest.get_trial_number_from_id(new_ids[trial._trial_id]) != trial.number:
+                raise StorageError(f"moving {search.name!r}: trial {trial.number} of {stage} got another number in "
+                                   f"{redact(to_url)}; nothing was moved (run the same command again)")
+        for key, value in src.get_study_system_attrs(from_id).items():
+            if key.startswith(keys.SURVIVORS_PREFIX):  # the sampler's survivors, by trial id
+                value = [new_ids[i] for i in value]
+            dest.set_study_system_attr(to_id, key, value)
+    return temporary
+
+
+def _rename(search: Search, dest: optuna.storages.RDBStorage, to_url: str, temporary: dict[str, str]) -> None:
+    """Give the copied studies their real names (and the search name that lists them), both in
+    one transaction."""
+    from optuna.storages._rdb import models
+
+    try:
+        with sqlalchemy.orm.Session(dest.engine) as session, session.begin():
+            for stage in STAGES:
+                row = session.execute(sa.select(models.StudyModel).where(
+                    models.StudyModel.study_name == temporary[stage])).scalar_one()
+                row.study_name = stage_study_name(search.name, stage)
+                session.add(models.StudyUserAttributeModel(study_id=row.study_id, key=keys.SEARCH_NAME,
+                                                           value_json=json.dumps(search.name)))
+    except sa.exc.IntegrityError:  # a study of that name appeared (made outside optgan)
+        raise StorageError(f"a study of search {search.name!r} appeared in {redact(to_url)} during the move; delete "
+                           "it there and run the same command again") from None
+
+
+def _claim_for(search: Search, to_url: str) -> bool:
+    """Make the run directory's `search.json` name the destination (it names the database the
+    folder serves), when the folder is here and is this search's."""
+    owner_file = search.run_dir / RUN_DIR_OWNER
+    try:
+        owner = json.loads(owner_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(owner, dict) or owner.get("id") != search.search_id:
+        return False
+    from optgan.atomic import atomic_write_bytes
+
+    record = {**owner, "storage": redact(to_url), "database": database_file(to_url), "host": socket.gethostname()}
+    atomic_write_bytes(owner_file, json.dumps(record).encode())
+    return True

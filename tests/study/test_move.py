@@ -1,0 +1,149 @@
+"""`optgan study move`: a search goes on in another storage on exactly its course; the source is
+frozen; a move stopped at any point finishes when run again; refusals write nothing."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import optuna
+import pytest
+from _cli_support import invoke, one_line_error
+from _crash_support import (DRY, KILLED, SMALL, assert_same_trials, create, optgan, run_with_fault, small_reference,
+                            snapshot)
+
+from optgan import keys
+from optgan.study.lease import hold_lease
+from optgan.study.search import load_search
+from optgan.study.storage import open_storage
+from optgan.study.storage_url import redact
+
+
+def _ok(*args: str) -> str:
+    r = invoke(*args)
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    return r.stdout
+
+
+def _study(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def _system_attrs(study: optuna.Study) -> dict:
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def _busy(url: str, tmp_path: pathlib.Path, name: str) -> None:
+    """Another search in `url`, run for a round, so that trial ids there differ from the source's."""
+    create(name, url, DRY, SMALL, tmp_path / f"runs-{name}")
+    _ok("run", name, "--stage", "gen", "--max-rounds", "1", "--storage", url)
+
+
+@pytest.mark.slow
+def test_a_search_moved_mid_round_goes_on_on_its_course(storage_url: str, unique_name: str,
+                                                         tmp_path: pathlib.Path) -> None:
+    """Killed in the middle of round 2 (the sampler has recorded its survivors by trial id), moved
+    to a database whose trial ids differ, and resumed there: the same trials as a run never
+    stopped or moved. The source is frozen and keeps what it had."""
+    src = f"sqlite:///{tmp_path / 'laptop.db'}"
+    name = unique_name
+    _busy(storage_url, tmp_path, f"{name}-other")
+    create(name, src, DRY, SMALL, tmp_path / "runs")
+    assert run_with_fault(name, src, "between_tells:6").returncode == KILLED
+    before = snapshot(src, name)
+    survivors = _system_attrs(_study(src, f"{name}:gen"))[keys.SURVIVORS_PREFIX + "1"]
+    out = _ok("study", "move", name, "--to", storage_url, "--storage", src)
+    assert out.splitlines()[0] == f"moved search {name!r} to {redact(storage_url)} (8 gen trials, 0 disc trials)"
+    moved = _study(storage_url, f"{name}:gen")
+    by_id = {t._trial_id: t.number for t in moved.get_trials(deepcopy=False)}
+    numbers = {t._trial_id: t.number for t in _study(src, f"{name}:gen").get_trials(deepcopy=False)}
+    assert [by_id[i] for i in _system_attrs(moved)[keys.SURVIVORS_PREFIX + "1"]] == [numbers[i] for i in survivors]
+    assert set(_system_attrs(moved)[keys.SURVIVORS_PREFIX + "1"]) != set(survivors)  # other ids: a copy would break
+    assert moved.user_attrs[keys.MOVED_FROM] == src and moved.user_attrs[keys.SEARCH_NAME] == name
+
+    def parents(url: str) -> list[int]:  # round 2's survivors as the sampler reads them back
+        study = load_search(name, url).study("gen")
+        return [t.number for t in study.sampler.get_parent_population(study, 1)]
+
+    assert parents(storage_url) == parents(src) and len(parents(src)) == 2
+    assert snapshot(storage_url, name) == before
+    _ok("run", name, "--storage", storage_url)
+    assert_same_trials(snapshot(storage_url, name), small_reference())
+    assert snapshot(src, name) == before  # frozen
+    for args in (("run", name), ("study", "extend", name, "--gen-rounds", "5"),
+                 ("study", "enqueue", name, "--arch", "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]")):
+        one_line_error(invoke(*args, "--storage", src), f"search {name!r} was moved to {redact(storage_url)}")
+    assert snapshot(src, name) == before
+    status = _ok("status", name, "--storage", src)  # still readable, and says where the search went
+    assert status.splitlines()[1] == (f"moved to {redact(storage_url)} (`optgan study move`): read-only here, run it "
+                                      "there with --storage URL")
+    assert "stage gen: 1/3 rounds" in status
+    assert json.loads(_ok("status", name, "--json", "--storage", src))["moved_to"] == redact(storage_url)
+    (row,) = json.loads(_ok("study", "list", "--json", "--storage", src))
+    assert row["moved_to"] == redact(storage_url) and row["gen_trials"] == 8
+    assert _ok("study", "list", "--storage", src).rstrip().endswith(f"moved to {redact(storage_url)} (read-only here)")
+    assert json.loads(_ok("status", name, "--json", "--storage", storage_url))["moved_to"] is None
+    _ok("study", "delete", name, "--yes", "--storage", src)
+    assert json.loads(_ok("study", "list", "--json", "--storage", src)) == []
+
+
+def test_a_move_to_sqlite_hands_over_the_run_directory(tmp_path: pathlib.Path) -> None:
+    """The run directory's search.json names the database it serves: after a move between two
+    SQLite files it names the new one, so the run there is not taken for a copy's."""
+    a, b = (f"sqlite:///{tmp_path / f}" for f in ("a.db", "b.db"))
+    create("s", a, DRY, SMALL, tmp_path / "runs")
+    _ok("run", "s", "--stage", "gen", "--max-rounds", "1", "--storage", a)
+    out = _ok("study", "move", "s", "--to", b, "--storage", a)
+    assert out.splitlines()[1:] == [f"go on with: optgan run s --storage {b}",
+                                    f"the copy in {a} is kept read-only; once the new one is checked, remove it: "
+                                    f"optgan study delete s --storage {a}"]
+    claim = json.loads((tmp_path / "runs" / "search.json").read_text())
+    assert claim["database"] == str(tmp_path / "b.db") and claim["storage"] == b
+    _ok("run", "s", "--storage", b)
+    assert [len(v) for v in snapshot(b, "s").values()] == [12, 4]
+    again = _ok("study", "move", "s", "--to", b, "--storage", a)  # finished already: says what is there
+    assert again.splitlines()[0] == "moved search 's' to " + b + " (12 gen trials, 4 disc trials)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["move_copied:1", "move_marked:1"])
+def test_a_move_stopped_at_any_point_finishes_when_run_again(fault: str, tmp_path: pathlib.Path) -> None:
+    """Killed after the copy (source not marked: it may still run, and the next move copies it
+    afresh) or after the mark (the copy not named yet): the destination lists no half search,
+    and the same command again completes the move."""
+    a, b = (f"sqlite:///{tmp_path / f}" for f in ("a.db", "b.db"))
+    create("s", a, DRY, SMALL, tmp_path / "runs")
+    _ok("run", "s", "--stage", "gen", "--max-rounds", "1", "--storage", a)
+    r = optgan("study", "move", "s", "--to", b, "--storage", a, fault=fault)
+    assert r.returncode == KILLED, r.stderr
+    assert json.loads(_ok("study", "list", "--json", "--storage", b)) == []
+    one_line_error(invoke("run", "s", "--storage", b), "no search named 's'")
+    if fault == "move_copied:1":
+        _ok("run", "s", "--stage", "gen", "--max-rounds", "1", "--storage", a)  # not moved yet: it goes on
+    else:
+        one_line_error(invoke("run", "s", "--storage", a), "was moved to")
+    want = snapshot(a, "s")
+    _ok("study", "move", "s", "--to", b, "--storage", a)
+    assert snapshot(b, "s") == want
+    assert [s["name"] for s in json.loads(_ok("study", "list", "--json", "--storage", b))] == ["s"]
+    assert {st.study_name for st in optuna.get_all_study_summaries(b)} == {"s:gen", "s:disc"}  # no leftovers
+
+
+def test_refusals_write_nothing(tmp_path: pathlib.Path) -> None:
+    a, b, c = (f"sqlite:///{tmp_path / f}" for f in ("a.db", "b.db", "c.db"))
+    create("s", a, DRY, SMALL, tmp_path / "runs")
+    create("s", b, DRY, SMALL, tmp_path / "runs-b")
+    one_line_error(invoke("study", "move", "s", "--to", a, "--storage", a), "search 's' is already in " + a)
+    one_line_error(invoke("study", "move", "s", "--to", f"sqlite:///{tmp_path}/./a.db", "--storage", a),
+                   "is already in")
+    one_line_error(invoke("study", "move", "s", "--to", b, "--storage", a),
+                   f"a search named 's' already exists in {b}")
+    one_line_error(invoke("study", "move", "s", "--to", "nonsense", "--storage", a), "is not a database URL")
+    one_line_error(invoke("study", "move", "nope", "--to", c, "--storage", a), "no search named 'nope'")
+    with hold_lease(open_storage(a).engine, "s"):
+        one_line_error(invoke("study", "move", "s", "--to", c, "--storage", a), "search 's'")
+    assert json.loads(_ok("study", "list", "--json", "--storage", c)) == []
+    _ok("study", "move", "s", "--to", c, "--storage", a)
+    one_line_error(invoke("study", "move", "s", "--to", f"sqlite:///{tmp_path / 'd.db'}", "--storage", a),
+                   f"search 's' was already moved to {c}")
+    assert invoke("study", "move", "s", "--storage", a).exit_code == 2  # --to is required
