@@ -27,7 +27,7 @@ import sqlalchemy.orm
 from optgan import faults, keys
 from optgan.errors import StorageError
 from optgan.study.run_dir_claim import RUN_DIR_OWNER, database_file
-from optgan.study.search import STAGES, Search, stage_study_name
+from optgan.study.search import STAGES, Search, stage_study_name, study_exists
 from optgan.study.storage import open_storage
 from optgan.study.storage_url import parse_storage_url, redact, sqlite_path
 
@@ -109,20 +109,12 @@ def _identity(storage: optuna.storages.BaseStorage, name: str) -> tuple[str | No
 def _identity_in(storage: optuna.storages.BaseStorage, name: str) -> tuple[str | None, str | None] | None:
     """The identity (id, run directory) of the search `name` in `storage`, None when there is none;
     one stage study alone is another search's (never this move's, whose studies appear together)."""
-    present = [stage for stage in STAGES if _has_study(storage, stage_study_name(name, stage))]
+    present = [stage for stage in STAGES if study_exists(storage, stage_study_name(name, stage))]
     if not present:
         return None
     if len(present) < len(STAGES):
         return ("?", "?")
     return _identity(storage, name)
-
-
-def _has_study(storage: optuna.storages.BaseStorage, study_name: str) -> bool:
-    try:
-        storage.get_study_id_from_name(study_name)
-    except KeyError:
-        return False
-    return True
 
 
 def _temporary_name(search: Search, stage: str) -> str:

@@ -32,7 +32,7 @@ from optgan.study.storage import open_storage, refuse_if_read_only
 from optgan.study.storage_url import redact, resolve_storage_url
 
 __all__ = ["STAGES", "Search", "load_search", "load_search_ref", "search_ref", "stage_study_name", "check_search_name",
-           "incomplete_search_error", "stage_studies_present"]
+           "incomplete_search_error", "stage_studies_present", "study_exists"]
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Search:
         try:
             ids = [self.storage.get_study_id_from_name(stage_study_name(self.name, st)) for st in STAGES]
         except KeyError:
-            missing = next(st for st in STAGES if not _exists(self.storage, stage_study_name(self.name, st)))
+            missing = next(st for st in STAGES if not study_exists(self.storage, stage_study_name(self.name, st)))
             raise incomplete_search_error(self.name, self.storage_url, missing) from None
         record = {**owner, "path": str(self.run_dir), "database": database_file(self.storage_url),
                   "storage": redact(self.storage_url), "host": socket.gethostname()}
@@ -254,7 +254,7 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
     try:  # one study by name: summaries of every study cost ~20 ms each on a shared PostgreSQL
         study_id = storage.get_study_id_from_name(stage_study_name(name, "gen"))
     except KeyError:
-        if _exists(storage, stage_study_name(name, "disc")):
+        if study_exists(storage, stage_study_name(name, "disc")):
             raise incomplete_search_error(name, url, "gen") from None
         known = sorted({s.study_name.rsplit(":", 1)[0] for s in storage.get_all_studies()
                         if s.study_name.endswith(":gen")})
@@ -292,14 +292,15 @@ def stage_studies_present(name: str, storage_url: str | None = None) -> tuple[op
     """The storage and the stage studies of search `name` it holds (both, one of an incomplete
     search, or none)."""
     storage = open_storage(resolve_storage_url(storage_url), create=False)
-    return storage, [stage_study_name(name, st) for st in STAGES if _exists(storage, stage_study_name(name, st))]
+    return storage, [stage_study_name(name, st) for st in STAGES if study_exists(storage, stage_study_name(name, st))]
 
 
 def any_stage_exists(storage: optuna.storages.RDBStorage, name: str) -> bool:
-    return any(_exists(storage, stage_study_name(name, stage)) for stage in STAGES)
+    return any(study_exists(storage, stage_study_name(name, stage)) for stage in STAGES)
 
 
-def _exists(storage: optuna.storages.RDBStorage, study_name: str) -> bool:
+def study_exists(storage: optuna.storages.BaseStorage, study_name: str) -> bool:
+    """Whether `storage` holds a study named `study_name`."""
     try:
         storage.get_study_id_from_name(study_name)
     except KeyError:
