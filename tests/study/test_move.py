@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
+import sqlite3
 
 import optuna
 import pytest
@@ -141,9 +143,79 @@ def test_refusals_write_nothing(tmp_path: pathlib.Path) -> None:
     one_line_error(invoke("study", "move", "s", "--to", "nonsense", "--storage", a), "is not a database URL")
     one_line_error(invoke("study", "move", "nope", "--to", c, "--storage", a), "no search named 'nope'")
     with hold_lease(open_storage(a).engine, "s"):
-        one_line_error(invoke("study", "move", "s", "--to", c, "--storage", a), "search 's'")
+        held = one_line_error(invoke("study", "move", "s", "--to", c, "--storage", a), "search 's'")
+        assert "retry after its lease expires" in held and "--force-unlock" not in held  # move has no such flag
+    with hold_lease(open_storage(c).engine, "s"):  # the destination's lease too
+        held = one_line_error(invoke("study", "move", "s", "--to", c, "--storage", a), "search 's'")
+        assert "retry after its lease expires" in held and "--force-unlock" not in held
     assert json.loads(_ok("study", "list", "--json", "--storage", c)) == []
     _ok("study", "move", "s", "--to", c, "--storage", a)
     one_line_error(invoke("study", "move", "s", "--to", f"sqlite:///{tmp_path / 'd.db'}", "--storage", a),
                    f"search 's' was already moved to {c}")
     assert invoke("study", "move", "s", "--storage", a).exit_code == 2  # --to is required
+
+
+def test_what_counts_as_the_same_database(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optgan.study.move import _same_database
+
+    monkeypatch.chdir(tmp_path)
+    pg = "postgresql://me:secret@db:5432/optgan"
+    assert _same_database("sqlite:///a.db", f"sqlite:///{tmp_path / 'a.db'}")  # one file, two spellings
+    assert not _same_database("sqlite:///a.db", "sqlite:///b.db")
+    assert not _same_database("sqlite:///optgan.db", pg) and not _same_database(pg, "sqlite:///optgan.db")
+    assert _same_database(pg, "postgresql://me:other@db:5432/optgan")  # the password does not make another one
+    assert not _same_database(pg, "postgresql://me:secret@db:5432/other")
+    assert not _same_database(pg, "postgresql://me:secret@db2:5432/optgan")
+
+
+def test_a_half_search_in_the_destination_is_refused_before_the_source_is_frozen(tmp_path: pathlib.Path) -> None:
+    """A stage study of that name alone in the destination (made outside optgan) is another
+    search's: refused before anything is copied or marked, so the source still runs."""
+    a, b = (f"sqlite:///{tmp_path / f}" for f in ("a.db", "b.db"))
+    create("s", a, DRY, SMALL, tmp_path / "runs")
+    optuna.create_study(study_name="s:disc", storage=b)
+    one_line_error(invoke("study", "move", "s", "--to", b, "--storage", a), f"a search named 's' already exists in {b}")
+    assert {st.study_name for st in optuna.get_all_study_summaries(b)} == {"s:disc"}
+    assert json.loads(_ok("status", "s", "--json", "--storage", a))["moved_to"] is None
+    _ok("run", "s", "--stage", "gen", "--max-rounds", "1", "--storage", a)
+
+
+def test_a_run_directory_claimed_by_another_search_keeps_its_claim(tmp_path: pathlib.Path) -> None:
+    from optgan.study.move import move_search
+
+    a, b = (f"sqlite:///{tmp_path / f}" for f in ("a.db", "b.db"))
+    create("s", a, DRY, SMALL, tmp_path / "runs")
+    claim = tmp_path / "runs" / "search.json"
+    other = {**json.loads(claim.read_text()), "id": "another-search"}
+    claim.write_text(json.dumps(other))
+    done = move_search(load_search("s", a), b)
+    assert done.claim_updated is False and done.copied is True and done.trials == {"gen": 0, "disc": 0}
+    assert json.loads(claim.read_text()) == other
+    again = move_search(load_search("s", a), b)  # finished already: nothing copied again
+    assert again.copied is False
+    shutil.rmtree(tmp_path / "runs")  # a folder this machine does not have: nothing to hand over
+    assert move_search(load_search("s", a), b).claim_updated is False
+
+
+def test_a_copy_of_the_database_file_is_not_taken_for_a_finished_move(tmp_path: pathlib.Path) -> None:
+    """The same search (same id) found in the destination without the source marked moved is a
+    copy of the file, which may have diverged: refused, not adopted."""
+    a, b = (f"sqlite:///{tmp_path / f}" for f in ("a.db", "b.db"))
+    create("s", a, DRY, SMALL, tmp_path / "runs")
+    with sqlite3.connect(tmp_path / "a.db") as src, sqlite3.connect(tmp_path / "b.db") as dst:
+        src.backup(dst)  # the file with what its write-ahead log holds
+    one_line_error(invoke("study", "move", "s", "--to", b, "--storage", a), f"a search named 's' already exists in {b}")
+    assert json.loads(_ok("status", "s", "--json", "--storage", a))["moved_to"] is None
+
+
+def test_a_study_that_appears_during_the_move_is_one_line(tmp_path: pathlib.Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from optgan.study import move
+
+    a, b = (f"sqlite:///{tmp_path / f}" for f in ("a.db", "b.db"))
+    create("s", a, DRY, SMALL, tmp_path / "runs")
+    optuna.create_study(study_name="s:gen", storage=b)  # made outside optgan after the check (pretended)
+    monkeypatch.setattr(move, "_identity_in", lambda storage, name: None)
+    one_line_error(invoke("study", "move", "s", "--to", b, "--storage", a),
+                   f"a study of search 's' appeared in {b} during the move; delete it there and run the same command "
+                   "again")
