@@ -232,8 +232,8 @@ def move(name: str, to_url: str, storage: str | None) -> None:
     counts = ", ".join(f"{n} {stage} trials" for stage, n in done.trials.items())
     click.echo(f"moved search {name!r} to {redact(to_url)} ({counts})")
     if not done.claim_updated:
-        click.echo(f"run directory {search.run_dir} is not on this machine (or not this search's): its search.json "
-                   "still names the old database; run the same command again where it is")
+        click.echo(f"run directory {search.run_dir} left as it is (not on this machine, or another search's "
+                   "search.json): the first run from the new storage takes over this search's folder")
     flag, note = storage_flag(to_url)
     click.echo(f"go on with: optgan run {name}{flag}{note}")
     flag, note = storage_flag(search.storage_url)

@@ -31,7 +31,7 @@ from optgan.study.search import STAGES, Search, stage_study_name, study_exists
 from optgan.study.storage import open_storage
 from optgan.study.storage_url import parse_storage_url, redact, sqlite_path
 
-__all__ = ["Moved", "move_search", "moved_to"]
+__all__ = ["Moved", "move_search", "moved_to", "moved_to_in_file", "stored_url"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def move_search(search: Search, to_url: str) -> Moved:
     dest = open_storage(to_url)
     with hold_lease(search.storage.engine, name, force_unlock_flag=False), \
             hold_lease(dest.engine, name, force_unlock_flag=False):
-        if (where := moved_to(search.storage, name)) not in (None, redact(to_url)):
+        if (where := moved_to(search.storage, name)) not in (None, stored_url(to_url)):
             raise StorageError(f"search {name!r} was already moved to {where}")  # to the same place: finished again
         there = _identity_in(dest, name)
         if there is not None and (there != _identity(search.storage, name) or where is None):
@@ -92,6 +92,37 @@ def move_search(search: Search, to_url: str) -> Moved:
         claimed = _claim_for(search, to_url)
     log.info("moved search %r from %s to %s", name, redact(search.storage_url), redact(to_url))
     return Moved(trials, copied, claimed)
+
+
+def stored_url(url: str) -> str:
+    """`url` as a search records it (`optgan:moved_to`): an SQLite file by its absolute path, the
+    password of any other URL hidden."""
+    path = database_file(url)
+    return f"sqlite:///{path}" if path is not None else redact(url)
+
+
+def moved_to_in_file(db_file: str, name: str) -> str | None:
+    """Where search `name` of the SQLite file `db_file` was moved (URL, password hidden), read
+    without writing anything; None when it was not, or when the file cannot be read as a search's."""
+    from optuna.storages._rdb import models
+
+    from optgan.study.storage import read_only_engine
+
+    studies, attrs = models.StudyModel.__table__, models.StudyUserAttributeModel.__table__
+    try:
+        engine = read_only_engine(f"sqlite:///{db_file}")
+    except Exception:  # noqa: BLE001 - not a database we can read: not known to be moved
+        return None
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(sa.select(attrs.c.value_json).join(studies, studies.c.study_id == attrs.c.study_id)
+                                 .where(studies.c.study_name == stage_study_name(name, "gen"),
+                                        attrs.c.key == keys.MOVED_TO)).scalar()
+    except sa.exc.SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    return json.loads(value) if value is not None else None
 
 
 def _same_database(a: str, b: str) -> bool:
@@ -125,7 +156,7 @@ def _temporary_name(search: Search, stage: str) -> str:
 def _mark_moved(search: Search, to_url: str) -> None:
     for stage in STAGES:
         study_id = search.storage.get_study_id_from_name(stage_study_name(search.name, stage))
-        search.storage.set_study_user_attr(study_id, keys.MOVED_TO, redact(to_url))
+        search.storage.set_study_user_attr(study_id, keys.MOVED_TO, stored_url(to_url))
 
 
 def _copy(search: Search, dest: optuna.storages.RDBStorage, to_url: str) -> dict[str, str]:

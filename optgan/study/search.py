@@ -125,12 +125,17 @@ class Search:
         why = None
         if original and here != original:
             if os.path.exists(original):
-                if owner.get("path") == str(self.run_dir):
+                from optgan.study.move import moved_to_in_file
+
+                if (moved := moved_to_in_file(original, self.name)) and database_file(moved) == here:
+                    why = f"the search moved here from {original} (`optgan study move`)"
+                elif owner.get("path") == str(self.run_dir):
                     raise StorageError(f"search {self.name!r} in {here} is a copy of the one in {original}, which "
                                        f"still exists and uses run directory {self.run_dir}; give the copy its own "
                                        f"copy of that folder with `optgan run {self.name} --run-dir DIR` (or run "
                                        "the original)")
-                why = "a copy of the folder made for it"
+                else:
+                    why = "a copy of the folder made for it"
             elif claimed_here:
                 why = f"its database moved here from {original}"
         elif claimed_here and adopt:

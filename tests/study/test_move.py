@@ -107,6 +107,26 @@ def test_a_move_to_sqlite_hands_over_the_run_directory(tmp_path: pathlib.Path) -
     assert again.splitlines()[0] == "moved search 's' to " + b + " (12 gen trials, 4 disc trials)"
 
 
+def test_the_first_run_after_a_move_made_away_from_the_run_directory_takes_it_over(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A move made where the run directory is not leaves its claim naming the old file; the
+    first run from the new one sees that the old one records the move there, and takes the folder
+    over (a copy of the file would be refused it). Relative SQLite URLs are recorded absolute."""
+    monkeypatch.chdir(tmp_path)
+    create("s", "sqlite:///a.db", DRY, SMALL, tmp_path / "runs")
+    claim = tmp_path / "runs" / "search.json"
+    old = claim.read_text()
+    _ok("study", "move", "s", "--to", "sqlite:///b.db", "--storage", "sqlite:///a.db")
+    claim.write_text(old)  # as if the folder had not been on the machine that moved the search
+    assert json.loads(_ok("status", "s", "--json", "--storage", "sqlite:///a.db"))["moved_to"] == (
+        f"sqlite:///{tmp_path / 'b.db'}")
+    _ok("run", "s", "--stage", "gen", "--max-rounds", "1", "--storage", "sqlite:///b.db")
+    assert json.loads(claim.read_text())["database"] == str(tmp_path / "b.db")
+    with sqlite3.connect(tmp_path / "b.db") as src, sqlite3.connect(tmp_path / "c.db") as dst:
+        src.backup(dst)  # a copy of the new file is still refused the folder
+    one_line_error(invoke("run", "s", "--storage", "sqlite:///c.db"), "is a copy of the one in")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["move_copied:1", "move_marked:1"])
 def test_a_move_stopped_at_any_point_finishes_when_run_again(fault: str, tmp_path: pathlib.Path) -> None:
