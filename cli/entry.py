@@ -23,7 +23,36 @@ def main() -> None:
             raise
         sys.stderr.write("error: stopped\n")
         raise SystemExit(130) from None
-    run_cli()
+    try:
+        run_cli()
+    except SystemExit as e:
+        if e.code in STOP_EXIT_CODES:
+            exit_without_finalizing(e.code)
+        raise
+
+
+#: the exit codes of a stopped command (Ctrl-C, SIGTERM, SIGHUP: 128 + the signal), which no
+#: other outcome uses (0: done, 2: a user mistake or a refusal)
+STOP_EXIT_CODES = frozenset({130, 128 + signal.SIGTERM, 128 + signal.SIGHUP})
+
+
+def exit_without_finalizing(code: int) -> None:
+    """End a stopped command at once, skipping the interpreter's finalization. What it wrote is
+    durable by then (atomic files, committed rows, the run lease released in `finally`), and a
+    stop can leave a C extension's thread mid-call, whose clean-up at finalization then aborts
+    the process (`Fatal Python error: PyThreadState_Get … finalizing`, exit -6 instead of 143:
+    once in the SIGTERM crash test's 8 random stops in CI, 2026-12-04). Logs and output are
+    flushed first."""
+    import logging
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a terminal that hung up, a closed stream: the exit code says it
+            pass
+    os._exit(code)
 
 
 def exception_behind(e: BaseException, kind: type[E]) -> E | None:

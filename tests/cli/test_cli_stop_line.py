@@ -82,3 +82,38 @@ def test_ctrl_c_on_a_terminal_ends_the_echoed_line_first(tmp_path) -> None:
     assert os.waitstatus_to_exitcode(status) == 130
     text = seen.decode(errors="replace").replace("\r\n", "\n")
     assert "\n\nerror: stopped;" in text, text[-300:]
+
+
+_WITH_ATEXIT_MARK = ("import atexit, pathlib, sys\n"
+                     "mark = pathlib.Path(sys.argv.pop(1))\n"
+                     "atexit.register(lambda: mark.write_text('finalized'))\n"
+                     "from optgan_cli.entry import main\n"
+                     "main()\n")
+
+
+def test_a_stopped_command_exits_without_interpreter_finalization(tmp_path) -> None:
+    """A stop ends the process with `os._exit` once its line is written: atexit hooks and the
+    interpreter's finalization (where a C extension's thread left mid-call by the signal aborted
+    the process with -6 once in CI) are skipped. A command that ends otherwise finalizes as usual."""
+    url = f"sqlite:///{tmp_path / 'optgan.db'}"
+    create("s", url, DRY, SMALL, tmp_path / "run")
+    mark, log = tmp_path / "finalized", tmp_path / "stderr.log"
+    done = subprocess.run([sys.executable, "-c", _WITH_ATEXIT_MARK, str(mark), "--version"], capture_output=True,
+                          text=True, env=subprocess_env(), timeout=120)
+    assert done.returncode == 0 and "optgan" in done.stdout and mark.read_text() == "finalized"
+    mark.unlink()
+    with log.open("w") as stderr:
+        p = subprocess.Popen([sys.executable, "-c", _WITH_ATEXIT_MARK, str(mark), "run", "s", "--storage", url],
+                             stdout=subprocess.DEVNULL, stderr=stderr, env=subprocess_env("train:sleep=60"))
+    deadline = time.monotonic() + 120
+    while "round 1/" not in log.read_text() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+    err = log.read_text()
+    assert p.returncode == 143 and err.splitlines()[-1] == (
+        "error: stopped by SIGTERM; the search resumes when the same command is run again"), err
+    assert not mark.exists()  # no finalization
+    r = subprocess.run([sys.executable, "-m", "optgan_cli", "status", "s", "--storage", url], capture_output=True,
+                       text=True, env=subprocess_env(), timeout=120)
+    assert r.returncode == 0 and "search s: not running" in r.stdout  # the lease was released before the exit
