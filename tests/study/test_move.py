@@ -113,6 +113,8 @@ def test_the_first_run_after_a_move_made_away_from_the_run_directory_takes_it_ov
     first run from the new one sees that the old one records the move there, and takes the folder
     over (a copy of the file would be refused it). Relative SQLite URLs are recorded absolute."""
     monkeypatch.chdir(tmp_path)
+    create("t", "sqlite:///a.db", DRY, SMALL, tmp_path / "runs-t")  # another search of the file, moved elsewhere
+    _ok("study", "move", "t", "--to", "sqlite:///elsewhere.db", "--storage", "sqlite:///a.db")
     create("s", "sqlite:///a.db", DRY, SMALL, tmp_path / "runs")
     claim = tmp_path / "runs" / "search.json"
     old = claim.read_text()
