@@ -70,26 +70,33 @@ def move_search(search: Search, to_url: str) -> Moved:
     parse_storage_url(to_url)
     if _same_database(search.storage_url, to_url):
         raise StorageError(f"search {name!r} is already in {redact(to_url)}: move it to another database")
-    dest = open_storage(to_url)
-    with hold_lease(search.storage.engine, name, force_unlock_flag=False), \
-            hold_lease(dest.engine, name, force_unlock_flag=False):
+    with hold_lease(search.storage.engine, name, force_unlock_flag=False):
         if (where := moved_to(search.storage, name)) not in (None, stored_url(to_url)):
             raise StorageError(f"search {name!r} was already moved to {where}")  # to the same place: finished again
-        there = _identity_in(dest, name)
-        if there is not None and (there != _identity(search.storage, name) or where is None):
-            raise StorageError(f"a search named {name!r} already exists in {redact(to_url)} (a copy of the database "
-                               f"file, or another search); delete it there (`optgan study delete {name} --storage "
-                               "URL`) or move this one elsewhere")
-        copied = there is None
-        if copied:  # copy, freeze the source, then name the copy: the two never both go on
-            temporary = _copy(search, dest, to_url)
-            faults.point("move_copied")
-            _mark_moved(search, to_url)
-            faults.point("move_marked")
-            _rename(search, dest, to_url, temporary)
-        trials = {stage: len(dest.get_all_trials(dest.get_study_id_from_name(stage_study_name(name, stage)),
-                                                  deepcopy=False)) for stage in STAGES}
-        claimed = _claim_for(search, to_url)
+        # opened only now: the refusals above leave no new database file behind
+        dest = open_storage(to_url)
+        with hold_lease(dest.engine, name, force_unlock_flag=False):
+            return _move_under_leases(search, dest, to_url, where)
+
+
+def _move_under_leases(search: Search, dest: optuna.storages.RDBStorage, to_url: str, where: str | None) -> Moved:
+    """The move itself, both leases held; `where`: the source's `optgan:moved_to` (None: not marked)."""
+    name = search.name
+    there = _identity_in(dest, name)
+    if there is not None and (there != _identity(search.storage, name) or where is None):
+        raise StorageError(f"a search named {name!r} already exists in {redact(to_url)} (a copy of the database "
+                           f"file, or another search); delete it there (`optgan study delete {name} --storage "
+                           "URL`) or move this one elsewhere")
+    copied = there is None
+    if copied:  # copy, freeze the source, then name the copy: the two never both go on
+        temporary = _copy(search, dest, to_url)
+        faults.point("move_copied")
+        _mark_moved(search, to_url)
+        faults.point("move_marked")
+        _rename(search, dest, to_url, temporary)
+    trials = {stage: len(dest.get_all_trials(dest.get_study_id_from_name(stage_study_name(name, stage)),
+                                              deepcopy=False)) for stage in STAGES}
+    claimed = _claim_for(search, to_url)
     log.info("moved search %r from %s to %s", name, redact(search.storage_url), redact(to_url))
     return Moved(trials, copied, claimed)
 

@@ -167,6 +167,7 @@ def test_refusals_write_nothing(tmp_path: pathlib.Path) -> None:
     with hold_lease(open_storage(a).engine, "s"):
         held = one_line_error(invoke("study", "move", "s", "--to", c, "--storage", a), "search 's'")
         assert "retry after its lease expires" in held and "--force-unlock" not in held  # move has no such flag
+    assert not (tmp_path / "c.db").exists()  # refused before the destination is opened (and so created)
     with hold_lease(open_storage(c).engine, "s"):  # the destination's lease too
         held = one_line_error(invoke("study", "move", "s", "--to", c, "--storage", a), "search 's'")
         assert "retry after its lease expires" in held and "--force-unlock" not in held
@@ -174,6 +175,7 @@ def test_refusals_write_nothing(tmp_path: pathlib.Path) -> None:
     _ok("study", "move", "s", "--to", c, "--storage", a)
     one_line_error(invoke("study", "move", "s", "--to", f"sqlite:///{tmp_path / 'd.db'}", "--storage", a),
                    f"search 's' was already moved to {c}")
+    assert not (tmp_path / "d.db").exists()
     assert invoke("study", "move", "s", "--storage", a).exit_code == 2  # --to is required
 
 
