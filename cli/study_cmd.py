@@ -257,7 +257,8 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
     if not present:
         load_search(name, storage)  # raises its "no search named …" error with the known names
     refuse_if_read_only(store.engine, name)  # before asking
-    run_dir = store.get_study_user_attrs(store.get_study_id_from_name(present[0])).get(keys.RUN_DIR)
+    attrs = store.get_study_user_attrs(store.get_study_id_from_name(present[0]))
+    run_dir, moved = attrs.get(keys.RUN_DIR), attrs.get(keys.MOVED_TO)
     if not yes and not _confirm(f"delete search {name!r} (studies {', '.join(present)})?"):
         click.echo("nothing deleted")
         return
@@ -266,6 +267,10 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
     with hold_lease(store.engine, name, force_unlock_flag=False):  # never under a running `optgan run`
         for study_name in present:
             optuna.delete_study(study_name=study_name, storage=store)
+    if moved:  # this was the read-only copy left by `optgan study move`: the folder goes on with the search
+        click.echo(f"deleted the copy of search {name!r} left behind by its move; its run directory {run_dir} "
+                   f"serves the search in {moved}: keep it")
+        return
     click.echo(f"deleted search {name!r}; run directory kept at {run_dir} "
                "(remove it before creating a search that would use it again)")
 

@@ -85,7 +85,9 @@ def test_a_search_moved_mid_round_goes_on_on_its_course(storage_url: str, unique
     assert row["moved_to"] == redact(storage_url) and row["gen_trials"] == 8
     assert _ok("study", "list", "--storage", src).rstrip().endswith(f"moved to {redact(storage_url)} (read-only here)")
     assert json.loads(_ok("status", name, "--json", "--storage", storage_url))["moved_to"] is None
-    _ok("study", "delete", name, "--yes", "--storage", src)
+    deleted = _ok("study", "delete", name, "--yes", "--storage", src)  # the folder is the moved search's now
+    assert deleted.strip().startswith(f"deleted the copy of search {name!r} left behind by its move; its run directory")
+    assert deleted.strip().endswith(f"serves the search in {redact(storage_url)}: keep it"), deleted
     assert json.loads(_ok("study", "list", "--json", "--storage", src)) == []
 
 
