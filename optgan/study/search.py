@@ -254,6 +254,10 @@ METRIC_NAMES_ATTR = "study:metric_names"
 
 def load_search(name: str, storage_url: str | None = None) -> Search:
     """Reopen search `name`; its config comes from storage."""
+    if "@" in name:  # `NAME@URL` of `optgan compare` given to a command that reads one search
+        bare, _, at = name.partition("@")
+        raise StorageError(f"{name!r}: NAME@URL is read by `optgan compare` and `optgan study enqueue --front`; "
+                           f"elsewhere give the storage as an option: {bare} --storage {at or 'URL'}")
     url = resolve_storage_url(storage_url)
     storage = open_storage(url, create=False)
     try:  # one study by name: summaries of every study cost ~20 ms each on a shared PostgreSQL

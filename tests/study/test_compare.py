@@ -181,6 +181,10 @@ def test_compare_command_refusals(tmp_path: pathlib.Path) -> None:
     one_line_error(invoke("compare", "b", "b@", *s), "'b@': give a storage URL after '@'")
     one_line_error(invoke("compare", "b", "b/c", *s), "search name 'b/c' must be 1-100 letters")
     one_line_error(invoke("compare", "b", f"b@sqlite:///{tmp_path / 'none.db'}", *s), "none.db")
+    for command in (["status"], ["best", "--stage", "gen"], ["run"], ["study", "show"], ["study", "delete", "--yes"]):
+        # a command that reads one search says how to give it the storage of a `NAME@URL`
+        one_line_error(invoke(*command, f"b@{url}", *s), f"'b@{url}': NAME@URL is read by `optgan compare` and "
+                       f"`optgan study enqueue --front`; elsewhere give the storage as an option: b --storage {url}")
     (tmp_path / "f").write_text("")
     r = invoke("compare", "a", "b", "-o", str(tmp_path / "f"), *s)
     assert r.exit_code == 2 and "is a file" in r.stderr
