@@ -26,6 +26,7 @@ import sqlalchemy.orm
 
 from optgan import faults, keys
 from optgan.errors import StorageError
+from optgan.progress import progress_bar
 from optgan.study.run_dir_claim import RUN_DIR_OWNER, database_file
 from optgan.study.search import STAGES, Search, stage_study_name, study_exists
 from optgan.study.storage import open_storage
@@ -183,7 +184,8 @@ def _copy(search: Search, dest: optuna.storages.RDBStorage, to_url: str) -> dict
                 dest.set_study_user_attr(to_id, key, value)
         dest.set_study_user_attr(to_id, keys.MOVED_FROM, redact(search.storage_url))
         new_ids: dict[int, int] = {}  # the source's trial ids -> the copy's
-        for trial in sorted(src.get_all_trials(from_id, deepcopy=False), key=lambda t: t.number):
+        trials = sorted(src.get_all_trials(from_id, deepcopy=False), key=lambda t: t.number)
+        for trial in progress_bar(trials, desc=f"moving {search.name}:{stage}", unit="trial", leave=False):
             new_ids[trial._trial_id] = dest.create_new_trial(to_id, template_trial=trial)
             if dest.get_trial_number_from_id(new_ids[trial._trial_id]) != trial.number:
                 raise StorageError(f"moving {search.name!r}: trial {trial.number} of {stage} got another number in "

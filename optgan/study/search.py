@@ -10,6 +10,7 @@ listing searches is :mod:`optgan.study.listing`.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import logging
@@ -17,6 +18,7 @@ import os
 import pathlib
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,11 +269,26 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
             raise incomplete_search_error(name, url, "gen") from None
         known = sorted({s.study_name.rsplit(":", 1)[0] for s in storage.get_all_studies()
                         if s.study_name.endswith(":gen")})
-        hint = f"; known searches: {', '.join(known)}" if known else "; create one with `optgan study create`"
-        raise StorageError(f"no search named {name!r} in {redact(url)}{hint}") from None
+        raise StorageError(f"no search named {name!r} in {redact(url)}{_known_searches_hint(name, known)}") from None
     attrs: dict[str, Any] = storage.get_study_user_attrs(study_id)
     config = study_config_from_dict(json.loads(attrs[keys.CONFIG]))
     return Search(name, config, storage, url, pathlib.Path(attrs[keys.RUN_DIR]), attrs.get(keys.SEARCH_ID))
+
+
+#: up to this many searches in a storage, "no search named …" lists them all
+KNOWN_SEARCHES_LISTED = 8
+
+
+def _known_searches_hint(name: str, known: Sequence[str]) -> str:
+    """The end of the "no search named …" line: every search of a small storage; in a team's
+    storage, how many there are and the names closest to `name`."""
+    if not known:
+        return "; create one with `optgan study create`"
+    if len(known) <= KNOWN_SEARCHES_LISTED:
+        return f"; known searches: {', '.join(known)}"
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    return (f"; {len(known)} searches there (`optgan study list` lists them)"
+            + (f", the closest: {', '.join(close)}" if close else ""))
 
 
 def search_ref(ref: str, storage_url: str | None = None) -> tuple[str, str]:

@@ -77,3 +77,34 @@ def test_the_list_skips_a_study_whose_create_was_cut_short(tmp_path) -> None:
     create_search("s", load_study_config(str(ROOT / "studies" / "dry-run.yaml")), url, str(tmp_path / "run"))
     optuna.create_study(study_name="half:gen", storage=url).set_user_attr(keys.SEARCH_NAME, "half")
     assert [row["name"] for row in list_searches(url)] == ["s"]
+
+
+def test_no_search_named_lists_a_small_storage_and_points_into_a_large_one(tmp_path) -> None:
+    """"no search named …" names every search of a small storage; in a team's storage of hundreds
+    it says how many there are and the names closest to the one asked for, in one short line."""
+    import optuna
+
+    from optgan.study.search import KNOWN_SEARCHES_LISTED, load_search
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+    def refusal(name: str) -> str:
+        with pytest.raises(StorageError) as e:
+            load_search(name, url)
+        return str(e.value)
+
+    optuna.create_study(storage=url, study_name="not-a-search")  # made outside optgan: not named
+    assert refusal("x").endswith("; create one with `optgan study create`")
+    for name in ("b", "a"):
+        optuna.create_study(storage=url, study_name=f"{name}:gen")
+    assert refusal("x") == f"no search named 'x' in {url}; known searches: a, b"
+    many = [f"cifar-seed{i}" for i in range(KNOWN_SEARCHES_LISTED)] + ["stl-a"]
+    for k, name in enumerate(many):
+        optuna.create_study(storage=url, study_name=f"{name}:gen")
+        if k + 3 == KNOWN_SEARCHES_LISTED:  # every one of them still listed
+            assert refusal("x").endswith(f"; known searches: a, b, {', '.join(sorted(many[:k + 1]))}")
+    close = refusal("cifar-sed3")
+    assert close.startswith(f"no search named 'cifar-sed3' in {url}; {len(many) + 2} searches there (`optgan "
+                            "study list` lists them), the closest: cifar-seed3, ")
+    assert len(close.split("the closest: ")[1].split(", ")) == 3 and "stl-a" not in close  # three names at most
+    assert refusal("zzzz").endswith(f"; {len(many) + 2} searches there (`optgan study list` lists them)")
