@@ -90,6 +90,26 @@ def test_nan_candidate_gets_nan_and_a_reason_others_are_scored(tmp_path: Path) -
     assert all(math.isnan(v) for v in out[1].values.values())
 
 
+def test_non_finite_features_fail_that_candidate_with_a_reason_others_are_scored(tmp_path: Path) -> None:
+    """Finite images whose features overflow (an extractor in low precision on extreme images):
+    that candidate fails with its reason; the round goes on."""
+
+    class Overflowing(PoolExtractor):
+        def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            f, logits = super().extract(images)
+            return torch.where((images == 255).flatten(1).all(1, keepdim=True), torch.inf, f), logits
+
+    def white(z: torch.Tensor) -> torch.Tensor:
+        return torch.ones(len(z), 3, 8, 8)
+
+    good = TinyGenerator()
+    ev = PopulationEvaluator(_cfg(tmp_path), random_images(64), "cpu", extractor=Overflowing(), progress=False)
+    out = ev.evaluate([good, white], make_latent_bank(40, 8, 0))
+    assert out[0].ok and out[0].values == _evaluator(tmp_path).evaluate([good], make_latent_bank(40, 8, 0))[0].values
+    assert not out[1].ok and out[1].reason == "the extractor produced non-finite features"
+    assert all(math.isnan(v) for v in out[1].values.values())
+
+
 def test_a_candidate_nan_only_in_its_first_batch_still_fails(tmp_path: Path) -> None:
     """NaN in an early batch and finite later ones: the flag accumulates over every batch (a NaN
     quantised to 0 must never be scored as a black pixel)."""

@@ -232,3 +232,29 @@ def test_the_dry_run_driver_refuses_a_search_study(new_study) -> None:
     with pytest.raises(ConfigError, match=r"belongs to the optgan search 'demo': run that with `optgan run demo`"):
         run_synthetic_search(study, 1)
     assert study.trials == []
+
+
+@pytest.mark.parametrize(("directions", "objectives", "message"), [
+    (None, ("IS", "FID"), r"^2 objectives \['IS', 'FID'\] for a study with 3 directions$"),
+    (None, ("IS", "FID", "loss"), r"^objective 'loss' is unknown; allowed: IS, FID, "),
+    (None, ("FID", "IS", "params_M"), r"^objective 'FID' must be minimized, the study says maximize$"),
+    (["maximize", "maximize", "minimize"], ("IS", "FID", "params_M"),
+     r"^objective 'FID' must be minimized, the study says maximize$"),
+    (["maximize", "minimize", "maximize"], ("IS", "FID", "params_M"),
+     r"^objective 'params_M' must be minimized, the study says maximize$"),
+])
+def test_the_dry_run_driver_refuses_objectives_that_do_not_fit_the_study(new_study, directions, objectives,
+                                                                        message) -> None:
+    """`run_synthetic_search` (the library's dry run): objectives that the study's directions
+    contradict, unknown ones, or the wrong number are one ConfigError, before any trial."""
+    study = new_study(population_size=4, directions=directions)
+    with pytest.raises(ConfigError, match=message):
+        run_synthetic_search(study, 1, objectives=objectives)
+    assert study.trials == []
+
+
+def test_the_dry_run_driver_refuses_a_study_without_the_optgan_sampler() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    with pytest.raises(ConfigError, match=r"does not use the optgan sampler; build it with optgan.sampler.make_sampler"):
+        run_synthetic_search(study, 1)
+    assert study.trials == []
