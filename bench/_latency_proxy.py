@@ -1,14 +1,19 @@
 """A TCP proxy that adds network latency: a database on another machine, simulated locally.
 
 Every chunk read from either side is forwarded `rtt_ms / 2` later (in order, without throttling
-bandwidth), so each request/reply round trip costs `rtt_ms` more than over loopback.
+bandwidth), so each request/reply round trip costs `rtt_ms` more than over loopback. Also the
+PostgreSQL options and runs shared by the storage benchmarks (bookkeeping.py, move.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 
 class LatencyProxy:
@@ -46,8 +51,11 @@ class LatencyProxy:
         self._loop.run_forever()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
+        except asyncio.CancelledError:  # the proxy closes with the client still connected: ends quietly
+            writer.close()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -70,3 +78,33 @@ class LatencyProxy:
             await sender
         finally:
             sender.cancel()
+
+
+@contextlib.contextmanager
+def through_proxy(url: str, rtt_ms: float) -> Iterator[str]:
+    """The PostgreSQL `url` reached through a LatencyProxy that adds `rtt_ms` to each round trip."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    with LatencyProxy(u.host or "127.0.0.1", u.port or 5432, rtt_ms) as port:
+        yield u.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+
+
+def add_postgres_args(parser: argparse.ArgumentParser) -> None:
+    """`--rtt-ms` and `--postgres` (default `$OPTGAN_TEST_POSTGRES_URL`)."""
+    parser.add_argument("--rtt-ms", type=float, default=2.0, help="added round-trip latency for PostgreSQL")
+    parser.add_argument("--postgres", default=os.environ.get("OPTGAN_TEST_POSTGRES_URL"))
+
+
+def machine() -> dict[str, object]:
+    return {"cpus": os.cpu_count(), "loadavg_1min": round(os.getloadavg()[0], 2)}
+
+
+def on_postgres(result: dict[str, object], args: argparse.Namespace, measure: Callable[[str], object]) -> None:
+    """`measure(url)` on PostgreSQL over loopback and through the proxy, into `result` (or why not)."""
+    if not args.postgres:
+        result["postgresql"] = "skipped: no --postgres URL and no $OPTGAN_TEST_POSTGRES_URL"
+        return
+    result["postgresql_loopback"] = measure(args.postgres)
+    with through_proxy(args.postgres, args.rtt_ms) as url:
+        result[f"postgresql_rtt_{args.rtt_ms:g}ms"] = measure(url)

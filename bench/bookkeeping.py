@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import json
 import logging
 import os
@@ -28,19 +27,17 @@ import statistics
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
 
 import optuna
 import sqlalchemy
 from click.testing import CliRunner
-from sqlalchemy.engine import make_url
 
 from optgan.study.search import stage_study_name
 from optgan.study.sole_writer_cache import SoleWriterCache
 from optgan_cli.main import main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _latency_proxy import LatencyProxy  # noqa: E402
+from _latency_proxy import add_postgres_args, machine, on_postgres  # noqa: E402
 
 DRY_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "studies", "dry-run.yaml")
 _counts: collections.Counter[str] = collections.Counter()
@@ -97,19 +94,11 @@ def side_by_side(url: str, population: int, rounds: int) -> dict[str, object]:
     return out
 
 
-@contextlib.contextmanager
-def through_proxy(url: str, rtt_ms: float) -> Iterator[str]:
-    u = make_url(url)
-    with LatencyProxy(u.host or "127.0.0.1", u.port or 5432, rtt_ms) as port:
-        yield u.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-
-
 def arg_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--population", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="stage-gen rounds (the first is not counted)")
-    parser.add_argument("--rtt-ms", type=float, default=2.0, help="added round-trip latency for PostgreSQL")
-    parser.add_argument("--postgres", default=os.environ.get("OPTGAN_TEST_POSTGRES_URL"))
+    add_postgres_args(parser)
     return parser
 
 
@@ -120,16 +109,11 @@ def main_() -> None:
         parser.error("--rounds must be at least 2 (the first round is not counted)")
     logging.disable(logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    result: dict[str, object] = {"machine": {"cpus": os.cpu_count(), "loadavg_1min": round(os.getloadavg()[0], 2)},
+    result: dict[str, object] = {"machine": machine(),
                                  "population": args.population, "rounds_counted": args.rounds - 1}
     with tempfile.TemporaryDirectory() as tmp:
         result["sqlite"] = side_by_side(f"sqlite:///{tmp}/bench.db", args.population, args.rounds)
-    if args.postgres:
-        result["postgresql_loopback"] = side_by_side(args.postgres, args.population, args.rounds)
-        with through_proxy(args.postgres, args.rtt_ms) as url:
-            result[f"postgresql_rtt_{args.rtt_ms:g}ms"] = side_by_side(url, args.population, args.rounds)
-    else:
-        result["postgresql"] = "skipped: no --postgres URL and no $OPTGAN_TEST_POSTGRES_URL"
+    on_postgres(result, args, lambda url: side_by_side(url, args.population, args.rounds))
     print(json.dumps(result, indent=2))
 
 

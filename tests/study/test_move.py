@@ -245,3 +245,61 @@ def test_a_study_that_appears_during_the_move_is_one_line(tmp_path: pathlib.Path
     one_line_error(invoke("study", "move", "s", "--to", b, "--storage", a),
                    f"a study of search 's' appeared in {b} during the move; delete it there and run the same command "
                    "again")
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+def test_copy_trials_copies_every_trial_row_for_row(where: str, tmp_path: pathlib.Path) -> None:
+    """`copy_trials` (the move's bulk copy) gives the trials Optuna's own trial-by-trial copy
+    gives: numbers, states, times, values (±inf too), params with their distributions,
+    intermediate values (NaN too) and attrs, for COMPLETE, FAIL, PRUNED, RUNNING and WAITING
+    trials; the copy's trial ids are its own."""
+    import math
+    import os
+    import uuid
+
+    from optgan.study.move import copy_trials
+
+    if where == "postgresql" and not os.environ.get("OPTGAN_TEST_POSTGRES_URL"):
+        pytest.skip("PostgreSQL tests need OPTGAN_TEST_POSTGRES_URL (set by .ci/run)")
+    dest_url = os.environ["OPTGAN_TEST_POSTGRES_URL"] if where == "postgresql" else f"sqlite:///{tmp_path / 'b.db'}"
+    src, dest = open_storage(f"sqlite:///{tmp_path / 'a.db'}"), open_storage(dest_url)
+    study = optuna.create_study(storage=src, study_name="s", directions=["maximize", "minimize"])
+    tag = uuid.uuid4().hex[:12]
+    filler = optuna.load_study(study_name=dest.get_study_name_from_id(dest.create_new_study(
+        [optuna.study.StudyDirection.MINIMIZE], f"filler-{tag}")), storage=dest)
+    for _ in range(2):  # other trial and row ids there: the copy's rows are numbered anew
+        filler.enqueue_trial({"op": "none"}, user_attrs={"filler": 1})
+    for k in range(7):
+        trial = study.ask()
+        trial.suggest_categorical("op", ["none", "conv_3x3", "skip"])
+        trial.suggest_float("x", -1.0, 1.0, log=False)
+        trial.suggest_int("n", 1, 9, step=2)
+        trial.set_user_attr("genotype", {"cells": [[k, None, "a"]]})
+        study._storage.set_trial_system_attr(trial._trial_id, "sys", [k, "b"])
+        study._storage.set_trial_intermediate_value(trial._trial_id, k, float("nan") if k == 2 else k / 3)
+        if k < 3:
+            study.tell(trial, [float("inf") if k == 1 else k + 0.25, -float("inf") if k == 2 else 1 / (k + 3)])
+        elif k == 3:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif k == 4:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    study.enqueue_trial({"op": "skip"}, user_attrs={"enqueued": True})  # WAITING
+    to_id = dest.create_new_study(study.directions, f"copy-{tag}")
+    from_id = study._study_id
+    new_ids = copy_trials(src, from_id, dest, to_id)
+
+    def fields(storage, study_id) -> list[dict]:  # noqa: ANN001
+        return [{**{k: v for k, v in vars(t).items() if k != "_trial_id"},
+                 "_values": [repr(v) for v in t.values] if t.values else t.values,
+                 "intermediate_values": {s: repr(v) for s, v in t.intermediate_values.items()}}
+                for t in storage.get_all_trials(study_id)]
+
+    copied, original = fields(dest, to_id), fields(src, from_id)
+    assert len(original) == 8 and copied == original
+    assert {t.state.name for t in src.get_all_trials(from_id)} == {"COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING"}
+    assert sorted(new_ids) == [t._trial_id for t in src.get_all_trials(from_id)]
+    assert [dest.get_trial(i).number for i in new_ids.values()] == list(range(8))
+    assert math.isinf(dest.get_trial(new_ids[min(new_ids) + 1]).values[0])
+    with pytest.raises(Exception, match="already had trials"):  # never into a study with trials
+        copy_trials(src, from_id, dest, to_id)
+    assert len(dest.get_all_trials(to_id)) == 8  # and nothing of that attempt stays
