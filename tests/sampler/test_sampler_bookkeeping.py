@@ -258,3 +258,27 @@ def test_the_dry_run_driver_refuses_a_study_without_the_optgan_sampler() -> None
     with pytest.raises(ConfigError, match=r"does not use the optgan sampler; build it with optgan.sampler.make_sampler"):
         run_synthetic_search(study, 1)
     assert study.trials == []
+
+
+def test_the_ga_hooks_read_generations_from_the_tags(new_study) -> None:
+    """Optuna's GA-sampler hooks: a trial's generation is its tag (a trial the sampler never
+    tagged is refused), and a generation's population is its COMPLETE members only."""
+    study = new_study(population_size=4)
+    run_synthetic_search(study, 2, fail=lambda t: t.number == 5)
+    sampler = study.sampler
+    assert [sampler.get_trial_generation(study, t) for t in study.trials] == [0] * 4 + [1] * 4
+    assert [t.number for t in sampler.get_population(study, 1)] == [4, 6, 7]  # trial 5 FAILed
+    assert sampler.get_population(study, 2) == []
+    stray = study._storage.create_new_trial(study._study_id)  # not proposed by the sampler
+    with pytest.raises(ValueError, match=r"^trial 8 was not proposed by the optgan sampler$"):
+        sampler.get_trial_generation(study, study._storage.get_trial(stray))
+
+
+def test_the_sampler_refuses_another_network_and_a_negative_seed() -> None:
+    from optgan.config.sampler import SamplerConfig
+    from optgan.sampler import OptganSampler
+
+    with pytest.raises(ConfigError, match=r"^sampler `net` = 'generator'; allowed: gen, disc$"):
+        OptganSampler(net="generator")
+    with pytest.raises(ConfigError, match=r"^`seed` = -1 must be ≥ 0 \(it seeds every proposal\)$"):
+        OptganSampler(net="gen", config=SamplerConfig(), seed=-1)
