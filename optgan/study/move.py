@@ -203,7 +203,7 @@ def copy_trials(src: optuna.storages.RDBStorage, from_id: int, dest: optuna.stor
     transaction of bulk inserts; returns {source trial id: copy's trial id}.
 
     Optuna's own path (`create_new_trial` with a template, as `optuna.copy_study` does) makes
-    some 90 statements a trial; this makes a few a table (bench/move.py measures both). Both
+    some 98 SQL statements a trial; this makes a few a table (bench/move.py measures both). Both
     databases are at the schema of the Optuna that opened them, so the tables match.
     """
     from optuna.storages._rdb import models

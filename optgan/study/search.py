@@ -258,7 +258,8 @@ def load_search(name: str, storage_url: str | None = None) -> Search:
     """Reopen search `name`; its config comes from storage."""
     if "@" in name:  # `NAME@URL` of `optgan compare` given to a command that reads one search
         bare, _, at = name.partition("@")
-        raise StorageError(f"{name!r}: NAME@URL is read by `optgan compare` and `optgan study enqueue --front`; "
+        at = redact(at) if at else ""
+        raise StorageError(f"'{bare}@{at}': NAME@URL is read by `optgan compare` and `optgan study enqueue --front`; "
                            f"elsewhere give the storage as an option: {bare} --storage {at or 'URL'}")
     url = resolve_storage_url(storage_url)
     storage = open_storage(url, create=False)

@@ -185,6 +185,8 @@ def test_compare_command_refusals(tmp_path: pathlib.Path) -> None:
         # a command that reads one search says how to give it the storage of a `NAME@URL`
         one_line_error(invoke(*command, f"b@{url}", *s), f"'b@{url}': NAME@URL is read by `optgan compare` and "
                        f"`optgan study enqueue --front`; elsewhere give the storage as an option: b --storage {url}")
+    hidden = one_line_error(invoke("status", "b@postgresql://me:s3cret@db.example/x", *s), "b@postgresql://me:***@")
+    assert "s3cret" not in hidden and hidden.endswith("b --storage postgresql://me:***@db.example/x")
     (tmp_path / "f").write_text("")
     r = invoke("compare", "a", "b", "-o", str(tmp_path / "f"), *s)
     assert r.exit_code == 2 and "is a file" in r.stderr
