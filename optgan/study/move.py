@@ -222,21 +222,21 @@ def copy_trials(src: optuna.storages.RDBStorage, from_id: int, dest: optuna.stor
             raise StorageError(f"copying trials into {redact(dest.engine.url.render_as_string(hide_password=True))}: "
                                "the study already had trials; nothing was copied")
         if trials:
-            conn.execute(sa.insert(trials_t), [{**_without_key(t, trials_t), "study_id": to_id} for t in trials])
+            conn.execute(sa.insert(trials_t), [{**t, "study_id": to_id} for t in _without_key(trials, trials_t)])
         by_number: dict[int, int] = {number: trial_id for number, trial_id in conn.execute(
             sa.select(trials_t.c.number, trials_t.c.trial_id).where(trials_t.c.study_id == to_id))}
         new_ids = {old: by_number[number] for old, number in numbers.items()}
         for t in tables:
             if rows[t.name]:
-                conn.execute(sa.insert(t), [{**_without_key(r, t), "trial_id": new_ids[r["trial_id"]]}
-                                            for r in rows[t.name]])
+                conn.execute(sa.insert(t), [{**r, "trial_id": new_ids[r["trial_id"]]}
+                                            for r in _without_key(rows[t.name], t)])
     return new_ids
 
 
-def _without_key(row: dict, table: sa.Table) -> dict:
-    """`row` without its table's primary key (the destination numbers rows anew)."""
+def _without_key(rows: list[dict], table: sa.Table) -> list[dict]:
+    """`rows` of `table` without its primary key (the destination numbers rows anew)."""
     keys_ = {c.name for c in table.primary_key.columns}
-    return {k: v for k, v in row.items() if k not in keys_}
+    return [{k: v for k, v in row.items() if k not in keys_} for row in rows]
 
 
 def _rename(search: Search, dest: optuna.storages.RDBStorage, to_url: str, temporary: dict[str, str]) -> None:
