@@ -2,10 +2,12 @@
 # One prepared GPU check, run on a lent device machine in the repository root after
 # bench/device_prepare.sh filled `.whl/` here (see README, "Checking the GPU paths"):
 #   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 600
-# (about 7 minutes of device time once the machine is up; the step limits add up to 9.5).
+# (about 7 minutes of device time once the machine is up; the step limits add up to 9.4).
 # Installs the carried wheels, runs every CUDA test (`pytest -m gpu`), then bench/train.py and
 # bench/eval.py at paper widths; each result lands in $OUT as soon as it exists. Steps have
-# their own time limits so one slow step cannot eat the others' time.
+# their own time limits so one slow step cannot eat the others' time. The step lines and the
+# summary also go to $OUT/summary.txt; at the end bench/device_pack.sh packs the logs into one
+# archive, since the device tool returns at most 8 files.
 set -uo pipefail
 OUT=${OUT:-/tmp/optgan-device-check}
 mkdir -p "$OUT"
@@ -25,13 +27,14 @@ DATA=.whl/w/test-2k.npz
 [ -f "$DATA" ] || DATA=../shared/data/cifar10/test-2k.npz
 step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report its exit code
   local name=$1 limit=$2; shift 2
-  echo "== $name (limit ${limit}s)"
+  echo "== $name (limit ${limit}s)" | tee -a "$OUT/summary.txt"
   timeout "$limit" "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
   local rc=$?
-  echo "== $name: exit $rc, $(tr '\r' '\n' < "$OUT/$name.log" 2>/dev/null | grep -v '^ *$' | tail -n 1 | cut -c1-200)"
+  echo "== $name: exit $rc, $(tr '\r' '\n' < "$OUT/$name.log" 2>/dev/null | grep -v '^ *$' | tail -n 1 | cut -c1-200)" \
+    | tee -a "$OUT/summary.txt"
 }
-step cuda-tests 100 python3 -m pytest -q -m gpu -p no:cacheprovider tests
-tail -n 15 "$OUT/cuda-tests.out"
+step cuda-tests 80 python3 -m pytest -q -m gpu -p no:cacheprovider tests
+tail -n 15 "$OUT/cuda-tests.out" | tee -a "$OUT/summary.txt"
 # fast path (the fp32 / eager / loss-curve comparisons were measured before: README), the fast path with
 # the rewritten op forms (op_forms: rewritten), a whole round, and a kernel table of the fast path
 # (where the time of an iteration goes: convs by kind, element-wise)
@@ -39,12 +42,12 @@ step bench-train 205 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --met
   --skip fp32,compare --blocks 600 --eval-images 2000 --profile "$OUT/bench-train-profile.txt" \
   --out "$OUT/bench-train.json"
 # the cost of every G op at its shapes (GPU kernel time), and three exact re-formulations of some of them
-step bench-ops 25 python3 bench/ops.py --reps 10 --out "$OUT/bench-ops.json"
+step bench-ops 40 python3 bench/ops.py --reps 10 --out "$OUT/bench-ops.json"
 step bench-eval 130 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
 step bench-final 110 python3 bench/final.py --data "$DATA" --precisions tf32,bf16 --warmup 10 --iterations 60 \
   --out "$OUT/bench-final.json"
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 try:
@@ -86,3 +89,4 @@ try:
 except Exception as err:  # noqa: BLE001
     print("bench-final: no JSON", err)
 PY
+bash bench/device_pack.sh "$OUT"  # the tool returns 8 files: JSON and summary as they are, the rest in logs.tar.gz

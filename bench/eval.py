@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
         candidates = [_as_in_search(c, args.generator_precision == "bf16", not args.no_cudnn_benchmark)
                       for c in candidates]
     bank = make_latent_bank(args.num_images, widths.latent_dim, seed=0)
-    with torch.no_grad():
+    with torch.no_grad():  # one warm batch first: CUDA start-up and cuDNN's autotuning are not generation
+        candidates[0](bank[: args.batch_size].to(device))
         _, gen_s = _timed(lambda: [candidates[0](z.to(device)) for z in bank.split(args.batch_size)], device)
     out: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",

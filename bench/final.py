@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     for k in ("d", "g") if graphed[f"mean_loss_{k}"] is not None and eager[f"mean_loss_{k}"] is not None}
     if not res["errors"]:
         del res["errors"]
+    if args.out:  # again, now with the comparisons
+        Path(args.out).write_text(json.dumps(res, indent=1))
     return res
 
 

@@ -111,3 +111,26 @@ def test_an_empty_item_in_a_benchmark_list_is_refused(capsys: pytest.CaptureFixt
         _bench("bench/final.py").arg_parser().parse_args(["--precisions", "tf32,"])
     assert "unknown precision: (an empty item)" in capsys.readouterr().err
     assert _bench("bench/train.py").arg_parser().parse_args(["--variants", ""]).variants == ""
+
+
+def test_everything_the_check_writes_comes_back_in_at_most_eight_files(tmp_path: Path) -> None:
+    """The device tool returns at most 8 files of $OUT: the check ends by packing the logs."""
+    import subprocess
+    import tarfile
+
+    assert SCRIPT.read_text().rstrip().splitlines()[-1].startswith('bash bench/device_pack.sh "$OUT"')
+    written = [f"{s}.{ext}" for s, _, _ in _steps() for ext in ("out", "log")]
+    written += ["bench-train.json", "bench-ops.json", "bench-eval.json", "bench-final.json",
+                "bench-train-profile.txt", "summary.txt"]
+    for name in written:
+        (tmp_path / name).write_text(name)
+    subprocess.run(["bash", str(ROOT / "bench" / "device_pack.sh"), str(tmp_path)], check=True)
+    back = sorted(f.name for f in tmp_path.iterdir())
+    assert len(back) <= 8 and "logs.tar.gz" in back and "summary.txt" in back
+    assert {n for n in back if n.endswith(".json")} == {n for n in written if n.endswith(".json")}
+    with tarfile.open(tmp_path / "logs.tar.gz") as tar:
+        packed = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert set(packed) | set(back) - {"logs.tar.gz"} == set(written)  # nothing lost
+    assert all(packed[n] == n for n in packed)
+    subprocess.run(["bash", str(ROOT / "bench" / "device_pack.sh"), str(tmp_path)], check=True)  # twice: no change
+    assert sorted(f.name for f in tmp_path.iterdir()) == back

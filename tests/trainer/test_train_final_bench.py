@@ -24,4 +24,4 @@ def test_bench_runs_on_cpu_and_compares_precisions(tmp_path) -> None:
     for r in res["results"].values():
         assert r["d_iterations_per_s"] > 0 and r["full_run_hours_training_only"] > 0 and r["nonfinite_steps"] == 0
     assert res["results"]["mmd/bf16"]["speedup_vs_tf32"] > 0
-    assert json.loads(out.read_text())["results"].keys() == res["results"].keys()
+    assert json.loads(out.read_text()) == res  # the file also holds the comparisons computed last
