@@ -45,7 +45,7 @@ class _StageCommon:
     #: `native` = PyTorch's own kernel for every op; `rewritten` = G's dilated convs on sub-grids and
     #: its `conv_transpose` / `bilinear` up ops by output phase: exactly the same functions made of
     #: dense and depthwise convs (`optgan.supernet.op_forms`), for GPUs whose kernels for those ops
-    #: are slow (measure with bench/ops.py and bench/train.py)
+    #: are slow (on an H200 they are not: rounds ran 0.58× as fast; measure with bench/train.py)
     op_forms: Literal["native", "rewritten"] = "native"
 
     def _check(self, stage: str) -> None:

@@ -88,15 +88,15 @@ class TrainConfig:
     #: on a busy CPU often run several times faster with 1 thread.
     cpu_threads: int | None = None
     #: arithmetic on CUDA: `tf32` = fp32 weights, TF32 matrix units for convs and matmuls; `bf16` =
-    #: bf16 autocast (fp32 weights, optimiser and losses; faster, not yet measured on a GPU);
+    #: bf16 autocast (fp32 weights, optimiser and losses; 1.07-1.43× faster on an H200, its final FID unmeasured);
     #: `fp32` = IEEE fp32 (TF32 off). On the CPU `tf32` = `fp32`; `bf16` runs CPU autocast.
     precision: Literal["fp32", "tf32", "bf16"] = "tf32"
     #: let cuDNN time its conv algorithms once per shape and keep the fastest (CUDA; never when
     #: `deterministic`)
     cudnn_benchmark: bool = True
     #: CUDA only: capture the two kinds of iteration (D step; D + G step + EMA update) once each as
-    #: CUDA graphs and replay them (removes the per-kernel launch cost that bounds the eager loop)
-    cuda_graphs: bool = False
+    #: CUDA graphs and replay them (removes the per-kernel launch cost: 1.01-1.2× on an H200)
+    cuda_graphs: bool = True
     #: `native` = PyTorch's own kernel for every op; `rewritten` = G's dilated convs on sub-grids and
     #: its `conv_transpose` / `bilinear` up ops by output phase: exactly the same functions made of
     #: dense and depthwise convs (`optgan.supernet.op_forms`; may change when a run is resumed)
