@@ -25,6 +25,11 @@ if [ -f .whl/w/inception_fp16.pth ]; then  # pool3-only weights (FID/KID), expan
 fi
 DATA=.whl/w/test-2k.npz
 [ -f "$DATA" ] || DATA=../shared/data/cifar10/test-2k.npz
+if [ ! -f ../shared/data/cifar10/test-2k.npz ] && [ -f .whl/w/test-2k.npz ]; then
+  # ../shared does not travel to a device machine: the carried subset serves the CUDA tests that read it
+  mkdir -p /tmp/optgan-shared/cifar10 && cp .whl/w/test-2k.npz /tmp/optgan-shared/cifar10/
+  export OPTGAN_SHARED_DATA=/tmp/optgan-shared
+fi
 step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report its exit code
   local name=$1 limit=$2; shift 2
   echo "== $name (limit ${limit}s)" | tee -a "$OUT/summary.txt"

@@ -134,3 +134,25 @@ def test_everything_the_check_writes_comes_back_in_at_most_eight_files(tmp_path:
     assert all(packed[n] == n for n in packed)
     subprocess.run(["bash", str(ROOT / "bench" / "device_pack.sh"), str(tmp_path)], check=True)  # twice: no change
     assert sorted(f.name for f in tmp_path.iterdir()) == back
+
+
+def test_the_cuda_tests_find_the_carried_cifar_subset() -> None:
+    """../shared does not travel: the check points OPTGAN_SHARED_DATA at the subset it carries, and
+    every `gpu` test reads only that subset (a skipped CUDA test is a path never checked)."""
+    import re
+
+    text = SCRIPT.read_text()
+    assert "cp .whl/w/test-2k.npz /tmp/optgan-shared/cifar10/" in text
+    assert "export OPTGAN_SHARED_DATA=/tmp/optgan-shared" in text
+    assert "cp ../shared/data/cifar10/test-2k.npz .whl/w/" in (ROOT / "bench" / "device_prepare.sh").read_text()
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        source = path.read_text()
+        module_mark = re.search(r"^pytestmark\b.*?(?=^\S)", source, re.M | re.S)
+        if module_mark and "mark.gpu" in module_mark.group(0):
+            gpu_tests = [source]
+        else:
+            gpu_tests = [t for t in re.split(r"\n(?=@|def )", source) if "pytest.mark.gpu" in t]
+        for test in gpu_tests:
+            used = set(re.findall(r'load_cifar\("([\w-]+)"', test))
+            used |= {Path(arg).stem for arg in re.findall(r'shared_data_dir\([^)]*"([^"]+)"\s*\)', test)}
+            assert used <= {"test-2k"}, f"{path.name}: a gpu test reads {used}, which the device check does not carry"
