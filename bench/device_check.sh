@@ -2,7 +2,7 @@
 # One prepared GPU check, run on a lent device machine in the repository root after
 # bench/device_prepare.sh filled `.whl/` here (see README, "Checking the GPU paths"):
 #   device run, carry [".whl"], command "bash bench/device_check.sh", timeout_s 600
-# (about 7 minutes of device time once the machine is up; the step limits add up to 9.4).
+# (7-9 minutes of device time once the machine is up; the step limits add up to 9.4).
 # Installs the carried wheels, runs every CUDA test (`pytest -m gpu`), then bench/train.py and
 # bench/eval.py at paper widths; each result lands in $OUT as soon as it exists. Steps have
 # their own time limits so one slow step cannot eat the others' time. The step lines and the
@@ -40,10 +40,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report
 }
 step cuda-tests 80 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 tail -n 15 "$OUT/cuda-tests.out" | tee -a "$OUT/summary.txt"
-# fast path (the fp32 / eager / loss-curve comparisons were measured before: README), the fast path with
-# the rewritten op forms (op_forms: rewritten), a whole round, and a kernel table of the fast path
-# (where the time of an iteration goes: convs by kind, element-wise)
-step bench-train 205 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants auto+cl+graphs+rw \
+# fast path (the fp32 / eager / loss-curve comparisons, and op_forms: rewritten with --variants
+# auto+cl+graphs+rw, were measured before: README), a whole round, and a kernel table of the fast
+# path (where the time of an iteration goes: convs by kind, element-wise)
+step bench-train 205 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
   --skip fp32,compare --blocks 600 --eval-images 2000 --profile "$OUT/bench-train-profile.txt" \
   --out "$OUT/bench-train.json"
 # the cost of every G op at its shapes (GPU kernel time), and three exact re-formulations of some of them
