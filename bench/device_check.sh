@@ -8,7 +8,18 @@
 # their own time limits so one slow step cannot eat the others' time. The step lines and the
 # summary also go to $OUT/summary.txt; at the end bench/device_pack.sh packs the logs into one
 # archive, since the device tool returns at most 8 files.
+#   bash bench/device_check.sh [STEP ...]
+# runs only the steps named (in this file's order); without names, the standard check (the steps
+# below that are not in EXPERIMENTS). The experiments try ideas for the open speed targets and
+# run only when named, e.g. `bash bench/device_check.sh cuda-tests bench-eval bench-eval-batch1000
+# bench-eval-autotune` (the README's "Checking the GPU paths" says which call fits the budget).
 set -uo pipefail
+STANDARD="cuda-tests bench-train bench-ops bench-eval bench-final"
+EXPERIMENTS="bench-eval-batch1000 bench-eval-autotune"
+for s in "$@"; do
+  case " $STANDARD $EXPERIMENTS " in *" $s "*) ;; *) echo "unknown step: $s (steps: $STANDARD $EXPERIMENTS)" >&2; exit 2;; esac
+done
+SELECTED=" ${*:-$STANDARD} "
 OUT=${OUT:-/tmp/optgan-device-check}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -32,6 +43,7 @@ if [ ! -f ../shared/data/cifar10/test-2k.npz ] && [ -f .whl/w/test-2k.npz ]; the
 fi
 step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report its exit code
   local name=$1 limit=$2; shift 2
+  [[ $SELECTED == *" $name "* ]] || return 0
   echo "== $name (limit ${limit}s)" | tee -a "$OUT/summary.txt"
   timeout "$limit" "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
   local rc=$?
@@ -39,7 +51,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its log, report
     | tee -a "$OUT/summary.txt"
 }
 step cuda-tests 80 python3 -m pytest -q -m gpu -p no:cacheprovider tests
-tail -n 15 "$OUT/cuda-tests.out" | tee -a "$OUT/summary.txt"
+[ ! -f "$OUT/cuda-tests.out" ] || tail -n 15 "$OUT/cuda-tests.out" | tee -a "$OUT/summary.txt"
 # fast path (the fp32 / eager / loss-curve comparisons, and op_forms: rewritten with --variants
 # auto+cl+graphs+rw, were measured before: README), a whole round, and a kernel table of the fast
 # path (where the time of an iteration goes: convs by kind, element-wise)
@@ -50,6 +62,14 @@ step bench-train 205 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --met
 step bench-ops 40 python3 bench/ops.py --reps 10 --out "$OUT/bench-ops.json"
 step bench-eval 130 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
+# experiments for issue #4's fast mode (FID deviations against bench-eval's exact scores): a
+# batch of 1,000 images, and Inductor's Triton conv templates (minutes of autotuning, once)
+step bench-eval-batch1000 100 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception \
+  --candidates 8 --naive-candidates 0 --modes fast --overlap on --batch-size 1000 \
+  --exact-from "$OUT/bench-eval.json" --out "$OUT/bench-eval-batch1000.json"
+step bench-eval-autotune 240 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception \
+  --candidates 8 --naive-candidates 0 --modes fast --overlap on --compile-mode max-autotune-no-cudagraphs \
+  --exact-from "$OUT/bench-eval.json" --out "$OUT/bench-eval-autotune.json"
 step bench-final 110 python3 bench/final.py --data "$DATA" --precisions tf32,bf16 --warmup 10 --iterations 60 \
   --out "$OUT/bench-final.json"
 python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
@@ -77,14 +97,18 @@ try:
                   f"{r['forward_backward_g']['speedup_vs_native']} (G step), difference {r['max_rel_difference_fp32']:.1e}")
 except Exception as err:  # noqa: BLE001
     print("bench-ops: no JSON", err)
-try:
-    e = json.loads((out / "bench-eval.json").read_text())
-    for k, r in e["results"].items():
-        print(f"eval {k}: {r['images_per_s_end_to_end']} img/s end to end, extractor {r['images_per_s_extractor_only']}",
-              {x: r[x] for x in r if "deviation" in x or "speedup" in x or "difference" in x})
-    print("eval targets:", e.get("targets"))
-except Exception as err:  # noqa: BLE001
-    print("bench-eval: no JSON", err)
+for path in sorted(out.glob("bench-eval*.json")):  # bench-eval, then the experiments
+    try:
+        e = json.loads(path.read_text())
+        for k, r in e["results"].items():
+            if "measured_in" in r:
+                continue  # an earlier step's result, printed there
+            print(f"{path.stem} {k} (batch {e.get('batch_size')}): {r['images_per_s_end_to_end']} img/s end to end, "
+                  f"extractor {r['images_per_s_extractor_only']}, set-up {r.get('setup_s')} s",
+                  {x: r[x] for x in r if "deviation" in x or "speedup" in x or "difference" in x})
+        print(f"{path.stem} targets:", e.get("targets"))
+    except Exception as err:  # noqa: BLE001
+        print(f"{path.stem}: unreadable JSON", err)
 try:
     f = json.loads((out / "bench-final.json").read_text())
     for k, r in f["results"].items():

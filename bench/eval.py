@@ -10,6 +10,8 @@ statistics). The `fast` mode is printed next to its FID deviation from `exact` o
 images and on the candidates. The naive way (one `torch_fidelity.calculate_metrics` call per
 candidate with the same uint8 images and weights, its reference-statistics cache warm) is timed
 on `--naive-candidates` candidates in the same run and scaled to the population.
+`--exact-from EARLIER.json` takes the exact scores from an earlier run of the same set-up, so a
+fast-mode experiment (another batch size or compile mode) is judged without re-measuring them.
 The real images are split in two: odd rows are the reference set (and the classifier's training
 set), even rows the held-out set. Candidates are random subnets of an untrained SuperNet-G at
 the given widths (paper widths by default: gf 256, latent 120, 32×32).
@@ -176,6 +178,9 @@ def arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", choices=["off", "on", "both"], default=None,
                    help="generator on a side stream ahead of the extractor (`metrics.overlap`); "
                         "default: both on CUDA (results `…/overlap`), off on the CPU")
+    p.add_argument("--exact-from", default=None, metavar="JSON",
+                   help="take the `exact` results from an earlier run's JSON (same data, candidates, images and "
+                        "device) for the fast mode's FID deviations and the targets, instead of measuring them again")
     p.add_argument("--generator-precision", choices=["bf16", "fp32"], default="bf16",
                    help="CUDA: bf16 autocast for the generator, as the search's candidates run "
                         "(optgan.trainer.pairing.Candidate); fp32 = PyTorch's default flags")
@@ -208,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
                      + ("bf16 autocast (as in the search)" if device.type == "cuda" and args.generator_precision == "bf16"
                         else "PyTorch default precision flags"),
         "candidates": args.candidates, "num_images": args.num_images, "batch_size": args.batch_size,
-        "reference_images": len(ref.images), "generator_only_images_per_s": round(len(bank) / gen_s, 1),
+        "reference_images": len(ref.images), "reference_fingerprint": ref.fingerprint,
+        "generator_only_images_per_s": round(len(bank) / gen_s, 1),
         "results": {},
     }
     with tempfile.TemporaryDirectory() as cache:
@@ -221,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
                     out["results"][key] = _bench_one(args, extractor, mode, overlap, ref, held, candidates,
                                                      bank, device, cache)
                     _write(args.out, out)
+        if args.exact_from:
+            _take_exact_results(out, args.exact_from)
         _deviations(out["results"])
         out["targets"] = _targets(out["results"], device)
         if "inception" in args.extractors and args.naive_candidates > 0:
@@ -246,6 +254,31 @@ def _write(path: str | None, out: dict[str, Any]) -> None:
     if path:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=2)
+
+
+#: what must match for an earlier run's `exact` scores to be this run's (exact mode is batch-size independent)
+_SAME_RUN_KEYS = ("device", "torch", "widths", "candidates", "num_images", "reference_images")
+
+
+def _take_exact_results(out: dict[str, Any], path: str) -> None:
+    """Copy the `…/exact…` results of the earlier run at `path` into `out` (marked `measured_in`)
+    where this run has none. A run of other data, candidates, widths or device is not used: the
+    reason goes to stderr and to `out["exact_from_error"]` (this run's own figures still count)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            earlier = json.load(f)
+        differ = [k for k in (*_SAME_RUN_KEYS, "reference_fingerprint") if earlier.get(k) != out.get(k)]
+    except (OSError, ValueError) as e:
+        differ, problem = [], f"cannot read it ({e})"
+    else:
+        problem = f"another set-up ({', '.join(differ)} differ)" if differ else ""
+    if problem:
+        out["exact_from_error"] = f"--exact-from {path}: {problem}"
+        print(f"warning: {out['exact_from_error']}; no FID deviations from it", file=sys.stderr)
+        return
+    for key, res in earlier.get("results", {}).items():
+        if "/exact" in key and key not in out["results"]:
+            out["results"][key] = {**res, "measured_in": path}
 
 
 def _deviations(results: dict[str, dict[str, Any]]) -> None:

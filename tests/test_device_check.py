@@ -46,16 +46,60 @@ def _bench(path: str) -> ModuleType:
     return module
 
 
-def test_the_check_runs_the_cuda_tests_and_the_three_benchmarks_within_one_device_call() -> None:
+STANDARD = ["cuda-tests", "bench-train", "bench-ops", "bench-eval", "bench-final"]
+EXPERIMENTS = ["bench-eval-batch1000", "bench-eval-autotune"]
+#: the experiments' call the README recommends: the CUDA tests, the evaluator and the experiments
+EXPERIMENT_CALL = ["cuda-tests", "bench-eval", *EXPERIMENTS]
+
+
+def _limits(names: list[str]) -> int:
+    limits = {name: limit for name, limit, _ in _steps()}
+    return sum(limits[n] for n in names)
+
+
+def test_the_check_runs_the_cuda_tests_and_the_benchmarks_within_one_device_call() -> None:
     steps = _steps()
-    assert [name for name, _, _ in steps] == ["cuda-tests", "bench-train", "bench-ops", "bench-eval", "bench-final"]
+    assert [name for name, _, _ in steps if name not in EXPERIMENTS] == STANDARD
+    assert [name for name, _, _ in steps if name in EXPERIMENTS] == EXPERIMENTS
+    text = SCRIPT.read_text()
+    assert f'STANDARD="{" ".join(STANDARD)}"' in text and f'EXPERIMENTS="{" ".join(EXPERIMENTS)}"' in text
     assert steps[0][2][:3] == ["python3", "-m", "pytest"] and "gpu" in steps[0][2]
     assert "gpu:" in (ROOT / "pyproject.toml").read_text()  # the marker it selects is registered
-    # the steps' limits plus start-up (installing the wheels, nvidia-smi, the summary) fit one call
-    assert sum(limit for _, limit, _ in steps) <= DEVICE_CALL_LIMIT_S - 30
+    # the steps' limits plus start-up (installing the wheels, nvidia-smi, the summary) fit one call,
+    # for the standard check and for the experiments' call
+    assert _limits(STANDARD) <= DEVICE_CALL_LIMIT_S - 30
+    assert _limits(EXPERIMENT_CALL) <= DEVICE_CALL_LIMIT_S - 30
+    readme = (ROOT / "README.md").read_text()
+    assert f"bash bench/device_check.sh {' '.join(EXPERIMENT_CALL)}" in readme
+    # the experiments compare with the evaluator step's exact scores, which runs before them
+    names = [name for name, _, _ in steps]
+    assert all(names.index("bench-eval") < names.index(e) for e in EXPERIMENTS)
 
 
-@pytest.mark.parametrize("name", ["bench-train", "bench-ops", "bench-eval", "bench-final"])
+def test_the_check_runs_only_the_steps_named_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    """Step selection, run for real on the CPU with every step's command replaced by `true`."""
+    import subprocess
+
+    script = tmp_path / "check.sh"
+    text = SCRIPT.read_text().replace('timeout "$limit" "$@"', 'echo "$@" > /dev/null; true')
+    text = text.replace('bash bench/device_pack.sh "$OUT"', "true")
+    script.write_text(text)
+
+    def run(*names: str) -> tuple[int, list[str]]:
+        out = tmp_path / ("out-" + "-".join(names))
+        proc = subprocess.run(["bash", str(script), *names], cwd=ROOT, capture_output=True, text=True,
+                              env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "OUT": str(out), "HOME": str(tmp_path)}, timeout=120)
+        summary = (out / "summary.txt").read_text() if (out / "summary.txt").exists() else ""
+        ran = [line.split()[1] for line in summary.splitlines() if line.startswith("== ") and "(limit" in line]
+        return proc.returncode, ran
+
+    assert run() == (0, STANDARD)
+    assert run("bench-eval-autotune", "cuda-tests") == (0, ["cuda-tests", "bench-eval-autotune"])  # file order
+    rc, ran = run("cuda-tests", "bench-evall")
+    assert rc == 2 and ran == []
+
+
+@pytest.mark.parametrize("name", ["bench-train", "bench-ops", "bench-eval", "bench-final", *EXPERIMENTS])
 def test_every_benchmark_accepts_the_arguments_the_check_gives_it(name: str) -> None:
     [command] = [cmd for step, _, cmd in _steps() if step == name]
     assert command[0] == "python3" and command[1].startswith("bench/"), command
@@ -173,3 +217,40 @@ def test_device_wheels_are_the_tested_versions() -> None:
     assert names is not None
     assert set(names[1].split()) <= set(pinned()), "device_prepare.sh asks for a package tests/constraints.txt lacks"
     assert {"optuna", "torch-fidelity"} <= set(names[1].split())
+
+
+def test_exact_results_from_an_earlier_run_judge_a_fast_only_run(tmp_path: Path) -> None:
+    """bench/eval.py --exact-from: a fast-only experiment (another batch size, compile mode) gets its
+    FID deviation and verdict from the exact scores of an earlier run of the same set-up, and a run
+    of another set-up is refused instead of compared."""
+    import json
+
+    import torch
+
+    bench = _bench("bench/eval.py")
+    setup = {"device": "NVIDIA H200", "torch": "2.11", "widths": {"gf_dim": 256}, "candidates": 2,
+             "num_images": 5000, "reference_images": 1000, "reference_fingerprint": "abc"}
+    exact = {"images_per_s_end_to_end": 2000.0, "fid_held_out_real": 10.0, "fid_candidates": [100.0, 200.0]}
+    earlier = tmp_path / "bench-eval.json"
+    earlier.write_text(json.dumps({**setup, "results": {"inception/exact/overlap": exact,
+                                                        "inception/fast/overlap": {"stale": True}}}))
+    fast = {"images_per_s_end_to_end": 10_500.0, "fid_held_out_real": 10.05, "fid_candidates": [100.5, 198.0]}
+    out = {**setup, "batch_size": 1000, "results": {"inception/fast/overlap": dict(fast)}}
+    bench._take_exact_results(out, str(earlier))
+    assert out["results"]["inception/exact/overlap"] == {**exact, "measured_in": str(earlier)}
+    assert out["results"]["inception/fast/overlap"] == fast  # this run's own results are kept
+    bench._deviations(out["results"])
+    res = out["results"]["inception/fast/overlap"]
+    assert res["fid_rel_deviation_held_out_real"] == pytest.approx(0.005)
+    assert res["fid_rel_deviation_candidates_max"] == pytest.approx(0.01)
+    assert bench._targets(out["results"], torch.device("cuda"))["inception_fast"]["met"] is True
+
+    # not used, but this run's own figures are kept, with the reason next to them
+    for field, value in (("num_images", 2000), ("reference_fingerprint", "other"), ("device", "NVIDIA H100")):
+        other = {**setup, field: value, "results": {"inception/fast/overlap": dict(fast)}}
+        bench._take_exact_results(other, str(earlier))
+        assert set(other["results"]) == {"inception/fast/overlap"}
+        assert other["exact_from_error"].endswith(f"another set-up ({field} differ)")
+    missing = {**setup, "results": {}}
+    bench._take_exact_results(missing, str(tmp_path / "missing.json"))
+    assert "cannot read it" in missing["exact_from_error"] and missing["results"] == {}

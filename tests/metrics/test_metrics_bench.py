@@ -31,3 +31,25 @@ def test_bench_runs_on_cpu_and_compares_overlap_with_sequential(tmp_path: Path) 
     # issue #4's targets are H100 figures: a CPU run (here without Inception) judges none of them
     assert {k: (v["target"], v["met"]) for k, v in res["targets"].items()} == {
         "inception_exact": (1955.0, None), "inception_fast": (10_000.0, None)}
+
+
+def test_exact_from_accepts_a_run_of_the_same_set_up_and_explains_another(tmp_path: Path) -> None:
+    """--exact-from end to end: the JSON of a run matches a rerun of its set-up (widths, fingerprint
+    and all survive the JSON round trip), while a run with other images per candidate is not used."""
+    data = shared_data_dir("cifar10", "test-2k.npz")
+    base = [sys.executable, str(BENCH), "--device", "cpu", "--data", str(data), "--real-images", "60",
+            "--candidates", "1", "--batch-size", "20", "--extractors", "classifier", "--classifier-epochs", "1",
+            "--gf-dim", "16", "--overlap", "off"]
+
+    def run(*extra: str) -> dict:
+        proc = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)
+
+    first = tmp_path / "first.json"
+    run("--num-images", "20", "--out", str(first))
+    same = run("--num-images", "20", "--batch-size", "10", "--exact-from", str(first))
+    assert "exact_from_error" not in same
+    assert "measured_in" not in same["results"]["classifier/exact"]  # its own measurement wins
+    other = run("--num-images", "40", "--exact-from", str(first))
+    assert other["exact_from_error"].endswith("another set-up (num_images differ)")
