@@ -7,7 +7,8 @@ For each recipe (`hinge`: studies/train-cifar10.yaml, EAGAN's G and D; `mmd`:
 studies/train-cifar10-mmd.yaml, EAGAN's G and the 16.8M-parameter AutoGAN D) and each
 `precision` (fp32 / tf32 / bf16), it builds the run as `optgan train` does and times D iterations
 of the real loop (D step, a G step every n_critic iterations, EMA update), after warm-up
-iterations, and reports D iterations/s, the peak GPU memory and the hours a full run of the
+iterations, and reports D iterations/s, the peak GPU memory (allocated, and reserved by the
+allocator with CUDA-graph pools; warm-up and capture included, each row alone) and the hours a full run of the
 preset's epochs would take at that rate (training only: evaluations not included; one epoch = one
 pass over `--full-images`, CIFAR-10's 50,000 on CUDA). It also
 reports the mean D / G losses of the timed iterations for each precision (same seed and inputs).
@@ -18,6 +19,7 @@ results carry their speed-up over the eager loop and the difference of their mea
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -59,12 +61,14 @@ def _bench(recipe: str, precision: str, graphs: bool, device: torch.device, args
     with tempfile.TemporaryDirectory(prefix="optgan-bench-final-") as out:
         run = fs.RunState.open(cfg, Genotype.from_array("gen", json.loads(EAGAN_G)), resolve_disc(cfg), out)
         loop = _Loop(run, _no_scores, None, progress=False)
+        if device.type == "cuda":  # peaks of this row alone, warm-up and graph capture included
+            gc.collect()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
         with _torch_settings(cfg):
             for _ in range(args.warmup):
                 loop._iteration()
             loop._drain()  # (synchronises)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
             sums_before = dict(run.sums)
             start = time.perf_counter()
             for _ in range(args.iterations):
@@ -82,6 +86,8 @@ def _bench(recipe: str, precision: str, graphs: bool, device: torch.device, args
             "full_run_hours_training_only": round(full_iters / its / 3600, 2),
             "full_run_iterations": full_iters,
             "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
+            "peak_gpu_memory_reserved_gib":  # what the allocator held, graph pools included
+                round(torch.cuda.max_memory_reserved(device) / 2**30, 2) if device.type == "cuda" else None,
             "mean_loss_d": mean("d"), "mean_loss_g": mean("g"),
             "nonfinite_steps": int(run.sums["nonfinite"] - sums_before["nonfinite"]),
             "cuda_graphs": loop.stepper.num_graphs,

@@ -23,5 +23,6 @@ def test_bench_runs_on_cpu_and_compares_precisions(tmp_path) -> None:
     assert set(res["results"]) == {"hinge/tf32", "hinge/bf16", "mmd/tf32", "mmd/bf16"}
     for r in res["results"].values():
         assert r["d_iterations_per_s"] > 0 and r["full_run_hours_training_only"] > 0 and r["nonfinite_steps"] == 0
+        assert r["peak_gpu_memory_gib"] is None and r["peak_gpu_memory_reserved_gib"] is None  # no GPU memory here
     assert res["results"]["mmd/bf16"]["speedup_vs_tf32"] > 0
     assert json.loads(out.read_text()) == res  # the file also holds the comparisons computed last
