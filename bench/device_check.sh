@@ -11,8 +11,8 @@
 #   bash bench/device_check.sh [STEP ...]
 # runs only the steps named (in this file's order); without names, the standard check (the steps
 # below that are not in EXPERIMENTS). The experiments try ideas for the open speed targets and
-# run only when named, e.g. `bash bench/device_check.sh cuda-tests bench-eval bench-eval-batch1000
-# bench-eval-autotune` (the README's "Checking the GPU paths" says which call fits the budget).
+# run only when named, e.g. `bash bench/device_check.sh cuda-tests bench-train bench-eval
+# bench-eval-batch1000` (the README's "Checking the GPU paths" says which calls fit the budget).
 set -uo pipefail
 STANDARD="cuda-tests bench-train bench-ops bench-eval bench-final"
 EXPERIMENTS="bench-eval-batch1000 bench-eval-autotune"
@@ -62,14 +62,15 @@ step bench-train 205 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --met
 step bench-ops 40 python3 bench/ops.py --reps 10 --out "$OUT/bench-ops.json"
 step bench-eval 130 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
   --naive-candidates 1 --modes exact,fast --overlap both --out "$OUT/bench-eval.json"
-# experiments for issue #4's fast mode (FID deviations against bench-eval's exact scores): a
-# batch of 1,000 images, and Inductor's Triton conv templates (minutes of autotuning, once)
+# experiments for issue #4's fast mode: a batch of 1,000 images (FID deviations against the
+# exact scores of bench-eval, run before it in the same call), and Inductor's Triton conv
+# templates (minutes of autotuning, once; it measures its own exact scores, so it can run alone)
 step bench-eval-batch1000 100 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception \
   --candidates 8 --naive-candidates 0 --modes fast --overlap on --batch-size 1000 \
   --exact-from "$OUT/bench-eval.json" --out "$OUT/bench-eval-batch1000.json"
 step bench-eval-autotune 240 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception \
-  --candidates 8 --naive-candidates 0 --modes fast --overlap on --compile-mode max-autotune-no-cudagraphs \
-  --exact-from "$OUT/bench-eval.json" --out "$OUT/bench-eval-autotune.json"
+  --candidates 8 --naive-candidates 0 --modes exact,fast --overlap on --compile-mode max-autotune-no-cudagraphs \
+  --out "$OUT/bench-eval-autotune.json"
 step bench-final 110 python3 bench/final.py --data "$DATA" --precisions tf32,bf16 --warmup 10 --iterations 60 \
   --out "$OUT/bench-final.json"
 python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
