@@ -98,7 +98,7 @@ try:
                   f"{r['forward_backward_g']['speedup_vs_native']} (G step), difference {r['max_rel_difference_fp32']:.1e}")
 except Exception as err:  # noqa: BLE001
     print("bench-ops: no JSON", err)
-for path in sorted(out.glob("bench-eval*.json")):  # bench-eval, then the experiments
+for path in sorted(out.glob("bench-eval*.json"), key=lambda p: (p.stem != "bench-eval", p.name)):  # then the experiments
     try:
         e = json.loads(path.read_text())
         for k, r in e["results"].items():

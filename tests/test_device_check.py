@@ -83,6 +83,7 @@ def test_the_check_runs_the_cuda_tests_and_the_benchmarks_within_one_device_call
 
 def test_the_check_runs_only_the_steps_named_and_refuses_unknown_ones(tmp_path: Path) -> None:
     """Step selection, run for real on the CPU with every step's command replaced by `true`."""
+    import json
     import subprocess
 
     script = tmp_path / "check.sh"
@@ -98,7 +99,21 @@ def test_the_check_runs_only_the_steps_named_and_refuses_unknown_ones(tmp_path: 
         ran = [line.split()[1] for line in summary.splitlines() if line.startswith("== ") and "(limit" in line]
         return proc.returncode, ran
 
+    # the summary reads the evaluator's JSON first, then the experiments' (results an experiment
+    # took from it are not printed twice)
+    out = tmp_path / "out-"
+    out.mkdir()
+    fake = {"images_per_s_end_to_end": 9747.0, "images_per_s_extractor_only": 16578.0, "setup_s": 1.0}
+    for name, batch in (("bench-eval-batch1000", 1000), ("bench-eval", 500)):
+        results = {"inception/fast/overlap": fake}
+        if name != "bench-eval":
+            results["inception/exact/overlap"] = {**fake, "measured_in": "bench-eval.json"}
+        (out / f"{name}.json").write_text(json.dumps({"batch_size": batch, "results": results}))
     assert run() == (0, STANDARD)
+    lines = [line for line in (out / "summary.txt").read_text().splitlines() if "img/s" in line]
+    assert [line.split(" (")[0] for line in lines] == ["bench-eval inception/fast/overlap",
+                                                        "bench-eval-batch1000 inception/fast/overlap"]
+    assert "(batch 1000): 9747.0 img/s end to end" in lines[1]
     assert run("bench-eval-autotune", "cuda-tests") == (0, ["cuda-tests", "bench-eval-autotune"])  # file order
     rc, ran = run("cuda-tests", "bench-evall")
     assert rc == 2 and ran == []
