@@ -105,7 +105,8 @@ for path in sorted(out.glob("bench-eval*.json"), key=lambda p: (p.stem != "bench
             if "measured_in" in r:
                 continue  # an earlier step's result, printed there
             print(f"{path.stem} {k} (batch {e.get('batch_size')}): {r['images_per_s_end_to_end']} img/s end to end, "
-                  f"extractor {r['images_per_s_extractor_only']}, set-up {r.get('setup_s')} s",
+                  f"extractor {r['images_per_s_extractor_only']}, scoring {r.get('scoring_s_per_candidate')} s/candidate, "
+                  f"set-up {r.get('setup_s')} s",
                   {x: r[x] for x in r if "deviation" in x or "speedup" in x or "difference" in x})
         print(f"{path.stem} targets:", e.get("targets"))
     except Exception as err:  # noqa: BLE001

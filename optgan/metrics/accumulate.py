@@ -37,11 +37,16 @@ class StreamingMoments:
 
     def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
         """(μ, Σ) as float64 numpy arrays; needs at least 2 rows."""
+        mu, cov = self.mean_cov_tensors()
+        return mu.cpu().numpy(), cov.cpu().numpy()
+
+    def mean_cov_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ, Σ) as float64 tensors where the sums are (no copy to the host); at least 2 rows."""
         if self.n < 2 or self._shift is None:
             raise ValueError(f"need at least 2 feature rows, got {self.n}")
         m = self._sum / self.n
         cov = (self._outer - self.n * torch.outer(m, m)) / (self.n - 1)
-        return (m + self._shift).cpu().numpy(), cov.cpu().numpy()
+        return m + self._shift, cov
 
 
 class FeatureSink:

@@ -6,6 +6,12 @@ latent bank in batches; images are quantised exactly as real images are stored, 
 through the extractor, and accumulated per candidate in float64 — nothing touches the disk.
 A candidate whose images contain NaN/inf gets NaN scores and a reason instead of an exception.
 Modules are switched to eval mode for generation and left in the mode they came in.
+
+With `metrics.overlap` on CUDA the device never waits for the host between candidates: each
+generator runs one batch ahead of the extractor on a side stream, and a candidate's scores (the
+finiteness check, IS, the FID's eigenvalues, KID: float64 work with host synchronisations) are
+computed by a worker thread on a third stream while the next candidate's images stream. The
+same operations run on the same data either way, so the scores are the same.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import contextlib
 import functools
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -39,6 +47,9 @@ __all__ = ["PopulationEvaluator", "CandidateScores", "Candidate", "make_latent_b
 
 #: a generator as the evaluator sees it: latents (B×latent_dim) → images (B×3×H×W) in [-1, 1]
 Candidate = Callable[[torch.Tensor], torch.Tensor]
+
+#: candidates streamed but not yet scored, at most (each holds a D×D float64 sum)
+SCORES_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -77,11 +88,22 @@ class PopulationEvaluator:
         self.reference: ReferenceStats = reference_statistics(
             real, self.extractor, num_images=cfg.reference_images, need_features="KID" in cfg.metrics,
             cache_dir=cfg.resolved_cache_dir, batch_size=cfg.batch_size, progress=progress)
+        overlap = cfg.overlap and self.device.type == "cuda"
         #: generator on a side stream, overlapping the extractor (CUDA, `metrics.overlap`)
-        self._gen_stream = torch.cuda.Stream(self.device) if cfg.overlap and self.device.type == "cuda" else None
+        self._gen_stream = torch.cuda.Stream(self.device) if overlap else None
+        #: scores in a worker thread while the next candidate streams (CUDA, `metrics.overlap`)
+        self._score_ahead = overlap
+        self._score_stream = torch.cuda.Stream(self.device) if overlap else None
+        #: wall seconds spent computing scores (IS / FID / KID) since creation, for benchmarks
+        self.scoring_seconds = 0.0
         #: where the FID eigen-solvers run: the evaluator's device, never a bare `cuda` (= cuda:0)
         self._linalg = self.device if self.device.type == "cuda" else torch.device("cpu")
-        self._ref_sqrt = psd_sqrt(self.reference.sigma, self._linalg) if "FID" in cfg.metrics else None  # once, not per candidate
+        # the reference moments where the FID is computed, once (not copied there per candidate)
+        self._ref_mu = torch.from_numpy(self.reference.mu).to(self._linalg)
+        self._ref_sigma = torch.from_numpy(self.reference.sigma).to(self._linalg)
+        self._ref_sqrt = psd_sqrt(self._ref_sigma, self._linalg) if "FID" in cfg.metrics else None  # once, not per candidate
+        #: KID's real features on the device, once
+        self._ref_features = self.reference.features.to(self.device) if self.reference.features is not None else None
         if "KID" in cfg.metrics:
             check_kid_subset_size(cfg, self.reference.num_images)
         #: KID's images per subset (`metrics.kid_subset_size`, or what both image sets hold)
@@ -97,7 +119,16 @@ class PopulationEvaluator:
         """Scores of every candidate on the same `latents` (N×latent_dim), in order."""
         bank = latents.to(self.device)
         bar = progress_bar(candidates, show=self.progress, desc="scoring candidates", unit="cand", leave=False)
-        return [self._evaluate_one(c, bank, eval_mode) for c in bar]
+        if not self._score_ahead:
+            return [self._score(self._stream_one(c, bank, eval_mode)) for c in bar]
+        pending: list[Future[CandidateScores]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optgan-scores") as pool:
+            for c in bar:
+                streamed = self._stream_one(c, bank, eval_mode)
+                if len(pending) >= SCORES_IN_FLIGHT:
+                    pending[-SCORES_IN_FLIGHT].result()  # bounded: (a worker's error surfaces here too)
+                pending.append(pool.submit(self._score_on_side, streamed))
+            return [f.result() for f in pending]
 
     def evaluate_images(self, images: torch.Tensor) -> CandidateScores:
         """Scores of a fixed set of uint8 N×3×H×W images (e.g. held-out real images)."""
@@ -105,7 +136,8 @@ class PopulationEvaluator:
                              keep_features="KID" in self.cfg.metrics)
         return self._scores(sink)
 
-    def _evaluate_one(self, candidate: Candidate, bank: torch.Tensor, eval_mode: bool) -> CandidateScores:
+    def _stream_one(self, candidate: Candidate, bank: torch.Tensor, eval_mode: bool) -> _Streamed:
+        """Queue a candidate's generation, extraction and accumulation (no host synchronisation)."""
         sink = FeatureSink(self.extractor.feature_dim, self.device, keep_logits="IS" in self.cfg.metrics,
                            keep_features="KID" in self.cfg.metrics)
         bad = torch.zeros((), dtype=torch.bool, device=self.device)
@@ -115,9 +147,34 @@ class PopulationEvaluator:
             for images, finite in self._overlapped(generate, batches) if self._gen_stream else map(generate, batches):
                 bad |= ~finite
                 sink.update(*self.extractor(images))
-        if bool(bad):
+        done = None
+        if self._score_stream is not None:
+            done = torch.cuda.Event()
+            done.record(torch.cuda.current_stream(self.device))
+        return _Streamed(sink, bad, done)
+
+    def _score(self, streamed: _Streamed) -> CandidateScores:
+        """Scores of a streamed candidate, or NaN and the reason (synchronises with its work)."""
+        if bool(streamed.bad):
             return self._failed("generated images contain NaN or inf")
-        return self._scores(sink)
+        start = time.perf_counter()
+        try:
+            return self._scores(streamed.sink)
+        finally:
+            self.scoring_seconds += time.perf_counter() - start
+
+    def _score_on_side(self, streamed: _Streamed) -> CandidateScores:
+        """:meth:`_score` in the worker thread: on the scoring stream, after the candidate's last batch."""
+        side = self._score_stream
+        if side is None:  # (no CUDA: the thread alone)
+            return self._score(streamed)
+        assert streamed.done is not None
+        with torch.cuda.stream(side):
+            side.wait_event(streamed.done)
+            try:
+                return self._score(streamed)
+            finally:
+                side.synchronize()  # nothing of this candidate is still read when its tensors are freed
 
     def _generate(self, candidate: Candidate, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 images of one latent batch and whether all of them were finite (a device flag)."""
@@ -161,19 +218,18 @@ class PopulationEvaluator:
 
     def _scores(self, sink: FeatureSink) -> CandidateScores:
         cfg, label, values = self.cfg, self.label, {}
-        mu, sigma = sink.moments.mean_cov()
-        ref = self.reference
-        if not (torch.isfinite(torch.from_numpy(mu)).all() and torch.isfinite(torch.from_numpy(sigma)).all()):
+        mu, sigma = sink.moments.mean_cov_tensors()  # where the features were accumulated: no copies
+        if not bool(torch.isfinite(mu).all() & torch.isfinite(sigma).all()):
             return self._failed("the extractor produced non-finite features")
         if "IS" in cfg.metrics:
             mean, std = inception_score(sink.logits(), splits=cfg.is_splits, seed=cfg.seed)
             values[keys.result_key("IS", label)], values[keys.result_key("IS", label, std=True)] = mean, std
         if "FID" in cfg.metrics:
-            values[keys.result_key("FID", label)] = frechet_distance(mu, sigma, ref.mu, ref.sigma, self._linalg,
-                                                                       sigma2_sqrt=self._ref_sqrt)
+            values[keys.result_key("FID", label)] = frechet_distance(mu, sigma, self._ref_mu, self._ref_sigma,
+                                                                       self._linalg, sigma2_sqrt=self._ref_sqrt)
         if "KID" in cfg.metrics:
-            assert ref.features is not None
-            mean, std = kernel_inception_distance(sink.features(), ref.features.to(self.device), cfg.kid_subsets,
+            assert self._ref_features is not None
+            mean, std = kernel_inception_distance(sink.features(), self._ref_features, cfg.kid_subsets,
                                                   self.kid_subset_size, seed=cfg.seed)
             values[keys.result_key("KID", label)], values[keys.result_key("KID", label, std=True)] = mean, std
         values[keys.NUM_IMAGES] = float(sink.n)
@@ -183,6 +239,15 @@ class PopulationEvaluator:
         values = {k: math.nan for k in keys.result_keys(self.cfg.metrics, self.label) if k != keys.NUM_IMAGES}
         log.warning("candidate scored NaN: %s", reason)
         return CandidateScores(self.label, values, reason)
+
+
+@dataclass(frozen=True)
+class _Streamed:
+    """A candidate whose images went through the extractor (on the device, maybe not yet done)."""
+
+    sink: FeatureSink
+    bad: torch.Tensor  #: 0-d bool on the device: some image was NaN or inf
+    done: torch.cuda.Event | None  #: recorded after its last batch (CUDA with `overlap`)
 
 
 @contextlib.contextmanager

@@ -215,8 +215,73 @@ def test_overlap_is_a_no_op_on_the_cpu(tmp_path: Path) -> None:
     z = make_latent_bank(40, 8, 0)
     plain = _evaluator(tmp_path).evaluate([TinyGenerator()], z)[0]
     ev = _evaluator(tmp_path, overlap=True)
-    assert ev._gen_stream is None
+    assert ev._gen_stream is None and ev._score_stream is None and not ev._score_ahead
     assert ev.evaluate([TinyGenerator()], z)[0].values == plain.values
+
+
+def _scoring_ahead(ev: PopulationEvaluator) -> PopulationEvaluator:
+    """`ev` scoring in its worker thread as on CUDA with `overlap` (the streams aside)."""
+    ev._score_ahead = True
+    return ev
+
+
+def test_scores_computed_ahead_equal_sequential_in_order_with_nan_and_failures(tmp_path: Path) -> None:
+    """The worker-thread path (CUDA with `overlap`; forced here on the CPU): same scores, same order,
+    NaN candidates still fail with their reason, scoring time is counted."""
+    def broken(z: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(z), 3, 8, 8), float("nan"))
+
+    gens = [TinyGenerator(seed=s) for s in range(4)]
+    population = [gens[0], broken, *gens[1:]]
+    z = make_latent_bank(40, 8, 0)
+    seq_ev, ahead_ev = _evaluator(tmp_path), _scoring_ahead(_evaluator(tmp_path))
+    seq, ahead = seq_ev.evaluate(population, z), ahead_ev.evaluate(population, z)
+    assert [s.values for s in ahead if s.ok] == [s.values for s in seq if s.ok]  # bit for bit, in order
+    assert [s.reason for s in ahead] == [s.reason for s in seq] and not ahead[1].ok
+    assert len({s.metric("FID") for s in ahead if s.ok}) == 4  # (the candidates do differ)
+    assert seq_ev.scoring_seconds > 0 and ahead_ev.scoring_seconds > 0
+
+
+def test_scores_ahead_stay_bounded_and_a_scoring_error_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
+    """At most SCORES_IN_FLIGHT candidates wait for their scores (each holds a D×D float64 sum), and
+    an exception in the worker is raised by `evaluate`, not lost in the thread."""
+    import threading
+    import time
+
+    import optgan.metrics.evaluator as evaluator_module
+
+    ev = _scoring_ahead(_evaluator(tmp_path))
+    lock, waiting, most = threading.Lock(), [0], [0]
+    stream_one, score = ev._stream_one, ev._score
+
+    def counted_stream(*a, **k):
+        out = stream_one(*a, **k)
+        with lock:
+            waiting[0] += 1
+            most[0] = max(most[0], waiting[0])
+        return out
+
+    def slow_score(streamed):
+        time.sleep(0.2)  # scoring much slower than streaming: the main thread must wait, not pile up
+        try:
+            return score(streamed)
+        finally:
+            with lock:
+                waiting[0] -= 1
+
+    monkeypatch.setattr(ev, "_stream_one", counted_stream)
+    monkeypatch.setattr(ev, "_score", slow_score)
+    out = ev.evaluate([TinyGenerator(seed=s) for s in range(8)], make_latent_bank(40, 8, 0))
+    assert len(out) == 8 and all(s.ok for s in out)
+    # k-1 and k scored or queued while k+1 streams (unbounded, all 8 would wait at once)
+    assert 2 <= most[0] <= evaluator_module.SCORES_IN_FLIGHT + 1
+
+    def failing(streamed):
+        raise RuntimeError("eigen-solver failed")
+
+    monkeypatch.setattr(ev, "_score", failing)
+    with pytest.raises(RuntimeError, match="eigen-solver failed"):
+        ev.evaluate([TinyGenerator()] * 3, make_latent_bank(40, 8, 0))
 
 
 @pytest.mark.gpu
@@ -228,6 +293,7 @@ def test_cuda_overlap_equals_sequential_and_keeps_nan_handling(tmp_path: Path) -
     evs = [PopulationEvaluator(_cfg(tmp_path, num_images=200, overlap=o), real, "cuda",
                                extractor=PoolExtractor("cuda"), progress=False) for o in (False, True)]
     assert evs[0]._gen_stream is None and evs[1]._gen_stream is not None
+    assert not evs[0]._score_ahead and evs[1]._score_ahead and evs[1]._score_stream is not None
     # (the NaN candidate gets its own generator, in eval mode: it must not move the others' BN statistics)
     seq, ovl = (ev.evaluate([*gens, _NanLate(TinyGenerator().cuda().eval(), after=3)], z) for ev in evs)
     for a, b in zip(seq[:3], ovl[:3]):
