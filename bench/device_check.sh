@@ -83,6 +83,7 @@ try:
     if its.get("round_fast") and its.get("round_auto+cl+graphs+rw"):  # then default op_forms: rewritten if > 1
         print("op_forms rewritten / native (round):", round(its["round_auto+cl+graphs+rw"] / its["round_fast"], 3))
     print("train targets:", t.get("targets"))
+    print("train profile (ms per iteration, wall vs device busy):", t.get("profile_ms_per_iteration"))
 except Exception as e:  # noqa: BLE001
     print("bench-train: no JSON", e)
 try:

@@ -143,11 +143,12 @@ def _compare(curves: dict[str, list[tuple[float, float]]], window: int) -> dict[
     }
 
 
-def _profile(trainer: SearchTrainer, device: torch.device, population: list, path: str) -> None:
-    """Kernel table of a few warm-up and round blocks, and host vs device time per iteration."""
+def _profile(trainer: SearchTrainer, device: torch.device, population: list, path: str) -> dict[str, Any]:
+    """Kernel table of a few warm-up and round blocks, and host vs device time per iteration
+    (the table goes to `path`; the times are also returned, for the JSON)."""
     from torch.profiler import ProfilerActivity, profile
 
-    lines = []
+    lines, per_it = [], {}
     for phase in ("warmup", "round"):
         trainer.iters_per_epoch = 20
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
@@ -156,8 +157,10 @@ def _profile(trainer: SearchTrainer, device: torch.device, population: list, pat
         dev_us = device_time_us(prof)
         lines.append(f"== {phase}: wall {seconds / 20 * 1e3:.2f} ms/it, device busy {dev_us / 20 / 1e3:.2f} ms/it")
         lines.append(events.table(sort_by="self_device_time_total", row_limit=30))
+        per_it[phase] = {"wall_ms_per_it": round(seconds / 20 * 1e3, 3), "device_busy_ms_per_it": round(dev_us / 20 / 1e3, 3)}
     with open(path, "w") as f:
         f.write("\n".join(lines))
+    return per_it
 
 
 def _safe(fn: Any, errors: dict[str, str], name: str) -> Any:
@@ -255,7 +258,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res["round_seconds"] = _safe(lambda: whole_round(plan, GPU_PLAN, images, device, args), errors, "round")
         _write(args.out, res)
     if args.profile and device.type == "cuda":  # after the figures: a slow profile cannot cost them
-        _safe(partial(_profile, fast, device, population, args.profile), errors, "profile")
+        # (profiled, so slower than the figures above; device busy < wall: the GPU waits for the host)
+        res["profile_ms_per_iteration"] = _safe(partial(_profile, fast, device, population, args.profile),
+                                                errors, "profile")
+        _write(args.out, res)
     del fast  # its graphs and memory go before the loss-curve runs
     if "compare" not in skip:
         curves = {}
