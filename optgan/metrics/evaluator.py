@@ -99,8 +99,8 @@ class PopulationEvaluator:
         #: where the FID eigen-solvers run: the evaluator's device, never a bare `cuda` (= cuda:0)
         self._linalg = self.device if self.device.type == "cuda" else torch.device("cpu")
         # the reference moments where the FID is computed, once (not copied there per candidate)
-        self._ref_mu = torch.from_numpy(self.reference.mu).to(self._linalg)
-        self._ref_sigma = torch.from_numpy(self.reference.sigma).to(self._linalg)
+        self._ref_mu = torch.tensor(self.reference.mu, device=self._linalg)  # (a copy: read-only arrays too)
+        self._ref_sigma = torch.tensor(self.reference.sigma, device=self._linalg)
         self._ref_sqrt = psd_sqrt(self._ref_sigma, self._linalg) if "FID" in cfg.metrics else None  # once, not per candidate
         #: KID's real features on the device, once
         self._ref_features = self.reference.features.to(self.device) if self.reference.features is not None else None
