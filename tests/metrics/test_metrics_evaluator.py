@@ -284,6 +284,49 @@ def test_scores_ahead_stay_bounded_and_a_scoring_error_reaches_the_caller(tmp_pa
         ev.evaluate([TinyGenerator()] * 3, make_latent_bank(40, 8, 0))
 
 
+def test_the_scoring_stream_waits_for_its_candidate_and_drains_before_returning(tmp_path: Path, monkeypatch) -> None:
+    """The CUDA half of the worker path, its protocol checked with a recording stand-in stream:
+    scoring runs inside the scoring stream's context, only after waiting on the event recorded at
+    the candidate's last batch, and that stream is synchronised before the worker lets go of the
+    candidate's tensors (also when scoring fails)."""
+    import contextlib
+
+    import optgan.metrics.evaluator as evaluator_module
+
+    log: list[str] = []
+
+    class Stream:
+        def wait_event(self, event) -> None:
+            log.append(f"wait {event}")
+
+        def synchronize(self) -> None:
+            log.append("synchronize")
+
+    @contextlib.contextmanager
+    def stream(s):
+        log.append("enter")
+        try:
+            yield
+        finally:
+            log.append("exit")
+
+    monkeypatch.setattr(evaluator_module.torch.cuda, "stream", stream)
+    ev = _scoring_ahead(_evaluator(tmp_path))
+    streamed = ev._stream_one(TinyGenerator(), make_latent_bank(40, 8, 0).to(ev.device), True)
+    ev._score_stream = Stream()
+    score = ev._score
+    monkeypatch.setattr(ev, "_score", lambda streamed: log.append("score") or score(streamed))
+    streamed = evaluator_module._Streamed(streamed.sink, streamed.bad, "event-of-last-batch")  # type: ignore[arg-type]
+    assert ev._score_on_side(streamed).ok
+    assert log == ["enter", "wait event-of-last-batch", "score", "synchronize", "exit"]
+
+    log.clear()
+    monkeypatch.setattr(ev, "_score", lambda streamed: log.append("score") or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        ev._score_on_side(streamed)
+    assert log == ["enter", "wait event-of-last-batch", "score", "synchronize", "exit"]
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_overlap_equals_sequential_and_keeps_nan_handling(tmp_path: Path) -> None:
