@@ -261,7 +261,7 @@ def _write(path: str | None, out: dict[str, Any]) -> None:
 
 
 #: what must match for an earlier run's `exact` scores to be this run's (exact mode is batch-size independent)
-_SAME_RUN_KEYS = ("device", "torch", "widths", "candidates", "num_images", "reference_images")
+_SAME_RUN_KEYS = ("device", "torch", "widths", "candidates", "num_images", "reference_images", "reference_fingerprint")
 
 
 def _take_exact_results(out: dict[str, Any], path: str) -> None:
@@ -271,10 +271,10 @@ def _take_exact_results(out: dict[str, Any], path: str) -> None:
     try:
         with open(path, encoding="utf-8") as f:
             earlier = json.load(f)
-        differ = [k for k in (*_SAME_RUN_KEYS, "reference_fingerprint") if earlier.get(k) != out.get(k)]
     except (OSError, ValueError) as e:
-        differ, problem = [], f"cannot read it ({e})"
+        problem = f"cannot read it ({e})"
     else:
+        differ = [k for k in _SAME_RUN_KEYS if earlier.get(k) != out.get(k)]
         problem = f"another set-up ({', '.join(differ)} differ)" if differ else ""
     if problem:
         out["exact_from_error"] = f"--exact-from {path}: {problem}"

@@ -155,9 +155,10 @@ def _profile(trainer: SearchTrainer, device: torch.device, population: list, pat
             seconds, _ = _timed(device, lambda: trainer.warmup(1) if phase == "warmup" else trainer.train_round(population, 1))
         events = prof.key_averages()
         dev_us = device_time_us(prof)
-        lines.append(f"== {phase}: wall {seconds / 20 * 1e3:.2f} ms/it, device busy {dev_us / 20 / 1e3:.2f} ms/it")
+        wall_ms, busy_ms = seconds / 20 * 1e3, dev_us / 20 / 1e3
+        per_it[phase] = {"wall_ms_per_it": round(wall_ms, 3), "device_busy_ms_per_it": round(busy_ms, 3)}
+        lines.append(f"== {phase}: wall {wall_ms:.2f} ms/it, device busy {busy_ms:.2f} ms/it")
         lines.append(events.table(sort_by="self_device_time_total", row_limit=30))
-        per_it[phase] = {"wall_ms_per_it": round(seconds / 20 * 1e3, 3), "device_busy_ms_per_it": round(dev_us / 20 / 1e3, 3)}
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return per_it
