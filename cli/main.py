@@ -13,6 +13,7 @@ import click
 
 import optgan
 from optgan.errors import OptganError
+from optgan.optuna_support import optuna_mismatch
 from optgan_cli.entry import exception_behind
 from optgan_cli.stops import Terminated, no_cleanup_noise_after_a_stop, stop_behind, stop_on_termination
 
@@ -84,6 +85,11 @@ class OneLineErrors(click.Group):
         except OptganError as e:
             log.debug("user error", exc_info=True)  # the traceback, for `optgan -vv`
             _fail(str(e))
+        except ImportError as e:  # a private Optuna name an Optuna outside the supported releases lacks
+            if (mismatch := optuna_mismatch(e)) is None:
+                raise
+            log.debug("optuna mismatch", exc_info=True)
+            _fail(str(mismatch))
         except click.exceptions.NoArgsIsHelpError as e:
             click.echo(e.ctx.get_help() if e.ctx else str(e))
             sys.exit(2)

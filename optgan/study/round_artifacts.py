@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.artifacts import get_all_artifact_meta, upload_artifact
-from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX  # optuna>=5,<6 (pinned)
+from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX  # private: optgan/optuna_support.py
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial
 

@@ -1,0 +1,41 @@
+"""The Optuna releases optgan runs on, and the one-line error when the installed one does not fit.
+
+optgan reaches into Optuna's internals where the public API cannot do the job, or not fast enough:
+the RDB table models (`optgan study create/move/list` write and read them in a few statements),
+one transaction per trial's writes and a trial cache for the sole writer of a study
+(:mod:`optgan.study.sole_writer_cache`), the artifact attribute prefix, the schema head of the
+storage and the hypervolume of the Pareto pictures. Names like these may move in any minor release,
+so `pyproject.toml` admits only the minor releases the suite has passed on (:data:`SUPPORTED`),
+and tests/test_optuna_support.py imports every private Optuna name the code uses, so a bump
+of the pin that breaks one says which.
+
+Where an Optuna outside that range was installed anyway (`pip install --no-deps`, a forced
+upgrade), the CLI turns the ImportError into :func:`optuna_mismatch`'s one line.
+"""
+
+from __future__ import annotations
+
+from optgan.errors import OptganError
+
+__all__ = ["SUPPORTED", "REQUIREMENT", "optuna_mismatch"]
+
+#: the Optuna versions the suite has passed on (pyproject.toml's requirement; a test keeps them equal)
+SUPPORTED = ">=5.0,<5.2"
+#: what to install (pip syntax)
+REQUIREMENT = f"optuna{SUPPORTED}"
+
+
+def optuna_mismatch(error: BaseException) -> OptganError | None:
+    """The one-line error for an ImportError raised by a name optgan takes from Optuna that the
+    installed Optuna lacks; None for any other error."""
+    if not isinstance(error, ImportError) or not (error.name or "").partition(".")[0] == "optuna":
+        return None
+    try:
+        from importlib.metadata import version
+
+        installed = version("optuna")
+    except Exception:  # noqa: BLE001 - no metadata: say so rather than fail while reporting
+        installed = "(unknown version)"
+    what = str(error).split(" (")[0]  # without the file path
+    return OptganError(f"the installed optuna {installed} is not one optgan supports ({what}): "
+                       f'pip install "{REQUIREMENT}"')
