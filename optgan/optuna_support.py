@@ -28,7 +28,7 @@ REQUIREMENT = f"optuna{SUPPORTED}"
 def optuna_mismatch(error: BaseException) -> OptganError | None:
     """The one-line error for an ImportError raised by a name optgan takes from Optuna that the
     installed Optuna lacks; None for any other error."""
-    if not isinstance(error, ImportError) or not (error.name or "").partition(".")[0] == "optuna":
+    if not isinstance(error, ImportError) or (error.name or "").partition(".")[0] != "optuna":
         return None
     try:
         from importlib.metadata import version

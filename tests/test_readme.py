@@ -371,3 +371,12 @@ def test_readme_python_snippets_run_as_written(snippet: tuple[int, str], tmp_pat
         assert "DryRunSummary(generations=50, told=800, failed=0" in proc.stdout
     if "PopulationEvaluator" in code:
         assert "'FID_classifier'" in proc.stdout and proc.stdout.strip().endswith("None")
+
+
+def test_the_layout_names_every_module_and_package_of_optgan() -> None:
+    block = README.read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    names = {p.name for p in (ROOT / "optgan").iterdir()
+             if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").is_file()}
+    named = set(re.findall(r"[\w]+(?:\.py|/)", block))
+    missing = {n for n in names if n not in named and f"{n}/" not in named}
+    assert not missing, f"README's layout does not name {sorted(missing)}"
