@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import cast
 
 import optuna
 import sqlalchemy as sa
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import TrialState
 
 __all__ = ["TrialWrites", "write_trial_batch"]
 
@@ -31,7 +33,7 @@ def write_trial_batch(storage: optuna.storages.RDBStorage, trial_id: int, writes
     """Write `writes` to a running trial in one transaction; safe to repeat (upserts)."""
     with _create_scoped_session(storage.scoped_session) as session:  # an IntegrityError is raised, never dropped
         trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-        storage.check_trial_is_updatable(trial_id, trial.state)
+        storage.check_trial_is_updatable(trial_id, cast(TrialState, trial.state))  # a Column in optuna 5.0's types
         tables = ((models.TrialParamModel, "param_name", ("param_value", "distribution_json"),
                    [{"trial_id": trial_id, "param_name": k, "param_value": v, "distribution_json": d}
                     for k, (v, d) in writes.params.items()]),
