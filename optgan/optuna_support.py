@@ -10,14 +10,15 @@ and tests/test_optuna_support.py imports every private Optuna name the code uses
 of the pin that breaks one says which.
 
 Where an Optuna outside that range was installed anyway (`pip install --no-deps`, a forced
-upgrade), the CLI turns the ImportError into :func:`optuna_mismatch`'s one line.
+upgrade), every command logs :func:`unsupported_optuna_warning` first, and the CLI turns an
+ImportError of a name that moved into :func:`optuna_mismatch`'s one line.
 """
 
 from __future__ import annotations
 
 from optgan.errors import OptganError
 
-__all__ = ["SUPPORTED", "REQUIREMENT", "optuna_mismatch"]
+__all__ = ["SUPPORTED", "REQUIREMENT", "optuna_mismatch", "unsupported_optuna_warning"]
 
 #: the Optuna versions the suite has passed on (pyproject.toml's requirement; a test keeps them equal)
 SUPPORTED = ">=5.0,<5.2"
@@ -39,3 +40,22 @@ def optuna_mismatch(error: BaseException) -> OptganError | None:
     what = str(error).split(" (")[0]  # without the file path
     return OptganError(f"the installed optuna {installed} is not one optgan supports ({what}): "
                        f'pip install "{REQUIREMENT}"')
+
+
+def unsupported_optuna_warning(installed: str | None = None) -> str | None:
+    """A warning when the `installed` Optuna (default: the imported one) is outside
+    :data:`SUPPORTED` (pre-releases of a supported release count as in it); None otherwise."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion
+
+    if installed is None:
+        import optuna
+
+        installed = optuna.__version__
+    try:
+        if SpecifierSet(SUPPORTED).contains(installed, prereleases=True):
+            return None
+    except InvalidVersion:
+        pass
+    return (f"optuna {installed} is not among the releases optgan is tested with ({SUPPORTED}); it may fail or "
+            f'store what a supported one would not: pip install "{REQUIREMENT}"')

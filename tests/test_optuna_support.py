@@ -4,6 +4,7 @@ private Optuna name the code imports still there, and the one line for an Optuna
 from __future__ import annotations
 
 import ast
+import logging
 import importlib
 import importlib.util
 import pathlib
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 from packaging.requirements import Requirement
 
 from optgan.errors import OptganError
-from optgan.optuna_support import REQUIREMENT, SUPPORTED, optuna_mismatch
+from optgan.optuna_support import REQUIREMENT, SUPPORTED, optuna_mismatch, unsupported_optuna_warning
 from optgan_cli.main import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -115,3 +116,30 @@ def test_the_cli_leaves_other_import_errors_as_they_are() -> None:
             CliRunner().invoke(main, ["work"], catch_exceptions=False)
     finally:
         main.commands.pop("work", None)
+
+
+@pytest.mark.parametrize("version", ["5.0.0", "5.1.0", "5.1.7", "5.1.1.dev0"])
+def test_no_warning_for_a_supported_optuna(version: str) -> None:
+    assert unsupported_optuna_warning(version) is None
+
+
+@pytest.mark.parametrize("version", ["4.9.0", "5.2.0", "5.2.0rc1", "6.0.0", "not-a-version"])
+def test_a_warning_naming_the_release_and_what_to_install_for_any_other(version: str) -> None:
+    text = unsupported_optuna_warning(version)
+    assert text is not None and f"optuna {version} is not among" in text and f'pip install "optuna{SUPPORTED}"' in text
+
+
+def test_the_installed_optuna_gets_no_warning() -> None:
+    assert unsupported_optuna_warning() is None
+
+
+def test_every_command_warns_first_on_an_unsupported_optuna(caplog: pytest.LogCaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["arch", "info", "--net", "gen", "--genotype", "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"]
+    with caplog.at_level(logging.WARNING, logger="optgan"):
+        assert CliRunner().invoke(main, args).exit_code == 0
+        assert "is not among the releases" not in caplog.text  # negative control: the installed one
+        monkeypatch.setattr(optuna, "__version__", "4.9.0")
+        r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.stderr
+    assert "optuna 4.9.0 is not among the releases optgan is tested with" in caplog.text
