@@ -1,4 +1,4 @@
-"""The Optuna releases optgan runs on, and the one-line error when the installed one does not fit.
+"""The Optuna releases optgan runs on, and what a command says when the installed one is another.
 
 optgan reaches into Optuna's internals where the public API cannot do the job, or not fast enough:
 the RDB table models (`optgan study create/move/list` write and read them in a few statements),
@@ -32,11 +32,11 @@ def optuna_mismatch(error: BaseException) -> OptganError | None:
     if not isinstance(error, ImportError) or (error.name or "").partition(".")[0] != "optuna":
         return None
     try:
-        from importlib.metadata import version
+        import optuna
 
-        installed = version("optuna")
-    except Exception:  # noqa: BLE001 - no metadata: say so rather than fail while reporting
-        installed = "(unknown version)"
+        installed = optuna.__version__
+    except ImportError:  # no optuna at all
+        installed = "(none)"
     what = str(error).split(" (")[0]  # without the file path
     return OptganError(f"the installed optuna {installed} is not one optgan supports ({what}): "
                        f'pip install "{REQUIREMENT}"')
