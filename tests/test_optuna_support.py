@@ -15,6 +15,8 @@ import optuna
 import pytest
 from click.testing import CliRunner
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from optgan.errors import OptganError
 from optgan.optuna_support import REQUIREMENT, SUPPORTED, optuna_mismatch, unsupported_optuna_warning
@@ -143,3 +145,21 @@ def test_every_command_warns_first_on_an_unsupported_optuna(caplog: pytest.LogCa
         r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.stderr
     assert "optuna 4.9.0 is not among the releases optgan is tested with" in caplog.text
+
+
+def _readme_block(marker: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    body = text.split(f"<!-- ci:{marker}:start -->", 1)[1].split(f"<!-- ci:{marker}:end -->", 1)[0]
+    return [line for line in body.splitlines() if line.strip() and not line.startswith("```")]
+
+
+def test_ci_tests_the_lowest_optuna_release_pyproject_admits() -> None:
+    lines = _readme_block("lowest-optuna-block")
+    installs = [Version(line.split("==", 1)[1]) for line in lines if line.startswith("pip install optuna==")]
+    lowest = min(Version(s.version) for s in SpecifierSet(SUPPORTED) if s.operator == ">=")
+    assert installs == [lowest], (installs, SUPPORTED)
+    pytest_line = next(line for line in lines if line.startswith("python -m pytest"))
+    for path in ("tests/study", "tests/sampler", "tests/test_optuna_support.py", "tests/test_static_types.py"):
+        assert path in pytest_line.split() and (ROOT / path).exists()
+    assert lines[-1] == "pip install -c tests/constraints.txt optuna"  # back on the pinned release
+    assert "ci:lowest-optuna-block:start" in (ROOT / ".ci" / "run").read_text()
