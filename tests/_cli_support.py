@@ -24,6 +24,13 @@ def invoke(*args: str, input: str | None = None) -> Result:  # noqa: A002 - clic
     return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
+def readme_block(marker: str) -> str:
+    """The text between `<!-- ci:MARKER:start -->` and `<!-- ci:MARKER:end -->` in README.md
+    (what `.ci/run` executes)."""
+    text = (ROOT / "README.md").read_text()
+    return text.split(f"<!-- ci:{marker}:start -->", 1)[1].split(f"<!-- ci:{marker}:end -->", 1)[0]
+
+
 def one_line_error(r: Result, needle: str) -> str:
     """Assert `r` failed as a user mistake: exit status 2 and one line `error: …` on stderr that
     contains `needle`; returns that line."""

@@ -31,6 +31,21 @@ def storage_url(request, tmp_path) -> str:
 
 
 @_pytest.fixture
+def command():
+    """Add a throw-away command `work` running `body()` (with click `params`, if given) to the
+    `optgan` group; removed afterwards."""
+    import click
+
+    from optgan_cli.main import main
+
+    def add(body, params=None) -> None:  # noqa: ANN001
+        main.add_command(click.Command("work", callback=body, params=params or []))
+
+    yield add
+    main.commands.pop("work", None)
+
+
+@_pytest.fixture
 def unique_name() -> str:
     """A study name no other test uses (PostgreSQL databases are shared between tests)."""
     return f"t{_uuid.uuid4().hex[:10]}"

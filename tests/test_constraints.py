@@ -7,14 +7,14 @@ import pathlib
 import re
 
 import pytest
+from _cli_support import readme_block
 from _constraints import CONSTRAINTS, NOT_PINNED_HERE, canonical, direct_dependencies, installed, pinned
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _test_block() -> str:
-    text = (ROOT / "README.md").read_text()
-    return text.split("<!-- ci:test-block:start -->", 1)[1].split("<!-- ci:test-block:end -->", 1)[0]
+    return readme_block("test-block")
 
 
 def test_every_direct_dependency_is_pinned() -> None:

@@ -4,15 +4,15 @@ private Optuna name the code imports still there, and the one line for an Optuna
 from __future__ import annotations
 
 import ast
-import logging
 import importlib
 import importlib.util
+import logging
 import pathlib
 import tomllib
 
-import click
 import optuna
 import pytest
+from _cli_support import readme_block
 from click.testing import CliRunner
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -93,31 +93,25 @@ def test_other_errors_are_not_taken_for_an_optuna_mismatch(error: BaseException)
     assert optuna_mismatch(error) is None
 
 
-def test_the_cli_reports_an_optuna_without_a_name_it_needs_in_one_line() -> None:
+def test_the_cli_reports_an_optuna_without_a_name_it_needs_in_one_line(command) -> None:  # noqa: ANN001
     def body() -> None:
         raise ImportError("cannot import name '_CachedStorage' from 'optuna.storages._cached_storage'",
                           name="optuna.storages._cached_storage")
 
-    main.add_command(click.Command("work", callback=body))
-    try:
-        r = CliRunner().invoke(main, ["work"], catch_exceptions=False)
-    finally:
-        main.commands.pop("work", None)
+    command(body)
+    r = CliRunner().invoke(main, ["work"], catch_exceptions=False)
     assert r.exit_code == 2
     assert r.stderr.startswith("error: the installed optuna ") and r.stderr.count("\n") == 1
     assert f'pip install "optuna{SUPPORTED}"' in r.stderr
 
 
-def test_the_cli_leaves_other_import_errors_as_they_are() -> None:
+def test_the_cli_leaves_other_import_errors_as_they_are(command) -> None:  # noqa: ANN001
     def body() -> None:
         raise ImportError("something else", name="somepackage")
 
-    main.add_command(click.Command("work", callback=body))
-    try:
-        with pytest.raises(ImportError, match="something else"):
-            CliRunner().invoke(main, ["work"], catch_exceptions=False)
-    finally:
-        main.commands.pop("work", None)
+    command(body)
+    with pytest.raises(ImportError, match="something else"):
+        CliRunner().invoke(main, ["work"], catch_exceptions=False)
 
 
 @pytest.mark.parametrize("version", ["5.0.0", "5.1.0", "5.1.7", "5.1.1.dev0"])
@@ -147,14 +141,9 @@ def test_every_command_warns_first_on_an_unsupported_optuna(caplog: pytest.LogCa
     assert "optuna 4.9.0 is not among the releases optgan is tested with" in caplog.text
 
 
-def _readme_block(marker: str) -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    body = text.split(f"<!-- ci:{marker}:start -->", 1)[1].split(f"<!-- ci:{marker}:end -->", 1)[0]
-    return [line for line in body.splitlines() if line.strip() and not line.startswith("```")]
-
-
 def test_ci_tests_the_lowest_optuna_release_pyproject_admits() -> None:
-    lines = _readme_block("lowest-optuna-block")
+    lines = [line for line in readme_block("lowest-optuna-block").splitlines()
+             if line.strip() and not line.startswith("```")]
     installs = [Version(line.split("==", 1)[1]) for line in lines if line.startswith("pip install optuna==")]
     lowest = min(Version(s.version) for s in SpecifierSet(SUPPORTED) if s.operator == ">=")
     assert installs == [lowest], (installs, SUPPORTED)

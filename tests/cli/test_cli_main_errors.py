@@ -15,20 +15,6 @@ from optgan_cli.main import _os_message, _stopped, main
 from optgan_cli.stops import Terminated
 
 
-@pytest.fixture
-def command():
-    """Add a throw-away command `work` running `body()` to the `optgan` group (removed afterwards)."""
-    added: list[str] = []
-
-    def add(body) -> None:  # noqa: ANN001
-        main.add_command(click.Command("work", callback=body))
-        added.append("work")
-
-    yield add
-    for name in added:
-        main.commands.pop(name, None)
-
-
 def _invoke(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 

@@ -13,7 +13,7 @@ import threading
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +27,6 @@ from optgan_cli import main as cli_main
 from optgan_cli.main import _fail, _set_verbosity, main
 from optgan_cli.options import check_output_folder, stage_option, storage_option, warn_device_elsewhere
 from optgan_cli.stops import Terminated, no_cleanup_noise_after_a_stop, stop_behind
-
-
-@pytest.fixture
-def command() -> Iterator[Callable[..., None]]:
-    """Add a throw-away command `work` running `body()` to the `optgan` group (removed afterwards)."""
-
-    def add(body: Callable[..., Any], params: list[click.Parameter] | None = None) -> None:
-        main.add_command(click.Command("work", callback=body, params=params or []))
-
-    yield add
-    main.commands.pop("work", None)
 
 
 def _invoke(*args: str) -> Result:
