@@ -13,7 +13,7 @@ import click
 
 import optgan
 from optgan.errors import OptganError
-from optgan.optuna_support import optuna_mismatch, unsupported_optuna_warning
+from optgan.optuna_support import UnsupportedOptunaWarning, optuna_mismatch, unsupported_optuna_warning
 from optgan_cli.entry import exception_behind
 from optgan_cli.stops import Terminated, no_cleanup_noise_after_a_stop, stop_behind, stop_on_termination
 
@@ -168,6 +168,7 @@ def main(verbose: int) -> None:
         if no_cleanup_noise_after_a_stop not in handler.filters:
             handler.addFilter(no_cleanup_noise_after_a_stop)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", category=UnsupportedOptunaWarning)  # logged here, once
     if (unsupported := unsupported_optuna_warning()) is not None:
         log.warning(unsupported)
 

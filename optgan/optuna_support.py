@@ -10,7 +10,8 @@ and tests/test_optuna_support.py imports every private Optuna name the code uses
 of the pin that breaks one says which.
 
 Where an Optuna outside that range was installed anyway (`pip install --no-deps`, a forced
-upgrade), every command logs :func:`unsupported_optuna_warning` first, and the CLI turns an
+upgrade), every command logs :func:`unsupported_optuna_warning` first, the sampler (the Python
+API's way into a study) issues it as an :class:`UnsupportedOptunaWarning`, and the CLI turns an
 ImportError of a name that moved into :func:`optuna_mismatch`'s one line.
 """
 
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 from optgan.errors import OptganError
 
-__all__ = ["SUPPORTED", "REQUIREMENT", "optuna_mismatch", "unsupported_optuna_warning"]
+__all__ = ["SUPPORTED", "REQUIREMENT", "UnsupportedOptunaWarning", "optuna_mismatch", "unsupported_optuna_warning",
+           "warn_if_unsupported_optuna"]
 
 #: the Optuna versions the suite has passed on (pyproject.toml's requirement; a test keeps them equal)
 SUPPORTED = ">=5.0,<5.2"
@@ -40,6 +42,19 @@ def optuna_mismatch(error: BaseException) -> OptganError | None:
     what = str(error).split(" (")[0]  # without the file path
     return OptganError(f"the installed optuna {installed} is not one optgan supports ({what}): "
                        f'pip install "{REQUIREMENT}"')
+
+
+class UnsupportedOptunaWarning(UserWarning):
+    """The installed Optuna is outside :data:`SUPPORTED` (issued once per process by default)."""
+
+
+def warn_if_unsupported_optuna() -> None:
+    """Issue :func:`unsupported_optuna_warning`'s text as an :class:`UnsupportedOptunaWarning`, if any
+    (the CLI logs it instead and filters these out)."""
+    import warnings
+
+    if (text := unsupported_optuna_warning()) is not None:
+        warnings.warn(text, UnsupportedOptunaWarning, stacklevel=3)
 
 
 def unsupported_optuna_warning(installed: str | None = None) -> str | None:

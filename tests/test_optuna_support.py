@@ -19,7 +19,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from optgan.errors import OptganError
-from optgan.optuna_support import REQUIREMENT, SUPPORTED, optuna_mismatch, unsupported_optuna_warning
+from optgan.optuna_support import (
+    REQUIREMENT,
+    SUPPORTED,
+    UnsupportedOptunaWarning,
+    optuna_mismatch,
+    unsupported_optuna_warning,
+)
 from optgan_cli.main import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -139,6 +145,30 @@ def test_every_command_warns_first_on_an_unsupported_optuna(caplog: pytest.LogCa
         r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.stderr
     assert "optuna 4.9.0 is not among the releases optgan is tested with" in caplog.text
+
+
+def test_the_python_api_warns_on_an_unsupported_optuna_and_the_cli_logs_it_once_instead(
+        command, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Building a sampler (every way into a study from Python) issues the warning; a command only
+    logs it (its own line above), not a Python warning as well."""
+    import warnings
+
+    from optgan.config.study import StudyConfig
+    from optgan.sampler import make_sampler
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupportedOptunaWarning)
+        make_sampler(StudyConfig(), net="gen")  # negative control: the installed Optuna is supported
+    monkeypatch.setattr(optuna, "__version__", "4.9.0")
+    with pytest.warns(UnsupportedOptunaWarning, match=r"optuna 4\.9\.0 is not among the releases"):
+        make_sampler(StudyConfig(), net="gen")
+    command(lambda: make_sampler(StudyConfig(), net="gen"))
+    with warnings.catch_warnings(record=True) as seen, caplog.at_level(logging.WARNING, logger="optgan"):
+        warnings.simplefilter("always")  # (so one shown above would show again)
+        r = CliRunner().invoke(main, ["work"])
+    assert r.exit_code == 0, r.output
+    assert [w for w in seen if issubclass(w.category, UnsupportedOptunaWarning)] == []
+    assert caplog.text.count("optuna 4.9.0 is not among the releases") == 1
 
 
 def test_ci_tests_the_lowest_optuna_release_pyproject_admits() -> None:

@@ -98,10 +98,13 @@ class PopulationEvaluator:
         self.scoring_seconds = 0.0
         #: where the FID eigen-solvers run: the evaluator's device, never a bare `cuda` (= cuda:0)
         self._linalg = self.device if self.device.type == "cuda" else torch.device("cpu")
-        # the reference moments where the FID is computed, once (not copied there per candidate)
-        self._ref_mu = torch.tensor(self.reference.mu, device=self._linalg)  # (a copy: read-only arrays too)
-        self._ref_sigma = torch.tensor(self.reference.sigma, device=self._linalg)
-        self._ref_sqrt = psd_sqrt(self._ref_sigma, self._linalg) if "FID" in cfg.metrics else None  # once, not per candidate
+        # the reference moments where the FID is computed, once (not copied there per candidate;
+        # a copy: read-only arrays too), and the square root of their covariance (once, not per candidate)
+        self._ref_mu = self._ref_sigma = self._ref_sqrt = None
+        if "FID" in cfg.metrics:
+            self._ref_mu = torch.tensor(self.reference.mu, device=self._linalg)
+            self._ref_sigma = torch.tensor(self.reference.sigma, device=self._linalg)
+            self._ref_sqrt = psd_sqrt(self._ref_sigma, self._linalg)
         #: KID's real features on the device, once
         self._ref_features = self.reference.features.to(self.device) if self.reference.features is not None else None
         if "KID" in cfg.metrics:
@@ -225,6 +228,7 @@ class PopulationEvaluator:
             mean, std = inception_score(sink.logits(), splits=cfg.is_splits, seed=cfg.seed)
             values[keys.result_key("IS", label)], values[keys.result_key("IS", label, std=True)] = mean, std
         if "FID" in cfg.metrics:
+            assert self._ref_mu is not None and self._ref_sigma is not None
             values[keys.result_key("FID", label)] = frechet_distance(mu, sigma, self._ref_mu, self._ref_sigma,
                                                                        self._linalg, sigma2_sqrt=self._ref_sqrt)
         if "KID" in cfg.metrics:

@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optgan import keys
 from optgan.config.sampler import SamplerConfig
 from optgan.errors import ConfigError, GenotypeError, OptganError
+from optgan.optuna_support import warn_if_unsupported_optuna
 from optgan.sampler.bookkeeping import (
     FIXED_PARAMS,
     GenerationInProgressError,
@@ -80,6 +81,7 @@ class OptganSampler(BaseGASampler):
     ) -> None:
         if net not in ("gen", "disc"):
             raise ConfigError(f"sampler `net` = {net!r}; allowed: gen, disc")
+        warn_if_unsupported_optuna()
         config = config or SamplerConfig()
         super().__init__(population_size=config.population_size)
         self.net, self.config, self.widths = net, config, widths
