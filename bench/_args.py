@@ -1,10 +1,12 @@
 """Shared by the benchmarks: argument types (a typo in a comma list fails at once, not after
-minutes), target verdicts (the issues' speed targets next to what a run measured) and the GPU
-time of a profile."""
+minutes), target verdicts (the issues' speed targets next to what a run measured), the GPU
+time of a profile and the one way they write their JSON."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,3 +38,12 @@ def device_time_us(prof: Any) -> float:
 
     return sum(e.self_device_time_total for e in prof.key_averages()
                if e.device_type == DeviceType.CUDA and not e.is_user_annotation)
+
+
+def write_json(path: str | None, res: dict[str, Any]) -> None:
+    """`res` as JSON at `path` (nothing for None), atomically: the benchmarks write their results
+    so far after every measurement, and a run its time limit kills keeps the last whole file."""
+    if path:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1)
+        os.replace(path + ".tmp", path)

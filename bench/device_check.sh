@@ -15,7 +15,7 @@
 # bench-eval-batch1000` (the README's "Checking the GPU paths" says which calls fit the budget).
 set -uo pipefail
 STANDARD="cuda-tests bench-train bench-ops bench-eval bench-final"
-EXPERIMENTS="bench-eval-batch1000 bench-eval-autotune"
+EXPERIMENTS="bench-upsample-order bench-eval-batch1000 bench-eval-autotune"
 for s in "$@"; do
   case " $STANDARD $EXPERIMENTS " in *" $s "*) ;; *) echo "unknown step: $s (steps: $STANDARD $EXPERIMENTS)" >&2; exit 2;; esac
 done
@@ -58,6 +58,9 @@ step cuda-tests 80 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 step bench-train 205 python3 bench/train.py --data "$DATA" "${WEIGHTS[@]}" --metrics-mode fast --variants "" \
   --skip fp32,compare --blocks 600 --eval-images 2000 --profile "$OUT/bench-train-profile.txt" \
   --out "$OUT/bench-train.json"
+# experiment (issue #5): G's 1×1 convs of upsampled inputs before the upsampling (the default since
+# 2026-12-04) against the reference order, one iteration's G work side by side (GPU kernel time)
+step bench-upsample-order 40 python3 bench/upsample_order.py --reps 5 --out "$OUT/bench-upsample-order.json"
 # the cost of every G op at its shapes (GPU kernel time), and three exact re-formulations of some of them
 step bench-ops 40 python3 bench/ops.py --reps 10 --out "$OUT/bench-ops.json"
 step bench-eval 130 python3 bench/eval.py --data "$DATA" "${WEIGHTS[@]}" --extractors inception --candidates 8 \
@@ -99,6 +102,14 @@ try:
                   f"{r['forward_backward_g']['speedup_vs_native']} (G step), difference {r['max_rel_difference_fp32']:.1e}")
 except Exception as err:  # noqa: BLE001
     print("bench-ops: no JSON", err)
+try:
+    u = json.loads((out / "bench-upsample-order.json").read_text())
+    print("G convs at low resolution vs upsample first (ms per iteration, G work):", u["ms_per_iteration_g_work"],
+          "speed-up", u["speedup_low_res_vs_upsample_first"], "difference", u["max_rel_difference_fp32"])
+except FileNotFoundError:
+    pass  # not asked for
+except Exception as err:  # noqa: BLE001
+    print("bench-upsample-order: unreadable JSON", err)
 for path in sorted(out.glob("bench-eval*.json"), key=lambda p: (p.stem != "bench-eval", p.name)):  # then the experiments
     try:
         e = json.loads(path.read_text())

@@ -43,7 +43,7 @@ from optgan.search_space.widths import Widths
 from optgan.supernet import build_supernet_g, set_channels_last
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list, verdict  # noqa: E402
+from _args import comma_list, verdict, write_json  # noqa: E402
 
 MetricsMode = Literal["exact", "fast"]
 
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
                     key = f"{extractor}/{mode}" + ("/overlap" if overlap else "")
                     out["results"][key] = _bench_one(args, extractor, mode, overlap, ref, held, candidates,
                                                      bank, device, cache)
-                    _write(args.out, out)
+                    write_json(args.out, out)
         if args.exact_from:
             _take_exact_results(out, args.exact_from)
         _deviations(out["results"])
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
             if exact:
                 naive["speedup_of_exact"] = round(naive["seconds_population_scaled"] / exact["seconds_population"], 2)
             out["naive_torch_fidelity_per_candidate"] = naive
-    _write(args.out, out)
+    write_json(args.out, out)
     print(json.dumps(out, indent=2))
 
 
@@ -252,12 +252,6 @@ def _as_in_search(candidate: Any, bf16: bool, autotune: bool) -> Any:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16), cudnn_autotune(autotune):
             return candidate(z).float().contiguous()
     return run
-
-
-def _write(path: str | None, out: dict[str, Any]) -> None:
-    if path:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
 
 
 #: what must match for an earlier run's `exact` scores to be this run's (exact mode is batch-size independent)

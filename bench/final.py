@@ -38,7 +38,7 @@ from optgan.trainer.final import _Loop, _torch_settings
 from optgan.trainer.final_setup import resolve_disc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list  # noqa: E402
+from _args import comma_list, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EAGAN_G = "[[1,1,1,0,2,3,1],[1,1,0,1,3,0,5],[0,1,0,3,0,0,3]]"
@@ -132,8 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     res["results"][key] = _bench(recipe, precision, graphs, device, args)
                 except Exception as e:  # keep measuring the others; report the failure
                     res["errors"][key] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-                if args.out:
-                    Path(args.out).write_text(json.dumps(res, indent=1))
+                write_json(args.out, res)
     for recipe in args.recipes.split(","):
         base = res["results"].get(f"{recipe}/tf32")
         for precision in ("bf16", "fp32"):
@@ -149,8 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     for k in ("d", "g") if graphed[f"mean_loss_{k}"] is not None and eager[f"mean_loss_{k}"] is not None}
     if not res["errors"]:
         del res["errors"]
-    if args.out:  # again, now with the comparisons
-        Path(args.out).write_text(json.dumps(res, indent=1))
+    write_json(args.out, res)  # again, now with the comparisons
     return res
 
 

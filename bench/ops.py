@@ -43,10 +43,10 @@ from torch import nn
 
 from optgan.backends import cudnn_autotune, tf32_allowed
 from optgan.supernet.op_forms import set_op_forms
-from optgan.supernet.ops import make_op
+from optgan.supernet.ops import UpsampledConv2d, make_op
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list, device_time_us  # noqa: E402
+from _args import comma_list, device_time_us, write_json  # noqa: E402
 
 NORMAL = ("conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 UP = ("nearest", "bilinear", "conv_transpose")
@@ -54,11 +54,14 @@ PRECISIONS = ("fast", "fp32")
 
 
 def conv_gflop(module: nn.Module, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> float:
-    """Forward GFLOP (2 × MACs) of the convolutions in `module` (0 for parameter-free ops)."""
+    """Forward GFLOP (2 × MACs) of the convolutions in `module` as computed (0 for parameter-free
+    ops; the ``nearest`` up op's conv runs at the input's size: `UpsampledConv2d`)."""
     n, _, h, w = out_shape
     flop = 0
     for m in module.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, UpsampledConv2d):
+            flop += 2 * n * x_shape[2] * x_shape[3] * m.out_channels * m.in_channels
+        elif isinstance(m, nn.Conv2d):
             flop += 2 * n * h * w * m.out_channels * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
         elif isinstance(m, nn.ConvTranspose2d):  # each input pixel scatters a kernel per channel
             flop += 2 * n * x_shape[2] * x_shape[3] * m.out_channels * (m.in_channels // m.groups) * \
@@ -203,19 +206,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         key = "device_ms" if both else "wall_ms"
                         r[role]["speedup_vs_native"] = round(native[role][key] / r[role][key], 3)
                 res["results"][f"{precision}/{name}"] = r
-                _write(args.out, res)
+                write_json(args.out, res)
     res["bench_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(res, indent=2))
-    _write(args.out, res)
+    write_json(args.out, res)
     return res
-
-
-def _write(path: str | None, res: dict[str, Any]) -> None:
-    """Written after every op, atomically: a run killed by its time limit keeps valid JSON."""
-    if path:
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(res, f, indent=2)
-        os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from optgan.trainer.data import ImageSet
 from optgan.trainer.search_training import SearchTrainer, make_stage_trainer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list, device_time_us, verdict  # noqa: E402
+from _args import comma_list, device_time_us, verdict, write_json  # noqa: E402
 from _whole_round import whole_round  # noqa: E402
 
 REFERENCE_ITS = 16.0  # EAGAN's stage-1 loop on one H100 (SPEC §7)
@@ -254,15 +254,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res["targets"] = {"round_fast": verdict(res["iterations_per_s"].get("round_fast"), ROUND_TARGET_ITS,
                                             on_target_device=device.type == "cuda" and _at_paper_scale(plan),
                                             what="iterations/s of a round (P = 32) at paper widths, fast path")}
-    _write(args.out, res)
+    write_json(args.out, res)
     if "round" not in skip:
         res["round_seconds"] = _safe(lambda: whole_round(plan, GPU_PLAN, images, device, args), errors, "round")
-        _write(args.out, res)
+        write_json(args.out, res)
     if args.profile and device.type == "cuda":  # after the figures: a slow profile cannot cost them
         # (profiled, so slower than the figures above; device busy < wall: the GPU waits for the host)
         res["profile_ms_per_iteration"] = _safe(partial(_profile, fast, device, population, args.profile),
                                                 errors, "profile")
-        _write(args.out, res)
+        write_json(args.out, res)
     del fast  # its graphs and memory go before the loss-curve runs
     if "compare" not in skip:
         curves = {}
@@ -275,15 +275,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res["bench_seconds"] = round(time.perf_counter() - t_start, 1)
     if errors:
         res["errors"] = errors
-    _write(args.out, res)
+    write_json(args.out, res)
     return res
-
-
-def _write(path: str | None, res: dict[str, Any]) -> None:
-    """The results so far, as JSON (a run cut short by a time limit still leaves its figures)."""
-    if path:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(res, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@ not on the lent machine after minutes of start-up.
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from _bench_support import load_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "device_check.sh"
@@ -38,19 +38,14 @@ def _steps() -> list[tuple[str, int, list[str]]]:
 
 
 def _bench(path: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"optgan_bench_{Path(path).stem}", ROOT / path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (dataclasses look their module up)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench(path)
 
 
 STANDARD = ["cuda-tests", "bench-train", "bench-ops", "bench-eval", "bench-final"]
-EXPERIMENTS = ["bench-eval-batch1000", "bench-eval-autotune"]
+EXPERIMENTS = ["bench-upsample-order", "bench-eval-batch1000", "bench-eval-autotune"]
 #: the calls the README recommends for the next device session (each within one device call;
 #: [] = the standard check)
-NEXT_CALLS: list[list[str]] = [[]]
+NEXT_CALLS: list[list[str]] = [["cuda-tests", "bench-train", "bench-upsample-order", "bench-eval", "bench-final"]]
 
 
 def _limits(names: list[str]) -> int:
@@ -115,6 +110,12 @@ def test_the_check_runs_only_the_steps_named_and_refuses_unknown_ones(tmp_path: 
     assert [line.split(" (")[0] for line in lines] == ["bench-eval inception/fast/overlap",
                                                         "bench-eval-batch1000 inception/fast/overlap"]
     assert "(batch 1000): 9747.0 img/s end to end" in lines[1]
+    assert "G convs at low resolution" not in (out / "summary.txt").read_text()  # not asked for: no line
+    (out / "bench-upsample-order.json").write_text(json.dumps({
+        "ms_per_iteration_g_work": {"low_res": 9.5, "upsample_first": 10.0}, "speedup_low_res_vs_upsample_first": 1.053,
+        "max_rel_difference_fp32": 2e-6}))
+    assert run()[0] == 0  # (the same $OUT: its summary grows)
+    assert "speed-up 1.053" in (out / "summary.txt").read_text()
     assert run("bench-eval-autotune", "cuda-tests") == (0, ["cuda-tests", "bench-eval-autotune"])  # file order
     rc, ran = run("cuda-tests", "bench-evall")
     assert rc == 2 and ran == []
@@ -178,15 +179,21 @@ def test_an_empty_item_in_a_benchmark_list_is_refused(capsys: pytest.CaptureFixt
     assert _bench("bench/train.py").arg_parser().parse_args(["--variants", ""]).variants == ""
 
 
-def test_everything_the_check_writes_comes_back_in_at_most_eight_files(tmp_path: Path) -> None:
-    """The device tool returns at most 8 files of $OUT: the check ends by packing the logs."""
+@pytest.mark.parametrize("call", [STANDARD, *(c for c in NEXT_CALLS if c)], ids=" ".join)
+def test_everything_the_check_writes_comes_back_in_at_most_eight_files(tmp_path: Path, call: list[str]) -> None:
+    """The device tool returns at most 8 files of $OUT: the check ends by packing the logs (for the
+    standard check and each call the README recommends; each benchmark step writes `<step>.json`)."""
     import subprocess
     import tarfile
 
     assert SCRIPT.read_text().rstrip().splitlines()[-1].startswith('bash bench/device_pack.sh "$OUT"')
-    written = [f"{s}.{ext}" for s, _, _ in _steps() for ext in ("out", "log")]
-    written += ["bench-train.json", "bench-ops.json", "bench-eval.json", "bench-final.json",
-                "bench-train-profile.txt", "summary.txt"]
+    commands = {name: command for name, _, command in _steps()}
+    written = [f"{s}.{ext}" for s in call for ext in ("out", "log")]
+    for name in call:
+        if name != "cuda-tests":
+            assert commands[name][commands[name].index("--out") + 1] == f"/tmp/out/{name}.json"
+            written.append(f"{name}.json")
+    written += ["bench-train-profile.txt", "summary.txt"]
     for name in written:
         (tmp_path / name).write_text(name)
     subprocess.run(["bash", str(ROOT / "bench" / "device_pack.sh"), str(tmp_path)], check=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -28,6 +27,7 @@ import click
 import numpy as np
 import pytest
 import yaml
+from _bench_support import load_bench
 from _cli_support import ROOT, invoke
 from _fake_datasets import fake_cifar10
 from optgan_cli.main import main
@@ -279,13 +279,7 @@ def test_config_keys_named_in_the_readme_exist() -> None:
 
 
 def _bench_parser(script: str) -> argparse.ArgumentParser:
-    path = ROOT / script
-    spec = importlib.util.spec_from_file_location(f"readme_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module.arg_parser()
+    return load_bench(script).arg_parser()
 
 
 def test_readme_benchmark_lines_parse() -> None:

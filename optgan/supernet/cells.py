@@ -14,11 +14,10 @@ from collections.abc import Iterable, Sequence
 from typing import cast
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from optgan.search_space.ops import NO_DOWN, edges_of
-from optgan.supernet.ops import make_op
+from optgan.supernet.ops import UpsampledConv2d, make_op
 
 __all__ = ["UpCell", "DownCell", "supernet_choices", "genotype_choices"]
 
@@ -72,15 +71,17 @@ class UpCell(nn.Module):
     """Generator up-cell: two up edges, five normal edges, 1×1 convs for earlier skip features.
 
     ``forward(x, skips, ops)`` returns ``(node3, node2)``; node2 is taken after the skip-ins
-    and is what later cells receive as their skip features.
+    (a skip feature upsampled to node2's size, then a 1×1 conv: computed in the other order,
+    the same function, by :class:`~optgan.supernet.ops.UpsampledConv2d`) and is what later cells
+    receive as their skip features.
     """
 
     def __init__(self, c: int, skip_mode: str, num_skip_in: int, choices: Choices) -> None:
         super().__init__()
         self.skip_mode = skip_mode
-        self.skip_align = False if skip_mode == "bilinear" else None
         self.edges = _edge_modules("gen", c, choices)
-        self.skip_in = nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(num_skip_in))
+        # 1×1 convs of the upsampled skips, computed before the upsampling (same function, less work)
+        self.skip_in = nn.ModuleList(UpsampledConv2d(c, c, 1) for _ in range(num_skip_in))
 
     def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor],
                 ops: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,8 +91,7 @@ class UpCell(nn.Module):
         n2 = _node(((e[2], ops[2], n0), (e[3], ops[3], n1)))
         size = n2.shape[-2:]
         for conv, skip in zip(self.skip_in, skips):
-            up = F.interpolate(skip, size=size, mode=self.skip_mode, align_corners=self.skip_align)
-            n2 = n2 + conv(up)
+            n2 = n2 + conv(skip, size, self.skip_mode)
         n3 = _node(((e[4], ops[4], n0), (e[5], ops[5], n1), (e[6], ops[6], n2)))
         return n3, n2
 

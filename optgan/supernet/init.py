@@ -44,7 +44,7 @@ def init_weights(net: nn.Module, kind: str = "xavier_uniform",
         raise ConfigError(f"`init` = {kind!r} is not allowed; use one of {', '.join(INIT_KINDS)}")
     with torch.no_grad():
         for m in net.modules():
-            if type(m) is nn.Conv2d:
+            if isinstance(m, nn.Conv2d):  # and its subclass UpsampledConv2d, not ConvTranspose2d
                 w = cast(torch.Tensor, m.weight_orig if hasattr(m, "weight_orig") else m.weight)
                 if kind == "normal":
                     nn.init.normal_(w, 0.0, 0.02, generator=generator)

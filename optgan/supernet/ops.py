@@ -6,11 +6,18 @@ the standalone network's keys. Conventions (the reference code's):
 
 - ``normal`` ops: pre-activated ReLU → ``Conv2d(C, C)`` with bias (dilated: dilation 2,
   padding 2 / 4); ``skip_connect`` = identity; ``none`` has no module (the edge is skipped).
-- ``up`` ops: ``nearest`` / ``bilinear`` = interpolate ×2 → ReLU → 1×1 conv with bias;
+- ``up`` ops: ``nearest`` / ``bilinear`` = interpolate ×2 → ReLU → 1×1 conv with bias (``nearest``
+  computed as ReLU → 1×1 conv → interpolate, see :class:`UpsampledConv2d`);
   ``conv_transpose`` = ReLU → depthwise ``ConvTranspose2d(k3, s2, p1, output_padding 1)`` →
   1×1 conv, neither with bias.
 - ``down`` ops: 2×2 stride-2 avg / max pooling (``ceil_mode``, so odd sizes round up like the
   stride-2 convs do; no difference for even sizes), or ReLU → stride-2 conv.
+
+A 1×1 conv whose input is upsampled first (the ``nearest`` up op, the up-cells' skip-ins) is an
+:class:`UpsampledConv2d`: it runs at the low resolution and upsamples its output, the same function
+(a 1×1 conv mixes channels per pixel, an interpolation mixes pixels per channel with weights that
+sum to one; ReLU commutes with nearest's copying) for a quarter (×4 skips: a sixteenth) of the
+conv's work. `set_upsample_first(net)` restores the reference code's order (tests, benchmarks).
 
 Three ops can be computed in an exactly equivalent form instead (:mod:`optgan.supernet.op_forms`,
 `set_op_forms`): dilated convs on sub-grids, the ``conv_transpose`` and ``bilinear`` up ops by
@@ -37,7 +44,7 @@ from optgan.supernet.op_forms import (
     subgrid_dilated_conv,
 )
 
-__all__ = ["ConvOp", "InterpUp", "ConvTransposeUp", "PoolOp", "make_op", "sn"]
+__all__ = ["ConvOp", "UpsampledConv2d", "set_upsample_first", "InterpUp", "ConvTransposeUp", "PoolOp", "make_op", "sn"]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -79,14 +86,46 @@ class ConvOp(nn.Module):
         return self.conv(x)
 
 
+class UpsampledConv2d(nn.Conv2d):
+    """A 1×1 conv of an upsampled input: ``conv(interpolate(x, size))`` computed as
+    ``interpolate(conv(x), size)``, exactly the same function (both maps are linear, one over
+    channels and one over pixels, and an interpolation's weights sum to one, so the bias
+    commutes too) at the input's resolution. Called without `size` it is a plain conv. Its
+    output has the upsampled size, so hooks (`optgan.supernet.flops`) see the conv it stands
+    for; parameters and state-dict keys are a ``nn.Conv2d``'s."""
+
+    upsample_first = False  #: the reference order (`set_upsample_first`): interpolate, then conv
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int] | torch.Size | None = None,  # type: ignore[override]
+                mode: str = "nearest") -> torch.Tensor:
+        if size is None:
+            return super().forward(x)
+        align = False if mode == "bilinear" else None
+        if self.upsample_first:
+            return super().forward(F.interpolate(x, size=size, mode=mode, align_corners=align))
+        return F.interpolate(super().forward(x), size=size, mode=mode, align_corners=align)
+
+
+def set_upsample_first(net: nn.Module, on: bool = True) -> nn.Module:
+    """Compute every :class:`UpsampledConv2d` of `net` in the reference order (upsample, then
+    conv: four or sixteen times the conv's work) when `on`, else at the low resolution (the
+    default); the function is the same up to rounding. Returns `net`."""
+    for m in net.modules():
+        if isinstance(m, UpsampledConv2d):
+            m.upsample_first = on
+    return net
+
+
 class InterpUp(nn.Module):
-    """Interpolate ×2 (`mode` nearest / bilinear) → ReLU → 1×1 conv with bias."""
+    """Interpolate ×2 (`mode` nearest / bilinear) → ReLU → 1×1 conv with bias; ``nearest`` as
+    ReLU → 1×1 conv → interpolate (:class:`UpsampledConv2d`: ReLU and the conv commute with
+    nearest's copying), a quarter of the work."""
 
     def __init__(self, c: int, mode: str) -> None:
         super().__init__()
         self.mode = mode
         self.align = False if mode == "bilinear" else None
-        self.conv = nn.Conv2d(c, c, 1)
+        self.conv = UpsampledConv2d(c, c, 1) if mode == "nearest" else nn.Conv2d(c, c, 1)
         self.phases = False  #: bilinear: interpolated by output phase (:mod:`optgan.supernet.op_forms`)
 
     def set_rewritten(self, on: bool) -> None:
@@ -96,6 +135,8 @@ class InterpUp(nn.Module):
                                  persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "nearest":
+            return self.conv(F.relu(x), (2 * x.shape[-2], 2 * x.shape[-1]))
         if self.phases:
             x = phase_bilinear_up(x, cast(torch.Tensor, self.phase_kernel))
         else:

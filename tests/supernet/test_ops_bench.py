@@ -3,36 +3,29 @@ each re-formulation (`optgan.supernet.op_forms`, tested in test_op_forms.py) bes
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _bench_support import load_bench
 
 from optgan.supernet.ops import make_op
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "ops.py"
 
 
 @pytest.fixture(scope="module")
 def bench():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location("optgan_bench_ops", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("ops")
 
 
 def test_conv_flop_counts(bench) -> None:  # noqa: ANN001
     n, c, s = 2, 4, 8
     assert bench.conv_gflop(make_op("normal", "conv_5x5", c), (n, c, s, s), (n, c, s, s)) * 1e9 == 2 * n * s * s * c * c * 25
     assert bench.conv_gflop(make_op("normal", "skip_connect", c), (n, c, s, s), (n, c, s, s)) == 0
-    # up: nearest = a 1×1 conv at the output size; conv_transpose = a depthwise 3×3 scatter per
-    # input pixel plus the 1×1 conv
-    assert bench.conv_gflop(make_op("up", "nearest", c), (n, c, s, s), (n, c, 2 * s, 2 * s)) * 1e9 == 2 * n * 4 * s * s * c * c
+    # up: nearest = a 1×1 conv at the input size (computed before the upsampling); bilinear at the
+    # output size; conv_transpose = a depthwise 3×3 scatter per input pixel plus the 1×1 conv
+    assert bench.conv_gflop(make_op("up", "nearest", c), (n, c, s, s), (n, c, 2 * s, 2 * s)) * 1e9 == 2 * n * s * s * c * c
+    assert bench.conv_gflop(make_op("up", "bilinear", c), (n, c, s, s), (n, c, 2 * s, 2 * s)) * 1e9 == 2 * n * 4 * s * s * c * c
     assert bench.conv_gflop(make_op("up", "conv_transpose", c), (n, c, s, s), (n, c, 2 * s, 2 * s)) * 1e9 == \
         2 * n * s * s * c * 9 + 2 * n * 4 * s * s * c * c
 

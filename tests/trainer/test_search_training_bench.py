@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "train.py"
+from _bench_support import load_bench
 
 
 def test_bench_runs_on_cpu_and_prints_its_figures() -> None:
-    spec = importlib.util.spec_from_file_location("optgan_bench_train", BENCH)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench  # (its dataclasses look their module up)
-    spec.loader.exec_module(bench)
+    bench = load_bench("train")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

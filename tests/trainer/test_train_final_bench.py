@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "final.py"
+from _bench_support import load_bench
 
 
 def test_bench_runs_on_cpu_and_compares_precisions(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location("optgan_bench_final", BENCH)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
+    bench = load_bench("final")
     out = tmp_path / "final.json"
     res = bench.main(["--device", "cpu", "--precisions", "tf32,bf16", "--warmup", "1", "--iterations", "3",
                       "--out", str(out)])
