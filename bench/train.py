@@ -8,7 +8,9 @@ n_critic 1, `simple` D) in the warm-up phase (a new random architecture every it
 and the round phase (P = 32 members; CUDA graphs replayed per member on the fast path), for the
 fast path (bf16 autocast + channels-last [+ graphs]) and the plain fp32 path (TF32 off), and on
 CUDA for the `--variants` asked (e.g. `auto+cl+graphs+rw`: the fast path with `op_forms:
-rewritten`). It also
+rewritten`). It counts the ATen ops each iteration dispatches (casts, views, the rest: the host's
+work per iteration, measurable on any device; on the CPU also under bf16 autocast, as CUDA runs
+its warm-up). It also
 trains both paths from the same seed for a few hundred iterations (half warm-up, half round) and
 compares their loss curves. Last, it runs two real rounds of stage `gen` through the runner
 (P members asked from an SQLite study, trained, scored with the metrics evaluator, told, round
@@ -143,6 +145,29 @@ def _compare(curves: dict[str, list[tuple[float, float]]], window: int) -> dict[
     }
 
 
+def _op_counts(trainer: SearchTrainer, population: list | None, blocks: int) -> dict[str, float]:
+    """ATen ops dispatched per iteration by `blocks` warm-up (population None) or round blocks, by
+    kind: `casts` (``_to_copy``: autocast's weight and gradient casts), `views` (no kernel: detach,
+    view, t, …) and `kernels` (the rest). On the host each op costs its dispatch (and on CUDA its
+    kernel launch), so these counts measure a warm-up's host work on any device; a CUDA graph's
+    replay dispatches nothing."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    counts = {"casts": 0, "views": 0, "kernels": 0}
+
+    class _Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kind = "casts" if func.overloadpacket.__name__ == "_to_copy" else "views" if func.is_view else "kernels"
+            counts[kind] += 1
+            return func(*args, **(kwargs or {}))
+
+    trainer.iters_per_epoch = blocks * trainer.n_critic
+    with _Count():
+        stats = trainer.warmup(1) if population is None else trainer.train_round(population, 1)
+    per_it = {k: round(v / stats.iterations, 1) for k, v in counts.items()}
+    return {"total": round(sum(per_it.values()), 1), **per_it}
+
+
 def _profile(trainer: SearchTrainer, device: torch.device, population: list, path: str) -> dict[str, Any]:
     """Kernel table of a few warm-up and round blocks, and host vs device time per iteration
     (the table goes to `path`; the times are also returned, for the JSON)."""
@@ -238,6 +263,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     its["warmup_fast"] = _safe(partial(_rate, fast, device, plan.blocks, plan.warm_blocks, None), errors, "warmup_fast")
     its["round_fast"] = _safe(partial(_rate, fast, device, plan.blocks, plan.warm_blocks, population), errors, "round_fast")
     res["cuda_graphs_captured"] = fast.runner.num_graphs
+    # host work per iteration: the fast path's ops (its round replays graphs on CUDA), and on the CPU
+    # also bf16 autocast's, whose casts are what CUDA's eager warm-up dispatches
+    ops = {"warmup_fast": _safe(partial(_op_counts, fast, None, 4), errors, "ops_warmup_fast"),
+           "round_fast": _safe(partial(_op_counts, fast, population, 4), errors, "ops_round_fast")}
+    if device.type == "cpu":
+        bf16 = _trainer(plan, images, device, "bf16", False, False)
+        ops["warmup_bf16"] = _safe(partial(_op_counts, bf16, None, 4), errors, "ops_warmup_bf16")
+        del bf16
+    res["aten_ops_per_iteration"] = ops
     variants = [v for v in args.variants.split(",") if v] if device.type == "cuda" else []
     for name in variants + ([] if "fp32" in skip else ["fp32"]):
         parts = name.split("+")

@@ -33,6 +33,14 @@ def test_bench_runs_on_cpu_and_prints_its_figures() -> None:
     assert est["iterations"] == 12_500 and est["images_per_member"] == 5000
     assert est["total"] == pytest.approx(est["train"] + est["evaluate"] + est["ask_tell_pictures_checkpoint"], abs=0.2)
     assert est["train"] > whole["measured_round"]["train"]  # scaled up from 2 iterations
+    ops = res["aten_ops_per_iteration"]
+    assert set(ops) == {"warmup_fast", "round_fast", "warmup_bf16"}
+    for counts in ops.values():
+        assert counts["kernels"] > 100 and counts["views"] > 0
+        assert counts["total"] == pytest.approx(counts["kernels"] + counts["views"] + counts["casts"], abs=0.2)
+    # fp32 on the CPU: no autocast, only the inputs' and statistics' conversions; bf16 autocast casts
+    # every weight it uses, and its gradient back
+    assert ops["warmup_fast"]["casts"] < 20 and ops["warmup_bf16"]["casts"] > ops["warmup_fast"]["casts"] + 100
     match = res["loss_match"]
     assert match["steps"] == 4 and match["nonfinite"] == {"fp32": 0, "fast": 0}
     assert math.isclose(match["max_abs_window_diff"]["loss_d"], 0.0)  # on the CPU both paths are fp32
