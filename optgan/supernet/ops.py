@@ -30,7 +30,7 @@ in place: an op's input is shared with the other edges leaving the same node.
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +95,13 @@ class UpsampledConv2d(nn.Conv2d):
     for; parameters and state-dict keys are a ``nn.Conv2d``'s."""
 
     upsample_first = False  #: the reference order (`set_upsample_first`): interpolate, then conv
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.kernel_size != (1, 1) or self.stride != (1, 1) or self.padding != (0, 0):
+            raise ValueError("an UpsampledConv2d is a 1×1 conv with stride 1 and no padding (only those commute "
+                             f"with an upsampling), got kernel {self.kernel_size}, stride {self.stride}, "
+                             f"padding {self.padding}")
 
     def forward(self, x: torch.Tensor, size: tuple[int, int] | torch.Size | None = None,  # type: ignore[override]
                 mode: str = "nearest") -> torch.Tensor:

@@ -42,19 +42,25 @@ def _assert_close_lists(a: list[torch.Tensor | None], b: list[torch.Tensor | Non
             torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
 
 
+def test_only_a_one_by_one_conv_commutes_with_an_upsampling() -> None:
+    for kwargs in ({"kernel_size": 3}, {"kernel_size": 1, "stride": 2}, {"kernel_size": 1, "padding": 1}):
+        with pytest.raises(ValueError, match="1×1 conv with stride 1 and no padding"):
+            UpsampledConv2d(4, 4, **kwargs)
+
+
 @settings(max_examples=40, deadline=None)
 @given(mode=st.sampled_from(["nearest", "bilinear"]), h=st.integers(1, 9), w=st.integers(1, 9),
        scale_h=st.integers(1, 4), scale_w=st.integers(1, 4), extra=st.integers(0, 3), seed=st.integers(0, 2**31 - 1))
 def test_the_conv_before_the_upsampling_is_the_conv_after_it(mode: str, h: int, w: int, scale_h: int, scale_w: int,
                                                              extra: int, seed: int) -> None:
-    """Any target size (integer factors, and sizes that are none for bilinear), any mode: output,
+    """Any target size (integer factors or not), either mode: output,
     the input's gradient, the weight's and the bias's gradients agree with the reference order
     written out with plain torch ops."""
     torch.manual_seed(seed)
     conv = UpsampledConv2d(5, 4, 1).double()
     with torch.no_grad():
         conv.bias.normal_()  # a zero-ish bias would hide a bias that does not commute
-    size = (h * scale_h + (extra if mode == "bilinear" else 0), w * scale_w)
+    size = (h * scale_h + extra, w * scale_w)  # `extra`: sizes that are no multiple (nearest repeats unevenly)
     x = torch.randn(2, 5, h, w, dtype=torch.float64)
     align = False if mode == "bilinear" else None
     reference = _outputs_and_grads(
