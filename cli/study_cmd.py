@@ -51,10 +51,11 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     config = with_absolute_paths(load_study_config(config_path, overrides))  # the stored search is cwd-free
     warn_unused_locations(config)
     warn_device_elsewhere(config, name)
+    # the name, the storage and the run directory first (read only): seconds before the data is loaded
+    root = check_new_search(name, config, storage)
     images = preflight(config)
     resolved = yaml.safe_dump(to_dict(config), sort_keys=False).rstrip()
     if dry_run:
-        root = check_new_search(name, config, storage)
         click.echo(resolved)
         click.echo(f"ready: search {name!r} would use run directory {root} (nothing stored: --dry-run)")
         return

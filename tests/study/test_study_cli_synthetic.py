@@ -195,6 +195,21 @@ def test_bad_input_one_line_exit_2(args: list[str], needle: str, tmp_path, monke
     assert "secretpw" not in r.stderr
 
 
+def test_create_checks_name_storage_and_run_dir_before_loading_the_data(tmp_path) -> None:
+    """The cheap checks come first: a taken name or a wrong storage URL is refused at once, even
+    when the data set (here: missing) would take its time to load, or fail itself."""
+    s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    ok("study", "create", "a", "--config", DRY, *SMALL, *s)
+    missing = ["--set", "data.name=cifar10", "--set", f"data.root={tmp_path / 'no-data'}"]
+    r = cli("study", "create", "b", "--config", QUICK, *missing, *s)
+    assert r.exit_code == 2 and "CIFAR-10 not found" in r.stderr  # the data set is checked (after the storage)
+    r = cli("study", "create", "a", "--config", QUICK, *missing, *s)
+    assert r.exit_code == 2 and "already exists" in r.stderr, r.stderr
+    r = cli("study", "create", "c", "--config", QUICK, *missing, "--storage", "mysql://x")
+    assert r.exit_code == 2 and "storage back end 'mysql'" in r.stderr, r.stderr
+    assert not (tmp_path / "no-data").exists()
+
+
 def test_existing_name_and_bad_gen_arch(tmp_path) -> None:
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
     ok("study", "create", "a", "--config", DRY, *SMALL, *s)
