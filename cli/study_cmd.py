@@ -39,7 +39,7 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     from optgan.config.study import load_study_config, with_absolute_paths
     from optgan.study.preflight import preflight
     from optgan.study.search import check_search_name
-    from optgan.study.create import check_new_search, create_search
+    from optgan.study.create import check_name_and_storage, check_new_search, create_search
 
     if data_root is not None:
         overrides = (*overrides, path_override("data.root", data_root))
@@ -51,11 +51,13 @@ def create(name: str, config_path: str, overrides: tuple[str, ...], data_root: s
     config = with_absolute_paths(load_study_config(config_path, overrides))  # the stored search is cwd-free
     warn_unused_locations(config)
     warn_device_elsewhere(config, name)
-    # the name, the storage and the run directory first (read only): seconds before the data is loaded
-    root = check_new_search(name, config, storage)
+    # the name and the storage first (read only), seconds before the data is loaded; the run directory,
+    # which a concurrent or killed creator may hold, is `create_search`'s to judge under the lease
+    check_name_and_storage(name, storage)
     images = preflight(config)
     resolved = yaml.safe_dump(to_dict(config), sort_keys=False).rstrip()
     if dry_run:
+        root = check_new_search(name, config, storage)
         click.echo(resolved)
         click.echo(f"ready: search {name!r} would use run directory {root} (nothing stored: --dry-run)")
         return

@@ -33,19 +33,26 @@ from optgan.study.search import (
 from optgan.study.storage import db_error_reason, open_storage, study_names_for_create
 from optgan.study.storage_url import default_run_root, parse_storage_url, redact, resolve_storage_url, sqlite_path
 
-__all__ = ["create_search", "check_new_search"]
+__all__ = ["create_search", "check_new_search", "check_name_and_storage"]
 
 log = logging.getLogger(__name__)
 
 
-def check_new_search(name: str, config: StudyConfig, storage_url: str | None = None) -> pathlib.Path:
-    """What :func:`create_search` would refuse before touching the database (for `--dry-run`): the
-    name, the storage URL and the run directory; returns the run directory it would claim."""
+def check_name_and_storage(name: str, storage_url: str | None = None) -> str:
+    """Refuse, reading only, what :func:`create_search` would refuse first: a bad name, a storage
+    it cannot open or use, a name the storage already has. Returns the resolved storage URL."""
     check_search_name(name)
     url = resolve_storage_url(storage_url)
     present = study_names_for_create(url)
     if any(stage_study_name(name, stage) in present for stage in STAGES):
         raise _exists_error(name, url)
+    return url
+
+
+def check_new_search(name: str, config: StudyConfig, storage_url: str | None = None) -> pathlib.Path:
+    """What :func:`create_search` would refuse before touching the database (for `--dry-run`): the
+    name, the storage URL and the run directory; returns the run directory it would claim."""
+    url = check_name_and_storage(name, storage_url)
     root = _run_dir_for(name, config, url)
     try:
         check_new_run_dir(root, create=False)

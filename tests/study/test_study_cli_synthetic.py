@@ -195,7 +195,7 @@ def test_bad_input_one_line_exit_2(args: list[str], needle: str, tmp_path, monke
     assert "secretpw" not in r.stderr
 
 
-def test_create_checks_name_storage_and_run_dir_before_loading_the_data(tmp_path) -> None:
+def test_create_checks_name_and_storage_before_loading_the_data(tmp_path) -> None:
     """The cheap checks come first: a taken name or a wrong storage URL is refused at once, even
     when the data set (here: missing) would take its time to load, or fail itself."""
     s = ["--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
