@@ -40,6 +40,24 @@ def device_time_us(prof: Any) -> float:
                if e.device_type == DeviceType.CUDA and not e.is_user_annotation)
 
 
+def kernel_ms(device: Any, fn: Callable[[], None], reps: int = 1) -> float | None:
+    """GPU kernel milliseconds per call of `fn` over `reps` profiled calls (torch.profiler's
+    device events: the host's launch cost is not counted); None off CUDA or when the profile is
+    empty (no CUPTI), where callers fall back to wall time."""
+    if device.type != "cuda":
+        return None
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize(device)
+    busy_us = device_time_us(prof)
+    return busy_us / reps / 1e3 if busy_us > 0 else None
+
+
 def write_json(path: str | None, res: dict[str, Any]) -> None:
     """`res` as JSON at `path` (nothing for None), atomically: the benchmarks write their results
     so far after every measurement, and a run its time limit kills keeps the last whole file."""

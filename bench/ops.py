@@ -46,7 +46,7 @@ from optgan.supernet.op_forms import set_op_forms
 from optgan.supernet.ops import UpsampledConv2d, make_op
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list, device_time_us, write_json  # noqa: E402
+from _args import comma_list, kernel_ms, write_json  # noqa: E402
 
 NORMAL = ("conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 UP = ("nearest", "bilinear", "conv_transpose")
@@ -105,16 +105,7 @@ def _timed(device: torch.device, fn: Callable[[], None], reps: int, kernels: boo
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     wall = (time.perf_counter() - start) / reps * 1e3
-    if device.type != "cuda" or not kernels:
-        return wall, None
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize(device)
-    kernel_us = device_time_us(prof)
-    return wall, (kernel_us / reps / 1e3) if kernel_us > 0 else None  # an empty profile (no CUPTI): wall time
+    return wall, kernel_ms(device, fn, reps) if kernels else None  # None: the caller uses the wall time
 
 
 

@@ -42,7 +42,7 @@ from optgan.supernet.init import set_channels_last
 from optgan.supernet.ops import set_upsample_first
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import device_time_us, write_json  # noqa: E402
+from _args import kernel_ms, write_json  # noqa: E402
 
 ORDERS = ("low_res", "upsample_first")
 
@@ -64,23 +64,16 @@ def _iteration(net: torch.nn.Module, members: list[Genotype], z_d: torch.Tensor,
 
 
 def _ms(device: torch.device, fn: Callable[[], None]) -> float:
-    """Milliseconds of one call of `fn`: GPU kernel time on CUDA, wall time on the CPU."""
-    if device.type != "cuda":
-        start = time.perf_counter()
-        fn()
-        return (time.perf_counter() - start) * 1e3
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.cuda.synchronize(device)
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize(device)
-    busy = device_time_us(prof) / 1e3
-    if busy > 0:
+    """Milliseconds of one call of `fn`: GPU kernel time on CUDA, else (CPU, no CUPTI) wall time."""
+    busy = kernel_ms(device, fn)
+    if busy is not None:
         return busy
-    start = time.perf_counter()  # no CUPTI: wall time
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
     fn()
-    torch.cuda.synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return (time.perf_counter() - start) * 1e3
 
 
