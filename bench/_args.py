@@ -23,6 +23,16 @@ def comma_list(allowed: Iterable[str] | Callable[[str], bool], what: str) -> Cal
     return check
 
 
+def add_generator_shape(ap: argparse.ArgumentParser, *, default_device: str) -> None:
+    """The options of a benchmark that times G at one iteration's shapes: `--device`, G's width and
+    first side, and the batches of its two roles (paper defaults: C 256, 4 → 32 px, D 40 / G 80)."""
+    ap.add_argument("--device", default=default_device)
+    ap.add_argument("--channels", type=int, default=256, help="G's width (gf_dim; paper: 256)")
+    ap.add_argument("--bottom-width", type=int, default=4, help="G's first feature map side (4 → 32 px)")
+    ap.add_argument("--batch-d", type=int, default=40, help="batch of the D step's no-grad G forward")
+    ap.add_argument("--batch-g", type=int, default=80, help="batch of the G step's forward + backward")
+
+
 def verdict(measured: float | None, target: float, *, on_target_device: bool, what: str,
             extra_ok: bool = True) -> dict[str, Any]:
     """A target of an issue next to what was measured: `met` is None off the target hardware

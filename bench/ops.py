@@ -46,7 +46,7 @@ from optgan.supernet.op_forms import set_op_forms
 from optgan.supernet.ops import UpsampledConv2d, make_op
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import comma_list, kernel_ms, write_json  # noqa: E402
+from _args import add_generator_shape, comma_list, kernel_ms, write_json  # noqa: E402
 
 NORMAL = ("conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 UP = ("nearest", "bilinear", "conv_transpose")
@@ -158,11 +158,7 @@ def _difference(module: nn.Module, side: int, args: argparse.Namespace, device: 
 
 def arg_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--channels", type=int, default=256, help="G's width (gf_dim; paper: 256)")
-    ap.add_argument("--bottom-width", type=int, default=4, help="G's first feature map side (4 → 32 px)")
-    ap.add_argument("--batch-d", type=int, default=40, help="images of the D step's no-grad G forward")
-    ap.add_argument("--batch-g", type=int, default=80, help="images of the G step's forward + backward")
+    add_generator_shape(ap, default_device="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--reps", type=int, default=20, help="timed calls per op and role")
     ap.add_argument("--precisions", type=comma_list(PRECISIONS, "precision"), default="fast",
                     help="comma list of: fast (bf16 autocast + channels-last, the search's), fp32 (IEEE)")

@@ -42,7 +42,7 @@ from optgan.supernet.init import set_channels_last
 from optgan.supernet.ops import set_upsample_first
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the benchmarks' own helpers
-from _args import kernel_ms, write_json  # noqa: E402
+from _args import add_generator_shape, kernel_ms, write_json  # noqa: E402
 
 ORDERS = ("low_res", "upsample_first")
 
@@ -90,11 +90,7 @@ def _difference(net: torch.nn.Module, reference: torch.nn.Module, members: list[
 
 def arg_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--channels", type=int, default=256, help="G's width (gf_dim; paper: 256)")
-    ap.add_argument("--bottom-width", type=int, default=4, help="G's first feature map side (4 → 32 px)")
-    ap.add_argument("--batch-d", type=int, default=40, help="latents of the D step's no-grad G forward")
-    ap.add_argument("--batch-g", type=int, default=80, help="latents of the G step's forward + backward")
+    add_generator_shape(ap, default_device="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--members", type=int, default=8, help="random members per timed pass")
     ap.add_argument("--reps", type=int, default=5, help="timed passes per order (alternating)")
     ap.add_argument("--seed", type=int, default=0)
